@@ -1,0 +1,57 @@
+"""Development sessions: `nox -s tests`, `lint`, `typecheck`, `demo`, `bench`."""
+
+from __future__ import annotations
+
+import pathlib
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+# Keep every session offline: no price-table download, no hub lookups.
+OFFLINE = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "NO_PROXY": "127.0.0.1,localhost,::1",
+}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The default test suite (fast tier; `-- -m slow` or `nox -s slow` for the rest)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "not slow", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    paths = ["src", "tests", "benchmarks", "examples", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the library."""
+    session.install("-e", ".", "mypy>=1.10", "types-jsonschema")
+    session.run("mypy", env=OFFLINE)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The README's main job, in a clean environment."""
+    session.install(".")
+    session.run("gemlib", "demo", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark in benchmarks/, printing figures as ratios."""
+    session.install("-e", ".")
+    for script in sorted(pathlib.Path("benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs, env=OFFLINE)

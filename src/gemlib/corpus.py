@@ -1,0 +1,129 @@
+"""Reading corpora lazily: JSONL files, folders of text files, or Python iterables.
+
+Nothing here loads a corpus whole: every reader is a generator, so a run over
+millions of segments holds only the items in flight. A malformed record is
+skipped with a warning that names the file and line; the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from gemlib.model import Document
+
+__all__ = ["as_items", "read_corpus"]
+
+log = logging.getLogger("gemlib")
+
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
+
+
+def read_corpus(
+    path: str | os.PathLike[str], *, text_field: str = "text", id_field: str = "id"
+) -> Iterator[Document]:
+    """Stream :class:`Document` objects from a JSONL file, a text file, or a folder.
+
+    JSONL: one JSON object per line; ``text_field`` holds the text, ``id_field``
+    the ID (derived from the text when absent), other fields go to ``meta``.
+    A text or Markdown file is one document; a folder yields each text file
+    below it in path order. Raises :class:`FileNotFoundError` up front when
+    ``path`` does not exist.
+    """
+    base = Path(path)
+    if not base.exists():
+        raise FileNotFoundError(f"corpus not found: {base}")
+    if base.is_dir():
+        return _read_folder(base)
+    if base.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return _read_jsonl(base, text_field, id_field)
+    return _read_folder_file(base, base.parent)
+
+
+def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                log.warning("%s line %d: not valid JSON (%s); skipped", path, number, exc.msg)
+                continue
+            if not isinstance(record, dict):
+                log.warning("%s line %d: not a JSON object; skipped", path, number)
+                continue
+            text = record.pop(text_field, None)
+            if not isinstance(text, str):
+                log.warning("%s line %d: no string field %r; skipped", path, number, text_field)
+                continue
+            doc_id = record.pop(id_field, None)
+            yield Document(
+                id=str(doc_id) if doc_id not in (None, "") else "",
+                text=text,
+                meta=record,
+            )
+
+
+def _read_folder(base: Path) -> Iterator[Document]:
+    for file in sorted(base.rglob("*")):
+        if file.is_file() and file.suffix.lower() in TEXT_SUFFIXES:
+            yield from _read_folder_file(file, base)
+
+
+def _read_folder_file(file: Path, base: Path) -> Iterator[Document]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        log.warning("%s: not UTF-8 text; skipped", file)
+        return
+    except OSError as exc:
+        log.warning("%s: unreadable (%s); skipped", file, exc.strerror)
+        return
+    yield Document(text=text, meta={"source": str(file.relative_to(base))})
+
+
+def as_items(items: Any, input_type: Any = Document) -> Iterable[Any]:
+    """Turn what a user passes to ``Pipeline.run`` into a stream of items.
+
+    A path reads a corpus (:func:`read_corpus`); strings become documents;
+    mappings are validated as the pipeline's input model (a Document unless the
+    first stage takes another pydantic model); other objects pass through.
+    """
+    if isinstance(items, (str, bytes)):
+        raise TypeError(
+            "pass a list of texts or documents, or a pathlib.Path to a corpus; "
+            "a bare string would be read one character at a time"
+        )
+    if isinstance(items, os.PathLike):
+        return read_corpus(items)
+    model = (
+        input_type
+        if isinstance(input_type, type) and issubclass(input_type, BaseModel)
+        else (Document)
+    )
+    return _coerce(items, model)
+
+
+def _coerce(items: Iterable[Any], model: type[BaseModel]) -> Iterator[Any]:
+    for position, item in enumerate(items):
+        if isinstance(item, str):
+            yield Document(text=item)
+        elif isinstance(item, Mapping):
+            try:
+                yield model.model_validate(item)
+            except ValidationError as exc:
+                log.warning(
+                    "input item %d: not a valid %s (%s); skipped",
+                    position,
+                    model.__name__,
+                    exc.errors()[0]["msg"],
+                )
+        else:
+            yield item

@@ -1,0 +1,64 @@
+"""gemlib's exceptions.
+
+Every error gemlib raises on purpose derives from :class:`GemlibError`, so callers
+can catch the library's failures with one ``except`` clause::
+
+    GemlibError
+    ├── ToolSchemaError        a tool definition cannot be normalised or is not valid JSON Schema
+    ├── FormatError            a trajectory or record in some format cannot be read
+    ├── PipelineError          a pipeline is mis-assembled (stages that do not fit together)
+    ├── RunDirError            a run directory is unusable (other config, locked, corrupt)
+    ├── RunAborted             a run stopped early (too many failures, or a fatal error)
+    └── FatalError             raised by a stage: every further item would fail too
+                               (bad credentials, unknown model), so the run stops at once
+
+Errors about a user's input subclass :class:`ValueError` as well, so code written
+against plain Python conventions keeps working.
+"""
+
+from __future__ import annotations
+
+
+class GemlibError(Exception):
+    """Base class of every error gemlib raises on purpose."""
+
+
+class ToolSchemaError(GemlibError, ValueError):
+    """A tool definition that cannot be normalised into a valid JSON-Schema tool.
+
+    ``tool`` names the offending tool (or ``"<unnamed>"``) and ``problem`` says what
+    is wrong, so a rejection built from this error points at the exact definition.
+    """
+
+    def __init__(self, tool: str, problem: str) -> None:
+        self.tool = tool
+        self.problem = problem
+        super().__init__(f"tool {tool!r}: {problem}")
+
+
+class FormatError(GemlibError, ValueError):
+    """A record in some serialised format (OpenAI chat, tag format...) cannot be read."""
+
+
+class PipelineError(GemlibError, TypeError):
+    """A pipeline whose stages do not fit together, found when it is composed."""
+
+
+class RunDirError(GemlibError):
+    """A run directory that cannot be used for this run (other pipeline, locked, corrupt)."""
+
+
+class RunAborted(GemlibError):
+    """A run stopped early because the share of failing items passed its bound.
+
+    Everything finished before the stop is kept in the run directory; rerunning the
+    same command resumes from there.
+    """
+
+
+class FatalError(GemlibError):
+    """Raised inside a stage when no further item can succeed (bad credentials, unknown model).
+
+    The runner stops the run at once: the item that raised it and the items in
+    flight are not recorded, so rerunning after fixing the cause processes them.
+    """

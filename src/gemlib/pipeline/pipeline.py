@@ -1,0 +1,211 @@
+"""`Pipeline`: stages composed in order, checked when composed, run sync or async."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Union
+
+import attrs
+from pydantic import TypeAdapter
+
+from gemlib.corpus import as_items
+from gemlib.errors import PipelineError
+from gemlib.model import Rejection, RunStats, Trajectory
+from gemlib.pipeline.runner import RunOptions, run_items
+from gemlib.pipeline.stage import FunctionStage, Stage, accepts
+from gemlib.pipeline.store import DirStore, MemoryStore, Store, open_results
+
+__all__ = ["Pipeline", "RunResult"]
+
+StageLike = Union[Stage, "Pipeline", Callable[[Any], Any]]
+
+
+def _to_stages(value: Iterable[StageLike]) -> tuple[Stage, ...]:
+    stages: list[Stage] = []
+    for position, entry in enumerate(value):
+        if isinstance(entry, Stage):
+            stages.append(entry)
+        elif isinstance(entry, Pipeline):
+            stages.extend(entry.stages)
+        elif callable(entry):
+            stages.append(FunctionStage(entry))
+        else:
+            raise PipelineError(f"stage {position} is {entry!r}: expected a Stage or a function")
+    return tuple(stages)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+@attrs.frozen
+class Pipeline:
+    """Stages run in order over a corpus; compose with ``Pipeline([...])`` or ``|``.
+
+    Composition checks that each stage can take what the one before it emits
+    and that stage names are unique (they key the funnel and the run directory).
+    """
+
+    stages: tuple[Stage, ...] = attrs.field(converter=_to_stages)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.stages:
+            raise PipelineError("a pipeline needs at least one stage")
+        names: dict[str, int] = {}
+        for position, stage_ in enumerate(self.stages):
+            if stage_.name in names:
+                raise PipelineError(
+                    f"stages {names[stage_.name]} and {position} are both named {stage_.name!r}; "
+                    "give one another name (set its `name` attribute)"
+                )
+            names[stage_.name] = position
+        for before, after in zip(self.stages, self.stages[1:], strict=False):
+            for produced in before.output_types:
+                if not accepts(after.input_type, produced):
+                    raise PipelineError(
+                        f"stage {after.name!r} takes {_type_name(after.input_type)}, but the stage "
+                        f"before it, {before.name!r}, emits {_type_name(produced)}"
+                    )
+
+    def __or__(self, other: StageLike) -> Pipeline:
+        return Pipeline([*self.stages, other])
+
+    @property
+    def input_type(self) -> Any:
+        """What the first stage takes."""
+        return self.stages[0].input_type
+
+    @property
+    def output_type(self) -> Any:
+        """What the last stage emits (a union when it emits several types)."""
+        types = self.stages[-1].output_types
+        return types[0] if len(types) == 1 else Union[types]  # noqa: UP007
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each stage's name, version and config, in order."""
+        return [s.describe() for s in self.stages]
+
+    def fingerprint(self) -> str:
+        """A hash of :meth:`describe`: run directories refuse a pipeline with another one."""
+        canonical = json.dumps(self.describe(), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    # ------------------------------------------------------------------ running
+
+    def run(
+        self,
+        items: Iterable[Any] | os.PathLike[str],
+        *,
+        run_dir: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        **options: Any,
+    ) -> RunResult:
+        """Run the pipeline to the end and return its :class:`RunResult`.
+
+        ``items``: texts, :class:`~gemlib.Document` objects, mappings, or a
+        :class:`pathlib.Path` to a corpus (JSONL, a text file, a folder).
+        ``run_dir``: keep results in a resumable directory; rerunning the same
+        pipeline on it skips finished items. ``overwrite``: start that directory
+        afresh. Other keywords are :class:`~gemlib.pipeline.runner.RunOptions`.
+        Works inside a running event loop (Jupyter) by running in a helper thread.
+        """
+        coroutine = self.arun(items, run_dir=run_dir, overwrite=overwrite, **options)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coroutine)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gemlib-run") as pool:
+            return pool.submit(asyncio.run, coroutine).result()
+
+    async def arun(
+        self,
+        items: Iterable[Any] | AsyncIterator[Any] | os.PathLike[str],
+        *,
+        run_dir: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        **options: Any,
+    ) -> RunResult:
+        """The async form of :meth:`run`."""
+        run_options = RunOptions(**options)
+        stream = items if hasattr(items, "__aiter__") else as_items(items, self.input_type)
+        store: Store
+        if run_dir is None:
+            store = MemoryStore()
+        else:
+            manifest = {"fingerprint": self.fingerprint(), "stages": self.describe()}
+            store = DirStore(run_dir, manifest=manifest, overwrite=overwrite)
+        stats = RunStats()
+        try:
+            stats = await run_items(self.stages, stream, store, run_options)  # type: ignore[arg-type]
+        finally:
+            store.close(stats)
+        adapter = TypeAdapter(self.output_type)
+        if isinstance(store, MemoryStore):
+            return RunResult(stats=stats, memory=store, adapter=adapter)
+        return RunResult(stats=stats, run_dir=Path(run_dir), adapter=adapter)  # type: ignore[arg-type]
+
+
+@attrs.define(repr=False)
+class RunResult:
+    """What a run produced: outputs (trajectories), rejections, and statistics.
+
+    With a ``run_dir`` the outputs stay on disk and are read when first asked
+    for; ``iter_outputs`` streams them without holding them all.
+    """
+
+    stats: RunStats
+    run_dir: Path | None = None
+    memory: MemoryStore | None = None
+    adapter: TypeAdapter[Any] | None = None
+
+    def iter_outputs(self) -> Iterator[Any]:
+        """Stream every output of the run (all sessions, for a run directory)."""
+        if self.memory is not None:
+            return iter(self.memory.outputs)
+        assert self.run_dir is not None
+        return open_results(self.run_dir, self.adapter)[0]
+
+    def iter_rejections(self) -> Iterator[Rejection]:
+        """Stream every rejection of the run."""
+        if self.memory is not None:
+            return iter(self.memory.rejections)
+        assert self.run_dir is not None
+        return open_results(self.run_dir)[1]
+
+    @cached_property
+    def outputs(self) -> list[Any]:
+        """Every output item, in the order they finished."""
+        return list(self.iter_outputs())
+
+    @property
+    def trajectories(self) -> list[Trajectory]:
+        """The outputs that are trajectories."""
+        return [o for o in self.outputs if isinstance(o, Trajectory)]
+
+    @cached_property
+    def rejections(self) -> list[Rejection]:
+        """Every rejection, with stage, rule, reason and the item's IDs."""
+        return list(self.iter_rejections())
+
+    def rejections_by_rule(self) -> dict[str, int]:
+        """How many items each ``stage/rule`` rejected, over the whole run."""
+        counts: dict[str, int] = {}
+        for name, stats in self.stats.stages.items():
+            for rule, n in stats.rejections_by_rule.items():
+                counts[f"{name}/{rule}"] = n
+        return counts
+
+    def __repr__(self) -> str:
+        s = self.stats
+        where = f" in {self.run_dir}" if self.run_dir else ""
+        return (
+            f"<RunResult{where}: {s.inputs} inputs, {s.outputs} outputs, "
+            f"{s.rejections} rejections, {s.wall_seconds:.2f}s>"
+        )

@@ -1,0 +1,301 @@
+"""The async streaming runner.
+
+Each corpus item gets its own task, which carries the item and every fan-out
+child through all stages; an item moves to the next stage the moment its
+current stage returns. A window of ``max_in_flight`` corpus items bounds memory:
+the next item is read from the (lazy) corpus only when one finishes, so the
+corpus is never held whole and nothing waits for a wave. Each stage may cap
+how many items are inside its ``process`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from typing import Any
+
+import attrs
+
+from gemlib.errors import FatalError, RunAborted
+from gemlib.model import Rejection, RunStats, StageStats
+from gemlib.pipeline.stage import Stage
+from gemlib.pipeline.store import Store, merge_stats
+
+__all__ = ["RunOptions", "run_items"]
+
+log = logging.getLogger("gemlib")
+
+
+@attrs.frozen
+class RunOptions:
+    """How a run behaves, apart from what its stages do.
+
+    ``max_in_flight``: corpus items being worked on at once (the sliding window).
+    ``max_error_rate``: the share of stage calls that may raise before the run
+    stops with :class:`~gemlib.errors.RunAborted`, judged once ``min_calls_for_abort``
+    calls have been made. ``commit_interval``: seconds between commits to a run
+    directory (finished work younger than this is what a crash can lose).
+    ``progress_interval``: seconds between progress log lines (``None``: none).
+    """
+
+    max_in_flight: int = attrs.field(default=64, validator=attrs.validators.ge(1))
+    max_error_rate: float = attrs.field(
+        default=0.5, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
+    )
+    min_calls_for_abort: int = attrs.field(default=20, validator=attrs.validators.ge(1))
+    commit_interval: float = attrs.field(default=0.1, validator=attrs.validators.ge(0.0))
+    progress_interval: float | None = 10.0
+
+
+def _item_id(item: Any) -> str:
+    value = getattr(item, "id", None)
+    if not isinstance(value, str) or not value:
+        raise TypeError(
+            f"corpus items need a string 'id' attribute; got {type(item).__name__}. "
+            "Pass texts, Documents, or models with an id."
+        )
+    return value
+
+
+async def _iterate(items: Iterable[Any] | AsyncIterator[Any]) -> AsyncIterator[Any]:
+    if hasattr(items, "__aiter__"):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+@attrs.define
+class _Runner:
+    stages: tuple[Stage, ...]
+    store: Store
+    options: RunOptions
+    stats: RunStats = attrs.field(factory=RunStats)
+    calls: int = 0
+    errors: int = 0
+    aborted: str | None = None
+    _semaphores: list[asyncio.Semaphore | None] = attrs.field(factory=list)
+    _commit_handle: asyncio.TimerHandle | None = None
+    _async_process: list[bool] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        self._semaphores = [
+            asyncio.Semaphore(s.concurrency) if s.concurrency else None for s in self.stages
+        ]
+        self._async_process = [inspect.iscoroutinefunction(s.process) for s in self.stages]
+
+    async def run(self, items: Iterable[Any] | AsyncIterator[Any]) -> RunStats:
+        started = time.perf_counter()
+        window = asyncio.Semaphore(self.options.max_in_flight)
+        tasks: set[asyncio.Task[None]] = set()
+        in_flight: set[str] = set()
+        last_progress = started
+        try:
+            async for item in _iterate(items):
+                item_id = _item_id(item)
+                self.stats.inputs += 1
+                state = "duplicate" if item_id in in_flight else self.store.seen(item_id)
+                if state == "resumed":
+                    self.stats.resumed += 1
+                    continue
+                if state == "duplicate":
+                    self.stats.duplicates += 1
+                    log.warning("skipping item %s: its ID came earlier in this corpus", item_id)
+                    continue
+                await window.acquire()
+                if self.aborted:
+                    window.release()
+                    break
+                in_flight.add(item_id)
+                task = asyncio.create_task(self._run_item(item, item_id))
+                tasks.add(task)
+
+                def _done(t: asyncio.Task[None], item_id: str = item_id) -> None:
+                    tasks.discard(t)
+                    in_flight.discard(item_id)
+                    window.release()
+
+                task.add_done_callback(_done)
+                interval = self.options.progress_interval
+                if interval is not None and time.perf_counter() - last_progress >= interval:
+                    last_progress = time.perf_counter()
+                    self._log_progress(last_progress - started, len(tasks))
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            if self._commit_handle is not None:
+                self._commit_handle.cancel()
+            self.store.commit()
+            self.stats.wall_seconds = time.perf_counter() - started
+            self.stats.stages = {s.name: StageStats() for s in self.stages}
+            merge_stats(self.stats.stages, self.store.stage_stats())
+            self.stats.outputs, self.stats.rejections = self.store.counts()  # all sessions
+        if self.aborted:
+            raise RunAborted(self.aborted)
+        return self.stats
+
+    def _log_progress(self, elapsed: float, in_flight: int) -> None:
+        log.info(
+            "%d items read, %d in flight, %d outputs, %d rejections, %.1f items/s",
+            self.stats.inputs,
+            in_flight,
+            self.stats.outputs,
+            self.stats.rejections,
+            self.stats.inputs / elapsed if elapsed else 0.0,
+        )
+
+    async def _run_item(self, item: Any, item_id: str) -> None:
+        outputs: list[Any] = []
+        rejections: list[Rejection] = []
+        counts = {s.name: StageStats() for s in self.stages}
+        await self._walk(item, 0, item_id, outputs, rejections, counts)
+        if self.aborted:  # its failures may be the abort's cause: leave it for the rerun
+            return
+        self.store.record(item_id, outputs, rejections, counts)
+        self.stats.outputs += len(outputs)
+        self.stats.rejections += len(rejections)
+        self._schedule_commit()
+
+    def _schedule_commit(self) -> None:
+        if self.options.commit_interval == 0:
+            self.store.commit()
+        elif self._commit_handle is None:
+            loop = asyncio.get_running_loop()
+            self._commit_handle = loop.call_later(self.options.commit_interval, self._commit)
+
+    def _commit(self) -> None:
+        self._commit_handle = None
+        self.store.commit()
+
+    async def _walk(
+        self,
+        item: Any,
+        index: int,
+        root_id: str,
+        outputs: list[Any],
+        rejections: list[Rejection],
+        counts: dict[str, StageStats],
+    ) -> None:
+        if index == len(self.stages):
+            outputs.append(item)
+            return
+        stage = self.stages[index]
+        stats = counts[stage.name]
+        stats.received += 1
+        results = await self._call(stage, index, item, stats)
+        children: list[Any] = []
+        for result in results:
+            if isinstance(result, Rejection):
+                rejections.append(
+                    result.model_copy(
+                        update={
+                            "stage": result.stage or stage.name,
+                            "item_id": result.item_id or getattr(item, "id", "") or "",
+                            "document_id": result.document_id or root_id,
+                        }
+                    )
+                )
+                stats.rejected += 1
+                stats.rejections_by_rule[result.rule] = (
+                    stats.rejections_by_rule.get(result.rule, 0) + 1
+                )
+            else:
+                children.append(result)
+        stats.emitted += len(children)
+        if len(children) == 1:
+            await self._walk(children[0], index + 1, root_id, outputs, rejections, counts)
+        elif children:
+            await asyncio.gather(
+                *(
+                    self._walk(child, index + 1, root_id, outputs, rejections, counts)
+                    for child in children
+                )
+            )
+
+    async def _call(self, stage: Stage, index: int, item: Any, stats: StageStats) -> list[Any]:
+        semaphore = self._semaphores[index]
+        started = time.perf_counter()
+        try:
+            if semaphore is not None:
+                async with semaphore:
+                    result = await self._invoke(stage, index, item)
+            else:
+                result = await self._invoke(stage, index, item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            stats.errors += 1
+            self._count_call(failed=True, stage=stage, exc=exc)
+            return [
+                Rejection(
+                    rule="exception",
+                    reason=f"{type(exc).__name__}: {exc}",
+                    detail={"exception": type(exc).__name__},
+                )
+            ]
+        finally:
+            stats.seconds += time.perf_counter() - started
+        self._count_call(failed=False, stage=stage, exc=None)
+        if isinstance(result, (list, tuple)):
+            return list(result)
+        if result is None:
+            return [
+                Rejection(
+                    rule="no_result",
+                    reason=f"stage {stage.name!r} returned None; "
+                    "return an item, a list or a Rejection",
+                )
+            ]
+        return [result]
+
+    async def _invoke(self, stage: Stage, index: int, item: Any) -> Any:
+        if self._async_process[index]:
+            return await stage.process(item)  # type: ignore[misc]
+        if stage.blocking:
+            result = await asyncio.to_thread(stage.process, item)
+        else:
+            result = stage.process(item)
+        if isinstance(result, Awaitable):
+            result = await result
+        return result
+
+    def _count_call(self, *, failed: bool, stage: Stage, exc: Exception | None) -> None:
+        self.calls += 1
+        if not failed:
+            return
+        self.errors += 1
+        log.debug("stage %s raised %r", stage.name, exc)
+        if isinstance(exc, FatalError) and self.aborted is None:
+            self.aborted = (
+                f"stage {stage.name!r} hit a fatal error: {exc}. Finished items are kept; "
+                "fix the cause and rerun the same command to resume."
+            )
+        elif (
+            self.aborted is None
+            and self.calls >= self.options.min_calls_for_abort
+            and self.errors / self.calls > self.options.max_error_rate
+        ):
+            self.aborted = (
+                f"{self.errors} of {self.calls} stage calls failed (limit "
+                f"{self.options.max_error_rate:.0%}); last error in stage {stage.name!r}: "
+                f"{type(exc).__name__}: {exc}. Finished items are kept; fix the cause and "
+                "rerun the same command to resume."
+            )
+
+
+async def run_items(
+    stages: tuple[Stage, ...],
+    items: Iterable[Any] | AsyncIterator[Any],
+    store: Store,
+    options: RunOptions,
+) -> RunStats:
+    """Run ``items`` through ``stages``, recording results in ``store``."""
+    return await _Runner(stages, store, options).run(items)

@@ -1,0 +1,208 @@
+"""The stage contract: take one item, return one item, several items, or a rejection.
+
+A stage is a class with one method to write::
+
+    class Shout(Stage):
+        def process(self, doc: Document) -> Document:
+            return doc.model_copy(update={"text": doc.text.upper()})
+
+``process`` may be ``async def`` as well; the runner bridges both. Its type
+annotations declare what the stage takes and gives, and :class:`~gemlib.Pipeline`
+checks them when stages are composed. Class attributes tune a stage: ``name``
+(defaults to the class name in snake case), ``version`` (bump it when behaviour
+changes: it feeds run manifests and caches), ``concurrency`` (most items in
+``process`` at once; ``None`` means the pipeline's window only) and ``blocking``
+(run a synchronous ``process`` in a worker thread instead of the event loop).
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import re
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Union
+
+import attrs
+
+from gemlib.model import Rejection
+
+__all__ = ["FunctionStage", "Stage", "StageOutput", "accepts", "stage"]
+
+StageOutput = Union[Any, Sequence[Any], Rejection]  # noqa: UP007  # a runtime alias
+"""What ``process`` returns: an item, a sequence of items and rejections, or a rejection."""
+
+_CONTAINERS = {list, tuple, Sequence, Iterable, typing.List, typing.Tuple}  # noqa: UP006
+_AWAITABLES = {Awaitable, typing.Coroutine, typing.Awaitable}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+class Stage(abc.ABC):
+    """Base class of every pipeline stage. Subclasses implement :meth:`process`."""
+
+    name: str = "stage"
+    version: str = "1"
+    concurrency: int | None = None
+    blocking: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = _snake(cls.__name__)
+
+    @abc.abstractmethod
+    def process(self, item: Any) -> StageOutput | Awaitable[StageOutput]:
+        """Handle one item: return an item, several (fan-out), or a :class:`Rejection`.
+
+        Raising an exception rejects the item with rule ``exception`` (the runner
+        catches it); a run stops only when such failures pass its error bound.
+        """
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def input_type(self) -> Any:
+        """The item type ``process`` takes (``Any`` when unannotated)."""
+        return _signature_types(self._annotated())[0]
+
+    @property
+    def output_types(self) -> tuple[Any, ...]:
+        """The item types ``process`` can emit (rejections excluded)."""
+        return _signature_types(self._annotated())[1]
+
+    def _annotated(self) -> Callable[..., Any]:
+        return self.process
+
+    def config(self) -> dict[str, Any]:
+        """Settings that change what the stage produces; they feed the run fingerprint.
+
+        The default returns the fields of an attrs class (secrets should be
+        declared with ``repr=False`` and are left out) and nothing otherwise.
+        """
+        cls = type(self)
+        if not attrs.has(cls):
+            return {}
+        return {
+            f.name: _plain(getattr(self, f.name)) for f in attrs.fields(cls) if f.repr is not False
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version and config: what a run manifest records about this stage."""
+        return {"name": self.name, "version": self.version, "config": self.config()}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} v{self.version}>"
+
+
+class FunctionStage(Stage):
+    """A stage made from a plain function (sync or async); see :func:`stage`."""
+
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        *,
+        name: str | None = None,
+        version: str = "1",
+        concurrency: int | None = None,
+        blocking: bool = False,
+    ) -> None:
+        self.fn = fn
+        self.name = name or _snake(getattr(fn, "__name__", "function"))
+        self.version = version
+        self.concurrency = concurrency
+        self.blocking = blocking
+
+    def process(self, item: Any) -> Any:
+        """Call the wrapped function on ``item``."""
+        return self.fn(item)
+
+    def _annotated(self) -> Callable[..., Any]:
+        return self.fn
+
+    def __repr__(self) -> str:
+        return f"<FunctionStage {self.name!r} v{self.version}>"
+
+
+def stage(
+    fn: Callable[[Any], Any] | None = None,
+    *,
+    name: str | None = None,
+    version: str = "1",
+    concurrency: int | None = None,
+    blocking: bool = False,
+) -> Any:
+    """Turn a function into a stage; usable bare (``@stage``) or with options."""
+
+    def wrap(f: Callable[[Any], Any]) -> FunctionStage:
+        return FunctionStage(
+            f, name=name, version=version, concurrency=concurrency, blocking=blocking
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+# --------------------------------------------------------------------------- type helpers
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Stage):
+        return value.describe()
+    return repr(value)
+
+
+def _union_members(tp: Any) -> tuple[Any, ...]:
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        return typing.get_args(tp)
+    return (tp,)
+
+
+def _signature_types(fn: Callable[..., Any]) -> tuple[Any, tuple[Any, ...]]:
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward references: treat as untyped
+        return Any, (Any,)
+    params = [p for p in inspect.signature(fn).parameters if p != "self"]
+    input_type = hints.get(params[0], Any) if params else Any
+    ret = hints.get("return", Any)
+    outputs: list[Any] = []
+    pending = list(_union_members(ret))
+    while pending:
+        tp = pending.pop(0)
+        origin = typing.get_origin(tp)
+        if origin in _AWAITABLES:
+            pending.extend(_union_members(typing.get_args(tp)[-1]))
+        elif origin in _CONTAINERS:
+            for arg in typing.get_args(tp) or (Any,):
+                if arg is not Ellipsis:
+                    pending.extend(_union_members(arg))
+        elif tp is Rejection or tp is type(None):
+            continue
+        elif tp not in outputs:
+            outputs.append(tp)
+    return input_type, tuple(outputs) or (Any,)
+
+
+def accepts(input_type: Any, output_type: Any) -> bool:
+    """Whether a stage taking ``input_type`` can take items of ``output_type``."""
+    if input_type in (Any, object) or output_type is Any:
+        return True
+    for accepted in _union_members(input_type):
+        if accepted in (Any, object):
+            return True
+        target = typing.get_origin(accepted) or accepted
+        given = typing.get_origin(output_type) or output_type
+        if isinstance(target, type) and isinstance(given, type) and issubclass(given, target):
+            return True
+    return False

@@ -1,0 +1,16 @@
+"""Shared test set-up: offline switches first, then fixtures."""
+
+from __future__ import annotations
+
+import os
+
+# Nothing in the tests may reach beyond loopback; these stop litellm and the HF
+# libraries from trying (see shared/ENVIRONMENT.md).
+for _key, _value in {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "NO_PROXY": "127.0.0.1,localhost,::1",
+}.items():
+    os.environ.setdefault(_key, _value)

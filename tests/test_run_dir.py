@@ -1,0 +1,157 @@
+"""Run directories: resume, crash safety, refusing other pipelines, locking, reading."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gemlib import Document, Pipeline, RunDirError, Stage
+from gemlib.pipeline.store import DirStore, open_results
+
+WORKER = Path(__file__).with_name("crash_worker.py")
+
+
+class Counting(Stage):
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def process(self, doc: Document) -> Document:
+        self.seen.append(doc.text)
+        return doc.model_copy(update={"text": doc.text.upper()})
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_rerun_skips_finished_items_and_appends_only_new_ones(tmp_path: Path) -> None:
+    first = Counting()
+    result = Pipeline([first]).run(["a", "b", "c"], run_dir=tmp_path)
+    assert sorted(first.seen) == ["a", "b", "c"]
+    assert result.stats.outputs == 3
+
+    second = Counting()
+    result = Pipeline([second]).run(["a", "b", "c", "d"], run_dir=tmp_path)
+    assert second.seen == ["d"], "finished items must not be recomputed"
+    assert result.stats.resumed == 3
+    assert sorted(d.text for d in result.outputs) == ["A", "B", "C", "D"]
+    assert len(_lines(tmp_path / "outputs.jsonl")) == 4
+    assert result.stats.stages["counting"].received == 4, "stats add up over sessions"
+
+
+def test_manifest_records_the_pipeline_and_library(tmp_path: Path) -> None:
+    Pipeline([Counting()]).run(["a"], run_dir=tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["stages"] == [{"name": "counting", "version": "1", "config": {}}]
+    assert manifest["gemlib_version"]
+    assert manifest["last_session"]["stats"]["outputs"] == 1
+
+
+def test_a_different_pipeline_is_refused_and_overwrite_starts_afresh(tmp_path: Path) -> None:
+    Pipeline([Counting()]).run(["a"], run_dir=tmp_path)
+
+    class Other(Stage):
+        version = "2"
+
+        def process(self, doc: Document) -> Document:
+            return doc
+
+    with pytest.raises(
+        RunDirError,
+        match=r"different pipeline:\n  there: counting v1\n"
+        r"  now:   other v2",
+    ):
+        Pipeline([Other()]).run(["a"], run_dir=tmp_path)
+    result = Pipeline([Other()]).run(["b"], run_dir=tmp_path, overwrite=True)
+    assert [d.text for d in result.outputs] == ["b"]
+
+
+def test_a_run_directory_in_use_is_refused(tmp_path: Path) -> None:
+    manifest = {"fingerprint": "f", "stages": []}
+    holder = DirStore(tmp_path, manifest=manifest)
+    try:
+        with pytest.raises(RunDirError, match=f"in use by pid {os.getpid()}"):
+            DirStore(tmp_path, manifest=manifest)
+    finally:
+        holder.close(__import__("gemlib").RunStats())
+    DirStore(tmp_path, manifest=manifest).close(__import__("gemlib").RunStats())
+
+
+def test_stray_files_without_a_manifest_are_not_mixed_in(tmp_path: Path) -> None:
+    (tmp_path / "outputs.jsonl").write_text("{}\n")
+    with pytest.raises(RunDirError, match="no manifest"):
+        Pipeline([Counting()]).run(["a"], run_dir=tmp_path)
+
+
+def test_uncommitted_tail_is_cut_off_on_open(tmp_path: Path) -> None:
+    Pipeline([Counting()]).run(["a", "b"], run_dir=tmp_path)
+    with open(tmp_path / "outputs.jsonl", "a") as handle:  # what a crash mid-write leaves
+        handle.write('{"id": "half-writ')
+    result = Pipeline([Counting()]).run(["a", "b", "c"], run_dir=tmp_path)
+    lines = _lines(tmp_path / "outputs.jsonl")
+    assert len(lines) == 3
+    assert all(json.loads(line) for line in lines)
+    assert sorted(d.text for d in result.outputs) == ["A", "B", "C"]
+
+
+def _run_worker(run_dir: Path, n_docs: int, delay: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(run_dir), str(n_docs), str(delay)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _canonical(run_dir: Path) -> tuple[list[str], list[str]]:
+    outputs, rejections = open_results(run_dir)
+    return (
+        sorted(json.dumps(o, sort_keys=True) for o in outputs),
+        sorted(json.dumps(r.model_dump(), sort_keys=True) for r in rejections),
+    )
+
+
+def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    n_docs, delay = 600, 0.02
+    reference = tmp_path / "reference"
+    assert _run_worker(reference, n_docs, delay).wait(timeout=120) == 0
+    expected = _canonical(reference)
+    assert len(expected[0]) == 2 * n_docs
+    assert len(expected[1]) == n_docs
+
+    crashed = tmp_path / "crashed"
+    rng = random.Random(7)
+    kills = 0
+    for _attempt in range(6):
+        proc = _run_worker(crashed, n_docs, delay)
+        # Wait until this session has committed something new, then kill at a random moment.
+        before = (
+            (crashed / "outputs.jsonl").stat().st_size
+            if (crashed / "outputs.jsonl").exists()
+            else 0
+        )
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            path = crashed / "outputs.jsonl"
+            if path.exists() and path.stat().st_size > before:
+                break
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.15))
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        outputs, _ = _canonical(crashed)  # readable after every kill
+        assert len(outputs) == len(set(outputs)), "no duplicates, even mid-run"
+        kills += len(outputs) < 2 * n_docs
+    assert kills >= 3, "the test must actually interrupt the run several times"
+    final = _run_worker(crashed, n_docs, delay)
+    assert final.wait(timeout=120) == 0, final.stderr.read() if final.stderr else ""
+    assert _canonical(crashed) == expected

@@ -1,0 +1,141 @@
+"""Tool.from_any: every wrapper and dialect normalises to one checked JSON-Schema form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gemlib import Tool, ToolSchemaError
+
+PARAMS = {
+    "type": "object",
+    "properties": {"order_id": {"type": "string", "description": "The order."}},
+    "required": ["order_id"],
+}
+
+
+def test_openai_bare_mcp_and_anthropic_forms_give_the_same_tool() -> None:
+    forms = [
+        {
+            "type": "function",
+            "function": {"name": "get_order", "description": "d", "parameters": PARAMS},
+        },
+        {"name": "get_order", "description": "d", "parameters": PARAMS},
+        {"name": "get_order", "description": "d", "inputSchema": PARAMS},
+        {"name": "get_order", "description": "d", "input_schema": PARAMS},
+        json.dumps({"name": "get_order", "description": "d", "parameters": PARAMS}),
+    ]
+    tools = [Tool.from_any(f) for f in forms]
+    assert all(t == tools[0] for t in tools)
+    assert tools[0].parameters == PARAMS
+    assert tools[0].to_openai() == forms[0]
+    assert Tool.from_any(tools[0].to_mcp()) == tools[0]
+
+
+def test_bfcl_loose_types_are_normalised() -> None:
+    bfcl = {
+        "name": "cd",
+        "description": "Change directory.",
+        "parameters": {
+            "type": "dict",
+            "properties": {
+                "folder": {"type": "string"},
+                "depth": {"type": "float", "default": 1.0},
+                "point": {"type": "tuple", "items": {"type": "integer"}},
+                "pair": {"type": "tuple", "items": [{"type": "str"}, {"type": "int"}]},
+                "anything": {"type": "any"},
+                "nested": {"type": "dict", "properties": {"x": {"type": "Boolean"}}},
+            },
+            "required": ["folder"],
+        },
+        "response": {"type": "dict", "properties": {"cwd": {"type": "string"}}},
+    }
+    tool = Tool.from_any(bfcl)
+    props = tool.parameters["properties"]
+    assert tool.parameters["type"] == "object"
+    assert props["depth"] == {"type": "number", "default": 1.0}
+    assert props["point"] == {"type": "array", "items": {"type": "integer"}}
+    assert props["pair"] == {
+        "type": "array",
+        "prefixItems": [{"type": "string"}, {"type": "integer"}],
+    }
+    assert props["anything"] == {}
+    assert props["nested"]["type"] == "object"
+    assert props["nested"]["properties"]["x"] == {"type": "boolean"}
+    assert tool.output_schema == {"type": "object", "properties": {"cwd": {"type": "string"}}}
+    assert bfcl["parameters"]["type"] == "dict", "the input must not be mutated"
+
+
+def test_missing_object_type_and_missing_parameters() -> None:
+    assert (
+        Tool.from_any(
+            {"name": "t", "parameters": {"properties": {"a": {"type": "string"}}}}
+        ).parameters["type"]
+        == "object"
+    )
+    assert Tool.from_any({"name": "ping"}).parameters == {"type": "object", "properties": {}}
+    assert Tool.from_any({"name": "ping", "parameters": None}).description == ""
+
+
+def test_old_style_required_flags_are_lifted() -> None:
+    tool = Tool.from_any(
+        {
+            "name": "t",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "a": {"type": "string", "required": True},
+                    "b": {"type": "string", "required": False},
+                },
+            },
+        }
+    )
+    assert tool.parameters["required"] == ["a"]
+    assert "required" not in tool.parameters["properties"]["a"]
+
+
+@pytest.mark.parametrize(
+    ("definition", "problem"),
+    [
+        ({"description": "no name"}, "non-empty string name"),
+        ({"name": "bad name"}, "whitespace"),
+        ({"name": "t", "parameters": {"type": "string"}}, "must describe an object"),
+        (
+            {
+                "name": "t",
+                "parameters": {"type": "object", "properties": {"a": {"type": "banana"}}},
+            },
+            "unknown type 'banana' at parameters.properties.a",
+        ),
+        (
+            {
+                "name": "t",
+                "parameters": {"type": "object", "properties": {"a": {"minLength": "x"}}},
+            },
+            "invalid JSON Schema at properties/a/minLength",
+        ),
+        (
+            {
+                "name": "t",
+                "parameters": {"type": "object", "properties": {}, "required": ["ghost"]},
+            },
+            "names 'ghost', which is not a property",
+        ),
+        (
+            {"name": "t", "parameters": {"type": "object", "properties": {"a": 3}}},
+            "schema at parameters.properties.a must be an object",
+        ),
+        ({"name": "t", "parameters": {}, "inputSchema": {}}, "has both"),
+        ("{not json", "not valid JSON"),
+        (42, "expected a mapping"),
+    ],
+)
+def test_unusable_definitions_raise_naming_tool_and_problem(
+    definition: object, problem: str
+) -> None:
+    with pytest.raises(ToolSchemaError) as info:
+        Tool.from_any(definition)  # type: ignore[arg-type]
+    assert problem in str(info.value)
+    if isinstance(definition, dict) and "name" in definition:
+        assert info.value.tool == definition["name"]
