@@ -1,0 +1,1 @@
+"""Concrete stages: segmenting, filtering, and (in their own modules) the GEM method."""
