@@ -9,8 +9,15 @@ can catch the library's failures with one ``except`` clause::
     ├── PipelineError          a pipeline is mis-assembled (stages that do not fit together)
     ├── RunDirError            a run directory is unusable (other config, locked, corrupt)
     ├── RunAborted             a run stopped early (too many failures, or a fatal error)
-    └── FatalError             raised by a stage: every further item would fail too
-                               (bad credentials, unknown model), so the run stops at once
+    ├── FatalError             raised by a stage: every further item would fail too
+    │   │                      (bad credentials, unknown model), so the run stops at once
+    │   └── ModelAuthError     the provider refused the credentials or does not know the model
+    ├── ModelError             a model call failed
+    │   ├── TransientModelError    worth retrying: timeouts, connection errors, 5xx
+    │   │   └── RateLimited        HTTP 429; ``retry_after`` holds the server's advice
+    │   └── ModelRequestError      the request itself was refused (4xx other than 429)
+    └── ReplyError             a reply that could not be used (cut off, or unparseable
+                               after the repair attempts); ``raw`` keeps the reply
 
 Errors about a user's input subclass :class:`ValueError` as well, so code written
 against plain Python conventions keeps working.
@@ -62,3 +69,49 @@ class FatalError(GemlibError):
     The runner stops the run at once: the item that raised it and the items in
     flight are not recorded, so rerunning after fixing the cause processes them.
     """
+
+
+class ModelError(GemlibError):
+    """A model call failed. ``model`` names the model (never its credentials)."""
+
+    def __init__(self, message: str, *, model: str = "", status: int | None = None) -> None:
+        self.model = model
+        self.status = status
+        super().__init__(f"{model}: {message}" if model else message)
+
+
+class TransientModelError(ModelError):
+    """A failure worth retrying: timeout, connection error, server error (5xx)."""
+
+
+class RateLimited(TransientModelError):
+    """HTTP 429. ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one."""
+
+    def __init__(self, message: str, *, model: str = "", retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, model=model, status=429)
+
+
+class ModelRequestError(ModelError):
+    """The provider refused the request itself (4xx other than 429): not retried."""
+
+
+class ModelAuthError(FatalError, ModelError):
+    """Bad or missing credentials, or a model name the provider does not know.
+
+    Every further request would fail the same way, so a run stops at once.
+    """
+
+
+class ReplyError(GemlibError):
+    """A model reply that cannot be used.
+
+    ``rule`` is the rejection rule it becomes (``truncated_reply``,
+    ``unparseable_reply``), ``raw`` the last reply text, kept for inspection.
+    """
+
+    def __init__(self, rule: str, reason: str, raw: str) -> None:
+        self.rule = rule
+        self.reason = reason
+        self.raw = raw
+        super().__init__(reason)

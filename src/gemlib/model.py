@@ -20,6 +20,7 @@ from gemlib.tool_schema import normalize_parameters, normalize_schema
 __all__ = [
     "Document",
     "Message",
+    "ModelUsage",
     "Provenance",
     "Rejection",
     "RunStats",
@@ -436,6 +437,42 @@ class Rejection(_Model):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class ModelUsage(BaseModel):
+    """What one stage spent on one model: requests, tokens, retries, cache hits, cost."""
+
+    requests: int = 0
+    """Requests that reached the provider (retries included, cache hits not)."""
+    cache_hits: int = 0
+    retries: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    """US dollars, from litellm's local price table (0 for models it does not price)."""
+
+    def merge(self, other: ModelUsage) -> None:
+        """Add ``other``'s figures into this one."""
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def minus(self, other: ModelUsage) -> ModelUsage:
+        """The figures spent since ``other`` was a snapshot of this ledger."""
+        return ModelUsage(
+            **{name: getattr(self, name) - getattr(other, name) for name in type(self).model_fields}
+        )
+
+
+UsageByStage = dict[str, dict[str, ModelUsage]]
+"""Model usage by stage name, then by model name."""
+
+
+def merge_usage(total: UsageByStage, part: UsageByStage) -> None:
+    """Add ``part`` into ``total``."""
+    for stage, models in part.items():
+        for model, usage in models.items():
+            total.setdefault(stage, {}).setdefault(model, ModelUsage()).merge(usage)
+
+
 class StageStats(BaseModel):
     """Counts for one stage: items received, items emitted, rejections by rule, time spent."""
 
@@ -469,6 +506,8 @@ class RunStats(BaseModel):
     outputs: int = 0
     rejections: int = 0
     stages: dict[str, StageStats] = Field(default_factory=dict)
+    usage: dict[str, dict[str, ModelUsage]] = Field(default_factory=dict)
+    """Model usage by stage, then model (all sessions of a run directory)."""
     wall_seconds: float = 0.0
 
     def funnel(self) -> list[tuple[str, int, int, int]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import hashlib
 import json
 import os
@@ -15,9 +13,10 @@ from typing import Any, Union
 import attrs
 from pydantic import TypeAdapter
 
+from gemlib._sync import run_sync
 from gemlib.corpus import as_items
 from gemlib.errors import PipelineError
-from gemlib.model import Rejection, RunStats, Trajectory
+from gemlib.model import ModelUsage, Rejection, RunStats, Trajectory
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import FunctionStage, Stage, accepts
 from gemlib.pipeline.store import DirStore, MemoryStore, Store, open_results
@@ -116,13 +115,7 @@ class Pipeline:
         afresh. Other keywords are :class:`~gemlib.pipeline.runner.RunOptions`.
         Works inside a running event loop (Jupyter) by running in a helper thread.
         """
-        coroutine = self.arun(items, run_dir=run_dir, overwrite=overwrite, **options)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coroutine)
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gemlib-run") as pool:
-            return pool.submit(asyncio.run, coroutine).result()
+        return run_sync(self.arun(items, run_dir=run_dir, overwrite=overwrite, **options))
 
     async def arun(
         self,
@@ -193,6 +186,11 @@ class RunResult:
     def rejections(self) -> list[Rejection]:
         """Every rejection, with stage, rule, reason and the item's IDs."""
         return list(self.iter_rejections())
+
+    @property
+    def usage(self) -> dict[str, dict[str, ModelUsage]]:
+        """Model usage (requests, tokens, retries, cache hits, cost) by stage, then model."""
+        return self.stats.usage
 
     def rejections_by_rule(self) -> dict[str, int]:
         """How many items each ``stage/rule`` rejected, over the whole run."""

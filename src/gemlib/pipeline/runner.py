@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from gemlib.errors import FatalError, RunAborted
-from gemlib.model import Rejection, RunStats, StageStats
+from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store, merge_stats
 
@@ -81,8 +81,10 @@ class _Runner:
     _semaphores: list[asyncio.Semaphore | None] = attrs.field(factory=list)
     _commit_handle: asyncio.TimerHandle | None = None
     _async_process: list[bool] = attrs.field(factory=list)
+    _usage_base: UsageByStage = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        self._usage_base = self._usage_now()
         self._semaphores = [
             asyncio.Semaphore(s.concurrency) if s.concurrency else None for s in self.stages
         ]
@@ -133,14 +135,30 @@ class _Runner:
                 await asyncio.gather(*tasks, return_exceptions=True)
             if self._commit_handle is not None:
                 self._commit_handle.cancel()
+            self._note_usage()
             self.store.commit()
             self.stats.wall_seconds = time.perf_counter() - started
             self.stats.stages = {s.name: StageStats() for s in self.stages}
             merge_stats(self.stats.stages, self.store.stage_stats())
             self.stats.outputs, self.stats.rejections = self.store.counts()  # all sessions
+            self.stats.usage = self.store.total_usage()
         if self.aborted:
             raise RunAborted(self.aborted)
         return self.stats
+
+    def _usage_now(self) -> UsageByStage:
+        return {
+            s.name: {model: u.model_copy() for model, u in s.usage().items()} for s in self.stages
+        }
+
+    def _note_usage(self) -> None:
+        """Hand the store what this run spent (stage ledgers may predate the run)."""
+        session: UsageByStage = {}
+        for stage, models in self._usage_now().items():
+            for model, usage in models.items():
+                base = self._usage_base.get(stage, {}).get(model, ModelUsage())
+                session.setdefault(stage, {})[model] = usage.minus(base)
+        self.store.note_usage(session)
 
     def _log_progress(self, elapsed: float, in_flight: int) -> None:
         log.info(
@@ -166,13 +184,14 @@ class _Runner:
 
     def _schedule_commit(self) -> None:
         if self.options.commit_interval == 0:
-            self.store.commit()
+            self._commit()
         elif self._commit_handle is None:
             loop = asyncio.get_running_loop()
             self._commit_handle = loop.call_later(self.options.commit_interval, self._commit)
 
     def _commit(self) -> None:
         self._commit_handle = None
+        self._note_usage()
         self.store.commit()
 
     async def _walk(

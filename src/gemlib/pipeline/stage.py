@@ -27,9 +27,17 @@ from typing import Any, Union
 
 import attrs
 
-from gemlib.model import Rejection
+from gemlib.model import ModelUsage, Rejection
 
-__all__ = ["FunctionStage", "Stage", "StageOutput", "accepts", "stage"]
+__all__ = [
+    "FunctionStage",
+    "Stage",
+    "StageOutput",
+    "accepts",
+    "output_types_of",
+    "signature_types",
+    "stage",
+]
 
 StageOutput = Union[Any, Sequence[Any], Rejection]  # noqa: UP007  # a runtime alias
 """What ``process`` returns: an item, a sequence of items and rejections, or a rejection."""
@@ -68,12 +76,12 @@ class Stage(abc.ABC):
     @property
     def input_type(self) -> Any:
         """The item type ``process`` takes (``Any`` when unannotated)."""
-        return _signature_types(self._annotated())[0]
+        return signature_types(self._annotated())[0]
 
     @property
     def output_types(self) -> tuple[Any, ...]:
         """The item types ``process`` can emit (rejections excluded)."""
-        return _signature_types(self._annotated())[1]
+        return signature_types(self._annotated())[1]
 
     def _annotated(self) -> Callable[..., Any]:
         return self.process
@@ -90,6 +98,10 @@ class Stage(abc.ABC):
         return {
             f.name: _plain(getattr(self, f.name)) for f in attrs.fields(cls) if f.repr is not False
         }
+
+    def usage(self) -> dict[str, ModelUsage]:
+        """Model usage of this stage by model name (none unless the stage calls models)."""
+        return {}
 
     def describe(self) -> dict[str, Any]:
         """Name, version and config: what a run manifest records about this stage."""
@@ -156,8 +168,9 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Stage):
-        return value.describe()
+    describe = getattr(value, "describe", None)
+    if callable(describe):  # stages, models: what identifies them, never secrets
+        return describe()
     return repr(value)
 
 
@@ -168,14 +181,23 @@ def _union_members(tp: Any) -> tuple[Any, ...]:
     return (tp,)
 
 
-def _signature_types(fn: Callable[..., Any]) -> tuple[Any, tuple[Any, ...]]:
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
-        hints = typing.get_type_hints(fn)
+        return typing.get_type_hints(fn)
     except Exception:  # unresolvable forward references: treat as untyped
-        return Any, (Any,)
+        return {}
+
+
+def signature_types(fn: Callable[..., Any]) -> tuple[Any, tuple[Any, ...]]:
+    """``(input type, output types)`` of a stage method from its annotations."""
+    hints = _hints(fn)
     params = [p for p in inspect.signature(fn).parameters if p != "self"]
     input_type = hints.get(params[0], Any) if params else Any
-    ret = hints.get("return", Any)
+    return input_type, output_types_of(hints.get("return", Any))
+
+
+def output_types_of(ret: Any) -> tuple[Any, ...]:
+    """The item types a return annotation allows (containers, awaitables, rejections removed)."""
     outputs: list[Any] = []
     pending = list(_union_members(ret))
     while pending:
@@ -191,7 +213,7 @@ def _signature_types(fn: Callable[..., Any]) -> tuple[Any, tuple[Any, ...]]:
             continue
         elif tp not in outputs:
             outputs.append(tp)
-    return input_type, tuple(outputs) or (Any,)
+    return tuple(outputs) or (Any,)
 
 
 def accepts(input_type: Any, output_type: Any) -> bool:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from gemlib._version import __version__
 from gemlib.errors import RunDirError
-from gemlib.model import Rejection, RunStats, StageStats
+from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage, merge_usage
 
 __all__ = ["DirStore", "MemoryStore", "Store", "open_results"]
 
@@ -75,6 +75,14 @@ class Store:
         """Keep the results of one finished corpus item (durable after :meth:`commit`)."""
         raise NotImplementedError
 
+    def note_usage(self, session: UsageByStage) -> None:
+        """This session's model usage so far (made durable by the next commit)."""
+        raise NotImplementedError
+
+    def total_usage(self) -> UsageByStage:
+        """Model usage of every session this store holds."""
+        raise NotImplementedError
+
     def commit(self) -> None:
         """Make everything recorded so far durable."""
 
@@ -98,6 +106,13 @@ class MemoryStore(Store):
     rejections: list[Rejection] = attrs.field(factory=list)
     _done: set[str] = attrs.field(factory=set)
     _stats: dict[str, StageStats] = attrs.field(factory=dict)
+    _usage: UsageByStage = attrs.field(factory=dict)
+
+    def note_usage(self, session: UsageByStage) -> None:
+        self._usage = session
+
+    def total_usage(self) -> UsageByStage:
+        return self._usage
 
     def seen(self, item_id: str) -> str | None:
         return "duplicate" if item_id in self._done else None
@@ -164,6 +179,8 @@ class DirStore(Store):
         except BaseException:
             self._unlock()
             raise
+        self._prior_usage = self._load_usage()
+        self._session_usage: UsageByStage = {}
         self._pending: list[tuple[str, int, int]] = []
         self._pending_ids: set[str] = set()
         self._pending_stats: dict[str, StageStats] = {}
@@ -229,7 +246,25 @@ class DirStore(Store):
                 handle.truncate(committed)
         return open(path, "ab")  # kept open for appends until close()
 
+    def _load_usage(self) -> UsageByStage:
+        row = self._db.execute("SELECT value FROM kv WHERE key='usage'").fetchone()
+        if row is None:
+            return {}
+        return {
+            stage: {model: ModelUsage.model_validate(u) for model, u in models.items()}
+            for stage, models in json.loads(row[0]).items()
+        }
+
     # ------------------------------------------------------------------ Store
+
+    def note_usage(self, session: UsageByStage) -> None:
+        self._session_usage = session
+
+    def total_usage(self) -> UsageByStage:
+        total: UsageByStage = {}
+        merge_usage(total, self._prior_usage)
+        merge_usage(total, self._session_usage)
+        return total
 
     def seen(self, item_id: str) -> str | None:
         if item_id in self._pending_ids:
@@ -256,7 +291,7 @@ class DirStore(Store):
         merge_stats(self._pending_stats, stats)
 
     def commit(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._session_usage:
             return
         for handle in self._files.values():
             handle.flush()
@@ -279,6 +314,11 @@ class DirStore(Store):
                 "INSERT OR REPLACE INTO kv VALUES ('stage_stats', ?)",
                 (json.dumps({k: v.model_dump() for k, v in totals.items()}),),
             )
+            usage = {
+                stage: {model: u.model_dump() for model, u in models.items()}
+                for stage, models in self.total_usage().items()
+            }
+            db.execute("INSERT OR REPLACE INTO kv VALUES ('usage', ?)", (json.dumps(usage),))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -1,0 +1,186 @@
+"""`LLM`: a model as gemlib's stages see it, with limits, retries, cache and accounting.
+
+    teacher = LLM("openai/gpt-4.1-mini", temperature=0.7, limits=Limits(max_concurrency=32))
+    reply = await teacher.acomplete([{"role": "user", "content": "hi"}], stage="demo")
+
+A model is a litellm model string plus options, so OpenAI, Anthropic, a vLLM
+or llama.cpp server (``hosted_vllm/...``, ``openai/...`` with ``api_base``) and a
+fine-tuned synthesizer plug in the same way. Share one ``LLM`` between stages
+to share its limits: a 429 then slows every stage's traffic to that model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from gemlib._sync import run_sync
+from gemlib.errors import ModelError, RateLimited, TransientModelError
+from gemlib.llm.cache import RequestCache
+from gemlib.llm.limits import Limiter, Limits
+from gemlib.llm.litellm_backend import LiteLLMBackend
+from gemlib.llm.protocol import Backend, ChatReply, ChatRequest
+from gemlib.model import ModelUsage
+
+__all__ = ["LLM", "as_llm"]
+
+CacheSetting = bool | str | os.PathLike[str] | RequestCache | None
+
+
+@attrs.define(repr=False)
+class LLM:
+    """A model reached through a backend (litellm unless given), with everything around it.
+
+    ``temperature``/``max_tokens``/``params``: default generation settings.
+    ``limits``: concurrency and rate limits. ``max_retries``: attempts after the
+    first for 429s, timeouts, connection errors and 5xx, with exponential
+    backoff and jitter (``backoff_base``, ``backoff_max`` seconds) and
+    ``Retry-After`` honoured; other 4xx are not retried. ``cache``: ``True`` for
+    the shared cache (:func:`~gemlib.llm.cache.default_cache_path`), a path,
+    a :class:`RequestCache`, or ``False``/``None`` for none. ``api_key`` is never
+    shown, logged, cached or written to a manifest.
+    """
+
+    model: str
+    api_base: str | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    params: dict[str, Any] = attrs.field(factory=dict)
+    limits: Limits = attrs.field(factory=Limits)
+    max_retries: int = attrs.field(default=5, validator=attrs.validators.ge(0))
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    timeout: float = 120.0
+    cache: CacheSetting = True
+    backend: Backend | None = None
+    limiter: Limiter = attrs.field(init=False)
+    usage: dict[str, ModelUsage] = attrs.field(init=False, factory=dict)
+    """Usage by stage name (``""`` for calls made outside a stage)."""
+    _cache: RequestCache | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.model or not isinstance(self.model, str):
+            raise ValueError("LLM needs a model string such as 'openai/gpt-4.1-mini'")
+        self.limiter = Limiter(self.limits)
+        if self.backend is None:
+            self.backend = LiteLLMBackend(self.api_base, self.api_key, self.timeout)
+
+    def __repr__(self) -> str:
+        base = f", api_base={self.api_base!r}" if self.api_base else ""
+        return f"LLM({self.model!r}{base})"
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies this model's output (for manifests): never credentials."""
+        return {"model": self.model, "api_base": self.api_base, "params": self._params()}
+
+    def _params(self) -> dict[str, Any]:
+        params = dict(self.params)
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        return params
+
+    def _request_cache(self) -> RequestCache | None:
+        if self._cache is None and self.cache not in (None, False):
+            setting = self.cache
+            if isinstance(setting, RequestCache):
+                self._cache = setting
+            else:
+                self._cache = RequestCache(None if setting is True else setting)  # type: ignore[arg-type]
+        return self._cache
+
+    def usage_for(self, stage: str) -> ModelUsage:
+        """The usage ledger of one stage (created empty on first use)."""
+        return self.usage.setdefault(stage, ModelUsage())
+
+    # ------------------------------------------------------------------ calls
+
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        stage: str = "",
+        sample: int = 0,
+        **params: Any,
+    ) -> ChatReply:
+        """The synchronous form of :meth:`acomplete`."""
+        return run_sync(self.acomplete(messages, stage=stage, sample=sample, **params))
+
+    async def acomplete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        stage: str = "",
+        sample: int = 0,
+        **params: Any,
+    ) -> ChatReply:
+        """Send a chat request; return the reply (from the cache when it holds it).
+
+        ``sample`` asks for the sample-th generation of this exact request: a
+        different sample misses the cache, the same one hits it. ``stage``
+        names the ledger the usage is booked to. Raises
+        :class:`~gemlib.errors.ModelError` subclasses once retries are spent.
+        """
+        request = ChatRequest(self.model, messages, {**self._params(), **params}, sample)
+        ledger = self.usage_for(stage)
+        cache = self._request_cache()
+        key = request.cache_key(self.api_base or "")
+        if cache is not None and (hit := cache.get(key)) is not None:
+            ledger.cache_hits += 1
+            return attrs.evolve(hit, cached=True, latency=0.0, cost=0.0)
+        reply = await self._send_with_retries(request, ledger)
+        if cache is not None and not reply.truncated:
+            cache.put(key, reply)
+        return reply
+
+    async def _send_with_retries(self, request: ChatRequest, ledger: ModelUsage) -> ChatReply:
+        assert self.backend is not None
+        estimate = request.estimated_tokens()
+        attempt = 0
+        while True:
+            await self.limiter.acquire(estimate)
+            ledger.requests += 1
+            try:
+                reply = await asyncio.wait_for(self.backend.acomplete(request), self.timeout)
+            except (ModelError, asyncio.TimeoutError) as exc:
+                self.limiter.release(ok=False)
+                error = (
+                    exc
+                    if isinstance(exc, ModelError)
+                    else TransientModelError(f"no reply within {self.timeout}s", model=self.model)
+                )
+                if not isinstance(error, TransientModelError) or attempt >= self.max_retries:
+                    ledger.errors += 1
+                    raise error from None
+                delay = self._backoff(attempt)
+                if isinstance(error, RateLimited):
+                    if error.retry_after is not None:
+                        delay = error.retry_after + random.uniform(0, 0.1)
+                    self.limiter.rate_limited(delay)
+                else:
+                    await asyncio.sleep(delay)
+                attempt += 1
+                ledger.retries += 1
+                continue
+            self.limiter.release(ok=True)
+            self.limiter.settle_tokens(estimate, reply.prompt_tokens + reply.completion_tokens)
+            ledger.prompt_tokens += reply.prompt_tokens
+            ledger.completion_tokens += reply.completion_tokens
+            ledger.cost += reply.cost
+            return reply
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def as_llm(model: str | LLM, **options: Any) -> LLM:
+    """An :class:`LLM` from a model string (with ``options``) or an existing one."""
+    return model if isinstance(model, LLM) else LLM(model, **options)

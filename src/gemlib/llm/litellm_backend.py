@@ -1,0 +1,120 @@
+"""The litellm backend: any provider litellm knows, imported only when first used.
+
+litellm's own retries are switched off (gemlib's retry loop sees every 429 and
+slows the whole model); its exceptions are mapped onto gemlib's error types
+with credentials scrubbed from the messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from types import ModuleType
+from typing import Any
+
+import attrs
+
+from gemlib.errors import (
+    ModelAuthError,
+    ModelError,
+    ModelRequestError,
+    RateLimited,
+    TransientModelError,
+)
+from gemlib.llm.protocol import ChatReply, ChatRequest
+
+__all__ = ["LiteLLMBackend", "import_litellm"]
+
+
+@functools.cache
+def import_litellm() -> ModuleType:
+    """Import litellm once, offline and quiet (local price table, no telemetry)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP date: fall back to backoff
+
+
+def _map_error(exc: BaseException, model: str, secret: str | None) -> ModelError:
+    litellm = import_litellm()
+    message = str(exc)
+    if secret:
+        message = message.replace(secret, "***")
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.RateLimitError) or status == 429:
+        return RateLimited(message, model=model, retry_after=_retry_after(exc))
+    if isinstance(
+        exc, (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError)
+    ):
+        return ModelAuthError(message, model=model, status=status)
+    if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError)):
+        return TransientModelError(message, model=model, status=status)
+    if isinstance(status, int) and 400 <= status < 500:
+        return ModelRequestError(message, model=model, status=status)
+    return TransientModelError(message, model=model, status=status)
+
+
+@attrs.define
+class LiteLLMBackend:
+    """Sends requests through ``litellm.acompletion``.
+
+    ``api_key`` is passed to litellm only; it is left out of the repr and never
+    logged or cached. Without it litellm reads the provider's usual variable
+    (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``...).
+    """
+
+    api_base: str | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    timeout: float = 120.0
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    async def acomplete(self, request: ChatRequest) -> ChatReply:
+        """Send ``request`` once (no retries here) and map failures to gemlib errors."""
+        litellm = import_litellm()
+        kwargs: dict[str, Any] = {
+            **self.extra,
+            **request.params,
+            "model": request.model,
+            "messages": [dict(m) for m in request.messages],
+            "timeout": self.timeout,
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self.api_key:
+            kwargs["api_key"] = self.api_key
+        started = time.perf_counter()
+        try:
+            response = await litellm.acompletion(**kwargs)
+        except Exception as exc:
+            raise _map_error(exc, request.model, self.api_key) from None
+        if not response.choices:
+            raise TransientModelError("the reply had no choices", model=request.model)
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        hidden = getattr(response, "_hidden_params", {}) or {}
+        return ChatReply(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason or "stop",
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            cost=float(hidden.get("response_cost") or 0.0),
+            model=request.model,
+            latency=time.perf_counter() - started,
+        )

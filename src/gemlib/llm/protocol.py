@@ -1,0 +1,134 @@
+"""The model interface gemlib owns: a chat request in, a reply with usage and cost out.
+
+A *backend* sends one request and maps provider failures onto gemlib's
+:mod:`~gemlib.errors`; it has one async method. :class:`ScriptedBackend` is the
+test double shipped with the library: its replies are chosen by a function of
+the request. Limits, retries, caching and accounting sit above backends, in
+:class:`gemlib.llm.Model`, so every backend gets them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = ["Backend", "ChatReply", "ChatRequest", "ScriptedBackend", "canonical_json"]
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted-key compact JSON: equal requests give equal bytes."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _messages(value: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class ChatRequest:
+    """One chat completion request.
+
+    ``params`` holds generation settings (``temperature``, ``max_tokens``,
+    ``response_format``...). ``sample`` distinguishes deliberate repeat samples of
+    the same prompt: it is part of the cache key but is not sent.
+    """
+
+    model: str
+    messages: tuple[Mapping[str, Any], ...] = attrs.field(converter=_messages)
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    sample: int = 0
+
+    def cache_key(self, endpoint: str = "") -> str:
+        """sha256 of the canonical request: model, endpoint, messages, params, sample."""
+        body = {
+            "model": self.model,
+            "endpoint": endpoint,
+            "messages": list(self.messages),
+            "params": dict(self.params),
+            "sample": self.sample,
+        }
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+    def estimated_tokens(self) -> int:
+        """A cheap upper-bound guess of the request's tokens, for token-rate limits."""
+        prompt = sum(len(str(m.get("content") or "")) for m in self.messages) // 3 + 8
+        return prompt + int(self.params.get("max_tokens") or 1024)
+
+
+@attrs.frozen
+class ChatReply:
+    """A model's reply: its text, why it stopped, and what it cost."""
+
+    text: str
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    model: str = ""
+    cached: bool = False
+    latency: float = 0.0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the reply was cut off by the token limit."""
+        return self.finish_reason == "length"
+
+    def to_json(self) -> str:
+        """The reply as JSON (for the cache)."""
+        return canonical_json(attrs.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ChatReply:
+        """Read a reply written by :meth:`to_json`."""
+        return cls(**json.loads(text))
+
+
+class Backend(Protocol):
+    """Sends one request. Raises :class:`~gemlib.errors.ModelError` subclasses on failure."""
+
+    async def acomplete(self, request: ChatRequest) -> ChatReply:
+        """Send ``request`` and return the reply."""
+        ...
+
+
+ScriptResult = str | ChatReply | BaseException
+Script = Callable[[ChatRequest], ScriptResult | Awaitable[ScriptResult]]
+
+
+@attrs.define
+class ScriptedBackend:
+    """A backend whose replies come from ``script(request)``: for tests and dry runs.
+
+    The script returns reply text, a full :class:`ChatReply`, or an exception to
+    raise (``RateLimited``, ``TransientModelError``...); it may be async.
+    Token counts of text replies are estimated from their length. Every
+    request is appended to ``requests``.
+    """
+
+    script: Script
+    requests: list[ChatRequest] = attrs.field(factory=list)
+
+    async def acomplete(self, request: ChatRequest) -> ChatReply:
+        """Record the request and play the script's answer."""
+        self.requests.append(request)
+        started = time.perf_counter()
+        result = self.script(request)
+        if isinstance(result, Awaitable):
+            result = await result
+        if isinstance(result, BaseException):
+            raise result
+        if isinstance(result, ChatReply):
+            return result
+        prompt = sum(len(str(m.get("content") or "")) for m in request.messages)
+        return ChatReply(
+            text=result,
+            prompt_tokens=max(1, prompt // 4),
+            completion_tokens=max(1, len(result) // 4),
+            model=request.model,
+            latency=time.perf_counter() - started,
+        )

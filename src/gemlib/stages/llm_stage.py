@@ -1,0 +1,113 @@
+"""`LLMStage`: prompt -> model -> parse -> repair, for stages that ask a model.
+
+Subclass and write two methods::
+
+    class Summarise(LLMStage):
+        def prompt(self, doc: Document) -> list[dict[str, str]]:
+            return [{"role": "user", "content": f"Summarise in one line:\\n{doc.text}"}]
+
+        def parse(self, text: str, doc: Document) -> Document:
+            if not text.strip():
+                raise ParseError("the summary is empty")
+            return doc.model_copy(update={"meta": {**doc.meta, "summary": text.strip()}})
+
+The base class sends the prompt through the stage's :class:`~gemlib.llm.LLM`
+(limits, retries, cache, accounting), sends parse errors back to the model up
+to ``max_repairs`` times, and turns failures into rejections: ``truncated_reply``
+and ``unparseable_reply`` (with the raw reply kept), ``model_error`` when the
+model could not be reached after its retries. Bad credentials or an unknown
+model raise :class:`~gemlib.errors.ModelAuthError`, which stops the run.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from gemlib.errors import ModelAuthError, ModelError, ReplyError
+from gemlib.llm.client import LLM, as_llm
+from gemlib.llm.structured import Answer, ask
+from gemlib.model import ModelUsage, Rejection, StageRecord
+from gemlib.pipeline.stage import Stage, output_types_of, signature_types
+
+__all__ = ["LLMStage"]
+
+
+@attrs.define
+class LLMStage(Stage):
+    """A stage that asks a model; subclasses write :meth:`prompt` and :meth:`parse`.
+
+    ``model``: a litellm model string or an :class:`~gemlib.llm.LLM` (share one
+    ``LLM`` between stages to share its limits). ``max_repairs``: how many times
+    a parse error is sent back to the model. ``sample``: which sample of the
+    prompt to ask for (a different one bypasses the cache).
+    """
+
+    model: LLM = attrs.field(converter=as_llm)
+    max_repairs: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    sample: int = 0
+
+    def prompt(self, item: Any) -> Sequence[Mapping[str, Any]]:
+        """The chat messages to send for ``item``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement prompt()")
+
+    def parse(self, text: str, item: Any) -> Any:
+        """Turn the reply text into the stage's output; raise ``ParseError`` to ask for a repair."""
+        raise NotImplementedError(f"{type(self).__name__} must implement parse()")
+
+    def prompt_hash(self) -> str | None:
+        """A hash of the prompt template, recorded in provenance (``None``: not templated)."""
+        return None
+
+    @property
+    def input_type(self) -> Any:
+        """What :meth:`prompt` takes."""
+        return signature_types(self.prompt)[0]
+
+    @property
+    def output_types(self) -> tuple[Any, ...]:
+        """What :meth:`parse` returns."""
+        return output_types_of(typing.get_type_hints(self.parse).get("return", Any))
+
+    async def process(self, item: Any) -> Any:
+        """Ask the model about ``item``; return the parsed output or a rejection."""
+        try:
+            answer: Answer[Any] = await ask(
+                self.model,
+                self.prompt(item),
+                lambda text: self.parse(text, item),
+                stage=self.name,
+                max_repairs=self.max_repairs,
+                sample=self.sample,
+            )
+        except ReplyError as exc:
+            return Rejection(rule=exc.rule, reason=exc.reason, raw=exc.raw)
+        except ModelAuthError:
+            raise
+        except ModelError as exc:
+            return Rejection(rule="model_error", reason=str(exc))
+        record = StageRecord(
+            stage=self.name,
+            version=self.version,
+            model=self.model.model,
+            prompt_hash=self.prompt_hash(),
+            usage=answer.usage,
+        )
+        return _with_record(answer.value, record)
+
+    def usage(self) -> dict[str, ModelUsage]:
+        """This stage's usage of its model."""
+        return {self.model.model: self.model.usage_for(self.name)}
+
+
+def _with_record(value: Any, record: StageRecord) -> Any:
+    """Append ``record`` to the provenance of each produced item that has one."""
+    if isinstance(value, list):
+        return [_with_record(v, record) for v in value]
+    provenance = getattr(value, "provenance", None)
+    if provenance is not None and hasattr(provenance, "add"):
+        return value.model_copy(update={"provenance": provenance.add(record)})
+    return value

@@ -1,0 +1,150 @@
+"""An OpenAI-compatible chat server on 127.0.0.1 with knobs for faults.
+
+    with FakeOpenAI(reply=lambda body, n: Reply("hello"), latency=0.05) as server:
+        LLM("openai/x", api_base=server.url, api_key="k")
+
+``reply(body, n)`` gets the request JSON and its arrival number and returns a
+:class:`Reply`: text, status, headers (``Retry-After``), an extra delay, a
+``finish_reason``, a raw malformed body, empty choices, or a hang. The server
+records every request, arrival times, and the peak number in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    content: str = "ok"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    finish_reason: str = "stop"
+    raw_body: bytes | None = None
+    empty_choices: bool = False
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+
+
+Handler = Callable[[dict[str, Any], int], Reply]
+
+
+class FakeOpenAI:
+    """A threaded HTTP server speaking enough of the OpenAI chat API for litellm."""
+
+    def __init__(self, reply: Handler | None = None, latency: float = 0.0, port: int = 0) -> None:
+        self.reply = reply or (lambda body, n: Reply())
+        self.latency = latency
+        self.requests: list[dict[str, Any]] = []
+        self.headers_seen: list[dict[str, str]] = []
+        self.arrivals: list[float] = []
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with fake._lock:
+                    number = len(fake.requests)
+                    fake.requests.append(body)
+                    fake.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
+                    fake.arrivals.append(time.monotonic())
+                    fake.active += 1
+                    fake.peak = max(fake.peak, fake.active)
+                try:
+                    spec = fake.reply(body, number)
+                    time.sleep(fake.latency + spec.delay)
+                finally:
+                    with fake._lock:
+                        fake.active -= 1
+                self._send(spec, body)
+
+            def _send(self, spec: Reply, body: dict[str, Any]) -> None:
+                if spec.raw_body is not None:
+                    payload = spec.raw_body
+                elif spec.status != 200:
+                    payload = json.dumps(
+                        {"error": {"message": f"fake error {spec.status}", "type": "fake"}}
+                    ).encode()
+                else:
+                    choices = (
+                        []
+                        if spec.empty_choices
+                        else [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": spec.content},
+                                "finish_reason": spec.finish_reason,
+                            }
+                        ]
+                    )
+                    payload = json.dumps(
+                        {
+                            "id": "chatcmpl-fake",
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": body.get("model", "fake"),
+                            "choices": choices,
+                            "usage": {
+                                "prompt_tokens": spec.prompt_tokens,
+                                "completion_tokens": spec.completion_tokens,
+                                "total_tokens": spec.prompt_tokens + spec.completion_tokens,
+                            },
+                        }
+                    ).encode()
+                try:
+                    self.send_response(spec.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for key, value in spec.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+        ThreadingHTTPServer.request_queue_size = 1024
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
