@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, Reply, Handler
 from pydantic import BaseModel
 
+from fake_openai import FakeOpenAI, Handler, Reply
 from gemlib import Document, Pipeline, RunAborted
 from gemlib.errors import ModelAuthError, ModelRequestError, ReplyError, TransientModelError
 from gemlib.llm import LLM, ChatReply, Limits, RequestCache, ScriptedBackend, ask, json_reply
@@ -121,7 +121,7 @@ def test_a_429_slows_the_whole_models_traffic(serve: Any) -> None:
 
     async def main() -> None:
         first = asyncio.create_task(llm.acomplete([{"role": "user", "content": "first"}]))
-        while not server.requests:
+        while not server.requests:  # noqa: ASYNC110  # polling another thread
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)  # the 429 is back; now others start
         others = [llm.acomplete([{"role": "user", "content": f"other {i}"}]) for i in range(3)]
@@ -223,14 +223,17 @@ def test_cache_hits_skip_the_server_and_samples_bypass_it(serve: Any, tmp_path: 
     first = llm.complete(MESSAGES, stage="s")
     second = llm.complete(MESSAGES, stage="s")
     assert len(server.requests) == 1
-    assert second.cached and second.text == first.text == "answer 0"
+    assert second.cached
+    assert second.text == first.text == "answer 0"
     fresh = llm.complete(MESSAGES, stage="s", sample=1)
-    assert fresh.text == "answer 1" and not fresh.cached
+    assert fresh.text == "answer 1"
+    assert not fresh.cached
     assert len(server.requests) == 2
     assert llm.usage["s"].cache_hits == 1
     # Shared across instances and runs: a new LLM on the same file hits too.
     again = make_llm(server, tmp_path).complete(MESSAGES)
-    assert again.cached and len(server.requests) == 2
+    assert again.cached
+    assert len(server.requests) == 2
     # Other parameters are another request.
     make_llm(server, tmp_path).complete(MESSAGES, temperature=1.0)
     assert len(server.requests) == 3
@@ -357,7 +360,8 @@ def test_llm_stage_in_a_pipeline_records_usage_and_rejects_with_raw_replies(
 def test_api_key_is_absent_from_every_file_a_run_writes(serve: Any, tmp_path: Path) -> None:
     server = serve(_summary_server)
     llm = make_llm(server, tmp_path)
-    assert SECRET not in repr(llm) and SECRET not in json.dumps(llm.describe())
+    assert SECRET not in repr(llm)
+    assert SECRET not in json.dumps(llm.describe())
     Pipeline([Summarise(llm)]).run(["open the app", "broken one"], run_dir=tmp_path / "run")
     assert any(SECRET in h.get("authorization", "") for h in server.headers_seen)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
