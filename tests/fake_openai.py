@@ -148,3 +148,14 @@ class FakeOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+if __name__ == "__main__":  # a standalone server for benchmarks: prints its port, runs until killed
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.1)
+    args = parser.parse_args()
+    server = FakeOpenAI(latency=args.latency).start()
+    print(server.port, flush=True)
+    threading.Event().wait()
