@@ -6,6 +6,7 @@ can catch the library's failures with one ``except`` clause::
     GemlibError
     ├── ToolSchemaError        a tool definition cannot be normalised or is not valid JSON Schema
     ├── FormatError            a trajectory or record in some format cannot be read
+    │   └── ParseError         a model reply without the required structure (says where)
     ├── PipelineError          a pipeline is mis-assembled (stages that do not fit together)
     ├── RunDirError            a run directory is unusable (other config, locked, corrupt)
     ├── RunAborted             a run stopped early (too many failures, or a fatal error)
@@ -45,6 +46,14 @@ class ToolSchemaError(GemlibError, ValueError):
 
 class FormatError(GemlibError, ValueError):
     """A record in some serialised format (OpenAI chat, tag format...) cannot be read."""
+
+
+class ParseError(FormatError):
+    """A model reply that does not have the required structure.
+
+    The message says which tag or field and where (line and column), precise
+    enough to send back to the model for a repair.
+    """
 
 
 class PipelineError(GemlibError, TypeError):

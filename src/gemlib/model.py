@@ -44,33 +44,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-# --------------------------------------------------------------------------- documents
-
-
-class Document(_Model):
-    """A piece of source text. Its ID comes from the corpus or, if absent, from its text."""
-
-    id: str = ""
-    text: str
-    meta: dict[str, Any] = Field(default_factory=dict)
-    parent_id: str | None = None
-    """For a segment split out of a longer document: that document's ID."""
-    segment_index: int | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_id(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not data.get("id"):
-            data = dict(data)
-            data["id"] = stable_id("doc", data.get("text", ""))
-        return data
-
-    @property
-    def document_id(self) -> str:
-        """The ID of the corpus document this item comes from."""
-        return self.parent_id or self.id
-
-
 # --------------------------------------------------------------------------- provenance
 
 
@@ -100,6 +73,35 @@ class Provenance(_Model):
     def add(self, record: StageRecord) -> Provenance:
         """A copy with ``record`` appended to the stage history."""
         return self.model_copy(update={"stages": (*self.stages, record)})
+
+
+# --------------------------------------------------------------------------- documents
+
+
+class Document(_Model):
+    """A piece of source text. Its ID comes from the corpus or, if absent, from its text."""
+
+    id: str = ""
+    text: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = None
+    """For a segment split out of a longer document: that document's ID."""
+    segment_index: int | None = None
+    provenance: Provenance | None = None
+    """The stages that labelled or changed this text, if any."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_id(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and not data.get("id"):
+            data = dict(data)
+            data["id"] = stable_id("doc", data.get("text", ""))
+        return data
+
+    @property
+    def document_id(self) -> str:
+        """The ID of the corpus document this item comes from."""
+        return self.parent_id or self.id
 
 
 # --------------------------------------------------------------------------- tools

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 from pydantic import BaseModel, ValidationError
 
-from gemlib.errors import ReplyError
+from gemlib.errors import ParseError, ReplyError
 from gemlib.llm.client import LLM
 from gemlib.llm.protocol import ChatReply
 
@@ -30,10 +30,6 @@ REPAIR_PROMPT = (
     "Your previous reply could not be used: {error}\n"
     "Reply again with the complete answer in the required format, and nothing else."
 )
-
-
-class ParseError(ValueError):
-    """A reply that does not have the required structure; the message says where and why."""
 
 
 @attrs.frozen

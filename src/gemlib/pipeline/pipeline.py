@@ -73,6 +73,18 @@ class Pipeline:
                         f"before it, {before.name!r}, emits {_type_name(produced)}"
                     )
 
+    @classmethod
+    def gem(cls, model: Any, **options: Any) -> Pipeline:
+        """The GEM method end to end; see :func:`gemlib.stages.presets.gem` for options.
+
+        ``Pipeline.gem("openai/gpt-4.1-mini")`` segments, filters, extracts,
+        generates and refines. The preset lives above the runtime and is
+        imported only when asked for.
+        """
+        from gemlib.stages.presets import gem
+
+        return gem(model, **options)
+
     def __or__(self, other: StageLike) -> Pipeline:
         return Pipeline([*self.stages, other])
 

@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import attrs
+from pydantic import BaseModel
 
 from gemlib.errors import ModelAuthError, ModelError, ReplyError
 from gemlib.llm.client import LLM, as_llm
 from gemlib.llm.structured import Answer, ask
-from gemlib.model import ModelUsage, Rejection, StageRecord
+from gemlib.model import ModelUsage, Provenance, Rejection, StageRecord
 from gemlib.pipeline.stage import Stage, output_types_of, signature_types
+from gemlib.prompts import load_prompt
 
 __all__ = ["LLMStage"]
 
@@ -49,6 +52,11 @@ class LLMStage(Stage):
     model: LLM = attrs.field(converter=as_llm)
     max_repairs: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     sample: int = 0
+    template: str | Path | None = None
+    """Another prompt template for this stage: a file path, or the template text."""
+
+    prompt_name: ClassVar[str | None] = None
+    """The packaged template this stage renders (``None``: :meth:`prompt` builds messages)."""
 
     def prompt(self, item: Any) -> Sequence[Mapping[str, Any]]:
         """The chat messages to send for ``item``."""
@@ -58,9 +66,22 @@ class LLMStage(Stage):
         """Turn the reply text into the stage's output; raise ``ParseError`` to ask for a repair."""
         raise NotImplementedError(f"{type(self).__name__} must implement parse()")
 
+    def render(self, **variables: Any) -> list[dict[str, str]]:
+        """The stage's template rendered in the sandbox, as one user message."""
+        if self.prompt_name is None:
+            raise NotImplementedError(f"{type(self).__name__} has no prompt template")
+        text = load_prompt(self.prompt_name, self.template).render(**variables)
+        return [{"role": "user", "content": text}]
+
     def prompt_hash(self) -> str | None:
         """A hash of the prompt template, recorded in provenance (``None``: not templated)."""
-        return None
+        if self.prompt_name is None:
+            return None
+        return load_prompt(self.prompt_name, self.template).hash
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, config and the prompt's hash (a changed prompt is a changed stage)."""
+        return {**super().describe(), "prompt_hash": self.prompt_hash()}
 
     @property
     def input_type(self) -> Any:
@@ -104,10 +125,13 @@ class LLMStage(Stage):
 
 
 def _with_record(value: Any, record: StageRecord) -> Any:
-    """Append ``record`` to the provenance of each produced item that has one."""
+    """Append ``record`` to the provenance of each produced item that can hold one."""
     if isinstance(value, list):
         return [_with_record(v, record) for v in value]
-    provenance = getattr(value, "provenance", None)
-    if provenance is not None and hasattr(provenance, "add"):
-        return value.model_copy(update={"provenance": provenance.add(record)})
-    return value
+    if not isinstance(value, BaseModel) or "provenance" not in type(value).model_fields:
+        return value
+    provenance = getattr(value, "provenance", None) or Provenance(
+        document_id=value.document_id,  # type: ignore[attr-defined]
+        segment_index=getattr(value, "segment_index", None),
+    )
+    return value.model_copy(update={"provenance": provenance.add(record)})

@@ -1,0 +1,1 @@
+"""Formats at the edge: reading and writing trajectories and teacher replies."""

@@ -1,0 +1,70 @@
+"""Prompt templates (Jinja2, shipped as package data) and their sandboxed renderer.
+
+Each GEM stage has a template here (``relevance.j2``, ``extraction.j2``,
+``generation.j2``, ``refinement.j2``). A stage can be given
+another template as a path or as a string. Templates render in Jinja2's
+sandbox with strict undefined variables; corpus text and model output are
+always passed as *variables*, so text containing ``{{ ... }}`` or
+``{% ... %}`` is inserted as it is and never evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from gemlib.errors import GemlibError
+
+__all__ = ["Prompt", "load_prompt"]
+
+_ENV = SandboxedEnvironment(
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@attrs.frozen
+class Prompt:
+    """A template's source and where it came from; renders in the sandbox."""
+
+    source: str
+    origin: str
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the template source (recorded in provenance and manifests)."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+    def render(self, **variables: Any) -> str:
+        """Render with ``variables``; errors name the template."""
+        try:
+            text: str = _compiled(self.source).render(**variables)
+            return text
+        except TemplateError as exc:
+            raise GemlibError(f"prompt template {self.origin}: {exc}") from None
+
+
+@lru_cache(maxsize=64)
+def _compiled(source: str) -> Template:
+    return _ENV.from_string(source)
+
+
+@lru_cache(maxsize=64)
+def load_prompt(name: str, override: str | Path | None = None) -> Prompt:
+    """The packaged template ``name``, or ``override`` (a file path or template text)."""
+    if override is None:
+        source = (resources.files(__package__) / f"{name}.j2").read_text(encoding="utf-8")
+        return Prompt(source, f"gemlib:{name}.j2")
+    if isinstance(override, Path):
+        return Prompt(override.read_text(encoding="utf-8"), str(override))
+    return Prompt(override, f"<{name} template string>")

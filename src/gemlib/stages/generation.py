@@ -1,0 +1,59 @@
+"""`TrajectoryGenerator`: source text + workflow + tools in, one whole conversation out.
+
+The teacher writes the system prompt, user turns, assistant turns with tool
+calls, and tool replies in one pass, in the GEM tag format. Tool calls get
+stable IDs derived from the trajectory's ID, and each tool reply is linked to
+the call it answers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+
+from gemlib.errors import ParseError
+from gemlib.formats.gem_tags import parse_conversation
+from gemlib.model import Message, Tool, Trajectory, Workflow, stable_id
+from gemlib.stages.llm_stage import LLMStage
+
+__all__ = ["TrajectoryGenerator", "check_conversation_shape", "tools_json"]
+
+
+def tools_json(tools: tuple[Tool, ...] | list[Tool]) -> str:
+    """The tools as the prompts show them (MCP form, indented JSON)."""
+    return json.dumps([t.to_mcp() for t in tools], ensure_ascii=False, indent=1)
+
+
+def check_conversation_shape(messages: list[Message]) -> None:
+    """The minimum a reply must hold to be a conversation at all; rules come later."""
+    roles = {m.role for m in messages}
+    if "user" not in roles or "assistant" not in roles:
+        raise ParseError("the conversation needs at least one <user> and one <assistant> turn")
+
+
+@attrs.define
+class TrajectoryGenerator(LLMStage):
+    """Have the teacher write one trajectory grounded in the text for each workflow."""
+
+    prompt_name = "generation"
+
+    def prompt(self, workflow: Workflow) -> list[dict[str, str]]:
+        """The generation prompt for one workflow."""
+        return self.render(
+            text=workflow.document.text, workflow=workflow, tools_json=tools_json(workflow.tools)
+        )
+
+    def parse(self, text: str, workflow: Workflow) -> Trajectory:
+        """The conversation as a :class:`Trajectory` carrying the workflow's tools and labels."""
+        trajectory_id = stable_id("traj", workflow.id, self.sample)
+        messages = parse_conversation(text, lambda n: stable_id("call", trajectory_id, n))
+        check_conversation_shape(messages)
+        return Trajectory(
+            id=trajectory_id,
+            tools=workflow.tools,
+            messages=tuple(messages),
+            provenance=workflow.provenance,
+            document=workflow.document,
+            labels=workflow.labels,
+        )

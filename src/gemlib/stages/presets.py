@@ -1,0 +1,77 @@
+"""Ready-made pipelines: the GEM method end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gemlib.llm.client import LLM, as_llm
+from gemlib.pipeline.pipeline import Pipeline
+from gemlib.pipeline.stage import Stage
+from gemlib.stages.extraction import WorkflowExtractor
+from gemlib.stages.generation import TrajectoryGenerator
+from gemlib.stages.prefilter import ProcedurePrefilter
+from gemlib.stages.refinement import ComplexityRefiner
+from gemlib.stages.relevance import RelevanceFilter
+from gemlib.stages.segmenter import Segmenter
+
+__all__ = ["GEM_STAGES", "gem"]
+
+GEM_STAGES = ("relevance", "extraction", "generation", "refinement")
+"""The stage keys ``stage_models`` and ``templates`` accept."""
+
+
+def gem(
+    model: str | LLM,
+    *,
+    stage_models: Mapping[str, str | LLM] | None = None,
+    templates: Mapping[str, str] | None = None,
+    refine: bool = True,
+    prefilter: bool = False,
+    max_chars: int = 6000,
+    one_call_per_turn: bool = True,
+    max_repairs: int = 2,
+    **llm_options: Any,
+) -> Pipeline:
+    """The GEM pipeline: segment -> relevance -> extraction -> generation -> refinement.
+
+    ``model``: the teacher for every stage (a litellm string or an ``LLM``);
+    ``stage_models`` overrides it per stage (keys in :data:`GEM_STAGES`), e.g. a
+    small model for relevance. Stages naming the same model string share one
+    ``LLM``, hence one set of limits. ``refine=False`` skips refinement (the
+    paper's ablation); ``prefilter=True`` puts the model-free
+    :class:`ProcedurePrefilter` before the relevance filter. ``templates``
+    overrides prompts per stage. Other keywords (``api_base``, ``temperature``,
+    ``limits``, ``cache``...) configure the ``LLM`` objects built from strings.
+    """
+    overrides = dict(stage_models or {})
+    unknown = set(overrides) - set(GEM_STAGES) | set(templates or {}) - set(GEM_STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage keys {sorted(unknown)}; use {list(GEM_STAGES)}")
+    shared: dict[str, LLM] = {}
+
+    def llm_for(stage: str) -> LLM:
+        chosen = overrides.get(stage, model)
+        if isinstance(chosen, LLM):
+            return chosen
+        if chosen not in shared:
+            shared[chosen] = as_llm(chosen, **llm_options)
+        return shared[chosen]
+
+    def options(stage: str) -> dict[str, Any]:
+        template = (templates or {}).get(stage)
+        return {"model": llm_for(stage), "max_repairs": max_repairs, "template": template}
+
+    stages: list[Stage] = [Segmenter(max_chars=max_chars)]
+    if prefilter:
+        stages.append(ProcedurePrefilter())
+    stages += [
+        RelevanceFilter(**options("relevance")),
+        WorkflowExtractor(**options("extraction")),
+        TrajectoryGenerator(**options("generation")),
+    ]
+    if refine:
+        stages.append(
+            ComplexityRefiner(**options("refinement"), one_call_per_turn=one_call_per_turn)
+        )
+    return Pipeline(stages)
