@@ -1,0 +1,161 @@
+"""The GEM tag format: forgiving about noise, strict about structure, precise errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from gemlib.errors import ParseError
+from gemlib.formats.gem_tags import (
+    graph_tool_names,
+    loads_lenient,
+    parse_conversation,
+    parse_refined,
+    parse_relevance,
+    parse_workflows,
+    render_conversation,
+    render_toolsets,
+)
+
+CONVERSATION = """<system>Rules.</system>
+<user>Find order W1.</user>
+<assistant>Checking. <func>{"name": "get_order", "arguments": {"order_id": "W1"}}</func></assistant>
+<tool>{"status": "pending"}</tool>
+<assistant>It is pending.</assistant>"""
+
+
+def test_noise_around_and_between_turns_is_ignored() -> None:
+    noisy = (
+        "Sure, here you go:\n```xml\n"
+        + CONVERSATION.replace("\n", "\n\n  ")
+        + "\n```\nHope it helps!"
+    )
+    assert parse_conversation(noisy) == parse_conversation(CONVERSATION)
+
+
+def test_calls_get_ids_and_replies_link_to_them() -> None:
+    messages = parse_conversation(CONVERSATION, lambda n: f"id-{n}")
+    assert [m.role for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
+    assert messages[2].content == "Checking."
+    assert messages[2].tool_calls[0].id == "id-0"
+    assert messages[3].tool_call_id == "id-0"
+    assert messages[3].name == "get_order"
+
+
+def test_a_reply_to_no_call_is_left_unlinked_for_the_validators() -> None:
+    messages = parse_conversation("<user>hi</user><tool>{}</tool>")
+    assert messages[1].tool_call_id is None
+
+
+def test_render_then_parse_is_the_identity() -> None:
+    messages = parse_conversation(CONVERSATION)
+    assert parse_conversation(render_conversation(messages)) == messages
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a": 1, "b": [1, 2,],}', {"a": 1, "b": [1, 2]}),
+        ("{'a': 'x', 'ok': true, 'none': null}", {"a": "x", "ok": True, "none": None}),
+        ('```json\n{"a": 1}\n```', {"a": 1}),
+        ('{"text": "commas, inside ,] strings",}', {"text": "commas, inside ,] strings"}),
+    ],
+)
+def test_json_repairs_that_are_safe(text: str, expected: object) -> None:
+    assert loads_lenient(text, "x") == expected
+
+
+def test_json_that_cannot_be_repaired_names_the_place() -> None:
+    with pytest.raises(ParseError, match=r"<func> at here: not valid JSON \(.* at line 1, column"):
+        loads_lenient('{"name": oops}', "<func> at here")
+    with pytest.raises(ParseError):
+        loads_lenient("__import__('os').system('true')", "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "<user>hi</user>\n<assistant>never closed",
+            "<assistant> opened at line 2, column 1 is never closed",
+        ),
+        ("<user>hi\n<assistant>x</assistant>", "<user> opened at line 1, column 1 is never closed"),
+        (
+            "<user>hi</user>\n<observation>x</observation>",
+            "unexpected <observation> at line 2, column 1",
+        ),
+        ("<user>hi</user>\n</assistant>", "unexpected </assistant> at line 2, column 1"),
+        (
+            '<user>hi</user>\n<assistant><func>{"name": "f", "arguments": {"a": }}</func>'
+            "</assistant>",
+            "<func> at line 2, column 18: not valid JSON",
+        ),
+        ('<user>hi</user><assistant><func>{"name": "f"}</assistant>', "<func> opened at"),
+        (
+            '<user>hi</user><assistant><func>{"arguments": {}}</func></assistant>',
+            'needs a JSON object with a "name"',
+        ),
+        (
+            '<user>hi</user><assistant><func>{"name": "f", "arguments": [1]}</func></assistant>',
+            '"arguments" must be a JSON object',
+        ),
+        ("just prose, no tags", "the reply has no conversation"),
+    ],
+)
+def test_structural_errors_say_which_tag_and_where(text: str, message: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_conversation(text)
+    assert message in str(info.value)
+
+
+def test_relevance_reply() -> None:
+    reply = parse_relevance("noise <multi_step> yes </multi_step><summary>S</summary>")
+    assert reply == {"multi_step": True, "summary": "S", "domain": "", "platform": "", "task": ""}
+    with pytest.raises(ParseError, match="must be True or False, got 'maybe'"):
+        parse_relevance("<multi_step>maybe</multi_step>")
+    with pytest.raises(ParseError, match="no <multi_step> tag"):
+        parse_relevance("<summary>S</summary>")
+
+
+def test_workflow_blocks() -> None:
+    (workflow,) = parse_workflows(
+        "<workflow><description>D</description><steps>Step1: a\nStep 2) b\n3. c</steps>"
+        "<execution_graph>(x)->(y, z)</execution_graph><actions>[{'name': 'x'}]</actions>"
+        '<tools>[{"name": "x"},]</tools></workflow>'
+    )
+    assert workflow.steps == ("a", "b", "c")
+    assert workflow.actions == ({"name": "x"},)
+    assert workflow.tools == ({"name": "x"},)
+    with pytest.raises(ParseError, match="no <workflow> block"):
+        parse_workflows("nothing")
+    with pytest.raises(
+        ParseError, match=r"<workflow> 1 \(at line 1, column 11\) <tools>: not valid JSON"
+    ):
+        parse_workflows("<workflow><description>D</description><tools>[oops</tools></workflow>")
+
+
+def test_graph_tool_names() -> None:
+    assert graph_tool_names("(login)->(search_items, get_cart)->(checkout)") == [
+        "login",
+        "search_items",
+        "get_cart",
+        "checkout",
+    ]
+    assert graph_tool_names("login -> checkout") == ["login", "checkout"]
+
+
+def test_refined_reply_with_toolsets() -> None:
+    from gemlib import Tool
+
+    tools = [
+        Tool.from_any(
+            {"name": "get_order", "parameters": {"properties": {"order_id": {"type": "str"}}}}
+        )
+    ]
+    text = render_toolsets(tools) + "\n" + CONVERSATION
+    parsed_tools, messages = parse_refined(text)
+    assert parsed_tools == tools
+    assert len(messages) == 5
+    with pytest.raises(ParseError, match="<toolsets> tool 0: tool 'bad name'"):
+        parse_refined('<toolsets>[{"name": "bad name"}]</toolsets>' + CONVERSATION)
+    with pytest.raises(ParseError, match="no <toolsets> block"):
+        parse_refined(CONVERSATION)
