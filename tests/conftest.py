@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Nothing in the tests may reach beyond loopback; these stop litellm and the HF
 # libraries from trying (see shared/ENVIRONMENT.md).
@@ -14,3 +15,6 @@ for _key, _value in {
     "NO_PROXY": "127.0.0.1,localhost,::1",
 }.items():
     os.environ.setdefault(_key, _value)
+
+# The request cache defaults to ~/.cache; tests keep theirs in a throwaway folder.
+os.environ.setdefault("GEMLIB_CACHE_DIR", tempfile.mkdtemp(prefix="gemlib-test-cache-"))

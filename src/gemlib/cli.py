@@ -45,6 +45,39 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from gemlib.corpus import read_corpus
+    from gemlib.llm.limits import Limits
+    from gemlib.pipeline.pipeline import Pipeline
+    from gemlib.report import format_funnel, format_rejections
+
+    stage_models = {}
+    for entry in args.stage_model:
+        stage, sep, model = entry.partition("=")
+        if not sep or not model:
+            raise GemlibError(f"--stage-model takes STAGE=MODEL, got {entry!r}")
+        stage_models[stage] = model
+    try:
+        corpus = read_corpus(args.corpus, text_field=args.text_field)
+        pipe = Pipeline.gem(
+            args.model,
+            stage_models=stage_models,
+            refine=not args.no_refine,
+            prefilter=args.prefilter,
+            api_base=args.api_base,
+            limits=Limits(max_concurrency=args.concurrency),
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise GemlibError(str(exc)) from None
+    result = pipe.run(corpus, run_dir=args.out, max_in_flight=max(args.concurrency, 1) * 2)
+    print(format_funnel(result.stats))
+    if result.rejections:
+        print("\nrejected, with reasons:")
+        print(format_rejections(result.rejections))
+    print(f"\n{len(result.outputs)} trajectories in {Path(args.out) / 'outputs.jsonl'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `gemlib` command."""
     parser = argparse.ArgumentParser(
@@ -63,6 +96,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="gemlib-demo-run", help="run directory (default: %(default)s)"
     )
     demo.set_defaults(handler=_demo)
+
+    run = commands.add_parser(
+        "run",
+        help="run the GEM pipeline over a corpus",
+        description="Run the GEM pipeline (segment, relevance, extraction, generation, "
+        "refinement) over a corpus into a resumable run directory.",
+        epilog="example: gemlib run corpus.jsonl --model openai/gpt-4.1-mini --out runs/one\n"
+        "         gemlib run docs/ --model hosted_vllm/Qwen/Qwen3-8B "
+        "--api-base http://127.0.0.1:8000/v1 --out runs/local",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("corpus", help="a JSONL file, a text file, or a folder of .txt/.md files")
+    run.add_argument("--model", required=True, help="litellm model string for every stage")
+    run.add_argument("--out", required=True, help="run directory (rerun to resume)")
+    run.add_argument("--api-base", help="URL of an OpenAI-compatible server")
+    run.add_argument(
+        "--stage-model",
+        action="append",
+        default=[],
+        metavar="STAGE=MODEL",
+        help="another model for one stage (relevance, extraction, generation, "
+        "refinement); repeatable",
+    )
+    run.add_argument("--concurrency", type=int, default=16, help="requests in flight per model")
+    run.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    run.add_argument("--no-refine", action="store_true", help="skip complexity refinement")
+    run.add_argument(
+        "--prefilter",
+        action="store_true",
+        help="drop non-procedural text with the model-free prefilter first",
+    )
+    run.set_defaults(handler=_run)
     return parser
 
 

@@ -56,6 +56,14 @@ def _map_error(exc: BaseException, model: str, secret: str | None) -> ModelError
     if secret:
         message = message.replace(secret, "***")
     status = getattr(exc, "status_code", None)
+    if "missing credentials" in message.lower() or "api_key client option must be set" in message:
+        # litellm raises these as server errors, but no retry can fix them.
+        return ModelAuthError(
+            f"no API key: {message.rstrip('.')}. Pass api_key=..., set the provider's variable "
+            "(e.g. OPENAI_API_KEY), or for a local server that needs none, any placeholder "
+            "such as OPENAI_API_KEY=none",
+            model=model,
+        )
     if isinstance(exc, litellm.RateLimitError) or status == 429:
         return RateLimited(message, model=model, retry_after=_retry_after(exc))
     if isinstance(
