@@ -29,6 +29,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     first = _gemlib("demo", "--out", "run", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "models:   none" in first.stdout, "the demo must say plainly what ran"
+    assert "gem_examples.jsonl --model openai/gpt-4.1-mini" in first.stdout
     assert "procedure_prefilter           20      16         4" in first.stdout
     assert "history-printing:0" in first.stdout
     assert len((tmp_path / "run" / "outputs.jsonl").read_text().splitlines()) == 16

@@ -28,9 +28,9 @@ def _demo(args: argparse.Namespace) -> int:
     print("corpus:   the bundled example corpus (20 short texts, 16 procedural, 4 not)")
     print(f"pipeline: {' -> '.join(s.name for s in pipe.stages)}")
     print(
-        "models:   none. This version has the runtime and the model-free stages only;\n"
-        "          the GEM LLM stages (relevance, extraction, generation, refinement,\n"
-        "          judge) are not built yet, so no trajectories are produced.\n"
+        "models:   none. This demo runs only the model-free stages, so it makes no\n"
+        "          trajectories: gemlib has no embedded offline model yet. The GEM stages\n"
+        "          (relevance, extraction, generation, refinement) need one; see the end.\n"
     )
     with resources.as_file(corpus) as path:
         result = pipe.run(read_corpus(path), run_dir=args.out, progress_interval=None)
@@ -42,6 +42,12 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"rejections:     {out / 'rejections.jsonl'}")
     print(f"manifest:       {out / 'manifest.json'}")
     print("run it again to see the resume: finished items are skipped.")
+    print(
+        "\nto make trajectories with the full GEM pipeline, give it a capable model:\n"
+        f"  gemlib run {path} --model openai/gpt-4.1-mini --out runs/gem\n"
+        "  OPENAI_API_KEY=none gemlib run CORPUS --model hosted_vllm/MODEL "
+        "--api-base http://127.0.0.1:8000/v1 --out runs/gem"
+    )
     return 0
 
 
@@ -142,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GemlibError as exc:
         print(f"gemlib: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(
             "gemlib: interrupted; finished items are kept, rerun the command to resume",
