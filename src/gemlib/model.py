@@ -21,6 +21,7 @@ __all__ = [
     "Document",
     "Message",
     "ModelUsage",
+    "Problem",
     "Provenance",
     "Rejection",
     "RunStats",
@@ -418,6 +419,17 @@ def _call_from_openai(raw: Any, where: str, seed: Any) -> ToolCall:
         raise ValueError(f"tool call {where} ({name}): arguments must be a JSON object")
     call_id = raw.get("id") or stable_id("call", seed, where)
     return ToolCall(id=call_id, name=name, arguments=dict(args))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class Problem(_Model):
+    """One problem a validation check found: its rule, the message it is in, what is wrong."""
+
+    rule: str
+    message_index: int | None = None
+    text: str
 
 
 # --------------------------------------------------------------------------- rejections and stats

@@ -1,0 +1,29 @@
+"""Validation: composable rule checks, the ladder that runs them, and the RuleValidator stage.
+
+from gemlib import validate
+from gemlib.validation import checks, default_checks
+
+report = validate(trajectory)                       # every problem, with rule and message
+strict = [*default_checks(one_call_per_turn=True), my_check]
+"""
+
+from gemlib.validation import checks
+from gemlib.validation.grounding import consistent_ids, grounded
+from gemlib.validation.ladder import (
+    DEFAULT_CHECKS,
+    RuleValidator,
+    ValidationReport,
+    default_checks,
+    validate,
+)
+
+__all__ = [
+    "DEFAULT_CHECKS",
+    "RuleValidator",
+    "ValidationReport",
+    "checks",
+    "consistent_ids",
+    "default_checks",
+    "grounded",
+    "validate",
+]

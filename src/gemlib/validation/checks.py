@@ -1,0 +1,280 @@
+"""Structural checks of a trajectory: tools, calls, arguments, turn order, tool replies.
+
+Each check is a small callable object with a ``rule`` name: call it on a
+:class:`~gemlib.Trajectory` and it yields every :class:`~gemlib.model.Problem` it
+finds (never only the first). Build them with the factory functions below and
+combine them into a list for :func:`gemlib.validate` or
+:class:`~gemlib.validation.ladder.RuleValidator`; write your own as any callable
+with a ``rule`` attribute.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any, ClassVar, Protocol
+
+import attrs
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from gemlib.model import Problem, Tool, Trajectory
+
+__all__ = [
+    "Check",
+    "known_tools",
+    "tool_replies",
+    "tools_well_formed",
+    "turn_order",
+    "unique_call_ids",
+    "valid_arguments",
+]
+
+TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+
+
+class Check(Protocol):
+    """A validation check: a rule name, and a call that yields problems."""
+
+    @property
+    def rule(self) -> str:
+        """The rule name its problems carry (aggregated in the run's funnel)."""
+        ...
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        """Every problem of ``trajectory`` this check finds."""
+        ...
+
+
+@attrs.frozen
+class _ToolsWellFormed:
+    rule: ClassVar[str] = "tool_definition"
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        seen: set[str] = set()
+        for tool in trajectory.tools:
+            if not TOOL_NAME.match(tool.name):
+                yield Problem(
+                    rule=self.rule,
+                    text=f"tool name {tool.name!r} is not a valid "
+                    "function name (letters, digits, _ . -; at most 64; not a digit first)",
+                )
+            if tool.name in seen:
+                yield Problem(rule=self.rule, text=f"tool {tool.name!r} is defined twice")
+            seen.add(tool.name)
+            try:
+                Draft202012Validator.check_schema(tool.parameters)
+            except SchemaError as exc:
+                yield Problem(rule=self.rule, text=f"tool {tool.name!r}: {exc.message}")
+
+
+@attrs.frozen
+class _KnownTools:
+    rule: ClassVar[str] = "unknown_tool"
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        names = {t.name for t in trajectory.tools}
+        for index, message in enumerate(trajectory.messages):
+            for call in message.tool_calls:
+                if call.name not in names:
+                    yield Problem(
+                        rule=self.rule,
+                        message_index=index,
+                        text=f"call {call.id or call.name!r} names {call.name!r}, "
+                        f"which is not a tool of this trajectory",
+                    )
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """Unknown argument names are errors unless the schema says otherwise."""
+    if schema.get("type") == "object" and "additionalProperties" not in schema:
+        return {**schema, "additionalProperties": False}
+    return schema
+
+
+@attrs.frozen
+class _ValidArguments:
+    rule: ClassVar[str] = "argument_schema"
+    allow_unknown: bool = False
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        tools: dict[str, Tool] = {t.name: t for t in trajectory.tools}
+        validators: dict[str, Draft202012Validator] = {}
+        for index, message in enumerate(trajectory.messages):
+            for call in message.tool_calls:
+                tool = tools.get(call.name)
+                if tool is None:
+                    continue  # known_tools reports it
+                if call.name not in validators:
+                    schema = tool.parameters if self.allow_unknown else _strict(tool.parameters)
+                    validators[call.name] = Draft202012Validator(schema)
+                for error in validators[call.name].iter_errors(call.arguments):
+                    where = "/".join(str(p) for p in error.absolute_path) or "arguments"
+                    yield Problem(
+                        rule=self.rule,
+                        message_index=index,
+                        text=f"call {call.name}: {where}: {error.message}",
+                    )
+
+
+@attrs.frozen
+class _UniqueCallIds:
+    rule: ClassVar[str] = "duplicate_call_id"
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        seen: set[str] = set()
+        for index, message in enumerate(trajectory.messages):
+            for call in message.tool_calls:
+                if not call.id:
+                    yield Problem(
+                        rule=self.rule, message_index=index, text=f"call {call.name} has no ID"
+                    )
+                elif call.id in seen:
+                    yield Problem(
+                        rule=self.rule,
+                        message_index=index,
+                        text=f"call ID {call.id!r} is used twice",
+                    )
+                seen.add(call.id)
+
+
+@attrs.frozen
+class _TurnOrder:
+    """The GEM turn order; see :func:`turn_order`."""
+
+    rule: ClassVar[str] = "turn_order"
+    one_call_per_turn: bool = False
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        messages = trajectory.messages
+        pending: list[str] = []
+        opened = False
+        for index, m in enumerate(messages):
+            following = messages[index + 1].role if index + 1 < len(messages) else None
+            if m.role == "system":
+                if index != 0:
+                    yield self._p(index, "a system message may only open the conversation")
+                continue
+            if not opened:
+                opened = True
+                if m.role != "user":
+                    yield self._p(index, f"the conversation opens with {m.role}, not user")
+            if m.role == "tool":
+                if not pending:
+                    yield self._p(index, "a tool reply with no call to answer")
+                elif m.tool_call_id != pending[0]:
+                    yield self._p(
+                        index,
+                        f"tool reply answers {m.tool_call_id!r}, but the next "
+                        f"call waiting for a reply is {pending[0]!r}",
+                    )
+                    pending.pop(0)
+                else:
+                    pending.pop(0)
+                if pending and following != "tool":
+                    yield self._p(index, f"calls {pending} get no tool reply")
+                    pending = []
+                elif not pending and following not in ("assistant", None):
+                    yield self._p(index, f"a tool reply is followed by {following}, not assistant")
+                if following is None:
+                    yield self._p(index, "the conversation ends on a tool reply")
+            elif m.role == "user":
+                if pending:
+                    yield self._p(index, f"user speaks while calls {pending} wait for replies")
+                    pending = []
+                if following != "assistant":
+                    yield self._p(
+                        index,
+                        f"a user message is followed by {following or 'nothing'}, not assistant",
+                    )
+            else:  # assistant
+                if pending:
+                    yield self._p(index, f"assistant speaks while calls {pending} wait for replies")
+                pending = [c.id for c in m.tool_calls]
+                if self.one_call_per_turn and len(m.tool_calls) > 1:
+                    yield Problem(
+                        rule="one_call_per_turn",
+                        message_index=index,
+                        text=f"{len(m.tool_calls)} tool calls in one assistant turn",
+                    )
+                if m.tool_calls and following != "tool":
+                    yield self._p(
+                        index,
+                        f"an assistant call is followed by {following or 'nothing'}"
+                        ", not its tool reply",
+                    )
+                if not m.tool_calls and following not in ("user", None):
+                    yield self._p(
+                        index,
+                        f"an assistant message without calls is followed by {following}, not user",
+                    )
+
+    def _p(self, index: int, text: str) -> Problem:
+        return Problem(rule=self.rule, message_index=index, text=text)
+
+
+@attrs.frozen
+class _ToolReplies:
+    rule: ClassVar[str] = "tool_reply"
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        for index, message in enumerate(trajectory.messages):
+            if message.role != "tool":
+                continue
+            content = message.content.strip()
+            if not content:
+                yield Problem(rule=self.rule, message_index=index, text="empty tool reply")
+            elif content[0] in "{[":
+                try:
+                    json.loads(content)
+                except json.JSONDecodeError as exc:
+                    yield Problem(
+                        rule=self.rule,
+                        message_index=index,
+                        text=f"tool reply looks like JSON but is not: {exc.msg} at "
+                        f"line {exc.lineno}, column {exc.colno}",
+                    )
+
+
+def tools_well_formed() -> Check:
+    """Tool names are unique function names; parameters are valid JSON Schema."""
+    return _ToolsWellFormed()
+
+
+def known_tools() -> Check:
+    """Every call names a tool of the trajectory."""
+    return _KnownTools()
+
+
+def valid_arguments(*, allow_unknown: bool = False) -> Check:
+    """Arguments validate against the tool's schema: types, required, no unknown names.
+
+    Unknown argument names are allowed where a schema sets ``additionalProperties``,
+    or everywhere with ``allow_unknown=True``.
+    """
+    return _ValidArguments(allow_unknown)
+
+
+def unique_call_ids() -> Check:
+    """Every call has an ID, and no ID is used twice."""
+    return _UniqueCallIds()
+
+
+def turn_order(*, one_call_per_turn: bool = False) -> Check:
+    """The GEM turn order.
+
+    Every user or tool message is followed by an assistant message; an assistant
+    message with calls is followed by one tool reply per call, in order; one
+    without calls by a user message or the end; a tool reply is never followed
+    by a user message; the conversation neither ends on a call or reply nor
+    opens with anything but a user message (after an optional system message).
+    ``one_call_per_turn`` also reports assistant turns with several calls
+    (rule ``one_call_per_turn``).
+    """
+    return _TurnOrder(one_call_per_turn)
+
+
+def tool_replies() -> Check:
+    """Tool replies are not empty, and replies that look like JSON parse as JSON."""
+    return _ToolReplies()

@@ -1,0 +1,228 @@
+"""Grounding and consistency: are the assistant's argument values given, or invented?
+
+A value is *given* when it appears in the system prompt, an earlier user
+message or an earlier tool reply, or when the tool's schema offers it (an
+``enum`` member, ``const``, the ``default``, or a word the parameter's own
+description names, as in "Can be 'START' or 'STOP'"). Comparison is forgiving where
+it should be: case, whitespace and ``_``/``-`` separators are ignored; a
+leading ``@`` or ``#`` is ignored, and a value of four or more letters and
+digits also matches with all punctuation and spaces removed ("#CurrentTechTrend"
+matches "current tech trend"); numbers match numerically in any format
+("1,000", "1000.0") or as words up to twenty; 0 and 1 always count as given
+("the last line"), as do the path steps ``.``, ``..``, ``/`` and ``~``; an ISO
+date matches its spelled-out forms ("2 December", "December 2"). Only single
+tokens and numbers are checked: booleans are never checked, and neither is
+text of several words, which the assistant composes legitimately (the LLM
+judge's R1 rubric covers invented values inside such text).
+
+Consistency: when a tool returned a value under an ID-like key (``id``,
+``order_id``...) and a later call passes another value under the same key that
+nothing in the conversation gives, the ID was silently changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import attrs
+
+from gemlib.model import Message, Problem, Tool, Trajectory
+from gemlib.validation.checks import Check
+
+__all__ = ["consistent_ids", "grounded"]
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\d])")
+_SEPARATORS = re.compile(r"[\s_\-]+")
+_NON_ALNUM = re.compile(r"[\W_]+")
+_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
+_ALWAYS_GIVEN = {0.0, 1.0}
+_PATH_STEPS = {".", "..", "/", "~"}
+
+
+def _norm(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+def _loose(text: str) -> str:
+    return _SEPARATORS.sub(" ", _norm(text)).strip()
+
+
+def _numbers(text: str) -> set[float]:
+    found = {float(i) for i, word in enumerate(_WORDS) if re.search(rf"\b{word}\b", text, re.I)}
+    for token in _NUMBER.findall(text):
+        try:
+            found.add(float(token.replace(",", "")))
+        except ValueError:
+            continue
+    return found
+
+
+def _date_forms(value: str) -> list[str]:
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return []
+    month = day.strftime("%B").lower()
+    return [
+        f"{day.day} {month}",
+        f"{month} {day.day}",
+        f"{day.day}/{day.month}/{day.year}",
+        f"{day.month}/{day.day}/{day.year}",
+    ]
+
+
+@attrs.define
+class _Context:
+    """What the conversation has given so far."""
+
+    text: str = ""
+    loose: str = ""
+    compact: str = ""
+    numbers: set[float] = attrs.field(factory=lambda: set(_ALWAYS_GIVEN))
+
+    def add(self, content: str) -> None:
+        self.text += "\n" + _norm(content)
+        self.loose += "\n" + _loose(content)
+        self.compact += "\n" + _NON_ALNUM.sub("", _norm(content))
+        self.numbers |= _numbers(content)
+
+    def gives(self, value: Any) -> bool:
+        if isinstance(value, (int, float)):
+            return float(value) in self.numbers or _norm(str(value)) in self.text
+        text = str(value).strip()
+        if text in _PATH_STEPS:
+            return True
+        bare = text.lstrip("@#")
+        if _norm(bare) in self.text or (_loose(bare) and _loose(bare) in self.loose):
+            return True
+        compact = _NON_ALNUM.sub("", _norm(bare))
+        if len(compact) >= 4 and compact in self.compact:
+            return True
+        return any(form in self.text for form in _date_forms(text))
+
+
+def _checked(value: Any) -> bool:
+    """Whether a leaf value is the kind that must be given (IDs, numbers, names...)."""
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    if isinstance(value, str):
+        return len(value.split()) == 1
+    return False
+
+
+def _leaves(
+    value: Any, schema: dict[str, Any], path: str
+) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    if isinstance(value, dict):
+        props = schema.get("properties", {}) if isinstance(schema, dict) else {}
+        for key, item in value.items():
+            sub = props.get(key, {})
+            yield from _leaves(item, sub if isinstance(sub, dict) else {}, f"{path}.{key}")
+    elif isinstance(value, list):
+        items = schema.get("items", {}) if isinstance(schema, dict) else {}
+        if isinstance(items, dict) and "description" not in items and "description" in schema:
+            items = {**items, "description": schema["description"]}  # "possible values: ..."
+        for i, item in enumerate(value):
+            yield from _leaves(item, items if isinstance(items, dict) else {}, f"{path}[{i}]")
+    else:
+        yield path, value, schema
+
+
+def _offered(value: Any, schema: dict[str, Any]) -> bool:
+    if value in schema.get("enum", []) or ("default" in schema and schema["default"] == value):
+        return True
+    if "const" in schema and schema["const"] == value:
+        return True
+    description = schema.get("description")
+    if isinstance(value, str) and isinstance(description, str) and value.strip():
+        return re.search(rf"(?<!\w){re.escape(value.strip())}(?!\w)", description) is not None
+    return False
+
+
+@attrs.frozen
+class _Grounded:
+    rule: ClassVar[str] = "ungrounded_argument"
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        tools: dict[str, Tool] = {t.name: t for t in trajectory.tools}
+        context = _Context()
+        for index, message in enumerate(trajectory.messages):
+            for call in message.tool_calls:
+                schema = tools[call.name].parameters if call.name in tools else {}
+                for path, value, sub in _leaves(call.arguments, schema, "arguments"):
+                    if _checked(value) and not _offered(value, sub) and not context.gives(value):
+                        yield Problem(
+                            rule=self.rule,
+                            message_index=index,
+                            text=f"call {call.name}: {path[len('arguments.') :]}={value!r} appears "
+                            "nowhere in the system prompt, earlier user messages or tool replies",
+                        )
+            if message.role in ("system", "user", "tool"):
+                context.add(message.content)
+
+
+def _id_values(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _id_values(v, str(k))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _id_values(v, key)
+    elif (
+        key
+        and (key.lower() == "id" or key.lower().endswith(("_id", "id")))
+        and not isinstance(value, bool)
+    ):
+        yield key.lower(), value
+
+
+def _json(message: Message) -> Any:
+    try:
+        return json.loads(message.content)
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+@attrs.frozen
+class _ConsistentIds:
+    rule: ClassVar[str] = "changed_value"
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        returned: dict[str, list[Any]] = {}
+        given = _Context()
+        for index, message in enumerate(trajectory.messages):
+            for call in message.tool_calls:
+                for key, value in _id_values(call.arguments):
+                    earlier = returned.get(key)
+                    if earlier and value not in earlier and not given.gives(value):
+                        yield Problem(
+                            rule=self.rule,
+                            message_index=index,
+                            text=f"call {call.name}: {key}={value!r}, but earlier tool replies "
+                            f"returned {key} {earlier[:5]!r} and nothing else gives {value!r}",
+                        )
+            if message.role == "tool":
+                for key, value in _id_values(_json(message)):
+                    returned.setdefault(key, []).append(value)
+            if message.role in ("system", "user", "tool"):
+                given.add(message.content)
+
+
+def grounded() -> Check:
+    """Each checked argument value is given by the conversation or offered by the schema."""
+    return _Grounded()
+
+
+def consistent_ids() -> Check:
+    """An ID a tool returned is not silently changed when it is used again."""
+    return _ConsistentIds()

@@ -1,0 +1,97 @@
+"""Combining checks: :func:`validate` and the :class:`RuleValidator` stage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+from pydantic import BaseModel, Field
+
+from gemlib.model import Problem, Rejection, Trajectory
+from gemlib.pipeline.stage import Stage
+from gemlib.validation.checks import (
+    Check,
+    known_tools,
+    tool_replies,
+    tools_well_formed,
+    turn_order,
+    unique_call_ids,
+    valid_arguments,
+)
+from gemlib.validation.grounding import consistent_ids, grounded
+
+__all__ = ["DEFAULT_CHECKS", "RuleValidator", "ValidationReport", "default_checks", "validate"]
+
+
+def default_checks(*, one_call_per_turn: bool = False, grounding: bool = True) -> tuple[Check, ...]:
+    """The standard ladder, cheapest and most basic rungs first."""
+    checks: list[Check] = [
+        tools_well_formed(),
+        known_tools(),
+        unique_call_ids(),
+        turn_order(one_call_per_turn=one_call_per_turn),
+        valid_arguments(),
+        tool_replies(),
+    ]
+    if grounding:
+        checks += [grounded(), consistent_ids()]
+    return tuple(checks)
+
+
+DEFAULT_CHECKS = default_checks()
+
+
+class ValidationReport(BaseModel):
+    """Every problem the checks found; ``ok`` when there is none."""
+
+    problems: list[Problem] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the trajectory passed every check."""
+        return not self.problems
+
+    def rules(self) -> list[str]:
+        """The rules that failed, in ladder order, each once."""
+        return list(dict.fromkeys(p.rule for p in self.problems))
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "ok"
+        return "\n".join(
+            f"[{p.rule}] message {p.message_index}: {p.text}"
+            if p.message_index is not None
+            else f"[{p.rule}] {p.text}"
+            for p in self.problems
+        )
+
+
+def validate(trajectory: Trajectory, checks: Iterable[Check] = DEFAULT_CHECKS) -> ValidationReport:
+    """Run ``checks`` on ``trajectory`` and collect every problem (never only the first)."""
+    return ValidationReport(problems=[p for check in checks for p in check(trajectory)])
+
+
+@attrs.define
+class RuleValidator(Stage):
+    """Reject trajectories that fail any check; pass the others through unchanged.
+
+    The rejection's rule is the first failed rule in ladder order (so the funnel
+    counts each trajectory once), its reason lists the problems, and
+    ``detail["problems"]`` holds all of them.
+    """
+
+    checks: Sequence[Check] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=tuple)
+
+    def process(self, trajectory: Trajectory) -> Trajectory | Rejection:
+        """Pass ``trajectory`` or reject it with every problem found."""
+        report = validate(trajectory, self.checks)
+        if report.ok:
+            return trajectory
+        shown = "; ".join(p.text for p in report.problems[:3])
+        more = len(report.problems) - 3
+        return Rejection(
+            rule=report.problems[0].rule,
+            reason=shown + (f"; and {more} more" if more > 0 else ""),
+            item_id=trajectory.id,
+            detail={"problems": [p.model_dump() for p in report.problems]},
+        )
