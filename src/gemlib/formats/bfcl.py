@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import copy
 import importlib
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,13 +40,10 @@ __all__ = ["BfclBackends", "bfcl_data_dir", "parse_call_string", "read_bfcl_mult
 
 def bfcl_data_dir() -> Path:
     """The ``data`` folder of the installed ``bfcl-eval`` package."""
-    try:
-        import bfcl_eval
-    except ImportError:
-        raise FormatError(
-            "BFCL data needs the bfcl-eval package: pip install --no-deps bfcl-eval"
-        ) from None
-    return Path(bfcl_eval.__file__).parent / "data"
+    spec = importlib.util.find_spec("bfcl_eval")
+    if spec is None or spec.origin is None:
+        raise FormatError("BFCL data needs the bfcl-eval package: pip install --no-deps bfcl-eval")
+    return Path(spec.origin).parent / "data"
 
 
 def parse_call_string(text: str, tool: Tool | None = None) -> tuple[str, dict[str, Any]]:

@@ -39,10 +39,29 @@ __all__ = ["consistent_ids", "grounded"]
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\d])")
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _NON_ALNUM = re.compile(r"[\W_]+")
-_WORDS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
-    "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
-).split()
+_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
 _ALWAYS_GIVEN = {0.0, 1.0}
 _PATH_STEPS = {".", "..", "/", "~"}
 
