@@ -18,3 +18,17 @@ for _key, _value in {
 
 # The request cache defaults to ~/.cache; tests keep theirs in a throwaway folder.
 os.environ.setdefault("GEMLIB_CACHE_DIR", tempfile.mkdtemp(prefix="gemlib-test-cache-"))
+
+
+def third_party(module: str) -> object:
+    """Import a test-data package; skip without it, unless the run requires it (nox does)."""
+    import importlib
+
+    import pytest
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("GEMLIB_REQUIRE_THIRD_PARTY"):
+            raise
+        pytest.skip(f"{module} is not installed (nox -s tests installs it)")

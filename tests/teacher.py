@@ -246,14 +246,21 @@ HEATLY_REFINED_FIXED = REFINEMENT["Heatly"].replace(
 <tool>{"thermostats": [{"thermostat_id": "T-31", "room": "living room"}]}</tool>
 <assistant><func>{"name": "get_schedule", "arguments": {"thermostat_id": "T-31"}}</func></assistant>
 <tool>{"days": {}}</tool>
-<assistant>The living room thermostat T-31 has no schedule yet. Shall I set 21 degrees from 6:30, Monday to Friday?</assistant>
+<assistant>The living room thermostat T-31 has no schedule yet. Shall I set 21 degrees from 6:30 on Mondays first?</assistant>
 <user>Yes.</user>
-<assistant><func>{"name": "set_schedule", "arguments": {"thermostat_id": "T-31", "days": ["mon", "tue", "wed", "thu", "fri"], "blocks": [{"start": "06:30", "celsius": 21}]}}</func></assistant>
+<assistant><func>{"name": "set_schedule", "arguments": {"thermostat_id": "T-13", "days": ["mon"], "blocks": [{"start": "06:30", "celsius": 21}]}}</func></assistant>
 <tool>{"saved": true}</tool>
 <assistant>Saved.</assistant>""",
 )
 
+JUDGE = {
+    "Northwind": '{"R1": 1, "R2": 1, "R3": 1}',
+    "Teamdesk": '```json\n{"R1": 1, "R2": 0, "R3": 1, "reasons": {"R2": "it booked a room without '
+    'asking which of the free slots the user wanted"}}\n```',
+}
+
 STAGES = {
+    "You are auditing a conversation": "judge",
     "You are screening text": "relevance",
     "The text below describes how to do something": "extraction",
     "Write one complete, realistic conversation": "generation",
@@ -289,6 +296,8 @@ def teacher_reply(body: dict[str, Any], n: int) -> Reply:
         if doc == "Heatly" and repair:
             return Reply(HEATLY_FIXED)
         return Reply(GENERATION[doc])
+    if stage == "judge":
+        return Reply(JUDGE[doc])
     if doc == "Heatly" and repair:
         return Reply(HEATLY_REFINED_FIXED)
     return Reply(REFINEMENT[doc])

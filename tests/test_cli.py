@@ -83,7 +83,7 @@ def test_run_command_drives_gem_against_a_server(tmp_path: Path) -> None:
             env=LOCAL_KEY,
         )
         assert done.returncode == 0, done.stderr
-        assert "3 trajectories in run/outputs.jsonl" in done.stdout
+        assert "1 trajectories in run/outputs.jsonl" in done.stdout
         assert "relevance_filter/not_procedural" in done.stdout
         requests = len(server.requests)
         again = _gemlib(
@@ -149,7 +149,7 @@ def test_example_script_runs_gem_on_a_corpus(tmp_path: Path) -> None:
             env={**os.environ, "GEMLIB_CACHE_DIR": str(tmp_path / "cache"), **LOCAL_KEY},
         )
     assert done.returncode == 0, done.stderr
-    assert "3 trajectories" in done.stdout
+    assert "1 trajectories" in done.stdout
     assert "complexity_refiner" in done.stdout
 
 

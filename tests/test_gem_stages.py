@@ -56,13 +56,28 @@ def test_gem_preset_end_to_end(teacher: FakeOpenAI, tmp_path: Path) -> None:
         ("workflow_extractor", 4, 4, 1),
         ("trajectory_generator", 4, 3, 1),
         ("complexity_refiner", 3, 3, 0),
+        ("rule_validator", 3, 2, 1),
+        ("llm_judge", 2, 1, 1),
     ]
-    rejections = {(r.stage, r.rule, r.item_id) for r in result.rejections}
+    rejections = {(r.stage, r.rule, r.document_id) for r in result.rejections}
     assert rejections == {
-        ("relevance_filter", "not_procedural", "history-printing:0"),
-        ("workflow_extractor", "invalid_tool", "calendar-meeting:0/w1"),
-        ("trajectory_generator", "unparseable_reply", "bank-transfer:0/w0"),
+        ("relevance_filter", "not_procedural", "history-printing"),
+        ("workflow_extractor", "invalid_tool", "calendar-meeting"),
+        ("trajectory_generator", "unparseable_reply", "bank-transfer"),
+        ("rule_validator", "ungrounded_argument", "smart-thermostat"),
+        ("llm_judge", "capability_hallucination", "calendar-meeting"),
     }
+    assert {r.item_id for r in result.rejections if r.stage != "rule_validator"} >= {
+        "history-printing:0",
+        "calendar-meeting:0/w1",
+        "bank-transfer:0/w0",
+    }
+    invented = next(r for r in result.rejections if r.stage == "rule_validator")
+    rules = [p["rule"] for p in invented.detail["problems"]]
+    assert rules == ["ungrounded_argument", "changed_value"], "the invented ID T-13 is caught twice"
+    assert "thermostat_id='T-13'" in invented.reason
+    judged = next(r for r in result.rejections if r.stage == "llm_judge")
+    assert "R2 capability_hallucination: it booked a room without asking" in judged.reason
     unparseable = next(r for r in result.rejections if r.rule == "unparseable_reply")
     assert "<func> at line 3, column 18: not valid JSON" in unparseable.reason
     assert unparseable.raw is not None
@@ -70,9 +85,9 @@ def test_gem_preset_end_to_end(teacher: FakeOpenAI, tmp_path: Path) -> None:
     invalid = next(r for r in result.rejections if r.rule == "invalid_tool")
     assert "tool 'cancel_event': unknown type 'banana'" in invalid.reason
 
-    by_doc = {t.document_id: t for t in result.trajectories}
-    assert set(by_doc) == {"return-online-order", "calendar-meeting", "smart-thermostat"}
-    northwind = by_doc["return-online-order"]
+    (northwind,) = result.trajectories
+    assert northwind.document_id == "return-online-order"
+    assert northwind.labels["judge"] == {"R1": 1, "R2": 1, "R3": 1}
     assert northwind.labels["domains"] == ["shopping"]
     assert northwind.labels["task"] == "ecommerce_and_retail"
     assert "find_post_office" in {t.name for t in northwind.tools}, "refinement added a tool"
@@ -84,6 +99,7 @@ def test_gem_preset_end_to_end(teacher: FakeOpenAI, tmp_path: Path) -> None:
         "workflow_extractor",
         "trajectory_generator",
         "complexity_refiner",
+        "llm_judge",
     ]
     for record in northwind.provenance.stages:  # type: ignore[union-attr]
         assert record.model == "openai/teacher"
@@ -100,8 +116,9 @@ def test_gem_preset_end_to_end(teacher: FakeOpenAI, tmp_path: Path) -> None:
                 assert len(message.tool_calls) <= 1, "refined: one call per assistant turn"
             elif message.role == "tool":
                 assert message.tool_call_id == pending.pop(0)
-    assert len(teacher.requests) == 20
+    assert len(teacher.requests) == 22
     assert result.usage["trajectory_generator"]["openai/teacher"].requests == 7
+    assert result.usage["llm_judge"]["openai/teacher"].requests == 2
 
 
 def test_stable_ids_across_runs(teacher: FakeOpenAI) -> None:
@@ -114,7 +131,7 @@ def test_stable_ids_across_runs(teacher: FakeOpenAI) -> None:
 
 def test_repair_loop_fixes_a_broken_func(teacher: FakeOpenAI) -> None:
     docs = [d for d in _docs() if d.id == "smart-thermostat"]
-    result = Pipeline.gem(_llm(teacher), refine=False).run(docs)
+    result = Pipeline.gem(_llm(teacher), refine=False, validate=False, judge=False).run(docs)
     (trajectory,) = result.trajectories
     assert [c.name for c in trajectory.tool_calls] == [
         "list_thermostats",
@@ -128,7 +145,7 @@ def test_repair_loop_fixes_a_broken_func(teacher: FakeOpenAI) -> None:
 
 def test_refinement_enforces_one_call_per_turn_through_repair(teacher: FakeOpenAI) -> None:
     docs = [d for d in _docs() if d.id == "smart-thermostat"]
-    result = Pipeline.gem(_llm(teacher)).run(docs)
+    result = Pipeline.gem(_llm(teacher), validate=False, judge=False).run(docs)
     (trajectory,) = result.trajectories
     assert all(len(m.tool_calls) <= 1 for m in trajectory.messages)
     refinement_repairs = [
@@ -141,13 +158,15 @@ def test_refinement_enforces_one_call_per_turn_through_repair(teacher: FakeOpenA
 
 def test_refinement_can_allow_several_calls(teacher: FakeOpenAI) -> None:
     docs = [d for d in _docs() if d.id == "smart-thermostat"]
-    result = Pipeline.gem(_llm(teacher), one_call_per_turn=False).run(docs)
+    result = Pipeline.gem(_llm(teacher), one_call_per_turn=False, validate=False, judge=False).run(
+        docs
+    )
     (trajectory,) = result.trajectories
     assert max(len(m.tool_calls) for m in trajectory.messages) == 2
 
 
 def test_skipping_refinement_ends_after_generation(teacher: FakeOpenAI) -> None:
-    pipe = Pipeline.gem(_llm(teacher), refine=False)
+    pipe = Pipeline.gem(_llm(teacher), refine=False, validate=False, judge=False)
     assert [s.name for s in pipe.stages][-1] == "trajectory_generator"
     result = pipe.run(_docs())
     assert len(result.trajectories) == 3

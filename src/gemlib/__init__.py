@@ -18,6 +18,8 @@ from gemlib.errors import (
 from gemlib.model import (
     Document,
     Message,
+    ModelUsage,
+    Problem,
     Provenance,
     Rejection,
     RunStats,
@@ -30,6 +32,7 @@ from gemlib.model import (
 )
 from gemlib.pipeline.pipeline import Pipeline, RunResult
 from gemlib.pipeline.stage import FunctionStage, Stage, stage
+from gemlib.validation.ladder import ValidationReport, validate
 
 __all__ = [
     "Document",
@@ -38,8 +41,10 @@ __all__ = [
     "FunctionStage",
     "GemlibError",
     "Message",
+    "ModelUsage",
     "Pipeline",
     "PipelineError",
+    "Problem",
     "Provenance",
     "Rejection",
     "RunAborted",
@@ -53,8 +58,10 @@ __all__ = [
     "ToolCall",
     "ToolSchemaError",
     "Trajectory",
+    "ValidationReport",
     "Workflow",
     "__version__",
     "read_corpus",
     "stage",
+    "validate",
 ]

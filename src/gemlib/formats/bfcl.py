@@ -59,9 +59,12 @@ def parse_call_string(text: str, tool: Tool | None = None) -> tuple[str, dict[st
     if not isinstance(node, ast.Call):
         raise FormatError(f"call {text!r}: not a function call")
     func = node.func
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-    if not name:
-        raise FormatError(f"call {text!r}: cannot read the function name")
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        name = func.attr  # Class.method
+    elif isinstance(func, ast.Name):
+        name = func.id
+    else:
+        raise FormatError(f"call {text!r}: the function must be a plain name")
     try:
         positional = [ast.literal_eval(arg) for arg in node.args]
         arguments = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}

@@ -47,7 +47,7 @@ _AWAITABLES = {Awaitable, typing.Coroutine, typing.Awaitable}
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 class Stage(abc.ABC):

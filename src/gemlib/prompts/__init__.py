@@ -1,7 +1,7 @@
 """Prompt templates (Jinja2, shipped as package data) and their sandboxed renderer.
 
 Each GEM stage has a template here (``relevance.j2``, ``extraction.j2``,
-``generation.j2``, ``refinement.j2``). A stage can be given
+``generation.j2``, ``refinement.j2``, ``judge.j2``). A stage can be given
 another template as a path or as a string. Templates render in Jinja2's
 sandbox with strict undefined variables; corpus text and model output are
 always passed as *variables*, so text containing ``{{ ... }}`` or

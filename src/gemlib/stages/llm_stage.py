@@ -131,7 +131,8 @@ def _with_record(value: Any, record: StageRecord) -> Any:
     if not isinstance(value, BaseModel) or "provenance" not in type(value).model_fields:
         return value
     provenance = getattr(value, "provenance", None) or Provenance(
-        document_id=value.document_id,  # type: ignore[attr-defined]
+        # An imported trajectory has no source document: it is its own origin.
+        document_id=getattr(value, "document_id", None) or value.id,  # type: ignore[attr-defined]
         segment_index=getattr(value, "segment_index", None),
     )
     return value.model_copy(update={"provenance": provenance.add(record)})

@@ -10,41 +10,50 @@ from gemlib.pipeline.pipeline import Pipeline
 from gemlib.pipeline.stage import Stage
 from gemlib.stages.extraction import WorkflowExtractor
 from gemlib.stages.generation import TrajectoryGenerator
+from gemlib.stages.judge import LLMJudge
 from gemlib.stages.prefilter import ProcedurePrefilter
 from gemlib.stages.refinement import ComplexityRefiner
 from gemlib.stages.relevance import RelevanceFilter
 from gemlib.stages.segmenter import Segmenter
+from gemlib.validation.ladder import RuleValidator, default_checks
 
 __all__ = ["GEM_STAGES", "gem"]
 
-GEM_STAGES = ("relevance", "extraction", "generation", "refinement")
+GEM_STAGES = ("relevance", "extraction", "generation", "refinement", "judge")
 """The stage keys ``stage_models`` and ``templates`` accept."""
 
 
 def gem(
     model: str | LLM,
     *,
+    judge_model: str | LLM | None = None,
     stage_models: Mapping[str, str | LLM] | None = None,
     templates: Mapping[str, str] | None = None,
     refine: bool = True,
+    validate: bool = True,
+    judge: bool = True,
     prefilter: bool = False,
     max_chars: int = 6000,
     one_call_per_turn: bool = True,
     max_repairs: int = 2,
     **llm_options: Any,
 ) -> Pipeline:
-    """The GEM pipeline: segment -> relevance -> extraction -> generation -> refinement.
+    """The GEM pipeline: segment, relevance, extraction, generation, refinement, rules, judge.
 
     ``model``: the teacher for every stage (a litellm string or an ``LLM``);
-    ``stage_models`` overrides it per stage (keys in :data:`GEM_STAGES`), e.g. a
-    small model for relevance. Stages naming the same model string share one
-    ``LLM``, hence one set of limits. ``refine=False`` skips refinement (the
-    paper's ablation); ``prefilter=True`` puts the model-free
+    ``judge_model`` the judge's model (default: ``model``); ``stage_models``
+    overrides either per stage (keys in :data:`GEM_STAGES`), e.g. a small model
+    for relevance. Stages naming the same model string share one ``LLM``, hence
+    one set of limits. ``refine=False`` and ``judge=False`` are the paper's
+    ablations; ``validate=False`` drops the rule checks too (not recommended).
+    ``prefilter=True`` puts the model-free
     :class:`ProcedurePrefilter` before the relevance filter. ``templates``
     overrides prompts per stage. Other keywords (``api_base``, ``temperature``,
     ``limits``, ``cache``...) configure the ``LLM`` objects built from strings.
     """
     overrides = dict(stage_models or {})
+    if judge_model is not None:
+        overrides.setdefault("judge", judge_model)
     unknown = set(overrides) - set(GEM_STAGES) | set(templates or {}) - set(GEM_STAGES)
     if unknown:
         raise ValueError(f"unknown stage keys {sorted(unknown)}; use {list(GEM_STAGES)}")
@@ -74,4 +83,9 @@ def gem(
         stages.append(
             ComplexityRefiner(**options("refinement"), one_call_per_turn=one_call_per_turn)
         )
+    if validate:
+        checks = default_checks(one_call_per_turn=refine and one_call_per_turn)
+        stages.append(RuleValidator(checks=checks))
+    if judge:
+        stages.append(LLMJudge(**options("judge")))
     return Pipeline(stages)

@@ -8,9 +8,13 @@ it should be: case, whitespace and ``_``/``-`` separators are ignored; a
 leading ``@`` or ``#`` is ignored, and a value of four or more letters and
 digits also matches with all punctuation and spaces removed ("#CurrentTechTrend"
 matches "current tech trend"); numbers match numerically in any format
-("1,000", "1000.0") or as words up to twenty; 0 and 1 always count as given
-("the last line"), as do the path steps ``.``, ``..``, ``/`` and ``~``; an ISO
-date matches its spelled-out forms ("2 December", "December 2"). Only single
+("1,000", "1000.0") or as words up to twenty, and minutes or seconds match
+hours or minutes when the conversation speaks of them ("4 hours" gives 240);
+0 and 1 always count as given ("the last line"), as do the path steps ``.``,
+``..``, ``/`` and ``~``; an ISO date matches its spelled-out forms ("2 December",
+"December 2") and "06:30" matches "6:30". Text must match from the start of a
+word ("mon" matches "Monday", not "lemon"). What the assistant said counts as
+given once the user has answered it (a proposal the user confirmed). Only single
 tokens and numbers are checked: booleans are never checked, and neither is
 text of several words, which the assistant composes legitimately (the LLM
 judge's R1 rubric covers invented values inside such text).
@@ -85,6 +89,9 @@ def _numbers(text: str) -> set[float]:
 
 
 def _date_forms(value: str) -> list[str]:
+    time = re.fullmatch(r"0(\d):(\d\d)", value)
+    if time:
+        return [f"{time[1]}:{time[2]}"]
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
@@ -113,19 +120,34 @@ class _Context:
         self.compact += "\n" + _NON_ALNUM.sub("", _norm(content))
         self.numbers |= _numbers(content)
 
+    def _number(self, value: float) -> bool:
+        if value in self.numbers:
+            return True
+        for unit, factor in (("hour", 60.0), ("minute", 60.0)):
+            if value % factor == 0 and value / factor in self.numbers and unit in self.text:
+                return True
+        return False
+
     def gives(self, value: Any) -> bool:
         if isinstance(value, (int, float)):
-            return float(value) in self.numbers or _norm(str(value)) in self.text
+            return self._number(float(value)) or _starts_word(_norm(str(value)), self.text)
         text = str(value).strip()
         if text in _PATH_STEPS:
             return True
         bare = text.lstrip("@#")
-        if _norm(bare) in self.text or (_loose(bare) and _loose(bare) in self.loose):
+        if _starts_word(_norm(bare), self.text) or _starts_word(_loose(bare), self.loose):
             return True
         compact = _NON_ALNUM.sub("", _norm(bare))
         if len(compact) >= 4 and compact in self.compact:
             return True
-        return any(form in self.text for form in _date_forms(text))
+        return any(_starts_word(form, self.text) for form in _date_forms(text))
+
+
+def _starts_word(needle: str, haystack: str) -> bool:
+    """``needle`` occurs in ``haystack`` starting at the start of a word."""
+    if not needle:
+        return False
+    return re.search(rf"(?<![^\W_]){re.escape(needle)}", haystack) is not None
 
 
 def _checked(value: Any) -> bool:
@@ -175,6 +197,7 @@ class _Grounded:
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         tools: dict[str, Tool] = {t.name: t for t in trajectory.tools}
         context = _Context()
+        proposed: list[str] = []  # assistant text, given once the user answers it
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
                 schema = tools[call.name].parameters if call.name in tools else {}
@@ -186,8 +209,14 @@ class _Grounded:
                             text=f"call {call.name}: {path[len('arguments.') :]}={value!r} appears "
                             "nowhere in the system prompt, earlier user messages or tool replies",
                         )
+            if message.role == "user":
+                for text in proposed:
+                    context.add(text)
+                proposed = []
             if message.role in ("system", "user", "tool"):
                 context.add(message.content)
+            elif message.content:
+                proposed.append(message.content)
 
 
 def _id_values(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import attrs
 from pydantic import BaseModel, Field
@@ -71,6 +71,10 @@ def validate(trajectory: Trajectory, checks: Iterable[Check] = DEFAULT_CHECKS) -
     return ValidationReport(problems=[p for check in checks for p in check(trajectory)])
 
 
+def _as_checks(checks: Iterable[Check]) -> tuple[Check, ...]:
+    return tuple(checks)
+
+
 @attrs.define
 class RuleValidator(Stage):
     """Reject trajectories that fail any check; pass the others through unchanged.
@@ -80,7 +84,7 @@ class RuleValidator(Stage):
     ``detail["problems"]`` holds all of them.
     """
 
-    checks: Sequence[Check] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=tuple)
+    checks: tuple[Check, ...] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=_as_checks)
 
     def process(self, trajectory: Trajectory) -> Trajectory | Rejection:
         """Pass ``trajectory`` or reject it with every problem found."""
