@@ -70,7 +70,7 @@ def test_run_command_drives_gem_against_a_server(tmp_path: Path) -> None:
 
     corpus = _five_docs(tmp_path)
     with FakeOpenAI(teacher_reply) as server:
-        done = _gemlib(
+        command = [
             "run",
             str(corpus),
             "--model",
@@ -79,25 +79,13 @@ def test_run_command_drives_gem_against_a_server(tmp_path: Path) -> None:
             server.url,
             "--out",
             "run",
-            cwd=tmp_path,
-            env=LOCAL_KEY,
-        )
+        ]
+        done = _gemlib(*command, cwd=tmp_path, env=LOCAL_KEY)
         assert done.returncode == 0, done.stderr
         assert "1 trajectories in run/outputs.jsonl" in done.stdout
         assert "relevance_filter/not_procedural" in done.stdout
         requests = len(server.requests)
-        again = _gemlib(
-            "run",
-            str(corpus),
-            "--model",
-            "openai/teacher",
-            "--api-base",
-            server.url,
-            "--out",
-            "run",
-            cwd=tmp_path,
-            env=LOCAL_KEY,
-        )
+        again = _gemlib(*command, cwd=tmp_path, env=LOCAL_KEY)
         assert again.returncode == 0, again.stderr
         assert "5 inputs (5 already done" in again.stdout
         assert len(server.requests) == requests, "a resumed run sends nothing"
