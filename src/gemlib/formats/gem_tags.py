@@ -27,11 +27,14 @@ from typing import Any
 import attrs
 
 from gemlib.errors import ParseError, ToolSchemaError
-from gemlib.model import Message, Tool, ToolCall
+from gemlib.formats._common import link_replies
+from gemlib.model import Message, Tool, ToolCall, Trajectory
 
 __all__ = [
     "RawWorkflow",
+    "dump",
     "graph_tool_names",
+    "load",
     "loads_lenient",
     "parse_conversation",
     "parse_refined",
@@ -335,3 +338,19 @@ def render_toolsets(tools: Sequence[Tool]) -> str:
     """``<toolsets>[...]</toolsets>`` with MCP-style tool definitions."""
     body = json.dumps([t.to_mcp() for t in tools], ensure_ascii=False, indent=1)
     return f"<toolsets>{body}</toolsets>"
+
+
+def dump(trajectory: Trajectory) -> dict[str, Any]:
+    """``{"id", "text"}``: ``<toolsets>`` then the conversation (the synthesizer's target)."""
+    text = render_toolsets(trajectory.tools) + "\n" + render_conversation(trajectory.messages)
+    return {"id": trajectory.id, "text": text}
+
+
+def load(record: dict[str, Any]) -> Trajectory:
+    """Read ``{"id", "text"}`` in the tag format (call IDs are assigned anew)."""
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise ParseError("a GEM tag record needs a 'text' string")
+    tools, messages = parse_refined(text)
+    draft = Trajectory(id=str(record.get("id") or ""), tools=tuple(tools), messages=tuple(messages))
+    return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})

@@ -1,0 +1,74 @@
+"""OpenAI chat JSONL: ``{"id", "messages", "tools", "metadata"}`` per line.
+
+The format TRL's SFT trainer and most APIs read: ``messages`` with
+``tool_calls`` (arguments as JSON strings) and ``tool_call_id``; ``tools`` as
+OpenAI function definitions. ``metadata`` is a JSON *string* holding labels,
+provenance, the source document and the tools' output schemas (which OpenAI's
+tool format has no place for), so Arrow-based loaders (Hugging Face
+``datasets``) need not unify its varying keys. Carries everything.
+
+Sample line (wrapped)::
+
+    {"id": "traj-1f0c...", "messages": [{"role": "user", "content": "Cancel W1"},
+     {"role": "assistant", "content": null, "tool_calls": [{"id": "call-9a...",
+      "type": "function", "function": {"name": "cancel",
+      "arguments": "{\\"order_id\\": \\"W1\\"}"}}]},
+     {"role": "tool", "content": "{\\"ok\\": true}", "tool_call_id": "call-9a...",
+      "name": "cancel"},
+     {"role": "assistant", "content": "Done."}],
+     "tools": [{"type": "function", "function": {"name": "cancel", "description": "...",
+      "parameters": {...}}}], "metadata": "{\\"labels\\": {...}, ...}"}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gemlib.errors import FormatError
+from gemlib.model import Document, Provenance, Tool, Trajectory
+
+__all__ = ["dump", "load"]
+
+
+def dump(trajectory: Trajectory) -> dict[str, Any]:
+    """One OpenAI chat record."""
+    metadata = {
+        "labels": trajectory.labels,
+        "provenance": trajectory.provenance.model_dump(mode="json")
+        if trajectory.provenance
+        else None,
+        "document": trajectory.document.model_dump(mode="json") if trajectory.document else None,
+        "output_schemas": {t.name: t.output_schema for t in trajectory.tools if t.output_schema},
+    }
+    return {
+        "id": trajectory.id,
+        **trajectory.to_openai(),
+        "metadata": json.dumps(metadata, ensure_ascii=False),
+    }
+
+
+def load(record: dict[str, Any]) -> Trajectory:
+    """Read one record (``metadata`` optional; plain OpenAI records work too)."""
+    trajectory = Trajectory.from_openai(record)
+    raw = record.get("metadata")
+    if not raw:
+        return trajectory
+    try:
+        metadata = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"metadata is not valid JSON: {exc}") from None
+    update: dict[str, Any] = {"labels": metadata.get("labels") or {}}
+    if metadata.get("provenance"):
+        update["provenance"] = Provenance.model_validate(metadata["provenance"])
+    if metadata.get("document"):
+        update["document"] = Document.model_validate(metadata["document"])
+    outputs = metadata.get("output_schemas") or {}
+    if outputs:
+        update["tools"] = tuple(
+            Tool.from_any({**t.to_mcp(), "outputSchema": outputs[t.name]})
+            if t.name in outputs
+            else t
+            for t in trajectory.tools
+        )
+    return trajectory.model_copy(update=update)

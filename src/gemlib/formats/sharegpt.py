@@ -1,0 +1,135 @@
+"""ShareGPT with function calls: the LLaMA-Factory / APIGen-MT convention.
+
+One record per trajectory::
+
+    {"id": "traj-1f0c...",
+     "system": "You are a shop assistant...",
+     "tools": "[{\\"name\\": \\"cancel\\", \\"description\\": \\"...\\", \\"parameters\\": {...}}]",
+     "conversations": [
+       {"from": "human", "value": "Cancel W1"},
+       {"from": "function_call",
+        "value": "{\\"name\\": \\"cancel\\", \\"arguments\\": {\\"order_id\\": \\"W1\\"}}"},
+       {"from": "observation", "value": "{\\"ok\\": true}"},
+       {"from": "gpt", "value": "Done."}]}
+
+Turns alternate strictly (human or observation, then gpt or function_call),
+as LLaMA-Factory requires. Several calls in one assistant turn become one
+``function_call`` whose value is a JSON list, and their replies one
+``observation`` holding a JSON list of the reply strings. What the format
+drops: call IDs (importing gives stable new ones), assistant text written
+alongside a call, labels and provenance. :func:`dataset_info` writes the
+LLaMA-Factory ``dataset_info.json`` entry.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gemlib.errors import FormatError
+from gemlib.formats._common import link_replies
+from gemlib.model import Message, Tool, ToolCall, Trajectory
+
+__all__ = ["dataset_info", "dump", "load"]
+
+
+def dump(trajectory: Trajectory) -> dict[str, Any]:
+    """One ShareGPT record."""
+    messages = list(trajectory.messages)
+    system = messages.pop(0).content if messages and messages[0].role == "system" else ""
+    turns: list[dict[str, str]] = []
+    replies: list[str] = []
+    for message in messages:
+        if message.role == "tool":
+            replies.append(message.content)
+            continue
+        if replies:
+            value = replies[0] if len(replies) == 1 else json.dumps(replies, ensure_ascii=False)
+            turns.append({"from": "observation", "value": value})
+            replies = []
+        if message.role == "user":
+            turns.append({"from": "human", "value": message.content})
+        elif message.tool_calls:
+            calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+            payload = calls[0] if len(calls) == 1 else calls
+            turns.append(
+                {"from": "function_call", "value": json.dumps(payload, ensure_ascii=False)}
+            )
+        else:
+            turns.append({"from": "gpt", "value": message.content})
+    if replies:
+        value = replies[0] if len(replies) == 1 else json.dumps(replies, ensure_ascii=False)
+        turns.append({"from": "observation", "value": value})
+    tools = [
+        {"name": t.name, "description": t.description, "parameters": t.parameters}
+        for t in trajectory.tools
+    ]
+    return {
+        "id": trajectory.id,
+        "system": system,
+        "tools": json.dumps(tools, ensure_ascii=False),
+        "conversations": turns,
+    }
+
+
+def load(record: dict[str, Any]) -> Trajectory:
+    """Read one ShareGPT record."""
+    try:
+        raw_tools = record.get("tools") or "[]"
+        tools = [
+            Tool.from_any(t)
+            for t in (json.loads(raw_tools) if isinstance(raw_tools, str) else raw_tools)
+        ]
+        messages: list[Message] = []
+        if record.get("system"):
+            messages.append(Message(role="system", content=record["system"]))
+        pending = 0
+        for index, turn in enumerate(record["conversations"]):
+            role, value = turn["from"], turn["value"]
+            if role == "human":
+                messages.append(Message(role="user", content=value))
+            elif role == "gpt":
+                messages.append(Message(role="assistant", content=value))
+            elif role == "function_call":
+                payload = json.loads(value)
+                calls = payload if isinstance(payload, list) else [payload]
+                messages.append(
+                    Message(
+                        role="assistant",
+                        tool_calls=tuple(
+                            ToolCall(name=c["name"], arguments=c.get("arguments") or {})
+                            for c in calls
+                        ),
+                    )
+                )
+                pending = len(calls)
+            elif role == "observation":
+                contents = json.loads(value) if pending > 1 else [value]
+                messages += [Message(role="tool", content=c) for c in contents]
+                pending = 0
+            else:
+                raise FormatError(f"conversations[{index}]: unknown speaker {role!r}")
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"not a ShareGPT record: {exc!r}") from None
+    trajectory_id = str(record.get("id") or "")
+    draft = Trajectory(id=trajectory_id, tools=tuple(tools), messages=tuple(messages))
+    return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})
+
+
+def dataset_info(name: str, file_name: str) -> dict[str, Any]:
+    """The LLaMA-Factory ``dataset_info.json`` entry for a file of these records."""
+    return {
+        name: {
+            "file_name": file_name,
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
+            "tags": {
+                "role_tag": "from",
+                "content_tag": "value",
+                "user_tag": "human",
+                "assistant_tag": "gpt",
+                "function_tag": "function_call",
+                "observation_tag": "observation",
+            },
+        }
+    }

@@ -1,0 +1,194 @@
+"""Every format round-trips what it can carry, over generated trajectories (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gemlib import Document, Message, Provenance, StageRecord, Tool, ToolCall, Trajectory
+from gemlib.errors import FormatError
+from gemlib.formats import FORMATS, gem_tags, hermes, openai, read_jsonl, sharegpt, write_jsonl
+from gemlib.formats._common import renumber_calls
+
+TEXT = (
+    st.text(
+        alphabet=string.ascii_letters + string.digits + " .,:;!?'\"()-_/éü\n",
+        min_size=1,
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+NAME = st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True)
+VALUE = st.one_of(st.integers(-1000, 1000), st.booleans(), TEXT, st.lists(TEXT, max_size=3))
+
+
+@st.composite
+def trajectories(draw: st.DrawFn) -> Trajectory:
+    names = draw(st.lists(NAME, min_size=1, max_size=4, unique=True))
+    tools = tuple(
+        Tool.from_any(
+            {
+                "name": n,
+                "description": draw(TEXT),
+                "parameters": {
+                    "type": "object",
+                    "properties": {"x": {"type": "string"}, "n": {"type": "integer"}},
+                },
+                "outputSchema": {"type": "object"},
+            }
+        )
+        for n in names
+    )
+    messages: list[Message] = []
+    if draw(st.booleans()):
+        messages.append(Message(role="system", content=draw(TEXT)))
+    count = 0
+    for _ in range(draw(st.integers(1, 3))):
+        messages.append(Message(role="user", content=draw(TEXT)))
+        for _ in range(draw(st.integers(0, 2))):
+            calls = []
+            for _ in range(draw(st.integers(1, 2))):
+                arguments = draw(st.dictionaries(NAME, VALUE, max_size=3))
+                calls.append(
+                    ToolCall(id=f"c{count}", name=draw(st.sampled_from(names)), arguments=arguments)
+                )
+                count += 1
+            text = draw(st.one_of(st.just(""), TEXT))
+            messages.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
+            for call in calls:
+                reply = draw(
+                    st.one_of(
+                        TEXT,
+                        st.dictionaries(NAME, VALUE, max_size=2).map(
+                            lambda d: json.dumps(d, ensure_ascii=False)
+                        ),
+                    )
+                )
+                messages.append(
+                    Message(role="tool", content=reply, tool_call_id=call.id, name=call.name)
+                )
+        messages.append(Message(role="assistant", content=draw(TEXT)))
+    return Trajectory(
+        tools=tools,
+        messages=tuple(messages),
+        labels={"domains": ["shopping"]},
+        provenance=Provenance(document_id="d1", stages=(StageRecord(stage="g", model="m"),)),
+        document=Document(id="d1", text="source"),
+    )
+
+
+def _without_extras(
+    t: Trajectory, *, text_with_calls: bool = True, output_schema: bool = True
+) -> Trajectory:
+    """What a format that carries only the conversation gives back."""
+    t = renumber_calls(t).model_copy(update={"labels": {}, "provenance": None, "document": None})
+    if not output_schema:
+        t = t.model_copy(
+            update={"tools": tuple(x.model_copy(update={"output_schema": None}) for x in t.tools)}
+        )
+    if not text_with_calls:
+        t = t.model_copy(
+            update={
+                "messages": tuple(
+                    m.model_copy(update={"content": ""}) if m.tool_calls else m for m in t.messages
+                )
+            }
+        )
+    return t
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(trajectories())
+def test_openai_carries_everything(t: Trajectory) -> None:
+    assert openai.load(json.loads(json.dumps(openai.dump(t)))) == t
+
+
+@SETTINGS
+@given(trajectories())
+def test_sharegpt_round_trip(t: Trajectory) -> None:
+    record = json.loads(json.dumps(sharegpt.dump(t)))
+    assert sharegpt.load(record) == _without_extras(t, text_with_calls=False, output_schema=False)
+    roles = [turn["from"] for turn in record["conversations"]]
+    for i, role in enumerate(roles):  # LLaMA-Factory's alternation
+        expected = ("human", "observation") if i % 2 == 0 else ("gpt", "function_call")
+        assert role in expected
+
+
+@SETTINGS
+@given(trajectories())
+def test_hermes_round_trip(t: Trajectory) -> None:
+    assert hermes.load(hermes.dump(t)) == _without_extras(t, output_schema=False)
+
+
+@SETTINGS
+@given(trajectories())
+def test_gem_tags_round_trip(t: Trajectory) -> None:
+    assert gem_tags.load(gem_tags.dump(t)) == _without_extras(t)
+
+
+def test_files_round_trip_and_bad_lines_are_named(tmp_path: Path) -> None:
+    from test_model import OPENAI_RECORD
+
+    example = Trajectory.from_openai(OPENAI_RECORD)
+    for name in FORMATS:
+        path = tmp_path / f"{name}.jsonl"
+        assert write_jsonl([example, example], path, name) == 2
+        assert len(list(read_jsonl(path, name))) == 2
+    path = tmp_path / "broken.jsonl"
+    path.write_text(json.dumps(openai.dump(example)) + "\n{not json\n")
+    with pytest.raises(FormatError, match=r"broken.jsonl line 2"):
+        list(read_jsonl(path))
+    with pytest.raises(FormatError, match="unknown format 'csv'"):
+        write_jsonl([], tmp_path / "x", "csv")
+
+
+def test_sharegpt_dataset_info_entry() -> None:
+    entry = sharegpt.dataset_info("gem_tools", "gem.jsonl")
+    assert entry["gem_tools"]["formatting"] == "sharegpt"
+    assert entry["gem_tools"]["tags"]["function_tag"] == "function_call"
+    assert entry["gem_tools"]["columns"]["tools"] == "tools"
+
+
+def test_hermes_sample_layout() -> None:
+    tool = Tool.from_any(
+        {"name": "cancel", "parameters": {"properties": {"order_id": {"type": "string"}}}}
+    )
+    t = Trajectory(
+        tools=(tool,),
+        messages=(
+            Message(role="system", content="Be brief."),
+            Message(role="user", content="Cancel W1"),
+            Message(
+                role="assistant",
+                tool_calls=(ToolCall(id="c", name="cancel", arguments={"order_id": "W1"}),),
+            ),
+            Message(role="tool", content='{"ok": true}', tool_call_id="c", name="cancel"),
+            Message(role="assistant", content="Done."),
+        ),
+    )
+    text = hermes.dump(t)["text"]
+    assert text.startswith("<|im_start|>system\nBe brief.\n\n# Tools\n\n")
+    assert (
+        '<|im_start|>assistant\n<tool_call>\n{"name": "cancel", "arguments": {"order_id": "W1"}}'
+        "\n</tool_call><|im_end|>\n"
+    ) in text
+    assert '<|im_start|>user\n<tool_response>\n{"ok": true}\n</tool_response><|im_end|>\n' in text
+    assert text.endswith("<|im_start|>assistant\nDone.<|im_end|>\n")
+
+
+def test_importers_name_the_problem() -> None:
+    with pytest.raises(FormatError, match="unknown speaker 'robot'"):
+        sharegpt.load({"conversations": [{"from": "robot", "value": "x"}]})
+    with pytest.raises(FormatError, match="not a ChatML turn"):
+        hermes.load({"text": "hello"})
+    with pytest.raises(FormatError, match="metadata is not valid JSON"):
+        openai.load({"messages": [], "metadata": "{oops"})
