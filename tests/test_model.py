@@ -21,7 +21,7 @@ from gemlib import (
 OPENAI_RECORD = {
     "messages": [
         {"role": "system", "content": "You are a store assistant. Confirm before cancelling."},
-        {"role": "user", "content": "Cancel order W123 please."},
+        {"role": "user", "content": "Cancel order W123 please, it came late."},
         {
             "role": "assistant",
             "content": None,

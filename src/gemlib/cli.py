@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -84,6 +85,67 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stats(args: argparse.Namespace) -> int:
+    from gemlib.formats import read_trajectories
+    from gemlib.model import RunStats
+    from gemlib.report import html_report, text_report
+    from gemlib.stats import dataset_stats
+
+    source = Path(args.file)
+    dataset = dataset_stats(read_trajectories(source, args.format), count_tokens=not args.fast)
+    run: RunStats | None = None
+    manifest = source / "manifest.json"
+    if source.is_dir() and manifest.exists():
+        session = json.loads(manifest.read_text()).get("last_session") or {}
+        run = RunStats.model_validate(session["stats"]) if "stats" in session else None
+    print(text_report(run, dataset) if run else dataset.format())
+    if args.html:
+        Path(args.html).write_text(html_report(dataset, run, title=f"gemlib: {source}"))
+        print(f"\nHTML report: {args.html}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from gemlib.formats import read_trajectories, write_jsonl
+    from gemlib.formats.sharegpt import dataset_info
+
+    trajectories = read_trajectories(args.file, args.input_format)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "parquet":
+        from gemlib.formats.hf import write_parquet
+
+        count = write_parquet(trajectories, args.out)
+    else:
+        count = write_jsonl(trajectories, args.out, args.format)
+    print(f"wrote {count} trajectories to {args.out} ({args.format})")
+    if args.format == "sharegpt":
+        info = Path(args.out).with_name("dataset_info.json")
+        info.write_text(
+            json.dumps(dataset_info(Path(args.out).stem, Path(args.out).name), indent=2)
+        )
+        print(f"LLaMA-Factory entry: {info}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from gemlib.formats import read_trajectories
+    from gemlib.validation import default_checks, validate
+
+    checks = default_checks(
+        one_call_per_turn=args.one_call_per_turn, grounding=not args.no_grounding
+    )
+    total = failed = 0
+    for trajectory in read_trajectories(args.file, args.format):
+        total += 1
+        report = validate(trajectory, checks)
+        if not report.ok:
+            failed += 1
+            print(f"{trajectory.id}:")
+            print("  " + str(report).replace("\n", "\n  "))
+    print(f"{total - failed} of {total} trajectories pass")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `gemlib` command."""
     parser = argparse.ArgumentParser(
@@ -134,6 +196,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop non-procedural text with the model-free prefilter first",
     )
     run.set_defaults(handler=_run)
+
+    formats = ["openai", "sharegpt", "hermes", "gem"]
+    stats = commands.add_parser(
+        "stats",
+        help="statistics of a run directory or trajectory file",
+        epilog="example: gemlib stats runs/one --html report.html",
+    )
+    stats.add_argument("file", help="a run directory or a JSONL file of trajectories")
+    stats.add_argument("--format", choices=formats, help="the file's format (guessed if omitted)")
+    stats.add_argument("--html", help="also write a self-contained HTML report here")
+    stats.add_argument("--fast", action="store_true", help="estimate tokens instead of counting")
+    stats.set_defaults(handler=_stats)
+
+    export = commands.add_parser(
+        "export",
+        help="write trajectories in a training format",
+        epilog="example: gemlib export runs/one --format sharegpt --out data/gem.jsonl",
+    )
+    export.add_argument("file", help="a run directory or a JSONL file of trajectories")
+    export.add_argument("--format", required=True, choices=[*formats, "parquet"])
+    export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument("--input-format", choices=formats, help="the input's format if not guessed")
+    export.set_defaults(handler=_export)
+
+    check = commands.add_parser(
+        "validate",
+        help="run the rule checks on trajectories",
+        epilog="exit code 0 when all pass, 1 when some fail",
+    )
+    check.add_argument("file", help="a run directory or a JSONL file of trajectories")
+    check.add_argument("--format", choices=formats, help="the file's format (guessed if omitted)")
+    check.add_argument("--one-call-per-turn", action="store_true")
+    check.add_argument("--no-grounding", action="store_true", help="skip the grounding checks")
+    check.set_defaults(handler=_validate)
     return parser
 
 
@@ -145,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args.handler(args)
-    except GemlibError as exc:
+    except (GemlibError, FileNotFoundError) as exc:
         print(f"gemlib: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like

@@ -25,7 +25,7 @@ from gemlib.errors import FormatError
 from gemlib.formats import gem_tags, hermes, openai, sharegpt
 from gemlib.model import Trajectory
 
-__all__ = ["FORMATS", "read_jsonl", "write_jsonl"]
+__all__ = ["FORMATS", "detect_format", "read_jsonl", "read_trajectories", "write_jsonl"]
 
 FORMATS: dict[
     str, tuple[Callable[[Trajectory], dict[str, Any]], Callable[[dict[str, Any]], Trajectory]]
@@ -69,3 +69,42 @@ def read_jsonl(path: str | os.PathLike[str], format: str = "openai") -> Iterator
                 yield load(json.loads(line))
             except (json.JSONDecodeError, FormatError, ValueError) as exc:
                 raise FormatError(f"{path} line {number}: {exc}") from None
+
+
+def _native(record: dict[str, Any]) -> Trajectory:
+    return Trajectory.model_validate(record)
+
+
+def detect_format(record: dict[str, Any]) -> str:
+    """Guess a record's format: ``native`` (a run directory's outputs) or one of :data:`FORMATS`."""
+    if "conversations" in record:
+        return "sharegpt"
+    if isinstance(record.get("text"), str):
+        return "gem" if "<toolsets>" in record["text"] else "hermes"
+    if "provenance" in record or "labels" in record:
+        return "native"
+    if "messages" in record:
+        return "openai"
+    raise FormatError(f"cannot tell the format of a record with keys {sorted(record)}")
+
+
+def read_trajectories(
+    path: str | os.PathLike[str], format: str | None = None
+) -> Iterator[Trajectory]:
+    """Trajectories from a run directory, or a JSONL file in any format (guessed if not given)."""
+    source = Path(path)
+    if source.is_dir():
+        source = source / "outputs.jsonl"
+    if not source.exists():
+        raise FileNotFoundError(f"no such file: {source}")
+    with open(source, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                name = format or detect_format(record)
+                load = _native if name == "native" else _format(name)[1]
+                yield load(record)
+            except (json.JSONDecodeError, FormatError, ValueError) as exc:
+                raise FormatError(f"{source} line {number}: {exc}") from None
