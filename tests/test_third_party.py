@@ -178,3 +178,30 @@ def test_call_strings_are_parsed_not_evaluated() -> None:
         with pytest.raises(FormatError):
             parse_call_string(hostile, tool)
     assert Path("x").exists() is False
+
+
+def test_tau2_tasks_become_trajectories_that_pass_the_rule_checks() -> None:
+    import itertools
+
+    third_party("tau2")
+    from gemlib.formats.tau2 import read_tau2_tasks
+
+    trajectories = list(itertools.islice(read_tau2_tasks("retail"), 12))
+    assert len(trajectories) == 12
+    structural = default_checks(grounding=False)
+    assert all(validate(t, structural).ok for t in trajectories)
+    first = trajectories[0]
+    assert first.messages[0].role == "system"
+    assert "retail" in first.messages[0].content.lower()
+    assert first.tool_calls[0].name == "find_user_id_by_name_zip"
+    assert first.messages[3].content == "yusuf_rossi_9620"
+    assert json.loads(first.messages[5].content)["order_id"] == "#W2378156"
+
+
+def test_bfcl_statistics_for_the_docs(bfcl_base: list[Trajectory]) -> None:
+    from gemlib.stats import dataset_stats
+
+    stats = dataset_stats(bfcl_base, count_tokens=False)
+    assert round(stats.messages.mean, 1) == 18.8
+    assert round(stats.distinct_tools_used.mean, 1) == 5.4
+    assert round(stats.tool_calls.mean, 1) == 5.7
