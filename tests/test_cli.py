@@ -64,22 +64,18 @@ def _five_docs(tmp_path: Path) -> Path:
     return corpus
 
 
+def _run_command(tmp_path: Path, api_base: str) -> list[str]:
+    """`gemlib run` over five example texts against a teacher server, into ./run."""
+    corpus = _five_docs(tmp_path)
+    return ["run", str(corpus), "--model", "openai/teacher", "--api-base", api_base, "--out", "run"]
+
+
 def test_run_command_drives_gem_against_a_server(tmp_path: Path) -> None:
     from fake_openai import FakeOpenAI
     from teacher import teacher_reply
 
-    corpus = _five_docs(tmp_path)
     with FakeOpenAI(teacher_reply) as server:
-        command = [
-            "run",
-            str(corpus),
-            "--model",
-            "openai/teacher",
-            "--api-base",
-            server.url,
-            "--out",
-            "run",
-        ]
+        command = _run_command(tmp_path, server.url)
         done = _gemlib(*command, cwd=tmp_path, env=LOCAL_KEY)
         assert done.returncode == 0, done.stderr
         assert "1 trajectories in run/outputs.jsonl" in done.stdout
@@ -213,20 +209,8 @@ def test_stats_on_a_run_directory_include_the_funnel(tmp_path: Path) -> None:
     from fake_openai import FakeOpenAI
     from teacher import teacher_reply
 
-    corpus = _five_docs(tmp_path)
     with FakeOpenAI(teacher_reply) as server:
-        done = _gemlib(
-            "run",
-            str(corpus),
-            "--model",
-            "openai/teacher",
-            "--api-base",
-            server.url,
-            "--out",
-            "run",
-            cwd=tmp_path,
-            env=LOCAL_KEY,
-        )
+        done = _gemlib(*_run_command(tmp_path, server.url), cwd=tmp_path, env=LOCAL_KEY)
     assert done.returncode == 0, done.stderr
     stats = _gemlib("stats", "run", "--fast", cwd=tmp_path)
     assert stats.returncode == 0, stats.stderr
