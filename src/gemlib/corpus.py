@@ -46,9 +46,23 @@ def read_corpus(
     return _read_folder_file(base, base.parent)
 
 
+def _decode(raw: bytes, path: Path, number: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        log.warning(
+            "%s line %d: not valid UTF-8 (byte %d); undecodable bytes replaced",
+            path,
+            number,
+            exc.start,
+        )
+        return raw.decode("utf-8", errors="replace")
+
+
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = _decode(raw, path, number)
             if not line.strip():
                 continue
             try:
@@ -85,6 +99,9 @@ def _read_folder_file(file: Path, base: Path) -> Iterator[Document]:
         return
     except OSError as exc:
         log.warning("%s: unreadable (%s); skipped", file, exc.strerror)
+        return
+    if "\x00" in text:
+        log.warning("%s: holds NUL bytes, so it looks binary; skipped", file)
         return
     yield Document(text=text, meta={"source": str(file.relative_to(base))})
 

@@ -76,8 +76,12 @@ class LLM:
         return f"LLM({self.model!r}{base})"
 
     def describe(self) -> dict[str, Any]:
-        """What identifies this model's output (for manifests): never credentials."""
-        return {"model": self.model, "api_base": self.api_base, "params": self._params()}
+        """What identifies this model's output (manifests, run fingerprints).
+
+        Neither the key nor ``api_base`` is included: the same model moved to
+        another server still resumes a run, and URLs can carry credentials.
+        """
+        return {"model": self.model, "params": self._params()}
 
     def _params(self) -> dict[str, Any]:
         params = dict(self.params)

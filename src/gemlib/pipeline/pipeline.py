@@ -148,9 +148,9 @@ class Pipeline:
             store = DirStore(run_dir, manifest=manifest, overwrite=overwrite)
         stats = RunStats()
         try:
-            stats = await run_items(self.stages, stream, store, run_options)  # type: ignore[arg-type]
+            await run_items(self.stages, stream, store, run_options, stats)  # type: ignore[arg-type]
         finally:
-            store.close(stats)
+            store.close(stats)  # also on Ctrl-C or abort: the manifest records what happened
         adapter = TypeAdapter(self.output_type)
         if isinstance(store, MemoryStore):
             return RunResult(stats=stats, memory=store, adapter=adapter)

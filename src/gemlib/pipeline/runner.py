@@ -315,6 +315,11 @@ async def run_items(
     items: Iterable[Any] | AsyncIterator[Any],
     store: Store,
     options: RunOptions,
+    stats: RunStats | None = None,
 ) -> RunStats:
-    """Run ``items`` through ``stages``, recording results in ``store``."""
-    return await _Runner(stages, store, options).run(items)
+    """Run ``items`` through ``stages``, recording results in ``store``.
+
+    ``stats`` is filled in as the run goes, so a caller still has the figures
+    when the run is interrupted or aborted.
+    """
+    return await _Runner(stages, store, options, stats or RunStats()).run(items)

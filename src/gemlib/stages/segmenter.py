@@ -16,7 +16,7 @@ import re
 
 import attrs
 
-from gemlib.model import Document
+from gemlib.model import Document, Rejection
 from gemlib.pipeline.stage import Stage
 
 __all__ = ["Segmenter", "split_text"]
@@ -52,12 +52,13 @@ def _cut(unit: str, max_chars: int) -> list[str]:
     pieces: list[str] = []
     current = ""
     for line in unit.split("\n"):
-        while len(line) > max_chars:
+        if len(line) > max_chars:
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(line[:max_chars])
-            line = line[max_chars:]
+            cut = len(line) - len(line) % max_chars or len(line) - max_chars
+            pieces += [line[i : i + max_chars] for i in range(0, cut, max_chars)]
+            line = line[cut:]
         candidate = f"{current}\n{line}" if current else line
         if len(candidate) > max_chars:
             pieces.append(current)
@@ -90,14 +91,16 @@ def split_text(text: str, max_chars: int) -> list[str]:
 class Segmenter(Stage):
     """Split each document into segments of at most ``max_chars`` characters.
 
-    Documents already short enough pass as one segment. Empty documents give
-    no segment (and show as received but not emitted in the funnel).
+    Documents already short enough pass as one segment. A document with no
+    text is rejected with rule ``empty_document``.
     """
 
     max_chars: int = attrs.field(default=6000, validator=attrs.validators.ge(200))
 
-    def process(self, doc: Document) -> list[Document]:
+    def process(self, doc: Document) -> list[Document] | Rejection:
         """One document in, its segments out."""
+        if not doc.text.strip():
+            return Rejection(rule="empty_document", reason="the document has no text")
         return [
             Document(
                 id=f"{doc.id}:{index}",
