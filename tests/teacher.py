@@ -260,6 +260,7 @@ JUDGE = {
 }
 
 STAGES = {
+    "Turn the following text into multi-turn tool-use trajectories": "synthesize",
     "You are auditing a conversation": "judge",
     "You are screening text": "relevance",
     "The text below describes how to do something": "extraction",
@@ -298,6 +299,8 @@ def teacher_reply(body: dict[str, Any], n: int) -> Reply:
         return Reply(GENERATION[doc])
     if stage == "judge":
         return Reply(JUDGE[doc])
+    if stage == "synthesize":  # a well-trained synthesizer answers like the refiner
+        return Reply(REFINEMENT[doc])
     if doc == "Heatly" and repair:
         return Reply(HEATLY_REFINED_FIXED)
     return Reply(REFINEMENT[doc])

@@ -146,6 +146,22 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _synth_data(args: argparse.Namespace) -> int:
+    from gemlib.formats import read_trajectories
+    from gemlib.synthesizer import write_synth_data
+
+    data = write_synth_data(
+        read_trajectories(args.run_dir), args.out, validation_share=args.validation_share
+    )
+    print(
+        f"{data.train_examples} training and {data.validation_examples} validation examples "
+        f"from {data.documents} source documents in {args.out}"
+    )
+    if data.skipped_without_source:
+        print(f"{data.skipped_without_source} trajectories had no source text and were skipped")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `gemlib` command."""
     parser = argparse.ArgumentParser(
@@ -230,6 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--one-call-per-turn", action="store_true")
     check.add_argument("--no-grounding", action="store_true", help="skip the grounding checks")
     check.set_defaults(handler=_validate)
+
+    synth = commands.add_parser(
+        "synth-data",
+        help="build Trajectory Synthesizer training data from a run",
+        epilog="example: gemlib synth-data runs/one --out data/synth",
+    )
+    synth.add_argument("run_dir", help="a run directory (or a JSONL file of trajectories)")
+    synth.add_argument("--out", required=True, help="folder for train/validation JSONL")
+    synth.add_argument(
+        "--validation-share",
+        type=float,
+        default=0.1,
+        help="share of source documents held out (default %(default)s)",
+    )
+    synth.set_defaults(handler=_synth_data)
     return parser
 
 

@@ -85,6 +85,13 @@ class Pipeline:
 
         return gem(model, **options)
 
+    @classmethod
+    def synthesizer(cls, model: Any, **options: Any) -> Pipeline:
+        """The Trajectory Synthesizer path; see :func:`gemlib.stages.presets.synthesizer`."""
+        from gemlib.stages.presets import synthesizer
+
+        return synthesizer(model, **options)
+
     def __or__(self, other: StageLike) -> Pipeline:
         return Pipeline([*self.stages, other])
 

@@ -15,9 +15,10 @@ from gemlib.stages.prefilter import ProcedurePrefilter
 from gemlib.stages.refinement import ComplexityRefiner
 from gemlib.stages.relevance import RelevanceFilter
 from gemlib.stages.segmenter import Segmenter
+from gemlib.stages.synthesize import Synthesize
 from gemlib.validation.ladder import RuleValidator, default_checks
 
-__all__ = ["GEM_STAGES", "gem"]
+__all__ = ["GEM_STAGES", "gem", "synthesizer"]
 
 GEM_STAGES = ("relevance", "extraction", "generation", "refinement", "judge")
 """The stage keys ``stage_models`` and ``templates`` accept."""
@@ -88,4 +89,45 @@ def gem(
         stages.append(RuleValidator(checks=checks))
     if judge:
         stages.append(LLMJudge(**options("judge")))
+    return Pipeline(stages)
+
+
+def synthesizer(
+    model: str | LLM,
+    *,
+    judge_model: str | LLM | None = None,
+    relevance_model: str | LLM | None = None,
+    validate: bool = True,
+    judge: bool = True,
+    prefilter: bool = False,
+    max_chars: int = 6000,
+    max_repairs: int = 2,
+    **llm_options: Any,
+) -> Pipeline:
+    """The synthesizer path: segment, (relevance), synthesize, rules, judge.
+
+    ``model`` is the fine-tuned Trajectory Synthesizer (a vLLM server, a local
+    GGUF as ``local/<path>``, or any litellm model); ``relevance_model`` adds
+    the relevance filter in front (skip it for a corpus already filtered);
+    ``judge_model`` defaults to ``model`` but should usually be a general
+    model. The rule checks and judge are the full pipeline's, so both paths
+    are measured on equal terms.
+    """
+    shared: dict[str, LLM] = {}
+
+    def llm(chosen: str | LLM) -> LLM:
+        if isinstance(chosen, LLM):
+            return chosen
+        return shared.setdefault(chosen, as_llm(chosen, **llm_options))
+
+    stages: list[Stage] = [Segmenter(max_chars=max_chars)]
+    if prefilter:
+        stages.append(ProcedurePrefilter())
+    if relevance_model is not None:
+        stages.append(RelevanceFilter(model=llm(relevance_model), max_repairs=max_repairs))
+    stages.append(Synthesize(model=llm(model), max_repairs=max_repairs))
+    if validate:
+        stages.append(RuleValidator(checks=default_checks(one_call_per_turn=True)))
+    if judge:
+        stages.append(LLMJudge(model=llm(judge_model or model), max_repairs=max_repairs))
     return Pipeline(stages)
