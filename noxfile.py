@@ -82,3 +82,20 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".")
     for script in sorted(pathlib.Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs, env=OFFLINE)
+
+
+# llama-cpp-python builds from source; the default native build crashes on some CPUs,
+# so it is built portable (and without pip's cache, which would reuse another build).
+PORTABLE_LLAMA = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
+    "-DLLAVA_BUILD=OFF"
+)
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """The slow tier: training a tiny synthesizer, and the local GGUF model (a 4-minute build)."""
+    session.install("torch==2.13.0")  # the CPU wheel; an open range pulls CUDA packages
+    session.install("-e", ".[test,train]")
+    session.install("--no-cache-dir", "-e", ".[local]", env={"CMAKE_ARGS": PORTABLE_LLAMA})
+    session.run("pytest", "-m", "slow", *session.posargs, env=OFFLINE)

@@ -162,6 +162,32 @@ def _synth_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from gemlib.synthesizer.train import TrainConfig, train_synthesizer
+
+    overrides = {
+        k: v
+        for k, v in {
+            "learning_rate": args.learning_rate,
+            "num_train_epochs": args.epochs,
+            "per_device_train_batch_size": args.batch_size,
+            "max_length": args.max_length,
+            "max_steps": args.max_steps,
+            "gradient_accumulation_steps": args.accumulation,
+        }.items()
+        if v is not None
+    }
+    if args.no_bf16:
+        overrides["bf16"] = False
+    result = train_synthesizer(args.data, args.base_model, args.out, TrainConfig(**overrides))
+    first, last = (result.losses[0], result.losses[-1]) if result.losses else (0.0, 0.0)
+    print(
+        f"trained on {result.train_examples} examples; loss {first:.3f} -> {last:.3f}; "
+        f"model saved to {result.output_dir}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `gemlib` command."""
     parser = argparse.ArgumentParser(
@@ -261,6 +287,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of source documents held out (default %(default)s)",
     )
     synth.set_defaults(handler=_synth_data)
+
+    train = commands.add_parser(
+        "train-synthesizer",
+        help="fine-tune a Trajectory Synthesizer (needs gemlib[train])",
+        description="Supervised fine-tuning with TRL; defaults are the paper's recipe "
+        "(lr 5e-6, warmup 0.1, cosine, 2 epochs, weight decay 0.05, max length 32K, batch 64, "
+        "bf16).",
+        epilog="example: gemlib train-synthesizer data/synth --base-model Qwen/Qwen3-8B "
+        "--out models/synth",
+    )
+    train.add_argument("data", help="folder written by gemlib synth-data")
+    train.add_argument("--base-model", required=True, help="a local path or hub name")
+    train.add_argument("--out", required=True, help="where to save the fine-tuned model")
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--epochs", type=float)
+    train.add_argument("--batch-size", type=int, help="per device")
+    train.add_argument("--accumulation", type=int, help="gradient accumulation steps")
+    train.add_argument("--max-length", type=int)
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--no-bf16", action="store_true", help="train in fp32 (CPUs)")
+    train.set_defaults(handler=_train)
     return parser
 
 
