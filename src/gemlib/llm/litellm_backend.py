@@ -29,12 +29,15 @@ __all__ = ["LiteLLMBackend", "import_litellm"]
 
 @functools.cache
 def import_litellm() -> ModuleType:
-    """Import litellm once, offline and quiet (local price table, no telemetry)."""
+    """Import litellm once, offline and quiet, with gemlib's ``local/`` provider registered."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    from gemlib.llm.local import register
+
     litellm.suppress_debug_info = True
     litellm.telemetry = False
+    register(litellm)
     return litellm
 
 
