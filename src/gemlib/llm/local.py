@@ -19,6 +19,7 @@ template (a base model) is prompted in ChatML.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import os
 import threading
@@ -150,10 +151,19 @@ def register(litellm: Any) -> None:
             model_response.model = f"local/{model}"
             return model_response
 
+        def close(self) -> None:
+            """Free every loaded model (at exit, before llama.cpp's own teardown)."""
+            with self._guard:
+                models, self._models = list(self._models.values()), {}
+            for model in models:
+                model.close()
+
         async def acompletion(
             self, model: str, messages: list[Any], *args: Any, **kwargs: Any
         ) -> Any:
             return await asyncio.to_thread(self.completion, model, messages, *args, **kwargs)
 
-    litellm.custom_provider_map.append({"provider": "local", "custom_handler": LocalGGUF()})
+    handler = LocalGGUF()
+    atexit.register(handler.close)  # otherwise llama.cpp's finalizers fail at interpreter exit
+    litellm.custom_provider_map.append({"provider": "local", "custom_handler": handler})
     litellm.utils.custom_llm_setup()
