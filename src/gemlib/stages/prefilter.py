@@ -28,44 +28,65 @@ from gemlib.pipeline.stage import Stage
 
 __all__ = ["ProcedurePrefilter", "procedure_signals"]
 
-_ACTION_VERBS = (
-    "add|allow|apply|assign|attach|book|browse|buy|cancel|change|check|choose|clamp|click|close|"
-    "configure|confirm|connect|copy|create|declare|delete|disable|download|drag|drop|edit|"
-    "enable|enter|fill|find|follow|give|go|identify|insert|install|jog|launch|load|log|make|move|"
-    "navigate|open|order|pay|pick|place|plug|press|print|push|put|remove|rename|request|reset|"
-    "restart|review|run|save|scan|schedule|scroll|search|select|send|set|share|sign|start|"
-    "submit|switch|swipe|tap|touch|turn|type|unlock|update|upload|use|verify|visit|wait|write"
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_ACTION_VERBS = _words(
+    "add allow apply assign attach book browse buy cancel change check choose clamp click close "
+    "configure confirm connect copy create declare delete disable download drag drop edit enable "
+    "enter fill find follow give go identify insert install jog launch load log make move "
+    "navigate open order pay pick place plug press print push put remove rename request reset "
+    "restart review run save scan schedule scroll search select send set share sign start submit "
+    "switch swipe tap touch turn type unlock update upload use verify visit wait write"
 )
-_IMPERATIVE = re.compile(
-    rf"(?:^|[.!?:]\s+|\n\s*(?:\d{{1,3}}[.)]\s*|[-*\u2022]\s*)?)(?:{_ACTION_VERBS})\b",
-    re.IGNORECASE,
+_OPERATION_WORDS = _words(
+    "app apps application applications account accounts admin browser button buttons card cards "
+    "click computer controller dashboard device devices display email emails file files form "
+    "forms icon icons key keys keyboard kiosk kiosks link links login menu menus machine machines "
+    "page pages panel panels password passwords phone phones portal printer profile robot router "
+    "screen screens settings signin site sites software tab tabs tap terminal website websites "
+    "window windows wifi"
 )
-_STEP = re.compile(
-    r"(?:^|\n)\s*(?:\d{1,3}[.)]|[-*\u2022]|step\s+\d+)\s|"
-    r"\b(?:first|then|next|after that|afterwards|finally|once|before|when done|"
-    r"followed by)\b",
-    re.IGNORECASE,
-)
-_OPERATION = re.compile(
-    r"\b(?:app|application|account|admin|browser|button|card|click|computer|controller|"
-    r"dashboard|device|display|email|file|form|icon|key|keyboard|kiosk|link|log ?in|menu|"
-    r"machine|page|panel|password|phone|portal|printer|profile|robot|router|screen|settings|"
-    r"sign ?in|site|software|tab|tap|terminal|website|window|wi-?fi)s?\b",
-    re.IGNORECASE,
-)
+_SEQUENCE_WORDS = _words("first then next finally once before afterwards")
+_SEQUENCE_PHRASES = ("after that", "when done", "followed by")
+_WORD = re.compile(r"[a-z]+")
+_SENTENCES = re.compile(r"[.!?:;\n]+")
+_SENTENCE_START = re.compile(r"[\s\-*\u2022]*(?:\d{1,3}[.)]\s*|step\s+\d+\s*)?([a-z]+)")
+_LIST_LINE = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022]|step\s+\d+)\s", re.MULTILINE)
 _CODE_LINE = re.compile(r"^\s*(?:[{}\[\]();<>|]|.*[;{}]\s*$|\|.*\|)")
 
 
 def procedure_signals(text: str) -> dict[str, float]:
     """The prefilter's measurements of one text (useful for tuning thresholds)."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    code = sum(1 for line in lines if _CODE_LINE.match(line))
+    lower = (
+        text.lower()
+        .replace("log in", "login")
+        .replace("sign in", "signin")
+        .replace("wi-fi", "wifi")
+    )
+    words = _WORD.findall(lower)
+    imperatives = 0
+    for sentence in _SENTENCES.split(lower):
+        start = _SENTENCE_START.match(sentence)
+        if start is not None and start.group(1) in _ACTION_VERBS:
+            imperatives += 1
+    steps = (
+        len(_LIST_LINE.findall(lower))
+        + sum(1 for w in words if w in _SEQUENCE_WORDS)
+        + sum(lower.count(phrase) for phrase in _SEQUENCE_PHRASES)
+    )
+    code_share = 0.0
+    if any(mark in text for mark in "{};|"):  # only then can a line look like code
+        lines = [line for line in text.splitlines() if line.strip()]
+        code_share = sum(1 for line in lines if _CODE_LINE.match(line)) / len(lines)
     return {
         "chars": len(text),
-        "steps": len(_STEP.findall(text)),
-        "imperatives": len(_IMPERATIVE.findall(text)),
-        "operations": len(_OPERATION.findall(text)),
-        "code_share": code / len(lines) if lines else 0.0,
+        "steps": steps,
+        "imperatives": imperatives,
+        "operations": sum(1 for w in words if w in _OPERATION_WORDS),
+        "code_share": code_share,
     }
 
 
