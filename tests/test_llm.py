@@ -37,8 +37,12 @@ def serve() -> Iterator[Any]:
         server.stop()
 
 
+TRANSPORTS = pytest.mark.parametrize("transport", ["litellm", "openai-compatible"])
+
+
 def make_llm(server: FakeOpenAI, tmp_path: Path | None = None, **options: Any) -> LLM:
     options.setdefault("backoff_base", 0.01)
+    options.setdefault("transport", "litellm")
     return LLM(
         "openai/gpt-4o-mini",
         api_base=server.url,
@@ -48,9 +52,10 @@ def make_llm(server: FakeOpenAI, tmp_path: Path | None = None, **options: Any) -
     )
 
 
-def test_reply_text_usage_and_cost_come_back(serve: Any) -> None:
+@TRANSPORTS
+def test_reply_text_usage_and_cost_come_back(serve: Any, transport: str) -> None:
     server = serve(lambda body, n: Reply("hi there", prompt_tokens=12, completion_tokens=3))
-    llm = make_llm(server)
+    llm = make_llm(server, transport=transport)
     reply = llm.complete(MESSAGES, stage="s", temperature=0.2)
     assert reply.text == "hi there"
     assert (reply.prompt_tokens, reply.completion_tokens) == (12, 3)
@@ -62,7 +67,8 @@ def test_reply_text_usage_and_cost_come_back(serve: Any) -> None:
     assert (usage.requests, usage.prompt_tokens, usage.completion_tokens) == (1, 12, 3)
 
 
-def test_transient_failures_are_retried_with_backoff(serve: Any) -> None:
+@TRANSPORTS
+def test_transient_failures_are_retried_with_backoff(serve: Any, transport: str) -> None:
     faults = [
         Reply(status=500),
         Reply(status=503),
@@ -70,7 +76,7 @@ def test_transient_failures_are_retried_with_backoff(serve: Any) -> None:
         Reply(empty_choices=True),
     ]
     server = serve(lambda body, n: faults[n] if n < len(faults) else Reply("finally"))
-    llm = make_llm(server)
+    llm = make_llm(server, transport=transport)
     assert llm.complete(MESSAGES, stage="s").text == "finally"
     assert len(server.requests) == 5
     assert llm.usage["s"].retries == 4
@@ -78,15 +84,17 @@ def test_transient_failures_are_retried_with_backoff(serve: Any) -> None:
     assert gaps[3] > gaps[0], "backoff grows"
 
 
-def test_retries_are_bounded(serve: Any) -> None:
+@TRANSPORTS
+def test_retries_are_bounded(serve: Any, transport: str) -> None:
     server = serve(lambda body, n: Reply(status=502))
-    llm = make_llm(server, max_retries=2)
+    llm = make_llm(server, transport=transport, max_retries=2)
     with pytest.raises(TransientModelError):
         llm.complete(MESSAGES)
     assert len(server.requests) == 3
     assert llm.usage[""].errors == 1
 
 
+@TRANSPORTS
 @pytest.mark.parametrize(
     ("status", "error"),
     [
@@ -96,19 +104,22 @@ def test_retries_are_bounded(serve: Any) -> None:
         (404, ModelAuthError),
     ],
 )
-def test_client_errors_are_not_retried(serve: Any, status: int, error: type[Exception]) -> None:
+def test_client_errors_are_not_retried(
+    serve: Any, status: int, error: type[Exception], transport: str
+) -> None:
     server = serve(lambda body, n: Reply(status=status))
     with pytest.raises(error) as info:
-        make_llm(server).complete(MESSAGES)
+        make_llm(server, transport=transport).complete(MESSAGES)
     assert len(server.requests) == 1
     assert SECRET not in str(info.value)
 
 
-def test_retry_after_is_honoured(serve: Any) -> None:
+@TRANSPORTS
+def test_retry_after_is_honoured(serve: Any, transport: str) -> None:
     server = serve(
         lambda body, n: Reply(status=429, headers={"Retry-After": "1"}) if n == 0 else Reply("ok")
     )
-    make_llm(server).complete(MESSAGES)
+    make_llm(server, transport=transport).complete(MESSAGES)
     assert len(server.requests) == 2
     assert server.arrivals[1] - server.arrivals[0] >= 0.95
 
@@ -137,9 +148,10 @@ def test_a_429_slows_the_whole_models_traffic(serve: Any) -> None:
     assert min(later) - server.arrivals[0] >= 0.95, "requests that never saw the 429 waited too"
 
 
-def test_concurrency_cap_is_never_exceeded(serve: Any) -> None:
+@TRANSPORTS
+def test_concurrency_cap_is_never_exceeded(serve: Any, transport: str) -> None:
     server = serve(latency=0.05)
-    llm = make_llm(server, limits=Limits(max_concurrency=5))
+    llm = make_llm(server, transport=transport, limits=Limits(max_concurrency=5))
 
     async def main() -> None:
         await asyncio.gather(
@@ -207,9 +219,10 @@ def test_adaptive_concurrency_halves_on_429_and_grows_back() -> None:
     assert 2 < grown <= 8
 
 
-def test_timeouts_are_retried_then_raised(serve: Any) -> None:
+@TRANSPORTS
+def test_timeouts_are_retried_then_raised(serve: Any, transport: str) -> None:
     server = serve(lambda body, n: Reply(delay=3.0))
-    llm = make_llm(server, timeout=0.3, max_retries=1)
+    llm = make_llm(server, transport=transport, timeout=0.3, max_retries=1)
     started = time.monotonic()
     with pytest.raises(TransientModelError):
         llm.complete(MESSAGES)

@@ -24,6 +24,7 @@ from gemlib.errors import ModelError, RateLimited, TransientModelError
 from gemlib.llm.cache import RequestCache
 from gemlib.llm.limits import Limiter, Limits
 from gemlib.llm.litellm_backend import LiteLLMBackend
+from gemlib.llm.openai_compat import OpenAICompatBackend
 from gemlib.llm.protocol import Backend, ChatReply, ChatRequest
 from gemlib.model import ModelUsage
 
@@ -58,6 +59,13 @@ class LLM:
     backoff_max: float = 30.0
     timeout: float = 120.0
     cache: CacheSetting = True
+    transport: str = attrs.field(
+        default="auto", validator=attrs.validators.in_(("auto", "litellm", "openai-compatible"))
+    )
+    """How requests travel when no ``backend`` is given: ``litellm``, or the direct
+    ``openai-compatible`` client (about a tenth of litellm's CPU per call). ``auto``
+    picks the direct one for ``hosted_vllm/...`` and for ``openai/...`` with an
+    ``api_base``, litellm for everything else."""
     backend: Backend | None = None
     limiter: Limiter = attrs.field(init=False)
     usage: dict[str, ModelUsage] = attrs.field(init=False, factory=dict)
@@ -69,7 +77,23 @@ class LLM:
             raise ValueError("LLM needs a model string such as 'openai/gpt-4.1-mini'")
         self.limiter = Limiter(self.limits)
         if self.backend is None:
-            self.backend = LiteLLMBackend(self.api_base, self.api_key, self.timeout)
+            direct = self.model.startswith("hosted_vllm/") or (
+                self.model.startswith("openai/") and self.api_base is not None
+            )
+            if self.transport == "openai-compatible" or (self.transport == "auto" and direct):
+                if not self.api_base:
+                    raise ValueError(
+                        f"{self.model}: the openai-compatible transport needs api_base"
+                    )
+                variable = (
+                    "HOSTED_VLLM_API_KEY"
+                    if self.model.startswith("hosted_vllm/")
+                    else ("OPENAI_API_KEY")
+                )
+                key = self.api_key or os.environ.get(variable)  # as litellm would
+                self.backend = OpenAICompatBackend(self.api_base, key, self.timeout)
+            else:
+                self.backend = LiteLLMBackend(self.api_base, self.api_key, self.timeout)
 
     def __repr__(self) -> str:
         base = f", api_base={self.api_base!r}" if self.api_base else ""
@@ -115,7 +139,20 @@ class LLM:
         **params: Any,
     ) -> ChatReply:
         """The synchronous form of :meth:`acomplete`."""
-        return run_sync(self.acomplete(messages, stage=stage, sample=sample, **params))
+
+        async def once() -> ChatReply:
+            try:
+                return await self.acomplete(messages, stage=stage, sample=sample, **params)
+            finally:
+                await self.aclose()
+
+        return run_sync(once())
+
+    async def aclose(self) -> None:
+        """Release the connections opened in the running event loop."""
+        close = getattr(self.backend, "aclose", None)
+        if close is not None:
+            await close()
 
     async def acomplete(
         self,

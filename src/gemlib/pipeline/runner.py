@@ -137,6 +137,8 @@ class _Runner:
                 self._commit_handle.cancel()
             self._note_usage()
             self.store.commit()
+            for stage in self.stages:
+                await stage.aclose()
             self.stats.wall_seconds = time.perf_counter() - started
             self.stats.stages = {s.name: StageStats() for s in self.stages}
             merge_stats(self.stats.stages, self.store.stage_stats())

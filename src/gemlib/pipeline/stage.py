@@ -103,6 +103,9 @@ class Stage(abc.ABC):
         """Model usage of this stage by model name (none unless the stage calls models)."""
         return {}
 
+    async def aclose(self) -> None:  # noqa: B027  # a hook: most stages hold nothing
+        """Release what the stage opened during a run (connections); called when a run ends."""
+
     def describe(self) -> dict[str, Any]:
         """Name, version and config: what a run manifest records about this stage."""
         return {"name": self.name, "version": self.version, "config": self.config()}

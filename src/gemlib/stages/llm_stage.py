@@ -123,6 +123,10 @@ class LLMStage(Stage):
         """This stage's usage of its model."""
         return {self.model.model: self.model.usage_for(self.name)}
 
+    async def aclose(self) -> None:
+        """Close the model's connections for this run's event loop."""
+        await self.model.aclose()
+
 
 def _with_record(value: Any, record: StageRecord) -> Any:
     """Append ``record`` to the provenance of each produced item that can hold one."""
