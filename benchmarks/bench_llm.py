@@ -2,10 +2,11 @@
 
 A fake OpenAI-compatible server in another process answers after a fixed
 latency. With concurrency C and latency L the limit is C / L requests per
-second; the benchmark prints achieved / limit, first through gemlib's LLM
-(limits, retries, accounting; cache off) and then through bare
-``litellm.acompletion`` under a semaphore, plus the CPU time per request of
-each path: their difference is what gemlib adds.
+second; the benchmark prints achieved / limit through gemlib's LLM (limits,
+retries, accounting; cache off) with each transport (the direct
+OpenAI-compatible one, which ``auto`` picks for such servers, and litellm),
+then through bare ``litellm.acompletion`` under a semaphore, with the CPU time
+per request of each path.
 
     python benchmarks/bench_llm.py [--concurrency 64] [--latency 0.1] [--requests 1280]
 """
@@ -40,13 +41,31 @@ def main() -> None:
     args = parser.parse_args()
     c, n = args.concurrency, args.requests
     limit = c / args.latency
+    rows = []
     with fake_server(args.latency) as api_base:
-        llm = LLM(
-            MODEL, api_base=api_base, api_key="bench", cache=False, limits=Limits(max_concurrency=c)
-        )
+        for transport in ("openai-compatible", "litellm"):
+            llm = LLM(
+                MODEL,
+                api_base=api_base,
+                api_key="bench",
+                cache=False,
+                limits=Limits(max_concurrency=c),
+                transport=transport,
+            )
 
-        async def via_gemlib(i: int) -> object:
-            return await llm.acomplete([{"role": "user", "content": f"request {i}"}])
+            async def via_gemlib(i: int, llm: LLM = llm) -> object:
+                return await llm.acomplete([{"role": "user", "content": f"request {i}"}])
+
+            async def timed(
+                llm: LLM = llm,
+                call: Callable[[int], Awaitable[object]] = via_gemlib,
+            ) -> tuple[float, float]:
+                try:
+                    return await _timed(n, call)
+                finally:
+                    await llm.aclose()
+
+            rows.append((f"gemlib, {transport}", *asyncio.run(timed())))
 
         litellm = import_litellm()
 
@@ -65,16 +84,16 @@ def main() -> None:
 
             return await _timed(n, call)
 
-        g_wall, g_cpu = asyncio.run(_timed(n, via_gemlib))
-        l_wall, l_cpu = asyncio.run(via_litellm())
+        rows.append(("bare litellm", *asyncio.run(via_litellm())))
     print(
         f"LLM layer: {n} requests, concurrency {c}, latency {args.latency * 1000:.0f} ms, "
         f"limit {limit:.0f} req/s"
     )
-    print(f"{'path':<16} {'req/s':>8} {'ratio to limit':>15} {'CPU ms/request':>15}")
-    for name, wall, cpu in (("gemlib LLM", g_wall, g_cpu), ("bare litellm", l_wall, l_cpu)):
-        print(f"{name:<16} {n / wall:>8.0f} {n / wall / limit:>15.3f} {cpu / n * 1000:>15.2f}")
-    print(f"gemlib adds {(g_cpu - l_cpu) / n * 1000:.2f} ms CPU per request over bare litellm")
+    print(f"{'path':<28} {'req/s':>8} {'ratio to limit':>15} {'CPU ms/request':>15}")
+    for name, wall, cpu in rows:
+        print(f"{name:<28} {n / wall:>8.0f} {n / wall / limit:>15.3f} {cpu / n * 1000:>15.2f}")
+    added = (rows[1][2] - rows[2][2]) / n * 1000
+    print(f"gemlib's own layer adds {added:.2f} ms CPU per request over bare litellm")
 
 
 if __name__ == "__main__":

@@ -46,8 +46,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(
         "\nto make trajectories with the full GEM pipeline, give it a capable model:\n"
         f"  gemlib run {path} --model openai/gpt-4.1-mini --out runs/gem\n"
-        "  OPENAI_API_KEY=none gemlib run CORPUS --model hosted_vllm/MODEL "
-        "--api-base http://127.0.0.1:8000/v1 --out runs/gem"
+        "  gemlib run CORPUS --model hosted_vllm/MODEL --api-base http://127.0.0.1:8000/v1 "
+        "--out runs/gem     (a vLLM server)\n"
+        "  gemlib run CORPUS --model local/gemma3-270m --out runs/gem     (offline; gemlib[local])"
     )
     return 0
 
