@@ -399,3 +399,19 @@ def test_scripted_backend_serves_unit_tests_without_a_server() -> None:
     assert backend.requests[0].messages == tuple(MESSAGES)
     full = ChatReply(text="x", finish_reason="length")
     assert LLM("s", backend=ScriptedBackend(lambda r: full), cache=False).complete(MESSAGES) == full
+
+
+def test_the_direct_transport_closes_its_connections_when_a_run_ends(serve: Any) -> None:
+    from gemlib.llm.openai_compat import OpenAICompatBackend
+
+    server = serve(_summary_server)
+    llm = LLM("openai/x", api_base=server.url, api_key="k", cache=False)
+    assert isinstance(llm.backend, OpenAICompatBackend), "auto picks it for openai/ + api_base"
+    Pipeline([Summarise(llm)]).run(["open the app", "tap go"])
+    assert llm.backend._sessions == {}
+    llm.complete([{"role": "user", "content": "Summarise: x"}])
+    assert llm.backend._sessions == {}
+    assert LLM("openai/gpt-4.1").backend.__class__.__name__ == "LiteLLMBackend"
+    assert LLM("hosted_vllm/q", api_base="http://127.0.0.1:1/v1").backend.__class__ is (
+        OpenAICompatBackend
+    )

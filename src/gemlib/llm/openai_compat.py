@@ -109,6 +109,12 @@ class OpenAICompatBackend:
             self._sessions[loop] = session
         return session
 
+    async def aclose(self) -> None:
+        """Close this event loop's session (a run calls it when it ends)."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
+
     async def acomplete(self, request: ChatRequest) -> ChatReply:
         """Send ``request`` once and map failures to gemlib errors."""
         body = {
