@@ -14,18 +14,15 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from gemlib._paths import cache_home
 from gemlib.llm.protocol import ChatReply
 
 __all__ = ["RequestCache", "default_cache_path"]
 
 
 def default_cache_path() -> Path:
-    """``$GEMLIB_CACHE_DIR/llm-cache.sqlite``, else under ``$XDG_CACHE_HOME`` or ``~/.cache``."""
-    base = os.environ.get("GEMLIB_CACHE_DIR")
-    if base:
-        return Path(base) / "llm-cache.sqlite"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "gemlib" / "llm-cache.sqlite"
+    """``llm-cache.sqlite`` in :func:`gemlib._paths.cache_home`."""
+    return cache_home() / "llm-cache.sqlite"
 
 
 class RequestCache:

@@ -26,6 +26,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from gemlib._paths import cache_home
+
 __all__ = ["ALIASES", "model_path", "register"]
 
 ALIASES: dict[str, tuple[str, str]] = {
@@ -34,19 +36,11 @@ ALIASES: dict[str, tuple[str, str]] = {
 """Model names gemlib can install itself: alias -> (package, file name in the cache)."""
 
 
-def _models_dir() -> Path:
-    base = os.environ.get("GEMLIB_CACHE_DIR")
-    if base:
-        return Path(base) / "models"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "gemlib" / "models"
-
-
 def model_path(name: str) -> Path:
     """The GGUF file for an alias (assembled into the cache on first use) or a path."""
     if name in ALIASES:
         package, file_name = ALIASES[name]
-        path = _models_dir() / file_name
+        path = cache_home() / "models" / file_name
         if not path.exists():
             try:
                 module = importlib.import_module(package)
