@@ -87,8 +87,7 @@ def bench(session: nox.Session) -> None:
 # llama-cpp-python builds from source; the default native build crashes on some CPUs,
 # so it is built portable (and without pip's cache, which would reuse another build).
 PORTABLE_LLAMA = (
-    "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
-    "-DLLAVA_BUILD=OFF"
+    "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF"
 )
 
 

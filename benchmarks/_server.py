@@ -12,10 +12,14 @@ FAKE = Path(__file__).parents[1] / "tests" / "fake_openai.py"
 
 
 @contextmanager
-def fake_server(latency: float) -> Iterator[str]:
-    """Yield the ``api_base`` of a fake server answering every request after ``latency`` s."""
+def fake_server(latency: float, *, teacher: bool = False) -> Iterator[str]:
+    """Yield the ``api_base`` of a fake server answering every request after ``latency`` s.
+
+    With ``teacher`` it answers every GEM prompt as the canned teacher of the tests.
+    """
+    command = [sys.executable, str(FAKE), "--latency", str(latency)]
     proc = subprocess.Popen(
-        [sys.executable, str(FAKE), "--latency", str(latency)], stdout=subprocess.PIPE, text=True
+        [*command, "--teacher"] if teacher else command, stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None

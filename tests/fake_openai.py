@@ -178,7 +178,13 @@ if __name__ == "__main__":  # a standalone server for benchmarks: prints its por
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--teacher", action="store_true", help="answer as the canned GEM teacher")
     args = parser.parse_args()
-    server = FakeOpenAI(latency=args.latency).start()
+    reply = None
+    if args.teacher:
+        from teacher import canned_reply
+
+        reply = canned_reply
+    server = FakeOpenAI(reply, latency=args.latency).start()
     print(server.port, flush=True)
     threading.Event().wait()

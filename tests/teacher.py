@@ -304,3 +304,18 @@ def teacher_reply(body: dict[str, Any], n: int) -> Reply:
     if doc == "Heatly" and repair:
         return Reply(HEATLY_REFINED_FIXED)
     return Reply(REFINEMENT[doc])
+
+
+def canned_reply(body: dict[str, Any], n: int) -> Reply:
+    """The Northwind answers for any document: a teacher for benchmarks of any size."""
+    messages = body["messages"]
+    stage = _stage(messages[0]["content"])
+    replies = {
+        "relevance": RELEVANCE,
+        "extraction": EXTRACTION,
+        "generation": GENERATION,
+        "refinement": REFINEMENT,
+        "judge": JUDGE,
+        "synthesize": REFINEMENT,
+    }[stage]
+    return Reply(replies["Northwind"])

@@ -12,6 +12,8 @@ the problem when it cannot.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -175,8 +177,18 @@ def normalize_schema(schema: Any, tool: str, where: str = "schema") -> dict[str,
 
 def check_schema(schema: Mapping[str, Any], tool: str) -> None:
     """Raise :class:`ToolSchemaError` unless ``schema`` is valid JSON Schema 2020-12."""
+    problem = _schema_problem(json.dumps(schema, sort_keys=True, default=str))
+    if problem is not None:
+        raise ToolSchemaError(tool, problem)
+
+
+@functools.lru_cache(maxsize=8192)
+def _schema_problem(canonical: str) -> str | None:
+    # Checking against the meta-schema costs about a millisecond, and the same
+    # tool is checked at extraction, refinement and validation: remember verdicts.
     try:
-        Draft202012Validator.check_schema(schema)
+        Draft202012Validator.check_schema(json.loads(canonical))
     except SchemaError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise ToolSchemaError(tool, f"invalid JSON Schema at {path}: {exc.message}") from None
+        return f"invalid JSON Schema at {path}: {exc.message}"
+    return None

@@ -10,6 +10,7 @@ with a ``rule`` attribute.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -17,9 +18,10 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
+from gemlib.errors import ToolSchemaError
 from gemlib.model import Problem, Tool, Trajectory
+from gemlib.tool_schema import check_schema
 
 __all__ = [
     "Check",
@@ -64,9 +66,9 @@ class _ToolsWellFormed:
                 yield Problem(rule=self.rule, text=f"tool {tool.name!r} is defined twice")
             seen.add(tool.name)
             try:
-                Draft202012Validator.check_schema(tool.parameters)
-            except SchemaError as exc:
-                yield Problem(rule=self.rule, text=f"tool {tool.name!r}: {exc.message}")
+                check_schema(tool.parameters, tool.name)
+            except ToolSchemaError as exc:
+                yield Problem(rule=self.rule, text=str(exc))
 
 
 @attrs.frozen
@@ -93,6 +95,11 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+@functools.lru_cache(maxsize=4096)
+def _validator(canonical_schema: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(canonical_schema))
+
+
 @attrs.frozen
 class _ValidArguments:
     rule: ClassVar[str] = "argument_schema"
@@ -108,7 +115,7 @@ class _ValidArguments:
                     continue  # known_tools reports it
                 if call.name not in validators:
                     schema = tool.parameters if self.allow_unknown else _strict(tool.parameters)
-                    validators[call.name] = Draft202012Validator(schema)
+                    validators[call.name] = _validator(json.dumps(schema, sort_keys=True))
                 for error in validators[call.name].iter_errors(call.arguments):
                     where = "/".join(str(p) for p in error.absolute_path) or "arguments"
                     yield Problem(
