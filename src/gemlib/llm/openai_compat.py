@@ -13,6 +13,7 @@ for any self-hosted model).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from typing import Any
@@ -69,16 +70,23 @@ def _error(status: int, text: str, headers: Any, model: str) -> ModelError:
     return TransientModelError(f"HTTP {status}: {text}", model=model, status=status)
 
 
-def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+@functools.lru_cache(maxsize=256)
+def _prices(model: str) -> tuple[float, float] | None:
+    """Dollars per prompt and completion token; ``None`` for models litellm does not price."""
     from gemlib.llm.litellm_backend import import_litellm
 
     try:
         prompt, completion = import_litellm().cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            model=model, prompt_tokens=1_000_000, completion_tokens=1_000_000
         )
-        return float(prompt + completion)
     except Exception:  # a model litellm does not price: a self-hosted one
-        return 0.0
+        return None
+    return float(prompt) / 1_000_000, float(completion) / 1_000_000
+
+
+def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    prices = _prices(model)
+    return prompt_tokens * prices[0] + completion_tokens * prices[1] if prices else 0.0
 
 
 @attrs.define

@@ -78,8 +78,11 @@ def _loose(text: str) -> str:
     return _SEPARATORS.sub(" ", _norm(text)).strip()
 
 
+_NUMBER_WORD = re.compile(rf"\b({'|'.join(_WORDS)})\b", re.IGNORECASE)
+
+
 def _numbers(text: str) -> set[float]:
-    found = {float(i) for i, word in enumerate(_WORDS) if re.search(rf"\b{word}\b", text, re.I)}
+    found = {float(_WORDS.index(word.lower())) for word in _NUMBER_WORD.findall(text)}
     for token in _NUMBER.findall(text):
         try:
             found.add(float(token.replace(",", "")))
