@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _gemlib(
     *args: str, cwd: Path, env: dict[str, str] | None = None
@@ -172,3 +174,149 @@ def test_a_missing_api_key_stops_the_run_with_the_fix(tmp_path: Path) -> None:
     assert "OPENAI_API_KEY" in done.stderr
     assert "Traceback" not in done.stderr
     assert sent <= 5, "stops at once: only the requests already in flight went out"
+
+
+def test_stats_export_and_validate_commands(tmp_path: Path) -> None:
+    from gemlib import Trajectory
+    from gemlib.formats import write_jsonl
+    from test_model import OPENAI_RECORD
+
+    good = Trajectory.from_openai(OPENAI_RECORD)
+    bad = good.model_copy(update={"id": "bad", "messages": good.messages[:3]})
+    write_jsonl([good, bad], tmp_path / "in.jsonl", "openai")
+
+    stats = _gemlib("stats", "in.jsonl", "--html", "report.html", "--fast", cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    assert "2 trajectories" in stats.stdout
+    assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
+
+    for name in ("sharegpt", "hermes", "gem", "openai"):
+        out = _gemlib(
+            "export", "in.jsonl", "--format", name, "--out", f"out/{name}.jsonl", cwd=tmp_path
+        )
+        assert out.returncode == 0, out.stderr
+        assert f"wrote 2 trajectories to out/{name}.jsonl" in out.stdout
+    assert "sharegpt" in (tmp_path / "out" / "dataset_info.json").read_text()
+
+    check = _gemlib("validate", "out/hermes.jsonl", cwd=tmp_path)
+    assert check.returncode == 1
+    assert "bad:" in check.stdout
+    assert "[turn_order]" in check.stdout
+    assert "1 of 2 trajectories pass" in check.stdout
+
+    missing = _gemlib("stats", "nope.jsonl", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "gemlib: error: no such file: nope.jsonl" in missing.stderr
+    unknown = _gemlib("export", "in.jsonl", "--format", "csv", "--out", "x", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "invalid choice: 'csv'" in unknown.stderr
+
+
+def test_stats_on_a_run_directory_include_the_funnel(tmp_path: Path) -> None:
+    from fake_openai import FakeOpenAI
+    from teacher import teacher_reply
+
+    with FakeOpenAI(teacher_reply) as server:
+        done = _gemlib(*_run_command(tmp_path, server.url), cwd=tmp_path, env=LOCAL_KEY)
+    assert done.returncode == 0, done.stderr
+    stats = _gemlib("stats", "run", "--fast", cwd=tmp_path)
+    assert stats.returncode == 0, stats.stderr
+    assert "== funnel ==" in stats.stdout
+    assert "llm_judge" in stats.stdout
+    assert "1 trajectories" in stats.stdout
+
+
+def test_config_file_resume_and_judge_model(tmp_path: Path) -> None:
+    from fake_openai import FakeOpenAI
+    from teacher import teacher_reply
+
+    corpus = _five_docs(tmp_path)
+    with FakeOpenAI(teacher_reply) as server:
+        (tmp_path / "gem.toml").write_text(
+            f'corpus = "{corpus}"\nout = "run"\nmodel = "openai/teacher"\n'
+            f'api_base = "{server.url}"\nconcurrency = 4\n\n'
+            '[stage_models]\nrelevance = "openai/small-teacher"\n'
+        )
+        done = _gemlib(
+            "run",
+            "--config",
+            "gem.toml",
+            "--judge-model",
+            "openai/judge",
+            cwd=tmp_path,
+            env=LOCAL_KEY,
+        )
+        assert done.returncode == 0, done.stderr
+        models = {r["model"] for r in server.requests}
+        assert models == {"small-teacher", "teacher", "judge"}, "config, table and flag all apply"
+        spec = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert spec["judge_model"] == "openai/judge"
+        assert spec["stage_models"] == {"relevance": "openai/small-teacher"}
+        assert "key" not in json.dumps(spec).lower()
+        sent = len(server.requests)
+        resumed = _gemlib("resume", "run", cwd=tmp_path, env=LOCAL_KEY)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "5 inputs (5 already done" in resumed.stdout
+        assert len(server.requests) == sent
+
+
+def test_config_mistakes_are_named(tmp_path: Path) -> None:
+    missing = _gemlib("run", "--config", "nope.toml", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "config file not found: nope.toml" in missing.stderr
+    (tmp_path / "bad.toml").write_text("model = [unclosed\n")
+    bad = _gemlib("run", "--config", "bad.toml", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "bad.toml: not valid TOML" in bad.stderr
+    (tmp_path / "typo.toml").write_text('modle = "openai/x"\n')
+    typo = _gemlib("run", "x.jsonl", "--out", "r", "--config", "typo.toml", cwd=tmp_path)
+    assert typo.returncode == 2
+    assert "modle: Extra inputs are not permitted" in typo.stderr
+    assert "model: required: pass the flag or set it in the config" in typo.stderr
+    nothing = _gemlib("resume", "elsewhere", cwd=tmp_path)
+    assert nothing.returncode == 2
+    assert "elsewhere has no run.json" in nothing.stderr
+
+
+def test_corpus_from_standard_input_and_parquet(tmp_path: Path) -> None:
+    from fake_openai import FakeOpenAI
+    from teacher import teacher_reply
+
+    corpus = _five_docs(tmp_path)
+    with FakeOpenAI(teacher_reply) as server:
+        piped = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gemlib.cli",
+                "run",
+                "-",
+                "--model",
+                "openai/teacher",
+                "--api-base",
+                server.url,
+                "--out",
+                "stdin-run",
+            ],
+            cwd=tmp_path,
+            input=corpus.read_text(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "GEMLIB_CACHE_DIR": str(tmp_path / "cache"), **LOCAL_KEY},
+        )
+    assert piped.returncode == 0, piped.stderr
+    assert "5 inputs" in piped.stdout
+
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(line) for line in corpus.read_text().splitlines()]
+    pq.write_table(
+        pyarrow.Table.from_pylist([{"key": r["id"], "body": r["text"]} for r in rows]),
+        tmp_path / "corpus.parquet",
+    )
+    from gemlib import read_corpus
+
+    docs = list(read_corpus(tmp_path / "corpus.parquet", text_field="body", id_field="key"))
+    assert [d.id for d in docs] == [r["id"] for r in rows]

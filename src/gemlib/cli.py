@@ -9,9 +9,13 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gemlib._version import __version__
 from gemlib.errors import GemlibError
+
+if TYPE_CHECKING:
+    from gemlib.runspec import RunSpec
 
 EXAMPLES = "gem_examples.jsonl"
 
@@ -53,11 +57,8 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from gemlib.corpus import read_corpus
-    from gemlib.llm.limits import Limits
-    from gemlib.pipeline.pipeline import Pipeline
-    from gemlib.report import format_funnel, format_rejections
+def _spec(args: argparse.Namespace) -> RunSpec:
+    from gemlib.runspec import RunSpec, load_config
 
     stage_models = {}
     for entry in args.stage_model:
@@ -65,25 +66,66 @@ def _run(args: argparse.Namespace) -> int:
         if not sep or not model:
             raise GemlibError(f"--stage-model takes STAGE=MODEL, got {entry!r}")
         stage_models[stage] = model
+    flags = {
+        "corpus": args.corpus,
+        "out": args.out,
+        "model": args.model,
+        "judge_model": args.judge_model,
+        "api_base": args.api_base,
+        "stage_models": stage_models,
+        "concurrency": args.concurrency,
+        "text_field": args.text_field,
+        "prefilter": True if args.prefilter else None,
+        "refine": False if args.no_refine else None,
+        "judge": False if args.no_judge else None,
+    }
+    return RunSpec.resolve(load_config(args.config) if args.config else {}, flags)
+
+
+def _execute(spec: RunSpec) -> int:
+    from gemlib.corpus import read_corpus
+    from gemlib.llm.limits import Limits
+    from gemlib.pipeline.pipeline import Pipeline
+    from gemlib.report import format_funnel, format_rejections
+
     try:
-        corpus = read_corpus(args.corpus, text_field=args.text_field)
+        corpus = read_corpus(spec.corpus, text_field=spec.text_field)
         pipe = Pipeline.gem(
-            args.model,
-            stage_models=stage_models,
-            refine=not args.no_refine,
-            prefilter=args.prefilter,
-            api_base=args.api_base,
-            limits=Limits(max_concurrency=args.concurrency),
+            spec.model,
+            judge_model=spec.judge_model,
+            stage_models=spec.stage_models,
+            refine=spec.refine,
+            judge=spec.judge,
+            prefilter=spec.prefilter,
+            api_base=spec.api_base,
+            limits=Limits(max_concurrency=spec.concurrency),
         )
     except (FileNotFoundError, ValueError) as exc:
         raise GemlibError(str(exc)) from None
-    result = pipe.run(corpus, run_dir=args.out, max_in_flight=max(args.concurrency, 1) * 2)
+    spec.save()
+    result = pipe.run(corpus, run_dir=spec.out, max_in_flight=max(spec.concurrency, 1) * 2)
     print(format_funnel(result.stats))
     if result.rejections:
         print("\nrejected, with reasons:")
         print(format_rejections(result.rejections))
-    print(f"\n{len(result.outputs)} trajectories in {Path(args.out) / 'outputs.jsonl'}")
+    print(f"\n{len(result.outputs)} trajectories in {Path(spec.out) / 'outputs.jsonl'}")
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _execute(_spec(args))
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from gemlib.runspec import RunSpec
+
+    spec = RunSpec.load(args.run_dir)
+    if spec.corpus == "-":
+        raise GemlibError(
+            "this run read its corpus from standard input; run it again with "
+            "`gemlib run - --out ...` and the same input"
+        )
+    return _execute(spec)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -218,9 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-base http://127.0.0.1:8000/v1 --out runs/local",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("corpus", help="a JSONL file, a text file, or a folder of .txt/.md files")
-    run.add_argument("--model", required=True, help="litellm model string for every stage")
-    run.add_argument("--out", required=True, help="run directory (rerun to resume)")
+    run.add_argument(
+        "corpus",
+        nargs="?",
+        help="a JSONL, text or Parquet file, a folder of .txt/.md files, or - for "
+        "JSONL on standard input",
+    )
+    run.add_argument("--model", help="litellm model string for every stage")
+    run.add_argument("--out", help="run directory (rerun, or `gemlib resume DIR`, to resume)")
+    run.add_argument("--config", help="a TOML file with any of these settings (flags win)")
+    run.add_argument("--judge-model", help="the judge's model (default: --model)")
     run.add_argument("--api-base", help="URL of an OpenAI-compatible server")
     run.add_argument(
         "--stage-model",
@@ -230,15 +279,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="another model for one stage (relevance, extraction, generation, "
         "refinement); repeatable",
     )
-    run.add_argument("--concurrency", type=int, default=16, help="requests in flight per model")
-    run.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    run.add_argument("--concurrency", type=int, help="requests in flight per model (default 16)")
+    run.add_argument("--text-field", help="JSONL or Parquet field holding the text (default text)")
     run.add_argument("--no-refine", action="store_true", help="skip complexity refinement")
+    run.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
     run.add_argument(
         "--prefilter",
         action="store_true",
         help="drop non-procedural text with the model-free prefilter first",
     )
     run.set_defaults(handler=_run)
+
+    resume = commands.add_parser(
+        "resume", help="resume a run made by gemlib run", epilog="example: gemlib resume runs/one"
+    )
+    resume.add_argument("run_dir", help="the run directory")
+    resume.set_defaults(handler=_resume)
 
     formats = ["openai", "sharegpt", "hermes", "gem"]
     stats = commands.add_parser(

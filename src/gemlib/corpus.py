@@ -7,9 +7,11 @@ skipped with a warning that names the file and line; the run goes on.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,20 +35,25 @@ def read_corpus(
     JSONL: one JSON object per line; ``text_field`` holds the text, ``id_field``
     the ID (derived from the text when absent), other fields go to ``meta``.
     A text or Markdown file is one document; a folder yields each text file
-    below it in path order. Raises :class:`FileNotFoundError` up front when
-    ``path`` does not exist.
+    below it in path order; a ``.parquet`` file is read in batches (needs
+    pyarrow, the ``hf`` extra); ``"-"`` reads JSONL from standard input.
+    Raises :class:`FileNotFoundError` up front when ``path`` does not exist.
     """
+    if str(path) == "-":
+        return _records(sys.stdin.buffer, "<stdin>", text_field, id_field)
     base = Path(path)
     if not base.exists():
         raise FileNotFoundError(f"corpus not found: {base}")
     if base.is_dir():
         return _read_folder(base)
+    if base.suffix.lower() == ".parquet":
+        return _read_parquet(base, text_field, id_field)
     if base.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         return _read_jsonl(base, text_field, id_field)
     return _read_folder_file(base, base.parent)
 
 
-def _decode(raw: bytes, path: Path, number: int) -> str:
+def _decode(raw: bytes, path: str, number: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -61,28 +68,55 @@ def _decode(raw: bytes, path: Path, number: int) -> str:
 
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = _decode(raw, path, number)
-            if not line.strip():
+        yield from _records(handle, str(path), text_field, id_field)
+
+
+def _records(
+    lines: Iterable[bytes], source: str, text_field: str, id_field: str
+) -> Iterator[Document]:
+    for number, raw in enumerate(lines, start=1):
+        line = _decode(raw, source, number)
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            log.warning("%s line %d: not valid JSON (%s); skipped", source, number, exc.msg)
+            continue
+        if not isinstance(record, dict):
+            log.warning("%s line %d: not a JSON object; skipped", source, number)
+            continue
+        document = _document(record, text_field, id_field)
+        if document is None:
+            log.warning("%s line %d: no string field %r; skipped", source, number, text_field)
+            continue
+        yield document
+
+
+def _document(record: dict[str, Any], text_field: str, id_field: str) -> Document | None:
+    text = record.pop(text_field, None)
+    if not isinstance(text, str):
+        return None
+    doc_id = record.pop(id_field, None)
+    return Document(id=str(doc_id) if doc_id not in (None, "") else "", text=text, meta=record)
+
+
+def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
+    try:
+        parquet = importlib.import_module("pyarrow.parquet")
+    except ImportError:
+        raise FileNotFoundError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'gemlib[hf]'"
+        ) from None
+    number = 0
+    for batch in parquet.ParquetFile(str(path)).iter_batches(batch_size=1024):
+        for record in batch.to_pylist():
+            number += 1
+            document = _document(record, text_field, id_field)
+            if document is None:
+                log.warning("%s row %d: no string field %r; skipped", path, number, text_field)
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                log.warning("%s line %d: not valid JSON (%s); skipped", path, number, exc.msg)
-                continue
-            if not isinstance(record, dict):
-                log.warning("%s line %d: not a JSON object; skipped", path, number)
-                continue
-            text = record.pop(text_field, None)
-            if not isinstance(text, str):
-                log.warning("%s line %d: no string field %r; skipped", path, number, text_field)
-                continue
-            doc_id = record.pop(id_field, None)
-            yield Document(
-                id=str(doc_id) if doc_id not in (None, "") else "",
-                text=text,
-                meta=record,
-            )
+            yield document
 
 
 def _read_folder(base: Path) -> Iterator[Document]:

@@ -1,0 +1,107 @@
+"""What `gemlib run` runs: from flags or a TOML config, kept in the run directory.
+
+A config file holds everything the flags can (flags win where both are given)::
+
+    corpus = "corpus.jsonl"
+    out = "runs/one"
+    model = "openai/gpt-4.1-mini"
+    judge_model = "openai/gpt-4.1"
+    concurrency = 32
+    refine = true
+
+    [stage_models]
+    relevance = "openai/gpt-4.1-nano"
+
+`gemlib run` writes the resolved specification to ``run.json`` in the run
+directory (it never holds keys: those come from the environment), and
+`gemlib resume DIR` runs it again, which resumes the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gemlib.errors import GemlibError
+
+__all__ = ["SPEC_FILE", "RunSpec", "load_config"]
+
+SPEC_FILE = "run.json"
+
+
+class RunSpec(BaseModel):
+    """The settings of one `gemlib run`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    corpus: str
+    out: str
+    model: str
+    judge_model: str | None = None
+    api_base: str | None = None
+    stage_models: dict[str, str] = {}
+    concurrency: int = 16
+    text_field: str = "text"
+    refine: bool = True
+    judge: bool = True
+    prefilter: bool = False
+
+    @classmethod
+    def resolve(cls, config: dict[str, Any], flags: dict[str, Any]) -> RunSpec:
+        """Merge a config file's settings with the flags given (flags win)."""
+        merged = {**config, **{k: v for k, v in flags.items() if v is not None}}
+        merged["stage_models"] = {
+            **config.get("stage_models", {}),
+            **(flags.get("stage_models") or {}),
+        }
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: "
+                + (
+                    "required: pass the flag or set it in the config"
+                    if e["type"] == "missing"
+                    else e["msg"]
+                )
+                for e in exc.errors()
+            )
+            raise GemlibError(f"run settings: {problems}") from None
+
+    def save(self) -> None:
+        """Write ``run.json`` into the run directory."""
+        out = Path(self.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SPEC_FILE).write_text(self.model_dump_json(indent=2))
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunSpec:
+        """Read the ``run.json`` of a run directory."""
+        path = Path(run_dir) / SPEC_FILE
+        if not path.exists():
+            raise GemlibError(f"{run_dir} has no {SPEC_FILE}: it was not made by `gemlib run`")
+        return cls.model_validate_json(path.read_text())
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into flag-named settings."""
+    try:
+        toml: Any = importlib.import_module("tomllib")
+    except ImportError:  # Python 3.10
+        try:
+            toml = importlib.import_module("tomli")
+        except ImportError:
+            raise GemlibError("config files need Python 3.11+, or: pip install tomli") from None
+    file = Path(path)
+    if not file.exists():
+        raise GemlibError(f"config file not found: {file}")
+    try:
+        data: dict[str, Any] = toml.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise GemlibError(f"{file}: not valid TOML: {exc}") from None
+    plain: dict[str, Any] = json.loads(json.dumps(data))  # dates and the like as strings
+    return plain
