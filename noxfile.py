@@ -6,7 +6,7 @@ import pathlib
 
 import nox
 
-nox.options.sessions = ["tests", "faults", "lint", "typecheck"]
+nox.options.sessions = ["tests", "faults", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 # Keep every session offline: no price-table download, no hub lookups.
@@ -67,6 +67,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library."""
     session.install("-e", ".", "mypy>=1.10", "types-jsonschema")
     session.run("mypy", env=OFFLINE)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site offline; any warning fails the build."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", env={**OFFLINE, "NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

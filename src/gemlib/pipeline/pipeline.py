@@ -78,8 +78,8 @@ class Pipeline:
         """The GEM method end to end; see :func:`gemlib.stages.presets.gem` for options.
 
         ``Pipeline.gem("openai/gpt-4.1-mini")`` segments, filters, extracts,
-        generates and refines. The preset lives above the runtime and is
-        imported only when asked for.
+        generates, refines, checks the rules and asks the judge. The preset
+        lives above the runtime and is imported only when asked for.
         """
         from gemlib.stages.presets import gem
 
