@@ -320,3 +320,27 @@ def test_corpus_from_standard_input_and_parquet(tmp_path: Path) -> None:
 
     docs = list(read_corpus(tmp_path / "corpus.parquet", text_field="body", id_field="key"))
     assert [d.id for d in docs] == [r["id"] for r in rows]
+
+
+def test_export_for_training_example(tmp_path: Path) -> None:
+    from fake_openai import FakeOpenAI
+    from teacher import teacher_reply
+
+    with FakeOpenAI(teacher_reply) as server:
+        assert (
+            _gemlib(*_run_command(tmp_path, server.url), cwd=tmp_path, env=LOCAL_KEY).returncode
+            == 0
+        )
+    script = Path(__file__).parents[1] / "examples" / "export_for_training.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "run", "data"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("openai", "sharegpt", "hermes"):
+        assert (tmp_path / "data" / f"gem.{name}.jsonl").read_text().count("\n") == 1
+    assert (tmp_path / "data" / "synthesizer" / "train.jsonl").exists()
+    assert "1 trajectories" in done.stdout
