@@ -82,7 +82,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
     return RunSpec.resolve(load_config(args.config) if args.config else {}, flags)
 
 
-def _execute(spec: RunSpec) -> int:
+def _execute(spec: RunSpec, quiet: bool = False) -> int:
     from gemlib.corpus import read_corpus
     from gemlib.llm.limits import Limits
     from gemlib.pipeline.pipeline import Pipeline
@@ -102,8 +102,18 @@ def _execute(spec: RunSpec) -> int:
         )
     except (FileNotFoundError, ValueError) as exc:
         raise GemlibError(str(exc)) from None
+    from gemlib.progress import TerminalReporter, default_reporter
+
     spec.save()
-    result = pipe.run(corpus, run_dir=spec.out, max_in_flight=max(spec.concurrency, 1) * 2)
+    reporter = None if quiet else default_reporter(printing=True)
+    interval = 0.5 if isinstance(reporter, TerminalReporter) else 10.0
+    result = pipe.run(
+        corpus,
+        run_dir=spec.out,
+        max_in_flight=max(spec.concurrency, 1) * 2,
+        progress=reporter,
+        progress_interval=None if quiet else interval,
+    )
     print(format_funnel(result.stats))
     if result.rejections:
         print("\nrejected, with reasons:")
@@ -113,7 +123,7 @@ def _execute(spec: RunSpec) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return _execute(_spec(args))
+    return _execute(_spec(args), quiet=args.quiet)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -125,7 +135,7 @@ def _resume(args: argparse.Namespace) -> int:
             "this run read its corpus from standard input; run it again with "
             "`gemlib run - --out ...` and the same input"
         )
-    return _execute(spec)
+    return _execute(spec, quiet=args.quiet)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -283,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--text-field", help="JSONL or Parquet field holding the text (default text)")
     run.add_argument("--no-refine", action="store_true", help="skip complexity refinement")
     run.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
     run.add_argument(
         "--prefilter",
         action="store_true",
@@ -294,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resume", help="resume a run made by gemlib run", epilog="example: gemlib resume runs/one"
     )
     resume.add_argument("run_dir", help="the run directory")
+    resume.add_argument("--quiet", action="store_true", help="no progress display")
     resume.set_defaults(handler=_resume)
 
     formats = ["openai", "sharegpt", "hermes", "gem"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sized
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
@@ -145,6 +145,8 @@ class Pipeline:
         **options: Any,
     ) -> RunResult:
         """The async form of :meth:`run`."""
+        if "total" not in options and isinstance(items, Sized) and not isinstance(items, str):
+            options["total"] = len(items)  # for the ETA
         run_options = RunOptions(**options)
         stream = items if hasattr(items, "__aiter__") else as_items(items, self.input_type)
         store: Store

@@ -23,6 +23,7 @@ from gemlib.errors import FatalError, RunAborted
 from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store, merge_stats
+from gemlib.progress import Reporter, Snapshot, default_reporter
 
 __all__ = ["RunOptions", "run_items"]
 
@@ -38,7 +39,10 @@ class RunOptions:
     stops with :class:`~gemlib.errors.RunAborted`, judged once ``min_calls_for_abort``
     calls have been made. ``commit_interval``: seconds between commits to a run
     directory (finished work younger than this is what a crash can lose).
-    ``progress_interval``: seconds between progress log lines (``None``: none).
+    ``progress_interval``: seconds between progress reports (``None``: none);
+    ``progress``: the reporter (:mod:`gemlib.progress`; default: a display in
+    Jupyter, log lines elsewhere);
+    ``total``: corpus items in all, for an ETA (``Pipeline.run`` fills it in for lists).
     """
 
     max_in_flight: int = attrs.field(default=64, validator=attrs.validators.ge(1))
@@ -48,6 +52,8 @@ class RunOptions:
     min_calls_for_abort: int = attrs.field(default=20, validator=attrs.validators.ge(1))
     commit_interval: float = attrs.field(default=0.1, validator=attrs.validators.ge(0.0))
     progress_interval: float | None = 10.0
+    progress: Reporter | None = None
+    total: int | None = None
 
 
 def _item_id(item: Any) -> str:
@@ -82,6 +88,10 @@ class _Runner:
     _commit_handle: asyncio.TimerHandle | None = None
     _async_process: list[bool] = attrs.field(factory=list)
     _usage_base: UsageByStage = attrs.field(factory=dict)
+    _live: dict[str, StageStats] = attrs.field(factory=dict)
+    _finished: int = 0
+    _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
+    _started: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         self._usage_base = self._usage_now()
@@ -91,11 +101,14 @@ class _Runner:
         self._async_process = [inspect.iscoroutinefunction(s.process) for s in self.stages]
 
     async def run(self, items: Iterable[Any] | AsyncIterator[Any]) -> RunStats:
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
         window = asyncio.Semaphore(self.options.max_in_flight)
-        tasks: set[asyncio.Task[None]] = set()
+        tasks = self._tasks
         in_flight: set[str] = set()
-        last_progress = started
+        reporter = None
+        if self.options.progress_interval is not None:
+            reporter = self.options.progress or default_reporter()
+        reporting = asyncio.create_task(self._report(reporter)) if reporter else None
         try:
             async for item in _iterate(items):
                 item_id = _item_id(item)
@@ -122,13 +135,11 @@ class _Runner:
                     window.release()
 
                 task.add_done_callback(_done)
-                interval = self.options.progress_interval
-                if interval is not None and time.perf_counter() - last_progress >= interval:
-                    last_progress = time.perf_counter()
-                    self._log_progress(last_progress - started, len(tasks))
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
+            if reporting is not None:
+                reporting.cancel()
             for task in tasks:
                 task.cancel()
             if tasks:
@@ -144,6 +155,8 @@ class _Runner:
             merge_stats(self.stats.stages, self.store.stage_stats())
             self.stats.outputs, self.stats.rejections = self.store.counts()  # all sessions
             self.stats.usage = self.store.total_usage()
+            if reporter is not None:
+                reporter.close(self.snapshot())
         if self.aborted:
             raise RunAborted(self.aborted)
         return self.stats
@@ -162,14 +175,34 @@ class _Runner:
                 session.setdefault(stage, {})[model] = usage.minus(base)
         self.store.note_usage(session)
 
-    def _log_progress(self, elapsed: float, in_flight: int) -> None:
-        log.info(
-            "%d items read, %d in flight, %d outputs, %d rejections, %.1f items/s",
-            self.stats.inputs,
-            in_flight,
-            self.stats.outputs,
-            self.stats.rejections,
-            self.stats.inputs / elapsed if elapsed else 0.0,
+    async def _report(self, reporter: Reporter) -> None:
+        interval = self.options.progress_interval or 10.0
+        while True:
+            await asyncio.sleep(interval)
+            reporter.update(self.snapshot())
+
+    def snapshot(self) -> Snapshot:
+        """Where this session of the run stands."""
+        requests = tokens = 0
+        cost = 0.0
+        for stage, models in self._usage_now().items():
+            for model, usage in models.items():
+                spent = usage.minus(self._usage_base.get(stage, {}).get(model, ModelUsage()))
+                requests += spent.requests
+                tokens += spent.prompt_tokens + spent.completion_tokens
+                cost += spent.cost
+        return Snapshot(
+            elapsed=time.perf_counter() - self._started,
+            read=self.stats.inputs,
+            finished=self._finished + self.stats.resumed,
+            in_flight=len(self._tasks),
+            outputs=self.stats.outputs,
+            rejections=self.stats.rejections,
+            stages={name: (s.received, s.emitted, s.rejected) for name, s in self._live.items()},
+            requests=requests,
+            tokens=tokens,
+            cost=cost,
+            total=self.options.total,
         )
 
     async def _run_item(self, item: Any, item_id: str) -> None:
@@ -180,6 +213,8 @@ class _Runner:
         if self.aborted:  # its failures may be the abort's cause: leave it for the rerun
             return
         self.store.record(item_id, outputs, rejections, counts)
+        merge_stats(self._live, counts)
+        self._finished += 1
         self.stats.outputs += len(outputs)
         self.stats.rejections += len(rejections)
         self._schedule_commit()
