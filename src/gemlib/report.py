@@ -42,9 +42,17 @@ def format_rejections(rejections: Iterable[Rejection], limit: int = 10) -> str:
     return "\n".join(lines)
 
 
-def format_costs(stats: RunStats) -> str:
-    """Requests, tokens and cost per stage and model, also per kept trajectory."""
-    kept = max(stats.outputs, 1)
+def format_costs(stats: RunStats, kept: int | None = None) -> str:
+    """Requests, tokens and cost per stage and model, also per kept trajectory.
+
+    Usage in ``stats`` counts every session of a resumed run, so pass ``kept``,
+    the trajectories the whole run holds, when ``stats`` is one session's.
+    """
+    kept = stats.outputs if kept is None else kept
+
+    def per_kept(value: float, spec: str) -> str:
+        return format(value / kept, spec) if kept else "-"
+
     rows = [
         f"{'stage':<22} {'model':<26} {'requests':>8} {'cached':>7} {'tokens':>10} "
         f"{'cost $':>9} {'tokens/kept':>11} {'$/kept':>9}"
@@ -57,11 +65,12 @@ def format_costs(stats: RunStats) -> str:
             total_cost += u.cost
             rows.append(
                 f"{stage:<22} {model[:26]:<26} {u.requests:>8} {u.cache_hits:>7} "
-                f"{tokens:>10} {u.cost:>9.4f} {tokens / kept:>11.0f} {u.cost / kept:>9.5f}"
+                f"{tokens:>10} {u.cost:>9.4f} {per_kept(tokens, '>11.0f'):>11} "
+                f"{per_kept(u.cost, '>9.5f'):>9}"
             )
     rows.append(
         f"{'total':<22} {'':<26} {'':>8} {'':>7} {total_tokens:>10} {total_cost:>9.4f} "
-        f"{total_tokens / kept:>11.0f} {total_cost / kept:>9.5f}"
+        f"{per_kept(total_tokens, '>11.0f'):>11} {per_kept(total_cost, '>9.5f'):>9}"
     )
     return "\n".join(rows)
 
@@ -74,7 +83,8 @@ def text_report(
     if rejections:
         parts += ["", "== rejections ==", format_rejections(rejections)]
     if stats.usage:
-        parts += ["", "== models ==", format_costs(stats)]
+        kept = None if dataset is None else dataset.trajectories
+        parts += ["", "== models ==", format_costs(stats, kept=kept)]
     if dataset is not None:
         parts += ["", "== kept trajectories ==", dataset.format()]
     return "\n".join(parts)

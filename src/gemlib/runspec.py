@@ -44,7 +44,8 @@ class RunSpec(BaseModel):
     judge_model: str | None = None
     api_base: str | None = None
     stage_models: dict[str, str] = {}
-    concurrency: int = 16
+    concurrency: int | None = None
+    max_tokens: int | None = None
     text_field: str = "text"
     refine: bool = True
     judge: bool = True

@@ -53,7 +53,15 @@ class LLM:
     temperature: float | None = None
     max_tokens: int | None = None
     params: dict[str, Any] = attrs.field(factory=dict)
-    limits: Limits = attrs.field(factory=Limits)
+    limits: Limits = attrs.field(
+        default=attrs.Factory(
+            lambda self: Limits(max_concurrency=1 if str(self.model).startswith("local/") else 16),
+            takes_self=True,
+        )
+    )
+    """Defaults to 16 requests in flight, and 1 for ``local/`` models: a llama.cpp
+    context serves one request at a time, so queued calls would spend their
+    ``timeout`` waiting for it."""
     max_retries: int = attrs.field(default=5, validator=attrs.validators.ge(0))
     backoff_base: float = 0.5
     backoff_max: float = 30.0
