@@ -7,7 +7,7 @@ import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,6 +126,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         "max_tokens": args.max_tokens,
         "text_field": args.text_field,
         "prefilter": True if args.prefilter else None,
+        "classifier": args.classifier,
         "refine": False if args.no_refine else None,
         "judge": False if args.no_judge else None,
     }
@@ -148,6 +149,7 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
             refine=spec.refine,
             judge=spec.judge,
             prefilter=spec.prefilter,
+            classifier=spec.classifier,
             api_base=spec.api_base,
             max_tokens=spec.max_tokens,
             **({} if spec.concurrency is None else {"limits": Limits(spec.concurrency)}),
@@ -298,6 +300,41 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_classifier(args: argparse.Namespace) -> int:
+    from gemlib.classifier import RelevanceClassifier, label_with_llm, reservoir_sample
+    from gemlib.corpus import read_corpus
+    from gemlib.llm import LLM
+    from gemlib.model import Document
+    from gemlib.stages.prefilter import ProcedurePrefilter
+    from gemlib.stages.segmenter import Segmenter
+
+    segmenter, prefilter = Segmenter(), ProcedurePrefilter()
+
+    def candidates() -> Iterator[Document]:
+        for doc in read_corpus(args.corpus, text_field=args.text_field):
+            segments = segmenter.process(doc)
+            for segment in segments if isinstance(segments, list) else []:
+                if args.no_prefilter or isinstance(prefilter.process(segment), Document):
+                    yield segment
+
+    sample = reservoir_sample(candidates(), args.sample, seed=args.seed)
+    print(f"labelling {len(sample)} sampled segments with {args.model}")
+    model = LLM(args.model, api_base=args.api_base)
+    labels_dir = Path(args.out).with_name(Path(args.out).name + ".labels")
+    labels, failed = label_with_llm(sample, model, run_dir=labels_dir, progress_interval=None)
+    print(
+        f"{sum(x.procedural for x in labels)} procedural, "
+        f"{sum(not x.procedural for x in labels)} not, {failed} without a label "
+        f"(labelling run in {labels_dir})"
+    )
+    classifier = RelevanceClassifier.train(labels, target_recall=args.recall, seed=args.seed)
+    classifier.save(args.out)
+    assert classifier.report is not None
+    print(classifier.report.format())
+    print(f"saved to {args.out}; use it with: gemlib run CORPUS --classifier {args.out} ...")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `gemlib` command."""
     parser = argparse.ArgumentParser(
@@ -375,7 +412,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop non-procedural text with the model-free prefilter first",
     )
+    run.add_argument(
+        "--classifier",
+        help="a relevance classifier file (gemlib train-classifier): only the segments "
+        "it keeps reach the LLM",
+    )
     run.set_defaults(handler=_run)
+
+    clf = commands.add_parser(
+        "train-classifier",
+        help="label a sample with the LLM and train a relevance classifier on it",
+        description="Sample segments of a corpus (after the prefilter), label them with the "
+        "LLM's relevance stage, train a relevance classifier, choose its threshold for a "
+        "target recall and report held-out precision and recall.",
+        epilog="example: gemlib train-classifier corpus.jsonl --model openai/gpt-4.1-mini "
+        "--sample 2000 --out relevance.json",
+    )
+    clf.add_argument("corpus", help="a JSONL, text or Parquet file or a folder")
+    clf.add_argument("--model", required=True, help="the labelling model (litellm string)")
+    clf.add_argument("--api-base", help="server URL for the model")
+    clf.add_argument("--out", required=True, help="where to save the classifier (JSON)")
+    clf.add_argument("--sample", type=int, default=2000, help="segments to label (%(default)s)")
+    clf.add_argument("--recall", type=float, default=0.95, help="target recall (%(default)s)")
+    clf.add_argument("--seed", type=int, default=0)
+    clf.add_argument("--text-field", default="text", help="JSONL/Parquet field with the text")
+    clf.add_argument(
+        "--no-prefilter",
+        action="store_true",
+        help="sample from every segment, not only those the prefilter keeps",
+    )
+    clf.set_defaults(handler=_train_classifier)
 
     resume = commands.add_parser(
         "resume", help="resume a run made by gemlib run", epilog="example: gemlib resume runs/one"

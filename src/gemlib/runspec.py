@@ -50,6 +50,7 @@ class RunSpec(BaseModel):
     refine: bool = True
     judge: bool = True
     prefilter: bool = False
+    classifier: str | None = None
 
     @classmethod
     def resolve(cls, config: dict[str, Any], flags: dict[str, Any]) -> RunSpec:

@@ -4,17 +4,21 @@ GEM asks an LLM about every segment; most web text is not procedural, so a cheap
 pass in front saves most of those calls. The prefilter is tuned for recall: it
 only drops a segment when it lacks the signals every procedure has. It counts
 
-- *step signals*: numbered or bulleted lines, "Step N", and sequence words
-  (first, then, next, after that, finally, once, before, when done);
+- *step signals*: numbered or bulleted lines, "Step N", shell-prompt lines
+  (``$ command``) and sequence words (first, then, next, after that, finally,
+  once, before, when done);
 - *imperative starts*: sentences that open with an action verb (open, click,
   select, enter, press, insert...);
 - *operation words*: the things operated on (app, account, button, menu, screen,
-  settings, device, machine, panel, key...);
+  settings, device, machine, panel, key, command, order, reservation...);
 
 and rejects a segment with rule ``too_short`` (under ``min_chars``),
 ``mostly_code`` (more than ``max_code_share`` of its lines look like code or
-table rows), or ``no_procedure`` (fewer step signals plus imperative starts
-than ``min_step_signals``, or fewer operation words than ``min_operation_words``).
+table rows), ``no_procedure`` (fewer step signals plus imperative starts
+than ``min_step_signals``, or fewer operation words than ``min_operation_words``),
+or ``sparse_procedure`` (a long text whose few signals are spread thin: under
+``min_operation_density`` operation words *and* under ``min_imperative_density``
+imperative starts per 1000 characters, like release notes or a language reference).
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ _OPERATION_WORDS = _words(
     "forms icon icons key keys keyboard kiosk kiosks link links login menu menus machine machines "
     "page pages panel panels password passwords phone phones portal printer profile robot router "
     "screen screens settings signin site sites software tab tabs tap terminal website websites "
-    "window windows wifi"
+    "window windows wifi tool tools shell database "
+    "reservation reservations booking bookings"
 )
 _SEQUENCE_WORDS = _words("first then next finally once before afterwards")
 _VOCABULARY = _OPERATION_WORDS | _SEQUENCE_WORDS  # disjoint: one pass finds both
@@ -57,7 +62,7 @@ _SEQUENCE_PHRASES = (b"after that", b"when done", b"followed by")
 # every sentence, the first included, starts after a delimiter.
 _LETTERS_ONLY = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
 _SENTENCE_START = re.compile(rb"[.!?:;\n][\s\-*]*(?:\d{1,3}[.)]\s*|step\s+\d+\s*)?([a-z]+)")
-_LIST_LINE = re.compile(rb"\n\s*(?:\d{1,3}[.)]|[-*]|step\s+\d+)\s")
+_LIST_LINE = re.compile(rb"\n\s*(?:\d{1,3}[.)]|[-*$]|step\s+\d+)\s")  # $: a shell prompt
 _CODE_LINE = re.compile(r"^\s*(?:[{}\[\]();<>|]|.*[;{}]\s*$|\|.*\|)")
 
 
@@ -112,6 +117,10 @@ class ProcedurePrefilter(Stage):
     min_step_signals: int = 2
     min_operation_words: int = 1
     max_code_share: float = 0.5
+    min_operation_density: float = 1.0
+    """Operation words per 1000 characters; a segment below it needs ``min_imperative_density``."""
+    min_imperative_density: float = 2.0
+    """Imperative starts per 1000 characters, for segments with few operation words."""
 
     def process(self, doc: Document) -> Document | Rejection:
         """Pass ``doc`` through, or reject it naming the missing signal."""
@@ -135,6 +144,22 @@ class ProcedurePrefilter(Stage):
                 reason=(
                     f"{step_signals:.0f} step signals (need {self.min_step_signals}) and "
                     f"{signals['operations']:.0f} operation words (need {self.min_operation_words})"
+                ),
+                detail=signals,
+            )
+        per_1000 = 1000 / signals["chars"]
+        operation_density = signals["operations"] * per_1000
+        imperative_density = signals["imperatives"] * per_1000
+        if (
+            operation_density < self.min_operation_density
+            and imperative_density < self.min_imperative_density
+        ):
+            return Rejection(
+                rule="sparse_procedure",
+                reason=(
+                    f"{operation_density:.1f} operation words and {imperative_density:.1f} "
+                    f"imperative starts per 1000 characters (need {self.min_operation_density} "
+                    f"or {self.min_imperative_density})"
                 ),
                 detail=signals,
             )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from gemlib.classifier import RelevanceClassifier
 from gemlib.llm.client import LLM, as_llm
 from gemlib.pipeline.pipeline import Pipeline
 from gemlib.pipeline.stage import Stage
+from gemlib.stages.classifier_filter import ClassifierFilter
 from gemlib.stages.extraction import WorkflowExtractor
 from gemlib.stages.generation import TrajectoryGenerator
 from gemlib.stages.judge import LLMJudge
@@ -34,6 +37,7 @@ def gem(
     validate: bool = True,
     judge: bool = True,
     prefilter: bool = False,
+    classifier: RelevanceClassifier | str | Path | None = None,
     max_chars: int = 6000,
     one_call_per_turn: bool = True,
     max_repairs: int = 2,
@@ -48,7 +52,10 @@ def gem(
     one set of limits. ``refine=False`` and ``judge=False`` are the paper's
     ablations; ``validate=False`` drops the rule checks too (not recommended).
     ``prefilter=True`` puts the model-free
-    :class:`ProcedurePrefilter` before the relevance filter. ``templates``
+    :class:`ProcedurePrefilter` before the relevance filter; ``classifier`` (a
+    trained :class:`~gemlib.classifier.RelevanceClassifier` or its file) adds a
+    :class:`ClassifierFilter` there too, so that only the segments it keeps
+    reach the LLM. ``templates``
     overrides prompts per stage. Other keywords (``api_base``, ``temperature``,
     ``limits``, ``cache``...) configure the ``LLM`` objects built from strings.
     """
@@ -75,6 +82,8 @@ def gem(
     stages: list[Stage] = [Segmenter(max_chars=max_chars)]
     if prefilter:
         stages.append(ProcedurePrefilter())
+    if classifier is not None:
+        stages.append(ClassifierFilter(classifier))
     stages += [
         RelevanceFilter(**options("relevance")),
         WorkflowExtractor(**options("extraction")),
