@@ -6,7 +6,13 @@ C / L requests per second; the benchmark prints achieved / limit for several
 concurrencies, then reruns the last run directory: a finished run must make
 zero requests and take a small fraction of the first run's time.
 
-    python benchmarks/bench_gem.py [--docs 300] [--latency 0.1] [--concurrency 16 64]
+Each concurrency C gets ``--docs-per-slot`` x C documents, so every run lasts
+about the same time (docs-per-slot x 5 x L at the limit) and the ramp-down at
+the end, when fewer than C requests remain, weighs the same at every C. The
+default latency, 1 s, is a fast reply for a teacher writing whole
+conversations; ``--latency 0.1`` shows where CPU becomes the limit instead.
+
+    python benchmarks/bench_gem.py [--latency 1.0] [--concurrency 16 64 256] [--docs-per-slot 12]
 """
 
 from __future__ import annotations
@@ -49,21 +55,27 @@ def run(api_base: str, docs: list[Document], concurrency: int, run_dir: Path) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=300)
-    parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--docs-per-slot", type=int, default=12)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
     args = parser.parse_args()
-    docs = corpus(args.docs)
-    print(f"GEM preset, {args.docs} documents x 5 requests, latency {args.latency * 1000:.0f} ms")
-    print(f"{'concurrency':>11} {'req/s':>8} {'limit':>7} {'ratio':>7} {'docs/s':>7}")
+    print(f"GEM preset, 5 requests per document, latency {args.latency * 1000:.0f} ms")
+    print(
+        f"{'concurrency':>11} {'documents':>9} {'req/s':>8} {'limit':>7} {'ratio':>7} "
+        f"{'docs/s':>7} {'CPU/doc':>8}"
+    )
     with fake_server(args.latency, teacher=True) as api_base, tempfile.TemporaryDirectory() as tmp:
         for c in args.concurrency:
+            docs = corpus(args.docs_per_slot * c)
             run_dir = Path(tmp) / f"c{c}"
+            cpu = time.process_time()
             elapsed, requests = run(api_base, docs, c, run_dir)
+            cpu_ms = (time.process_time() - cpu) / len(docs) * 1000
             limit = c / args.latency
             print(
-                f"{c:>11} {requests / elapsed:>8.0f} {limit:>7.0f} "
-                f"{requests / elapsed / limit:>7.3f} {len(docs) / elapsed:>7.1f}"
+                f"{c:>11} {len(docs):>9} {requests / elapsed:>8.0f} {limit:>7.0f} "
+                f"{requests / elapsed / limit:>7.3f} {len(docs) / elapsed:>7.1f} "
+                f"{cpu_ms:>6.1f}ms"
             )
         again, sent = run(api_base, docs, args.concurrency[-1], run_dir)
     print(

@@ -1,0 +1,153 @@
+"""Run a pipeline over a partitioned corpus on a Dask cluster (the ``dask`` extra).
+
+    from dask.distributed import Client, LocalCluster
+    from gemlib.cluster import run_partitions
+
+    def make_pipeline(limits):                     # importable: workers rebuild it
+        return Pipeline.gem("hosted_vllm/Qwen/Qwen3-8B", api_base=URL, limits=limits)
+
+    with Client(LocalCluster(host="127.0.0.1", dashboard_address=None)) as client:
+        result = run_partitions(make_pipeline, ["part-0.jsonl", "part-1.jsonl"],
+                                "runs/big", client=client, limits=Limits(64, rpm=3000))
+
+Each partition runs the ordinary async runner in a worker, into its own run
+directory (``runs/big/part-00000``, ...), so a rerun resumes every partition
+where it stopped and skips the finished ones with no model calls.
+
+The request budget of one model is split, not shared: with ``W`` partitions
+running at once (the cluster's worker threads, or fewer partitions), each
+gets ``limits`` divided by ``W`` (concurrency, requests and tokens per
+minute, rounded down, at least 1 in flight), so the whole cluster never
+exceeds ``limits`` whatever the scheduling. Partitions queued behind the
+running ones get the same share when they start. With several models,
+``make_pipeline`` applies the share to each as it sees fit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from gemlib.errors import GemlibError
+from gemlib.llm.limits import Limits
+from gemlib.model import RunStats
+
+__all__ = ["ClusterResult", "PartitionResult", "run_partitions", "share_limits"]
+
+
+def share_limits(limits: Limits, parts: int) -> Limits:
+    """One of ``parts`` equal shares of ``limits`` (never more than the whole, in sum)."""
+    if parts < 1:
+        raise ValueError(f"parts must be at least 1, got {parts}")
+    concurrency = limits.max_concurrency // parts
+    if concurrency < 1:
+        raise GemlibError(
+            f"max_concurrency {limits.max_concurrency} cannot be split over {parts} partitions "
+            "running at once: raise it, or run fewer workers"
+        )
+    return attrs.evolve(
+        limits,
+        max_concurrency=concurrency,
+        min_concurrency=min(limits.min_concurrency, concurrency),
+        rpm=None if limits.rpm is None else limits.rpm / parts,
+        tpm=None if limits.tpm is None else limits.tpm / parts,
+    )
+
+
+@attrs.frozen
+class PartitionResult:
+    """One partition: its run directory, its statistics (all sessions of that run
+    directory, like any run's) and the model requests sent in this call."""
+
+    index: int
+    run_dir: Path
+    stats: RunStats
+    requests: int
+
+
+@attrs.frozen
+class ClusterResult:
+    """Every partition's result, in partition order, with totals."""
+
+    partitions: list[PartitionResult]
+    share: Limits
+    """The limits each partition ran with."""
+
+    @property
+    def outputs(self) -> int:
+        """Outputs in all partitions' run directories (every session)."""
+        return sum(p.stats.outputs for p in self.partitions)
+
+    @property
+    def rejections(self) -> int:
+        """Rejections in all partitions' run directories (every session)."""
+        return sum(p.stats.rejections for p in self.partitions)
+
+    @property
+    def requests(self) -> int:
+        """Model requests sent in this call, over all partitions."""
+        return sum(p.requests for p in self.partitions)
+
+
+def _run_partition(
+    make_pipeline: Callable[[Limits], Any],
+    corpus: Any,
+    index: int,
+    run_dir: str,
+    share: Limits,
+    run_options: dict[str, Any],
+) -> PartitionResult:
+    """Runs in a worker: build the pipeline with the share, run one partition."""
+    from gemlib.corpus import read_corpus
+
+    pipeline = make_pipeline(share)
+    items = read_corpus(corpus) if isinstance(corpus, (str, os.PathLike)) else corpus
+    target = Path(run_dir) / f"part-{index:05d}"
+    result = pipeline.run(items, run_dir=target, **run_options)
+    requests = sum(u.requests for stage in pipeline.stages for u in stage.usage().values())
+    return PartitionResult(index=index, run_dir=target, stats=result.stats, requests=requests)
+
+
+def run_partitions(
+    make_pipeline: Callable[[Limits], Any],
+    partitions: Sequence[Any],
+    run_dir: str | os.PathLike[str],
+    *,
+    client: Any,
+    limits: Limits | None = None,
+    **run_options: Any,
+) -> ClusterResult:
+    """Run ``make_pipeline(share)`` over each partition on the Dask ``client``; wait for all.
+
+    ``partitions``: corpus paths (anything :func:`~gemlib.corpus.read_corpus`
+    reads) or lists of items. ``make_pipeline`` must be importable by the
+    workers (a module-level function); it gets this partition's share of
+    ``limits`` (default ``Limits()``) and returns a
+    :class:`~gemlib.pipeline.pipeline.Pipeline`. Other keywords go to
+    ``Pipeline.run`` (``max_in_flight``...). A failed partition raises after
+    the others finish; rerun to resume it.
+    """
+    if not partitions:
+        raise ValueError("no partitions to run")
+    workers = sum(client.nthreads().values())
+    if workers < 1:
+        raise GemlibError("the Dask cluster has no worker threads")
+    share = share_limits(limits or Limits(), min(workers, len(partitions)))
+    options = {"progress_interval": None, **run_options}
+    root = str(Path(run_dir).resolve())
+    futures = [
+        client.submit(_run_partition, make_pipeline, corpus, i, root, share, options, pure=False)
+        for i, corpus in enumerate(partitions)
+    ]
+    results = client.gather(futures, errors="skip")
+    failed = [f for f in futures if f.status == "error"]
+    if failed:
+        raise GemlibError(
+            f"{len(failed)} of {len(futures)} partitions failed (first: "
+            f"{failed[0].exception()!r}); finished partitions are kept, rerun to resume"
+        )
+    return ClusterResult(partitions=sorted(results, key=lambda r: r.index), share=share)

@@ -1,0 +1,81 @@
+"""Partitions on a Dask LocalCluster bound to 127.0.0.1: outputs, resume, the shared budget."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from cluster_pipelines import gem_against
+from conftest import third_party
+from fake_openai import FakeOpenAI
+from gemlib.cluster import run_partitions, share_limits
+from gemlib.errors import GemlibError
+from gemlib.llm import Limits
+from gemlib.pipeline.store import open_results
+from teacher import canned_reply
+
+EXAMPLES = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jsonl"
+
+
+def _partitions(tmp_path: Path, parts: int, per_part: int) -> list[Path]:
+    procedural = [json.loads(line) for line in EXAMPLES.open()][:16]
+    paths = []
+    for p in range(parts):
+        path = tmp_path / f"corpus-{p}.jsonl"
+        with path.open("w") as out:
+            for i in range(per_part):
+                doc = procedural[(p * per_part + i) % 16]
+                out.write(json.dumps({"id": f"p{p}-{i}", "text": doc["text"]}) + "\n")
+        paths.append(path)
+    return paths
+
+
+def test_partitions_run_resume_and_stay_within_the_global_budget(tmp_path: Path) -> None:
+    third_party("distributed")
+    from dask.distributed import Client, LocalCluster
+
+    partitions = _partitions(tmp_path, parts=3, per_part=4)
+    with (
+        FakeOpenAI(canned_reply, latency=0.2) as server,
+        LocalCluster(
+            host="127.0.0.1", n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        make = partial(gem_against, server.url)
+        budget = Limits(max_concurrency=4)
+        first = run_partitions(make, partitions, tmp_path / "run", client=client, limits=budget)
+        sent = len(server.requests)
+        assert first.share.max_concurrency == 2, "two workers at once: half the budget each"
+        assert server.peak <= 4, "the cluster as a whole never exceeds the model's limit"
+        assert server.peak >= 3, "and partitions did run side by side"
+        assert first.outputs == 12
+        assert first.requests == sent == 12 * 5
+
+        again = run_partitions(make, partitions, tmp_path / "run", client=client, limits=budget)
+        assert len(server.requests) == sent, "a rerun resumes every partition: no requests"
+        assert again.requests == 0
+        assert again.outputs == 12, "the run directories' totals, all sessions"
+        assert sum(p.stats.resumed for p in again.partitions) == 12
+
+        broken = [*partitions, tmp_path / "missing.jsonl"]
+        with pytest.raises(GemlibError, match=r"1 of 4 partitions failed .*missing\.jsonl"):
+            run_partitions(make, broken, tmp_path / "run", client=client, limits=budget)
+        assert len(server.requests) == sent, "the others resumed; nothing was redone"
+
+    parts = sorted((tmp_path / "run").iterdir())
+    assert [p.name for p in parts] == ["part-00000", "part-00001", "part-00002"]
+    ids = [t["id"] for p in parts for t in open_results(p)[0]]
+    assert len(ids) == len(set(ids)) == 12
+    sources = {t["provenance"]["document_id"] for p in parts for t in open_results(p)[0]}
+    assert sources == {f"p{p}-{i}" for p in range(3) for i in range(4)}
+
+
+def test_budget_shares_never_add_up_to_more_than_the_whole() -> None:
+    share = share_limits(Limits(max_concurrency=10, rpm=600, tpm=90_000), 3)
+    assert (share.max_concurrency, share.rpm, share.tpm) == (3, 200, 30_000)
+    with pytest.raises(GemlibError, match="cannot be split over 5 partitions"):
+        share_limits(Limits(max_concurrency=4), 5)
