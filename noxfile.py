@@ -80,7 +80,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library."""
-    session.install("-e", ".", "mypy>=1.10", "types-jsonschema")
+    session.install("-e", ".[classifier]", "mypy>=1.10", "types-jsonschema")
     session.run("mypy", env=OFFLINE)
 
 
