@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gemlib import Document, Pipeline
-from gemlib.stages.prefilter import ProcedurePrefilter
+from gemlib.stages.prefilter import ProcedurePrefilter, procedure_signals
 from gemlib.stages.segmenter import Segmenter, split_text
 
 PROCEDURE = "How to reset the router\n\n" + "\n".join(
@@ -62,6 +62,24 @@ def test_prefilter_keeps_procedures_and_names_what_others_lack() -> None:
     assert short.rule == "too_short"  # type: ignore[union-attr]
     code = "\n".join(["int main() {", "  return 0;", "}", "x = f(y);"] * 20)
     assert prefilter.process(Document(text=code)).rule == "mostly_code"  # type: ignore[union-attr]
+
+
+def test_prefilter_density_rule_shell_prompts_and_empty_text() -> None:
+    prefilter = ProcedurePrefilter()
+    # Long prose with one list and one operation word: enough signals in count,
+    # far too few per 1000 characters.
+    notes = "The module now supports more types. " * 80 + "\n- first change\n- the file"
+    sparse = prefilter.process(Document(text=notes))
+    assert sparse.rule == "sparse_procedure"  # type: ignore[union-attr]
+    assert "per 1000 characters" in sparse.reason  # type: ignore[union-attr]
+    assert isinstance(
+        ProcedurePrefilter(min_imperative_density=0).process(Document(text=notes)), Document
+    )
+    shell = "Build it from source in a terminal:\n$ ./configure\n$ make\n$ make install\n" * 2
+    assert procedure_signals(shell)["steps"] == 6
+    assert isinstance(prefilter.process(Document(text=shell)), Document)
+    empty = ProcedurePrefilter(min_chars=0).process(Document(id="e", text=""))
+    assert empty.rule == "no_procedure"  # type: ignore[union-attr]
 
 
 def test_prefilter_on_the_example_corpus() -> None:

@@ -147,7 +147,7 @@ class ProcedurePrefilter(Stage):
                 ),
                 detail=signals,
             )
-        per_1000 = 1000 / signals["chars"]
+        per_1000 = 1000 / max(signals["chars"], 1)
         operation_density = signals["operations"] * per_1000
         imperative_density = signals["imperatives"] * per_1000
         if (
