@@ -12,7 +12,7 @@ the end, when fewer than C requests remain, weighs the same at every C. The
 default latency, 1 s, is a fast reply for a teacher writing whole
 conversations; ``--latency 0.1`` shows where CPU becomes the limit instead.
 
-    python benchmarks/bench_gem.py [--latency 1.0] [--concurrency 16 64 256] [--docs-per-slot 12]
+    python benchmarks/bench_gem.py [--latency 1.0] [--concurrency 16 64 256] [--docs-per-slot 20]
 """
 
 from __future__ import annotations
@@ -55,27 +55,29 @@ def run(api_base: str, docs: list[Document], concurrency: int, run_dir: Path) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs-per-slot", type=int, default=12)
+    parser.add_argument("--docs-per-slot", type=int, default=20)
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
     args = parser.parse_args()
     print(f"GEM preset, 5 requests per document, latency {args.latency * 1000:.0f} ms")
     print(
         f"{'concurrency':>11} {'documents':>9} {'req/s':>8} {'limit':>7} {'ratio':>7} "
-        f"{'docs/s':>7} {'CPU/doc':>8}"
+        f"{'docs/s':>7} {'CPU/doc':>8} {'server CPU/req':>14}"
     )
-    with fake_server(args.latency, teacher=True) as api_base, tempfile.TemporaryDirectory() as tmp:
+    with fake_server(args.latency, teacher=True) as server, tempfile.TemporaryDirectory() as tmp:
+        api_base = server.api_base
         for c in args.concurrency:
             docs = corpus(args.docs_per_slot * c)
             run_dir = Path(tmp) / f"c{c}"
-            cpu = time.process_time()
+            cpu, server_cpu = time.process_time(), server.cpu_seconds()
             elapsed, requests = run(api_base, docs, c, run_dir)
             cpu_ms = (time.process_time() - cpu) / len(docs) * 1000
+            server_ms = (server.cpu_seconds() - server_cpu) / max(requests, 1) * 1000
             limit = c / args.latency
             print(
                 f"{c:>11} {len(docs):>9} {requests / elapsed:>8.0f} {limit:>7.0f} "
                 f"{requests / elapsed / limit:>7.3f} {len(docs) / elapsed:>7.1f} "
-                f"{cpu_ms:>6.1f}ms"
+                f"{cpu_ms:>6.1f}ms {server_ms:>12.2f}ms"
             )
         again, sent = run(api_base, docs, args.concurrency[-1], run_dir)
     print(

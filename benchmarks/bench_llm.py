@@ -42,7 +42,8 @@ def main() -> None:
     c, n = args.concurrency, args.requests
     limit = c / args.latency
     rows = []
-    with fake_server(args.latency) as api_base:
+    with fake_server(args.latency) as server:
+        api_base = server.api_base
         for transport in ("openai-compatible", "litellm"):
             llm = LLM(
                 MODEL,

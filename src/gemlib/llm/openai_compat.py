@@ -6,16 +6,18 @@ the OpenAI chat API, this backend posts the request with one pooled
 ``aiohttp`` session per event loop and reads the reply itself, for about a
 tenth of that (``httpx``'s pool was measured slower still at high concurrency).
 Failures map onto the same gemlib errors as the litellm backend; cost comes
-from litellm's local price table when it knows the model (0 otherwise, as
-for any self-hosted model).
+from the price table litellm ships, read as a file (0 for a model it does not
+list, as for any self-hosted model); litellm itself is never imported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -70,18 +72,40 @@ def _error(status: int, text: str, headers: Any, model: str) -> ModelError:
     return TransientModelError(f"HTTP {status}: {text}", model=model, status=status)
 
 
+PRICE_TABLE = "model_prices_and_context_window_backup.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _price_table() -> dict[str, Any]:
+    """litellm's bundled price table, read as a file: importing litellm would stall the
+    event loop for seconds at the first reply (it did: every request in flight then
+    took 1.7 s instead of 0.1 s)."""
+    spec = importlib.util.find_spec("litellm")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / PRICE_TABLE
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
 @functools.lru_cache(maxsize=256)
 def _prices(model: str) -> tuple[float, float] | None:
-    """Dollars per prompt and completion token; ``None`` for models litellm does not price."""
-    from gemlib.llm.litellm_backend import import_litellm
+    """Dollars per prompt and completion token; ``None`` for models the table does not price.
 
-    try:
-        prompt, completion = import_litellm().cost_per_token(
-            model=model, prompt_tokens=1_000_000, completion_tokens=1_000_000
-        )
-    except Exception:  # a model litellm does not price: a self-hosted one
-        return None
-    return float(prompt) / 1_000_000, float(completion) / 1_000_000
+    ``openai/gpt-4.1-mini`` is looked up as itself, then without its provider prefix.
+    """
+    table = _price_table()
+    for name in (model, model.partition("/")[2]):
+        entry = table.get(name) if name else None
+        if isinstance(entry, dict) and "input_cost_per_token" in entry:
+            return (
+                float(entry["input_cost_per_token"]),
+                float(entry.get("output_cost_per_token") or 0.0),
+            )
+    return None
 
 
 def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
