@@ -180,12 +180,14 @@ class LLM:
         request = ChatRequest(self.model, messages, {**self._params(), **params}, sample)
         ledger = self.usage_for(stage)
         cache = self._request_cache()
+        if cache is None:
+            return await self._send_with_retries(request, ledger)
         key = request.cache_key(self.api_base or "")
-        if cache is not None and (hit := cache.get(key)) is not None:
+        if (hit := cache.get(key)) is not None:
             ledger.cache_hits += 1
             return attrs.evolve(hit, cached=True, latency=0.0, cost=0.0)
         reply = await self._send_with_retries(request, ledger)
-        if cache is not None and not reply.truncated:
+        if not reply.truncated:
             cache.put(key, reply)
         return reply
 

@@ -78,11 +78,13 @@ def _loose(text: str) -> str:
     return _SEPARATORS.sub(" ", _norm(text)).strip()
 
 
-_NUMBER_WORD = re.compile(rf"\b({'|'.join(_WORDS)})\b", re.IGNORECASE)
+_WORD_VALUES = {word: float(value) for value, word in enumerate(_WORDS)}
+_WORD_TOKEN = re.compile(r"\w+")
 
 
 def _numbers(text: str) -> set[float]:
-    found = {float(_WORDS.index(word.lower())) for word in _NUMBER_WORD.findall(text)}
+    words = set(_WORD_TOKEN.findall(text.lower())) & _WORD_VALUES.keys()
+    found = {_WORD_VALUES[word] for word in words}
     for token in _NUMBER.findall(text):
         try:
             found.add(float(token.replace(",", "")))
@@ -118,9 +120,10 @@ class _Context:
     numbers: set[float] = attrs.field(factory=lambda: set(_ALWAYS_GIVEN))
 
     def add(self, content: str) -> None:
-        self.text += "\n" + _norm(content)
-        self.loose += "\n" + _loose(content)
-        self.compact += "\n" + _NON_ALNUM.sub("", _norm(content))
+        normal = _norm(content)
+        self.text += "\n" + normal
+        self.loose += "\n" + _SEPARATORS.sub(" ", normal).strip()
+        self.compact += "\n" + _NON_ALNUM.sub("", normal)
         self.numbers |= _numbers(content)
 
     def _number(self, value: float) -> bool:
@@ -147,10 +150,16 @@ class _Context:
 
 
 def _starts_word(needle: str, haystack: str) -> bool:
-    """``needle`` occurs in ``haystack`` starting at the start of a word."""
+    """``needle`` occurs in ``haystack`` starting at the start of a word (not after a
+    letter or digit)."""
     if not needle:
         return False
-    return re.search(rf"(?<![^\W_]){re.escape(needle)}", haystack) is not None
+    at = haystack.find(needle)
+    while at >= 0:
+        if at == 0 or not haystack[at - 1].isalnum():
+            return True
+        at = haystack.find(needle, at + 1)
+    return False
 
 
 def _checked(value: Any) -> bool:
