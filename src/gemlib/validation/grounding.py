@@ -118,13 +118,22 @@ class _Context:
     loose: str = ""
     compact: str = ""
     numbers: set[float] = attrs.field(factory=lambda: set(_ALWAYS_GIVEN))
+    pending: list[str] = attrs.field(factory=list)
+    """Contents added since the last question: indexed only when one is asked."""
 
     def add(self, content: str) -> None:
-        normal = _norm(content)
-        self.text += "\n" + normal
-        self.loose += "\n" + _SEPARATORS.sub(" ", normal).strip()
-        self.compact += "\n" + _NON_ALNUM.sub("", normal)
-        self.numbers |= _numbers(content)
+        self.pending.append(content)
+
+    def _index(self) -> None:
+        if not self.pending:
+            return
+        normals = [_norm(content) for content in self.pending]
+        self.text += "".join("\n" + n for n in normals)
+        self.loose += "".join("\n" + _SEPARATORS.sub(" ", n).strip() for n in normals)
+        self.compact += "".join("\n" + _NON_ALNUM.sub("", n) for n in normals)
+        for content in self.pending:
+            self.numbers |= _numbers(content)
+        self.pending.clear()
 
     def _number(self, value: float) -> bool:
         if value in self.numbers:
@@ -135,6 +144,7 @@ class _Context:
         return False
 
     def gives(self, value: Any) -> bool:
+        self._index()
         if isinstance(value, (int, float)):
             return self._number(float(value)) or _starts_word(_norm(str(value)), self.text)
         text = str(value).strip()
