@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from _memory import peak_rss_mib
 
 TARGET = 50_000.0
 APPS = ["Northwind", "Teamdesk", "Heatly", "the bank app", "the kiosk", "the router page"]
@@ -109,15 +110,6 @@ def run_pass(kind: str, corpus: str, limit: int, model: str) -> None:
             kept += classifier.keeps(doc.text)
     elapsed = time.perf_counter() - started
     print(json.dumps({"seconds": elapsed, "kept": kept, "peak_mib": peak_rss_mib()}))
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory. Not ``ru_maxrss``: Linux carries that across
-    ``exec`` from the forking parent, so a child would report its parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(kind: str, corpus: Path, limit: int, model: Path) -> dict[str, float]:

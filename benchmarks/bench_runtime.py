@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+
+from _memory import peak_rss_mib
 
 from gemlib import Document, Pipeline, Stage
 
@@ -56,7 +57,7 @@ def measure(n: int) -> dict[str, float]:
         started = time.perf_counter()
         result = Pipeline(list(stages)).run(corpus(n), run_dir=run_dir, progress_interval=None)
         elapsed = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     return {
         "docs": n,
         "outputs": result.stats.outputs,
