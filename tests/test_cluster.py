@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +25,7 @@ EXAMPLES = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jso
 
 def _partitions(tmp_path: Path, parts: int, per_part: int) -> list[Path]:
     procedural = [json.loads(line) for line in EXAMPLES.open()][:16]
+    tmp_path.mkdir(exist_ok=True)
     paths = []
     for p in range(parts):
         path = tmp_path / f"corpus-{p}.jsonl"
@@ -79,3 +83,39 @@ def test_budget_shares_never_add_up_to_more_than_the_whole() -> None:
     assert (share.max_concurrency, share.rpm, share.tpm) == (3, 200, 30_000)
     with pytest.raises(GemlibError, match="cannot be split over 5 partitions"):
         share_limits(Limits(max_concurrency=4), 5)
+
+
+def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
+    third_party("distributed")
+    _partitions(tmp_path / "corpus", parts=2, per_part=3)
+    env = {**os.environ, "OPENAI_API_KEY": "none", "GEMLIB_CACHE_DIR": str(tmp_path / "cache")}
+
+    def gemlib(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "gemlib.cli", *args]
+        return subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
+        )
+
+    with FakeOpenAI(canned_reply) as server:
+        first = gemlib(
+            "run", "corpus", "--model", "openai/teacher", "--api-base", server.url,
+            "--out", "run", "--dask", "local:2", "--concurrency", "4",
+        )  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        sent = len(server.requests)
+        assert 0 < sent <= 6 * 5, "five calls per text at most (the rest from the cache)"
+        assert server.peak <= 4
+        again = gemlib("resume", "run")
+        assert again.returncode == 0, again.stderr
+        assert len(server.requests) == sent
+    assert "2 partitions on 2 Dask workers" in first.stdout
+    assert "each partition ran with 2 requests in flight" in first.stdout
+    assert "part-00001: corpus-1.jsonl, 3 trajectories, 0 rejections" in first.stdout
+    assert f"6 trajectories, 0 rejections in run/part-*, {sent} requests this run" in first.stdout
+    assert "3 already done, 0 requests this run" in again.stdout
+
+    single = gemlib(
+        "run", "corpus/corpus-0.jsonl", "--model", "m", "--out", "x", "--dask", "local"
+    )  # fmt: skip
+    assert single.returncode == 2
+    assert "--dask needs a folder of corpus files" in single.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import logging
@@ -127,6 +128,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         "text_field": args.text_field,
         "prefilter": True if args.prefilter else None,
         "classifier": args.classifier,
+        "dask": args.dask,
         "refine": False if args.no_refine else None,
         "judge": False if args.no_judge else None,
     }
@@ -136,26 +138,13 @@ def _spec(args: argparse.Namespace) -> RunSpec:
 def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
     """Run the GEM preset as ``spec`` says, printing progress, funnel and rejections."""
     from gemlib.corpus import read_corpus
-    from gemlib.llm.limits import Limits
-    from gemlib.pipeline.pipeline import Pipeline
     from gemlib.report import format_funnel, format_rejections
 
     try:
         corpus = read_corpus(spec.corpus, text_field=spec.text_field)
-        pipe = Pipeline.gem(
-            spec.model,
-            judge_model=spec.judge_model,
-            stage_models=spec.stage_models,
-            refine=spec.refine,
-            judge=spec.judge,
-            prefilter=spec.prefilter,
-            classifier=spec.classifier,
-            api_base=spec.api_base,
-            max_tokens=spec.max_tokens,
-            **({} if spec.concurrency is None else {"limits": Limits(spec.concurrency)}),
-        )
     except (FileNotFoundError, ValueError) as exc:
         raise GemlibError(str(exc)) from None
+    pipe = spec.pipeline()
     from gemlib.progress import TerminalReporter, default_reporter
 
     spec.save()
@@ -175,7 +164,73 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
     return result
 
 
+def _run_on_dask(spec: RunSpec) -> int:
+    """Run each JSONL/Parquet file of the corpus folder as a partition on Dask."""
+    import functools
+
+    from gemlib.cluster import run_partitions
+    from gemlib.llm.limits import Limits
+
+    folder = Path(spec.corpus)
+    if not folder.is_dir():
+        raise GemlibError(f"--dask needs a folder of corpus files (one partition each): {folder}")
+    parts = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in (".jsonl", ".ndjson", ".parquet")
+    )
+    if not parts:
+        raise GemlibError(f"{folder} holds no .jsonl or .parquet files to use as partitions")
+    try:
+        distributed: Any = importlib.import_module("dask.distributed")
+    except ImportError:
+        raise GemlibError("--dask needs the dask extra: pip install 'gemlib[dask]'") from None
+    spec.save()
+    if spec.dask is not None and spec.dask.startswith("local"):
+        _, _, workers = spec.dask.partition(":")
+        cluster = distributed.LocalCluster(
+            host="127.0.0.1",
+            n_workers=int(workers or 2),
+            threads_per_worker=1,
+            dashboard_address=None,
+        )
+        client = distributed.Client(cluster)
+    else:
+        cluster, client = None, distributed.Client(spec.dask)
+    try:
+        print(f"{len(parts)} partitions on {sum(client.nthreads().values())} Dask workers")
+        result = run_partitions(
+            functools.partial(_partition_pipeline, spec),
+            parts,
+            spec.out,
+            client=client,
+            limits=Limits(spec.concurrency or 16),
+            text_field=spec.text_field,
+        )
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(f"each partition ran with {result.share.max_concurrency} requests in flight")
+    for part in result.partitions:
+        print(
+            f"{part.run_dir.name}: {parts[part.index].name}, {part.stats.outputs} trajectories, "
+            f"{part.stats.rejections} rejections, {part.stats.resumed} already done, "
+            f"{part.requests} requests this run"
+        )
+    print(
+        f"\n{result.outputs} trajectories, {result.rejections} rejections in "
+        f"{Path(spec.out)}/part-*, {result.requests} requests this run"
+    )
+    return 0
+
+
+def _partition_pipeline(spec: RunSpec, limits: Any) -> Any:
+    """Build the pipeline for one partition (module level: Dask workers import it)."""
+    return spec.pipeline(limits)
+
+
 def _run_and_report(spec: RunSpec, quiet: bool) -> int:
+    if spec.dask is not None:
+        return _run_on_dask(spec)
     result = _execute(spec, quiet=quiet)
     print(f"\n{len(result.outputs)} trajectories in {Path(spec.out) / 'outputs.jsonl'}")
     return 0
@@ -416,6 +471,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--classifier",
         help="a relevance classifier file (gemlib train-classifier): only the segments "
         "it keeps reach the LLM",
+    )
+    run.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        help="run on Dask: CORPUS is a folder whose .jsonl/.parquet files are the "
+        "partitions; SCHEDULER is an address, or local[:N] for N workers here",
     )
     run.set_defaults(handler=_run)
 

@@ -99,13 +99,17 @@ def _run_partition(
     index: int,
     run_dir: str,
     share: Limits,
+    text_field: str,
     run_options: dict[str, Any],
 ) -> PartitionResult:
     """Runs in a worker: build the pipeline with the share, run one partition."""
     from gemlib.corpus import read_corpus
 
     pipeline = make_pipeline(share)
-    items = read_corpus(corpus) if isinstance(corpus, (str, os.PathLike)) else corpus
+    if isinstance(corpus, (str, os.PathLike)):
+        items = read_corpus(corpus, text_field=text_field)
+    else:
+        items = corpus
     target = Path(run_dir) / f"part-{index:05d}"
     result = pipeline.run(items, run_dir=target, **run_options)
     requests = sum(u.requests for stage in pipeline.stages for u in stage.usage().values())
@@ -119,12 +123,13 @@ def run_partitions(
     *,
     client: Any,
     limits: Limits | None = None,
+    text_field: str = "text",
     **run_options: Any,
 ) -> ClusterResult:
     """Run ``make_pipeline(share)`` over each partition on the Dask ``client``; wait for all.
 
     ``partitions``: corpus paths (anything :func:`~gemlib.corpus.read_corpus`
-    reads) or lists of items. ``make_pipeline`` must be importable by the
+    reads, with ``text_field``) or lists of items. ``make_pipeline`` must be importable by the
     workers (a module-level function); it gets this partition's share of
     ``limits`` (default ``Limits()``) and returns a
     :class:`~gemlib.pipeline.pipeline.Pipeline`. Other keywords go to
@@ -140,7 +145,9 @@ def run_partitions(
     options = {"progress_interval": None, **run_options}
     root = str(Path(run_dir).resolve())
     futures = [
-        client.submit(_run_partition, make_pipeline, corpus, i, root, share, options, pure=False)
+        client.submit(
+            _run_partition, make_pipeline, corpus, i, root, share, text_field, options, pure=False
+        )
         for i, corpus in enumerate(partitions)
     ]
     results = client.gather(futures, errors="skip")

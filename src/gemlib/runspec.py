@@ -22,11 +22,15 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gemlib.errors import GemlibError
+from gemlib.llm.limits import Limits
+
+if TYPE_CHECKING:
+    from gemlib.pipeline.pipeline import Pipeline
 
 __all__ = ["SPEC_FILE", "RunSpec", "load_config"]
 
@@ -51,6 +55,33 @@ class RunSpec(BaseModel):
     judge: bool = True
     prefilter: bool = False
     classifier: str | None = None
+    dask: str | None = None
+    """A Dask scheduler address, or ``local`` / ``local:N`` for a cluster of N
+    workers on this machine: ``corpus`` is then a folder whose JSONL and Parquet
+    files are the partitions."""
+
+    def pipeline(self, limits: Limits | None = None) -> Pipeline:
+        """The GEM pipeline these settings describe (``limits``: per model, else the
+        ``concurrency`` setting, else the default)."""
+        from gemlib.pipeline.pipeline import Pipeline
+
+        if limits is None and self.concurrency is not None:
+            limits = Limits(self.concurrency)
+        try:
+            return Pipeline.gem(
+                self.model,
+                judge_model=self.judge_model,
+                stage_models=self.stage_models,
+                refine=self.refine,
+                judge=self.judge,
+                prefilter=self.prefilter,
+                classifier=self.classifier,
+                api_base=self.api_base,
+                max_tokens=self.max_tokens,
+                **({} if limits is None else {"limits": limits}),
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            raise GemlibError(str(exc)) from None
 
     @classmethod
     def resolve(cls, config: dict[str, Any], flags: dict[str, Any]) -> RunSpec:
