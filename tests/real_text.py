@@ -65,10 +65,3 @@ def labelled_segments(max_chars: int = 6000) -> list[tuple[Document, bool]]:
             if isinstance(segment, Document):
                 labelled.append((segment, procedural))
     return labelled
-
-
-def precision_recall(kept: list[bool], labels: list[bool]) -> tuple[float, float]:
-    """Precision and recall of ``kept`` against ``labels`` (True: procedural)."""
-    true_pos = sum(k and y for k, y in zip(kept, labels, strict=True))
-    precision = true_pos / sum(kept) if any(kept) else 1.0
-    return precision, true_pos / sum(labels)

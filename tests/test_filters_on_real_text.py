@@ -15,13 +15,19 @@ import pytest
 
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Pipeline
-from gemlib.classifier import LabelledText, RelevanceClassifier, label_with_llm, reservoir_sample
+from gemlib.classifier import (
+    LabelledText,
+    RelevanceClassifier,
+    label_with_llm,
+    precision_recall,
+    reservoir_sample,
+)
 from gemlib.errors import GemlibError
 from gemlib.llm import LLM
 from gemlib.model import Rejection
 from gemlib.stages.classifier_filter import ClassifierFilter
 from gemlib.stages.prefilter import ProcedurePrefilter
-from real_text import labelled_segments, precision_recall
+from real_text import labelled_segments
 
 
 def test_prefilter_recall_and_precision_on_real_text() -> None:

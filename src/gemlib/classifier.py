@@ -38,6 +38,7 @@ __all__ = [
     "LabelledText",
     "RelevanceClassifier",
     "label_with_llm",
+    "precision_recall",
     "reservoir_sample",
 ]
 
@@ -90,6 +91,15 @@ class ClassifierReport(BaseModel):
         )
 
 
+def precision_recall(kept: Sequence[bool], labels: Sequence[bool]) -> tuple[float, float]:
+    """Precision and recall of a filter's ``kept`` decisions against ``labels`` (True:
+    procedural); 1.0 where nothing was kept or nothing was procedural."""
+    true_pos = sum(k and y for k, y in zip(kept, labels, strict=True))
+    precision = true_pos / sum(kept) if any(kept) else 1.0
+    recall = true_pos / sum(labels) if any(labels) else 1.0
+    return precision, recall
+
+
 @attrs.define(repr=False)
 class RelevanceClassifier:
     """A linear model over hashed word n-grams; ``score`` is the probability of "procedural"."""
@@ -124,10 +134,7 @@ class RelevanceClassifier:
         """Precision, recall and kept share on labelled texts at ``threshold`` (default: own)."""
         cut = self.threshold if threshold is None else threshold
         kept = [self.score(t) >= cut for t in texts]
-        true_pos = sum(k and y for k, y in zip(kept, labels, strict=True))
-        positives = sum(labels)
-        precision = true_pos / sum(kept) if any(kept) else 1.0
-        recall = true_pos / positives if positives else 1.0
+        precision, recall = precision_recall(kept, labels)
         return precision, recall, sum(kept) / len(texts) if texts else 0.0
 
     @classmethod

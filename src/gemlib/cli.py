@@ -166,8 +166,6 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
 
 def _run_on_dask(spec: RunSpec) -> int:
     """Run each JSONL/Parquet file of the corpus folder as a partition on Dask."""
-    import functools
-
     from gemlib.cluster import run_partitions
     from gemlib.llm.limits import Limits
 
@@ -198,7 +196,7 @@ def _run_on_dask(spec: RunSpec) -> int:
     try:
         print(f"{len(parts)} partitions on {sum(client.nthreads().values())} Dask workers")
         result = run_partitions(
-            functools.partial(_partition_pipeline, spec),
+            spec.pipeline,  # pickled with its settings; each worker builds its own
             parts,
             spec.out,
             client=client,
@@ -221,11 +219,6 @@ def _run_on_dask(spec: RunSpec) -> int:
         f"{Path(spec.out)}/part-*, {result.requests} requests this run"
     )
     return 0
-
-
-def _partition_pipeline(spec: RunSpec, limits: Any) -> Any:
-    """Build the pipeline for one partition (module level: Dask workers import it)."""
-    return spec.pipeline(limits)
 
 
 def _run_and_report(spec: RunSpec, quiet: bool) -> int:
