@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -415,3 +417,29 @@ def test_the_direct_transport_closes_its_connections_when_a_run_ends(serve: Any)
     assert LLM("hosted_vllm/q", api_base="http://127.0.0.1:1/v1").backend.__class__ is (
         OpenAICompatBackend
     )
+
+
+def test_the_direct_transport_prices_replies_without_importing_litellm(serve: Any) -> None:
+    # Importing litellm takes seconds; done at the first reply it stalled every
+    # request in flight. Checked in a fresh interpreter, where nothing imported it yet.
+    server = serve(lambda body, n: Reply("hi", prompt_tokens=1000, completion_tokens=1000))
+    script = (
+        "import sys; from gemlib.llm import LLM\n"
+        f"llm = LLM('openai/gpt-4o-mini', api_base={server.url!r}, api_key='x', cache=False)\n"
+        "reply = llm.complete([{'role': 'user', 'content': 'hi'}])\n"
+        "print(reply.cost, 'litellm' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    cost, imported = done.stdout.split()
+    assert float(cost) == pytest.approx(1000 * 0.15e-6 + 1000 * 0.6e-6), "gpt-4o-mini's price"
+    assert imported == "False"
+
+
+def test_local_models_default_to_one_request_in_flight() -> None:
+    assert LLM("local/gemma3-270m", cache=False).limits.max_concurrency == 1
+    assert (
+        LLM("openai/x", api_base="http://127.0.0.1:1/v1", cache=False).limits.max_concurrency == 16
+    )
+    assert LLM("local/m", limits=Limits(max_concurrency=3)).limits.max_concurrency == 3
