@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import attrs
+import pytest
 
+from fake_openai import FakeOpenAI
 from gemlib import Document, Pipeline, Stage
+from gemlib.llm import LLM, Limits
+from gemlib.stages.llm_stage import LLMStage
 
 
 @attrs.define
@@ -94,3 +99,33 @@ def test_blocking_stages_run_in_worker_threads() -> None:
     assert len(result.outputs) == 8
     assert threading.main_thread().name not in threads
     assert elapsed < 8 * 0.02, "blocking work must overlap across worker threads"
+
+
+class Echo(LLMStage):
+    """The smallest model stage: one request per document."""
+
+    def prompt(self, doc: Document) -> list[dict[str, str]]:
+        return [{"role": "user", "content": doc.text}]
+
+    def parse(self, text: str, doc: Document) -> Document:
+        return doc
+
+
+def test_default_window_keeps_a_models_whole_concurrency_busy() -> None:
+    # The window of items used to default to 64 whatever the models allowed, so a
+    # model with 256 request slots had at most 64 requests in flight.
+    with FakeOpenAI(latency=0.5) as server:
+        model = LLM("openai/x", api_base=server.url, api_key="k", cache=False, limits=Limits(256))
+        result = Pipeline([Echo(model)]).run([f"doc {i}" for i in range(300)])
+    assert result.stats.outputs == 300
+    assert server.peak == 256
+
+
+def test_a_window_below_the_models_concurrency_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with FakeOpenAI() as server:
+        model = LLM("openai/x", api_base=server.url, api_key="k", cache=False, limits=Limits(32))
+        with caplog.at_level(logging.WARNING, logger="gemlib"):
+            Pipeline([Echo(model)]).run(["a", "b"], max_in_flight=8)
+    assert "max_in_flight=8 caps requests in flight below" in caplog.text

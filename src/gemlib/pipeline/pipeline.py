@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sized
 from functools import cached_property
@@ -22,6 +23,8 @@ from gemlib.pipeline.stage import FunctionStage, Stage, accepts
 from gemlib.pipeline.store import DirStore, MemoryStore, Store, open_results
 
 __all__ = ["Pipeline", "RunResult"]
+
+log = logging.getLogger("gemlib")
 
 StageLike = Union[Stage, "Pipeline", Callable[[Any], Any]]
 
@@ -110,6 +113,28 @@ class Pipeline:
         """Each stage's name, version and config, in order."""
         return [s.describe() for s in self.stages]
 
+    def model_concurrency(self) -> int:
+        """Requests the stages' models may have in flight at once (a shared model counts once)."""
+        limits = {
+            id(llm.limiter): llm.limits.max_concurrency for s in self.stages for llm in s.models()
+        }
+        return sum(limits.values())
+
+    def _window(self, options: dict[str, Any]) -> int:
+        """Items in flight: at least enough to keep every model's concurrency busy."""
+        wanted = self.model_concurrency()
+        given = options.get("max_in_flight")
+        if given is None:
+            return max(RunOptions().max_in_flight, wanted)
+        if given < wanted:
+            log.warning(
+                "max_in_flight=%d caps requests in flight below the models' combined "
+                "max_concurrency of %d; raise max_in_flight to use them",
+                given,
+                wanted,
+            )
+        return int(given)
+
     def fingerprint(self) -> str:
         """A hash of :meth:`describe`: run directories refuse a pipeline with another one."""
         canonical = json.dumps(self.describe(), sort_keys=True, default=str)
@@ -147,7 +172,7 @@ class Pipeline:
         """The async form of :meth:`run`."""
         if "total" not in options and isinstance(items, Sized) and not isinstance(items, str):
             options["total"] = len(items)  # for the ETA
-        run_options = RunOptions(**options)
+        run_options = RunOptions(**{**options, "max_in_flight": self._window(options)})
         stream = items if hasattr(items, "__aiter__") else as_items(items, self.input_type)
         store: Store
         if run_dir is None:

@@ -23,11 +23,14 @@ import re
 import types
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 
 from gemlib.model import ModelUsage, Rejection
+
+if TYPE_CHECKING:
+    from gemlib.llm.client import LLM
 
 __all__ = [
     "FunctionStage",
@@ -102,6 +105,14 @@ class Stage(abc.ABC):
     def usage(self) -> dict[str, ModelUsage]:
         """Model usage of this stage by model name (none unless the stage calls models)."""
         return {}
+
+    def models(self) -> Sequence[LLM]:
+        """The models this stage calls (none by default).
+
+        The pipeline sizes its window of items in flight from their limits, so
+        a model allowed 256 concurrent requests is not held to the default 64.
+        """
+        return ()
 
     async def aclose(self) -> None:  # noqa: B027  # a hook: most stages hold nothing
         """Release what the stage opened during a run (connections); called when a run ends."""

@@ -123,6 +123,10 @@ class LLMStage(Stage):
         """This stage's usage of its model."""
         return {self.model.model: self.model.usage_for(self.name)}
 
+    def models(self) -> tuple[LLM, ...]:
+        """The stage's model."""
+        return (self.model,)
+
     async def aclose(self) -> None:
         """Close the model's connections for this run's event loop."""
         await self.model.aclose()
