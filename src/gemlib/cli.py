@@ -276,7 +276,7 @@ def _export(args: argparse.Namespace) -> int:
 
         count = write_parquet(trajectories, args.out)
     else:
-        count = write_jsonl(trajectories, args.out, args.format)
+        count = write_jsonl(trajectories, args.out, args.format, masked=args.masked)
     print(f"wrote {count} trajectories to {args.out} ({args.format})")
     if args.format == "sharegpt":
         info = Path(args.out).with_name("dataset_info.json")
@@ -525,6 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=[*formats, "parquet"])
     export.add_argument("--out", required=True, help="the file to write")
     export.add_argument("--input-format", choices=formats, help="the input's format if not guessed")
+    export.add_argument(
+        "--masked",
+        choices=["cut", "drop"],
+        default="cut",
+        help="formats without per-message training flags (sharegpt, hermes, gem): cut a "
+        "conversation before its first masked turn, or drop it (default: cut)",
+    )
     export.set_defaults(handler=_export)
 
     check = commands.add_parser(

@@ -230,6 +230,10 @@ class Message(_Model):
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    train: bool = True
+    """For an assistant turn: whether a trainer learns from it. A masked turn
+    (``False``) stays in the conversation as context; exporters carry the flag
+    (see docs/formats.md). It is not part of the trajectory's ID."""
 
     @model_validator(mode="after")
     def _check_role_fields(self) -> Message:
@@ -237,6 +241,8 @@ class Message(_Model):
             raise ValueError(f"a {self.role} message cannot carry tool calls")
         if self.tool_call_id is not None and self.role != "tool":
             raise ValueError(f"a {self.role} message cannot answer a tool call")
+        if not self.train and self.role != "assistant":
+            raise ValueError(f"only assistant turns are trained on, not a {self.role} message")
         return self
 
 
@@ -302,7 +308,8 @@ class Trajectory(_Model):
 
         Tool-call arguments may be JSON strings (as the API sends them) or
         objects. Calls without IDs get stable ones, and tool messages without a
-        ``tool_call_id`` are linked to the pending calls in order. Raises
+        ``tool_call_id`` are linked to the pending calls in order. An assistant
+        message with ``"weight": 0`` or ``"train": false`` is a masked turn. Raises
         :class:`FormatError` naming the message and the problem.
         """
         if not isinstance(record, Mapping) or not isinstance(record.get("messages"), list):
@@ -328,7 +335,11 @@ class Trajectory(_Model):
         return cls(**data)
 
     def to_openai(self) -> dict[str, Any]:
-        """The OpenAI chat record: ``messages`` with JSON-string arguments, and ``tools``."""
+        """The OpenAI chat record: ``messages`` with JSON-string arguments, and ``tools``.
+
+        A masked assistant turn carries ``"weight": 0`` (OpenAI fine-tuning) and
+        ``"train": false`` (Axolotl's ``message_field_training: train``).
+        """
         messages: list[dict[str, Any]] = []
         for m in self.messages:
             out: dict[str, Any] = {"role": m.role, "content": m.content}
@@ -349,6 +360,9 @@ class Trajectory(_Model):
                 out["tool_call_id"] = m.tool_call_id
             if m.name is not None:
                 out["name"] = m.name
+            if not m.train:  # OpenAI fine-tuning reads "weight", Axolotl "train"
+                out["weight"] = 0
+                out["train"] = False
             messages.append(out)
         return {"messages": messages, "tools": [t.to_openai() for t in self.tools]}
 
@@ -364,6 +378,8 @@ def _unwrap_tool_error(exc: ValidationError, name: str) -> ToolSchemaError:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, Message):  # masking a turn does not make another trajectory
+        return value.model_dump(mode="json", exclude={"train"})
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, (list, tuple)):
@@ -385,7 +401,9 @@ def _message_from_openai(
             _call_from_openai(c, f"{index}.{j}", seed)
             for j, c in enumerate(raw.get("tool_calls") or [])
         )
-        return Message(role="assistant", content=content, tool_calls=calls), list(calls)
+        train = raw.get("weight", 1) != 0 and raw.get("train", True) is not False
+        message = Message(role="assistant", content=content, tool_calls=calls, train=train)
+        return message, list(calls)
     if role == "tool":
         call_id = raw.get("tool_call_id")
         name = raw.get("name")

@@ -11,6 +11,10 @@ trajectory``; :func:`write_jsonl` and :func:`read_jsonl` apply them to files.
   and ``<tool_response>``;
 - ``gem`` (:mod:`~gemlib.formats.gem_tags`): ``<toolsets>`` and the tag-format
   conversation, the synthesizer's target.
+
+Masked assistant turns (:attr:`gemlib.Message.train`) are flagged per message
+in ``openai`` records; the other formats cannot flag them and apply the
+fallback of :mod:`~gemlib.formats.masks` (``masked="cut"`` or ``"drop"``).
 """
 
 from __future__ import annotations
@@ -23,9 +27,17 @@ from typing import Any
 
 from gemlib.errors import FormatError
 from gemlib.formats import gem_tags, hermes, openai, sharegpt
+from gemlib.formats.masks import MaskFallback, without_masks
 from gemlib.model import Trajectory
 
-__all__ = ["FORMATS", "detect_format", "read_jsonl", "read_trajectories", "write_jsonl"]
+__all__ = [
+    "FLAGS_MASKS",
+    "FORMATS",
+    "detect_format",
+    "read_jsonl",
+    "read_trajectories",
+    "write_jsonl",
+]
 
 FORMATS: dict[
     str, tuple[Callable[[Trajectory], dict[str, Any]], Callable[[dict[str, Any]], Trajectory]]
@@ -35,6 +47,8 @@ FORMATS: dict[
     "hermes": (hermes.dump, hermes.load),
     "gem": (gem_tags.dump, gem_tags.load),
 }
+FLAGS_MASKS = frozenset({"openai"})
+"""The formats that carry per-message training flags."""
 
 
 def _format(
@@ -46,13 +60,24 @@ def _format(
 
 
 def write_jsonl(
-    trajectories: Iterable[Trajectory], path: str | os.PathLike[str], format: str = "openai"
+    trajectories: Iterable[Trajectory],
+    path: str | os.PathLike[str],
+    format: str = "openai",
+    *,
+    masked: MaskFallback = "cut",
 ) -> int:
-    """Write one record per line; returns how many were written."""
+    """Write one record per line; returns how many were written.
+
+    In a format without per-message training flags, trajectories with masked
+    turns are cut or dropped as ``masked`` says (:func:`~gemlib.formats.masks.without_masks`).
+    """
     dump = _format(format)[0]
     count = 0
     with open(path, "w", encoding="utf-8") as handle:
-        for trajectory in trajectories:
+        for original in trajectories:
+            trajectory = original if format in FLAGS_MASKS else without_masks(original, masked)
+            if trajectory is None:
+                continue
             handle.write(json.dumps(dump(trajectory), ensure_ascii=False) + "\n")
             count += 1
     return count

@@ -5,7 +5,7 @@ schemas, call arguments) would be unified, with missing keys turned into
 nulls. This layout stores them as JSON strings instead and loses nothing:
 
     id          string
-    messages    list of {role, content, tool_calls (JSON string), tool_call_id, name}
+    messages    list of {role, content, tool_calls (JSON string), tool_call_id, name, train}
     tools       JSON string: the OpenAI tools list
     metadata    JSON string: labels, provenance, source document, output schemas
 
@@ -45,6 +45,7 @@ def _row(trajectory: Trajectory) -> dict[str, Any]:
             "tool_calls": json.dumps(m.get("tool_calls") or [], ensure_ascii=False),
             "tool_call_id": m.get("tool_call_id"),
             "name": m.get("name"),
+            "train": m.get("train", True),
         }
         for m in record["messages"]
     ]
@@ -66,6 +67,8 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
         for key in ("tool_call_id", "name"):
             if m.get(key) is not None:
                 message[key] = m[key]
+        if m.get("train") is False:
+            message["train"] = False
         messages.append(message)
     return {
         "id": row["id"],
