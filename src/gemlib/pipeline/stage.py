@@ -18,6 +18,7 @@ changes: it feeds run manifests and caches), ``concurrency`` (most items in
 from __future__ import annotations
 
 import abc
+import enum
 import inspect
 import re
 import types
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 
+from gemlib.errors import PipelineError
 from gemlib.model import ModelUsage, Rejection
 
 if TYPE_CHECKING:
@@ -92,15 +94,23 @@ class Stage(abc.ABC):
     def config(self) -> dict[str, Any]:
         """Settings that change what the stage produces; they feed the run fingerprint.
 
-        The default returns the fields of an attrs class (secrets should be
-        declared with ``repr=False`` and are left out) and nothing otherwise.
+        The default reads the fields of an attrs class (secrets should be
+        declared with ``repr=False`` and are left out). For any other class it
+        reads the parameters of ``__init__``, each from the attribute of the
+        same name (``self.x`` or ``self._x``), the convention scikit-learn's
+        ``get_params`` uses; parameters named like secrets (``api_key``,
+        ``token``, ``password``, ``secret``) are left out. Each setting must be
+        plain data, a function or class, or an object with a ``describe()``
+        method. Anything else raises :class:`~gemlib.errors.PipelineError`
+        saying how to declare it, because a setting the fingerprint cannot see
+        would let a changed stage silently resume an old run.
         """
         cls = type(self)
-        if not attrs.has(cls):
-            return {}
-        return {
-            f.name: _plain(getattr(self, f.name)) for f in attrs.fields(cls) if f.repr is not False
-        }
+        if attrs.has(cls):
+            settings = {f.name: getattr(self, f.name) for f in attrs.fields(cls) if f.repr}
+        else:
+            settings = _init_settings(self)
+        return {name: _plain(value, f"{self.name}.{name}") for name, value in settings.items()}
 
     def usage(self) -> dict[str, ModelUsage]:
         """Model usage of this stage by model name (none unless the stage calls models)."""
@@ -147,6 +157,10 @@ class FunctionStage(Stage):
         """Call the wrapped function on ``item``."""
         return self.fn(item)
 
+    def config(self) -> dict[str, Any]:
+        """The function's import path; its code is declared by ``version``, never hashed."""
+        return {"function": _qualified(self.fn), "concurrency": self.concurrency}
+
     def _annotated(self) -> Callable[..., Any]:
         return self.fn
 
@@ -175,17 +189,66 @@ def stage(
 # --------------------------------------------------------------------------- type helpers
 
 
-def _plain(value: Any) -> Any:
+_SECRET = re.compile(r"key|token|password|secret|credential", re.IGNORECASE)
+
+
+def _init_settings(stage: Stage) -> dict[str, Any]:
+    """A plain stage's settings: its ``__init__`` parameters, read back from its attributes."""
+    settings: dict[str, Any] = {}
+    init = type(stage).__init__
+    if init is object.__init__:
+        return settings
+    for param in inspect.signature(init).parameters.values():
+        if param.name == "self" or _SECRET.search(param.name):
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise PipelineError(
+                f"stage {stage.name!r} takes *{param.name} in __init__, so its settings cannot "
+                "be read for the run fingerprint; override config() to return them"
+            )
+        for attribute in (param.name, "_" + param.name):
+            if hasattr(stage, attribute):
+                settings[param.name] = getattr(stage, attribute)
+                break
+        else:
+            raise PipelineError(
+                f"stage {stage.name!r} takes {param.name!r} in __init__ but keeps no attribute "
+                f"of that name, so the run fingerprint cannot include it; store it as "
+                f"self.{param.name}, or override config() to return the stage's settings"
+            )
+    return settings
+
+
+def _qualified(fn: Callable[..., Any]) -> str:
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", type(fn).__name__)
+    return f"{getattr(fn, '__module__', None) or '?'}.{name}"
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as JSON-ready data that identifies it across processes."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_plain(v, where) for v in value]
+        return items if isinstance(value, (list, tuple)) else sorted(items, key=repr)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, where) for k, v in value.items()}
     describe = getattr(value, "describe", None)
     if callable(describe):  # stages, models: what identifies them, never secrets
         return describe()
-    return repr(value)
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type)):
+        return _qualified(value)
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__name__}.{value.name}"
+    text = repr(value)
+    if " at 0x" in text or text.startswith("<"):
+        raise PipelineError(
+            f"setting {where} is a {type(value).__name__} whose repr ({text[:60]}) does not "
+            "identify it from one run to the next, so the run fingerprint cannot include it. "
+            "Give that class a describe() method returning plain data, or override config() "
+            "on the stage to return the settings that change its output."
+        )
+    return text
 
 
 def _union_members(tp: Any) -> tuple[Any, ...]:
