@@ -1,11 +1,23 @@
-"""The public surface is exactly `gemlib.__all__`, and importing gemlib stays light."""
+"""The public surface is exactly `gemlib.__all__`, the documented import paths work,
+and importing gemlib stays light."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import gemlib
+import gemlib.errors
+
+ROOT = Path(__file__).resolve().parents[1]
+LAZY = {"LLM", "LLMStage", "Limits"}  # the model layer, imported on first use
 
 
 def test_all_names_exist_and_public_names_are_listed() -> None:
@@ -17,13 +29,75 @@ def test_all_names_exist_and_public_names_are_listed() -> None:
         "if not n.startswith('_') and not isinstance(v, types.ModuleType)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert eval(out.stdout) == sorted(set(gemlib.__all__) - {"__version__"})
+    eager = set(eval(out.stdout)) - {"TYPE_CHECKING", "Any"}
+    assert eager == set(gemlib.__all__) - {"__version__"} - LAZY
+
+
+def test_every_public_error_is_exported_from_the_top() -> None:
+    errors = {
+        name
+        for name, value in vars(gemlib.errors).items()
+        if inspect.isclass(value) and issubclass(value, gemlib.errors.GemlibError)
+    }
+    assert errors <= set(gemlib.__all__), errors - set(gemlib.__all__)
 
 
 def test_importing_gemlib_does_not_import_litellm_or_configure_logging() -> None:
     code = (
         "import sys, logging; import gemlib; "
-        "print('litellm' in sys.modules, logging.getLogger().handlers)"
+        "print('litellm' in sys.modules, 'aiohttp' in sys.modules, logging.getLogger().handlers)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False []"
+    assert out.stdout.strip() == "False False []"
+
+
+def _documented_imports() -> list[tuple[str, str, str]]:
+    """``(file, module, name)`` for every ``from gemlib... import`` in the docs and examples."""
+    found = []
+    pattern = re.compile(r"^\s*from (gemlib[\w.]*) import (\([^)]*\)|[^\n]+)", re.M)
+    files = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("examples/*.py")]
+    for path in files:
+        for module, names in pattern.findall(path.read_text()):
+            names = re.sub(r"#[^\n]*", "", names).strip("() \n")
+            for entry in names.split(","):
+                name = entry.split(" as ")[0].strip()
+                if name:
+                    found.append((path.name, module, name))
+    return found
+
+
+def _documented_references() -> list[tuple[str, str]]:
+    """``(file, dotted path)`` for each ``::: gemlib.x`` reference and `gemlib.x.Y` mention."""
+    found = []
+    for path in [ROOT / "README.md", *ROOT.glob("docs/*.md")]:
+        text = path.read_text()
+        for dotted in re.findall(r"^::: (gemlib[\w.]*)", text, re.M):
+            found.append((path.name, dotted))
+        for dotted in re.findall(r"`(gemlib(?:\.\w+)+)`", text):
+            found.append((path.name, dotted))
+    return found
+
+
+@pytest.mark.parametrize(("where", "module", "name"), _documented_imports())
+def test_documented_imports_work(where: str, module: str, name: str) -> None:
+    assert hasattr(importlib.import_module(module), name), f"{where}: from {module} import {name}"
+
+
+@pytest.mark.parametrize(("where", "dotted"), _documented_references())
+def test_documented_references_resolve(where: str, dotted: str) -> None:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            value: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            assert hasattr(value, attribute), f"{where}: {dotted}"
+            value = getattr(value, attribute)
+        return
+    pytest.fail(f"{where}: {dotted} names no module")
+
+
+def test_the_examples_parse() -> None:
+    for path in ROOT.glob("examples/*.py"):
+        ast.parse(path.read_text(), str(path))

@@ -1,8 +1,12 @@
 """gemlib: turn plain-text corpora into validated multi-turn tool-use trajectories.
 
 The public surface is what ``__all__`` lists; everything else lives in private
-or internal modules and may change.
+or internal modules and may change. The model layer (``LLM``, ``Limits``,
+``LLMStage``) is imported on first use, so ``import gemlib`` stays light for
+the frameworks that depend on it.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from gemlib._version import __version__
 from gemlib.corpus import read_corpus
@@ -10,10 +14,17 @@ from gemlib.errors import (
     FatalError,
     FormatError,
     GemlibError,
+    ModelAuthError,
+    ModelError,
+    ModelRequestError,
+    ParseError,
     PipelineError,
+    RateLimited,
+    ReplyError,
     RunAborted,
     RunDirError,
     ToolSchemaError,
+    TransientModelError,
 )
 from gemlib.model import (
     Document,
@@ -34,19 +45,51 @@ from gemlib.pipeline.pipeline import Pipeline, RunResult
 from gemlib.pipeline.stage import FunctionStage, Stage, stage
 from gemlib.validation.ladder import ValidationReport, validate
 
+if TYPE_CHECKING:
+    from gemlib.llm.client import LLM
+    from gemlib.llm.limits import Limits
+    from gemlib.stages.llm_stage import LLMStage
+
+_LAZY = {
+    "LLM": "gemlib.llm.client",
+    "Limits": "gemlib.llm.limits",
+    "LLMStage": "gemlib.stages.llm_stage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the model layer's public names on first use."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gemlib' has no attribute {name!r}")
+
+
 __all__ = [
+    "LLM",
     "Document",
     "FatalError",
     "FormatError",
     "FunctionStage",
     "GemlibError",
+    "LLMStage",
+    "Limits",
     "Message",
+    "ModelAuthError",
+    "ModelError",
+    "ModelRequestError",
     "ModelUsage",
+    "ParseError",
     "Pipeline",
     "PipelineError",
     "Problem",
     "Provenance",
+    "RateLimited",
     "Rejection",
+    "ReplyError",
     "RunAborted",
     "RunDirError",
     "RunResult",
@@ -58,6 +101,7 @@ __all__ = [
     "ToolCall",
     "ToolSchemaError",
     "Trajectory",
+    "TransientModelError",
     "ValidationReport",
     "Workflow",
     "__version__",
