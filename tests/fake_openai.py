@@ -33,6 +33,9 @@ class Reply:
     empty_choices: bool = False
     prompt_tokens: int = 10
     completion_tokens: int = 5
+    reasoning_content: str | None = None  # vLLM --reasoning-parser, DeepSeek
+    reasoning: str | None = None  # newer vLLM, OpenRouter
+    reasoning_tokens: int | None = None  # usage.completion_tokens_details
 
 
 Handler = Callable[[dict[str, Any], int], Reply]
@@ -109,17 +112,24 @@ class FakeOpenAI:
                         {"error": {"message": f"fake error {spec.status}", "type": "fake"}}
                     ).encode()
                 else:
+                    message: dict[str, Any] = {"role": "assistant", "content": spec.content}
+                    for key in ("reasoning_content", "reasoning"):
+                        if getattr(spec, key) is not None:
+                            message[key] = getattr(spec, key)
                     choices = (
                         []
                         if spec.empty_choices
-                        else [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": spec.content},
-                                "finish_reason": spec.finish_reason,
-                            }
-                        ]
+                        else [{"index": 0, "message": message, "finish_reason": spec.finish_reason}]
                     )
+                    usage: dict[str, Any] = {
+                        "prompt_tokens": spec.prompt_tokens,
+                        "completion_tokens": spec.completion_tokens,
+                        "total_tokens": spec.prompt_tokens + spec.completion_tokens,
+                    }
+                    if spec.reasoning_tokens is not None:
+                        usage["completion_tokens_details"] = {
+                            "reasoning_tokens": spec.reasoning_tokens
+                        }
                     payload = json.dumps(
                         {
                             "id": "chatcmpl-fake",
@@ -127,11 +137,7 @@ class FakeOpenAI:
                             "created": int(time.time()),
                             "model": body.get("model", "fake"),
                             "choices": choices,
-                            "usage": {
-                                "prompt_tokens": spec.prompt_tokens,
-                                "completion_tokens": spec.completion_tokens,
-                                "total_tokens": spec.prompt_tokens + spec.completion_tokens,
-                            },
+                            "usage": usage,
                         }
                     ).encode()
                 try:

@@ -9,6 +9,7 @@ that makes two calls in one turn.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fake_openai import Reply
@@ -319,3 +320,36 @@ def canned_reply(body: dict[str, Any], n: int) -> Reply:
         "synthesize": REFINEMENT,
     }[stage]
     return Reply(replies["Northwind"])
+
+
+THOUGHT = (
+    "The text is about {doc}. I will plan the answer: open with <system>, let the <user> ask, "
+    'then an <assistant> turn with <func>{{"name": ...}}</func> and a <tool> reply. '
+    "Careful: <user> messages must stay grounded.\n</toolsets> goes first when refining."
+)
+
+
+def reasoning_teacher(body: dict[str, Any], n: int) -> Reply:
+    """:func:`teacher_reply`'s answers, each after reasoning in one of the forms real models use.
+
+    The form rotates with the request number: a ``reasoning_content`` field
+    (vLLM with a reasoning parser, DeepSeek), a ``reasoning`` field (newer vLLM),
+    a leading ``<think>`` or ``<thinking>`` block, and Qwen3 served without a
+    reasoning parser (the opening ``<think>`` was in the prompt: reasoning,
+    ``</think>``, answer). The reasoning mentions the format's own tags.
+    """
+    clean = teacher_reply(body, n)
+    thought = THOUGHT.format(doc=_doc(body["messages"][0]["content"]))
+    tokens = clean.completion_tokens + 40
+    form = n % 5
+    if form == 0:
+        return replace(
+            clean, reasoning_content=thought, completion_tokens=tokens, reasoning_tokens=40
+        )
+    if form == 1:
+        return replace(clean, reasoning=thought, completion_tokens=tokens)
+    if form == 2:
+        return replace(clean, content=f"<think>\n{thought}\n</think>\n\n{clean.content}")
+    if form == 3:
+        return replace(clean, content=f"<thinking>{thought}</thinking>\n{clean.content}")
+    return replace(clean, content=f"{thought}\n</think>\n\n{clean.content}")

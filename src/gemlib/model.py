@@ -56,6 +56,8 @@ class StageRecord(_Model):
     model: str | None = None
     prompt_hash: str | None = None
     usage: dict[str, float] = Field(default_factory=dict)
+    reasoning: str | None = None
+    """The model's reasoning behind the reply the stage used, when it wrote any."""
 
 
 class Provenance(_Model):
@@ -479,6 +481,9 @@ class ModelUsage(BaseModel):
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    """The part of ``completion_tokens`` spent on reasoning (reported by the provider,
+    else estimated by the reasoning's share of the reply's length)."""
     cost: float = 0.0
     """US dollars, from litellm's local price table (0 for models it does not price)."""
 

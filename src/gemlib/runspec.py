@@ -12,6 +12,9 @@ A config file holds everything the flags can (flags win where both are given)::
     [stage_models]
     relevance = "openai/gpt-4.1-nano"
 
+    [stage_params.generation]
+    reasoning_effort = "high"
+
 `gemlib run` writes the resolved specification to ``run.json`` in the run
 directory (it never holds keys: those come from the environment), and
 `gemlib resume DIR` runs it again, which resumes the run.
@@ -48,6 +51,9 @@ class RunSpec(BaseModel):
     judge_model: str | None = None
     api_base: str | None = None
     stage_models: dict[str, str] = {}
+    stage_params: dict[str, dict[str, Any]] = {}
+    """Request settings per stage, e.g. ``[stage_params.relevance]`` with
+    ``reasoning_effort = "low"`` in the config file."""
     concurrency: int | None = None
     max_tokens: int | None = None
     text_field: str = "text"
@@ -72,6 +78,7 @@ class RunSpec(BaseModel):
                 self.model,
                 judge_model=self.judge_model,
                 stage_models=self.stage_models,
+                stage_params=self.stage_params,
                 refine=self.refine,
                 judge=self.judge,
                 prefilter=self.prefilter,

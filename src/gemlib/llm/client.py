@@ -26,6 +26,7 @@ from gemlib.llm.limits import Limiter, Limits
 from gemlib.llm.litellm_backend import LiteLLMBackend
 from gemlib.llm.openai_compat import OpenAICompatBackend
 from gemlib.llm.protocol import Backend, ChatReply, ChatRequest
+from gemlib.llm.reasoning import separate_reasoning
 from gemlib.model import ModelUsage
 
 __all__ = ["LLM", "as_llm"]
@@ -172,6 +173,9 @@ class LLM:
     ) -> ChatReply:
         """Send a chat request; return the reply (from the cache when it holds it).
 
+        The reply's ``text`` is the answer; reasoning written before it is in
+        ``reasoning`` (:func:`~gemlib.llm.reasoning.separate_reasoning`).
+
         ``sample`` asks for the sample-th generation of this exact request: a
         different sample misses the cache, the same one hits it. ``stage``
         names the ledger the usage is booked to. Raises
@@ -185,6 +189,8 @@ class LLM:
         key = request.cache_key(self.api_base or "")
         if (hit := cache.get(key)) is not None:
             ledger.cache_hits += 1
+            if not hit.reasoning:  # written before reasoning was separated
+                hit = separate_reasoning(hit)
             return attrs.evolve(hit, cached=True, latency=0.0, cost=0.0)
         reply = await self._send_with_retries(request, ledger)
         if not reply.truncated:
@@ -200,6 +206,7 @@ class LLM:
             ledger.requests += 1
             try:
                 reply = await asyncio.wait_for(self.backend.acomplete(request), self.timeout)
+                reply = separate_reasoning(reply)
             except (ModelError, asyncio.TimeoutError) as exc:
                 self.limiter.release(ok=False)
                 error = (
@@ -224,6 +231,7 @@ class LLM:
             self.limiter.settle_tokens(estimate, reply.prompt_tokens + reply.completion_tokens)
             ledger.prompt_tokens += reply.prompt_tokens
             ledger.completion_tokens += reply.completion_tokens
+            ledger.reasoning_tokens += reply.reasoning_tokens
             ledger.cost += reply.cost
             return reply
 

@@ -120,6 +120,8 @@ class LiteLLMBackend:
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
         hidden = getattr(response, "_hidden_params", {}) or {}
+        details = getattr(usage, "completion_tokens_details", None)
+        reasoning = getattr(choice.message, "reasoning_content", None)
         return ChatReply(
             text=choice.message.content or "",
             finish_reason=choice.finish_reason or "stop",
@@ -128,4 +130,6 @@ class LiteLLMBackend:
             cost=float(hidden.get("response_cost") or 0.0),
             model=request.model,
             latency=time.perf_counter() - started,
+            reasoning=reasoning if isinstance(reasoning, str) else "",
+            reasoning_tokens=int(getattr(details, "reasoning_tokens", 0) or 0),
         )

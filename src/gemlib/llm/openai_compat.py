@@ -170,7 +170,9 @@ class OpenAICompatBackend:
         try:
             data: dict[str, Any] = json.loads(text)
             choice = data["choices"][0]
-            content = choice["message"].get("content") or ""
+            message = choice["message"]
+            content = message.get("content") or ""
+            reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransientModelError(
                 f"unreadable reply: {text[:200]!r}", model=request.model
@@ -178,6 +180,8 @@ class OpenAICompatBackend:
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
+        details = usage.get("completion_tokens_details")
+        details = details if isinstance(details, dict) else {}
         return ChatReply(
             text=content,
             finish_reason=choice.get("finish_reason") or "stop",
@@ -186,4 +190,6 @@ class OpenAICompatBackend:
             cost=_cost(request.model, prompt_tokens, completion_tokens) if self.price else 0.0,
             model=request.model,
             latency=time.perf_counter() - started,
+            reasoning=reasoning if isinstance(reasoning, str) else "",
+            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
         )

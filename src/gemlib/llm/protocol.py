@@ -62,7 +62,13 @@ class ChatRequest:
 
 @attrs.frozen
 class ChatReply:
-    """A model's reply: its text, why it stopped, and what it cost."""
+    """A model's reply: its answer, its reasoning, why it stopped, and what it cost.
+
+    ``text`` is the answer alone: reasoning the model wrote before it (a
+    ``<think>`` block, or a ``reasoning_content`` field) is in ``reasoning``
+    (see :mod:`gemlib.llm.reasoning`). ``completion_tokens`` includes the
+    ``reasoning_tokens``, as providers count and bill them.
+    """
 
     text: str
     finish_reason: str = "stop"
@@ -72,6 +78,8 @@ class ChatReply:
     model: str = ""
     cached: bool = False
     latency: float = 0.0
+    reasoning: str = ""
+    reasoning_tokens: int = 0
 
     @property
     def truncated(self) -> bool:

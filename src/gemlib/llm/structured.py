@@ -45,10 +45,16 @@ class Answer(Generic[T]):
         return {
             "prompt_tokens": sum(r.prompt_tokens for r in self.replies),
             "completion_tokens": sum(r.completion_tokens for r in self.replies),
+            "reasoning_tokens": sum(r.reasoning_tokens for r in self.replies),
             "cost": sum(r.cost for r in self.replies),
             "requests": len(self.replies),
             "cache_hits": sum(r.cached for r in self.replies),
         }
+
+    @property
+    def reasoning(self) -> str | None:
+        """The reasoning behind the reply that was used, if the model wrote any."""
+        return self.replies[-1].reasoning or None
 
 
 async def ask(
@@ -81,6 +87,8 @@ async def ask(
                 reply.text,
             )
         try:
+            if reply.reasoning and not reply.text.strip():
+                raise ParseError("the reply holds reasoning but no answer after it")
             return Answer(parse(reply.text), tuple(replies))
         except (ValueError, ValidationError) as exc:
             error = _describe(exc)

@@ -54,6 +54,10 @@ class LLMStage(Stage):
     sample: int = 0
     template: str | Path | None = None
     """Another prompt template for this stage: a file path, or the template text."""
+    params: dict[str, Any] = attrs.field(factory=dict)
+    """Request settings for this stage only, over the model's own ``params``: for
+    example ``{"reasoning_effort": "low"}``, or ``{"chat_template_kwargs":
+    {"enable_thinking": False}}`` for a vLLM-served Qwen3 (see the models page)."""
 
     prompt_name: ClassVar[str | None] = None
     """The packaged template this stage renders (``None``: :meth:`prompt` builds messages)."""
@@ -103,6 +107,7 @@ class LLMStage(Stage):
                 stage=self.name,
                 max_repairs=self.max_repairs,
                 sample=self.sample,
+                **self.params,
             )
         except ReplyError as exc:
             return Rejection(rule=exc.rule, reason=exc.reason, raw=exc.raw)
@@ -116,6 +121,7 @@ class LLMStage(Stage):
             model=self.model.model,
             prompt_hash=self.prompt_hash(),
             usage=answer.usage,
+            reasoning=answer.reasoning,
         )
         return _with_record(answer.value, record)
 

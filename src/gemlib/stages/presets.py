@@ -24,7 +24,7 @@ from gemlib.validation.ladder import RuleValidator, default_checks
 __all__ = ["GEM_STAGES", "gem", "synthesizer"]
 
 GEM_STAGES = ("relevance", "extraction", "generation", "refinement", "judge")
-"""The stage keys ``stage_models`` and ``templates`` accept."""
+"""The stage keys ``stage_models``, ``templates`` and ``stage_params`` accept."""
 
 
 def gem(
@@ -33,6 +33,7 @@ def gem(
     judge_model: str | LLM | None = None,
     stage_models: Mapping[str, str | LLM] | None = None,
     templates: Mapping[str, str] | None = None,
+    stage_params: Mapping[str, Mapping[str, Any]] | None = None,
     refine: bool = True,
     validate: bool = True,
     judge: bool = True,
@@ -56,13 +57,15 @@ def gem(
     trained :class:`~gemlib.classifier.RelevanceClassifier` or its file) adds a
     :class:`ClassifierFilter` there too, so that only the segments it keeps
     reach the LLM. ``templates``
-    overrides prompts per stage. Other keywords (``api_base``, ``temperature``,
+    overrides prompts per stage, ``stage_params`` request settings per stage (e.g.
+    ``{"relevance": {"reasoning_effort": "low"}}``). Other keywords (``api_base``, ``temperature``,
     ``limits``, ``cache``...) configure the ``LLM`` objects built from strings.
     """
     overrides = dict(stage_models or {})
     if judge_model is not None:
         overrides.setdefault("judge", judge_model)
-    unknown = set(overrides) - set(GEM_STAGES) | set(templates or {}) - set(GEM_STAGES)
+    keyed = set(overrides) | set(templates or {}) | set(stage_params or {})
+    unknown = keyed - set(GEM_STAGES)
     if unknown:
         raise ValueError(f"unknown stage keys {sorted(unknown)}; use {list(GEM_STAGES)}")
     shared: dict[str, LLM] = {}
@@ -77,7 +80,12 @@ def gem(
 
     def options(stage: str) -> dict[str, Any]:
         template = (templates or {}).get(stage)
-        return {"model": llm_for(stage), "max_repairs": max_repairs, "template": template}
+        return {
+            "model": llm_for(stage),
+            "max_repairs": max_repairs,
+            "template": template,
+            "params": dict((stage_params or {}).get(stage, {})),
+        }
 
     stages: list[Stage] = [Segmenter(max_chars=max_chars)]
     if prefilter:
