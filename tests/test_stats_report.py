@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import html.parser
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
-from gemlib import Document, Message, ModelUsage, Pipeline, RunStats, StageStats, Trajectory
+from gemlib import (
+    Document,
+    Message,
+    ModelUsage,
+    Pipeline,
+    Rejection,
+    RunStats,
+    Stage,
+    StageStats,
+    Tool,
+    ToolCall,
+    Trajectory,
+)
 from gemlib.dedup import Deduplicate, find_duplicates
+from gemlib.formats import read_trajectories
 from gemlib.report import format_costs, html_report, text_report
 from gemlib.stats import Distribution, dataset_stats, tool_kind
+from gemlib.summary import load_summary
 from test_model import OPENAI_RECORD
 
 
@@ -103,7 +122,7 @@ def test_text_and_html_reports() -> None:
     page = html_report(dataset, _run_stats(), title="A <run> & more")
     assert page.startswith("<!doctype html>")
     assert "<title>A &lt;run&gt; &amp; more</title>" in page
-    assert "http" not in page, "self-contained: nothing fetched"
+    assert not re.search(r"(src|href)=|https?:|url\(", page), "self-contained: nothing fetched"
     assert page.count("<svg") == 4  # the funnel and three distributions
     parser = html.parser.HTMLParser()
     parser.feed(page)  # well formed enough to parse
@@ -148,3 +167,131 @@ def test_deduplicate_stage_on_documents_and_trajectories() -> None:
     )
     kept = Pipeline([Deduplicate()]).run([t, other, different]).outputs
     assert [x.id for x in kept] == [t.id, "d"]
+
+
+# --------------------------------------------------------------------------- run reports
+
+
+class _Zeta(Stage):
+    """First in the pipeline, last in the alphabet: drops texts that mention 'skip'."""
+
+    name = "zeta_screen"
+
+    def process(self, doc: Document) -> Document | Rejection:
+        if "skip" in doc.text:
+            return Rejection(rule="says_skip", reason=f"the text says skip: {doc.text}")
+        return doc
+
+
+class _Alpha(Stage):
+    """Second in the pipeline: turns a text into a one-call trajectory, or drops it."""
+
+    name = "alpha_writer"
+
+    def process(self, doc: Document) -> Trajectory | Rejection:
+        if "short" in doc.text:
+            return Rejection(rule="too_short", reason=f"only {len(doc.text)} characters")
+        calls = doc.text.count("call") or 1
+        messages = [Message(role="user", content=doc.text)]
+        for n in range(calls):
+            messages += [
+                Message(
+                    role="assistant",
+                    tool_calls=(ToolCall(id=f"c{n}", name="get_thing", arguments={"n": n}),),
+                ),
+                Message(role="tool", tool_call_id=f"c{n}", name="get_thing", content="{}"),
+            ]
+        messages.append(Message(role="assistant", content="Done."))
+        return Trajectory(messages=tuple(messages), tools=(Tool(name="get_thing"),))
+
+
+def _run_dir(tmp_path: Path) -> Path:
+    texts = [f"call {'call ' * (i % 5)}number {i}" for i in range(12)]
+    texts += [
+        "please skip this one",
+        "skip me too",
+        "short",
+        "short again",
+        "short third",
+        "short 4",
+    ]
+    run = tmp_path / "run"
+    Pipeline([_Zeta(), _Alpha()]).run(texts, run_dir=run, progress_interval=None)
+    return run
+
+
+def test_a_run_directory_reports_its_funnel_in_pipeline_order(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path)
+    summary = load_summary(run)
+    # The manifest lists zeta_screen first; the stored stats are alphabetical.
+    assert list(summary.stats.stages) == ["zeta_screen", "alpha_writer"]
+    assert (summary.stats.inputs, summary.stats.outputs, summary.stats.rejections) == (18, 12, 6)
+    assert [len(v) for v in summary.examples.values()] == [2, 3], "a few examples per rule"
+    assert summary.examples[("alpha_writer", "too_short")][0].reason == "only 5 characters"
+
+    text = text_report(summary.stats, examples=summary.examples)
+    funnel = text.split("== funnel ==")[1]
+    assert funnel.index("zeta_screen") < funnel.index("alpha_writer")
+    assert "alpha_writer                  16      12         4  too_short 4" in funnel
+    assert "zeta_screen/says_skip:" in text
+    assert "the text says skip: skip me too" in text
+
+
+def test_the_html_report_has_reasons_examples_axes_counts_and_the_paper(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path)
+    summary = load_summary(run)
+    dataset = dataset_stats(read_trajectories(run), count_tokens=False)
+    page = html_report(dataset, summary.stats, examples=summary.examples)
+    funnel = page[page.index("<h2>Funnel</h2>") : page.index("<h2>Example rejections</h2>")]
+    assert funnel.index("zeta_screen") < funnel.index("alpha_writer")
+    assert "too_short 4" in funnel
+    assert "says_skip 2" in funnel
+    assert "only 5 characters" in page
+    # Tool calls per trajectory are 1..4 (once 5 calls): the histogram labels each value on
+    # its x axis, names both axes, and writes each bar's count over it.
+    svg = page[page.index('aria-label="tool calls per trajectory"') :]
+    svg = svg[: svg.index("</svg>")]
+    ticks = re.findall(r'class="tick"[^>]*>([^<]*)<', svg)
+    counts = re.findall(r'class="count"[^>]*>([^<]*)<', svg)
+    assert ticks == ["1", "2", "3", "4", "5"]
+    assert [int(c) for c in counts] == [3, 3, 2, 2, 2]
+    assert ">trajectories<" in svg
+    assert ">tool calls per trajectory<" in svg
+    assert "46.1" in page
+    assert "8.6" in page
+    assert "16.3" in page
+    assert "Content-Security-Policy" in page
+
+
+def test_stats_counts_tokens_without_importing_litellm(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path)
+    script = (
+        "import sys\nfrom gemlib.cli import main\n"
+        f"code = main(['stats', {str(run)!r}])\n"
+        "assert 'litellm' not in sys.modules, 'stats imported litellm'\nsys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "zeta_screen" in done.stdout
+    assert "== beside the GEM paper ==" in done.stdout
+    assert "tokens counted with cl100k_base" in done.stdout
+
+
+def test_the_token_count_agrees_with_litellms() -> None:
+    from gemlib.llm.litellm_backend import import_litellm
+
+    litellm = import_litellm()
+    trajectory = _trajectory()
+    stats = dataset_stats([trajectory], count_tokens=True)
+    assert stats.tokens_counted_with == "cl100k_base"
+    text = "\n".join(
+        m.content + "".join(json.dumps(c.arguments) for c in m.tool_calls)
+        for m in trajectory.messages
+    )
+    theirs = litellm.token_counter(model="gpt-4", text=text)
+    assert abs(stats.tokens.mean - theirs) <= max(3, theirs * 0.01)
+    assert dataset_stats([trajectory], count_tokens=False).tokens_counted_with.startswith(
+        "estimate"
+    )

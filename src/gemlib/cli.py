@@ -247,20 +247,21 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     from gemlib.formats import read_trajectories
-    from gemlib.model import RunStats
     from gemlib.report import html_report, text_report
     from gemlib.stats import dataset_stats
+    from gemlib.summary import load_summary
 
     source = Path(args.file)
     dataset = dataset_stats(read_trajectories(source, args.format), count_tokens=not args.fast)
-    run: RunStats | None = None
-    manifest = source / "manifest.json"
-    if source.is_dir() and manifest.exists():
-        session = json.loads(manifest.read_text()).get("last_session") or {}
-        run = RunStats.model_validate(session["stats"]) if "stats" in session else None
-    print(text_report(run, dataset) if run else dataset.format())
+    summary = load_summary(source) if source.is_dir() else None
+    if summary is None:
+        print(dataset.format())
+    else:
+        print(text_report(summary.stats, dataset, examples=summary.examples))
     if args.html:
-        Path(args.html).write_text(html_report(dataset, run, title=f"gemlib: {source}"))
+        run, examples = (summary.stats, summary.examples) if summary else (None, None)
+        page = html_report(dataset, run, title=f"gemlib: {source}", examples=examples)
+        Path(args.html).write_text(page, encoding="utf-8")
         print(f"\nHTML report: {args.html}")
     return 0
 

@@ -28,7 +28,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import attrs
 from pydantic import BaseModel, TypeAdapter
@@ -37,7 +37,7 @@ from gemlib._version import __version__
 from gemlib.errors import RunDirError
 from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage, merge_usage
 
-__all__ = ["DirStore", "MemoryStore", "Store", "open_results"]
+__all__ = ["DirStore", "MemoryStore", "RunTotals", "Store", "open_results", "read_totals"]
 
 MANIFEST = "manifest.json"
 OUTPUTS = "outputs.jsonl"
@@ -248,12 +248,7 @@ class DirStore(Store):
 
     def _load_usage(self) -> UsageByStage:
         row = self._db.execute("SELECT value FROM kv WHERE key='usage'").fetchone()
-        if row is None:
-            return {}
-        return {
-            stage: {model: ModelUsage.model_validate(u) for model, u in models.items()}
-            for stage, models in json.loads(row[0]).items()
-        }
+        return {} if row is None else _usage_from_json(row[0])
 
     # ------------------------------------------------------------------ Store
 
@@ -375,6 +370,45 @@ def open_results(
         for line in _committed_lines(base / REJECTIONS, lengths.get(REJECTIONS, 0))
     )
     return outputs, rejections
+
+
+class RunTotals(NamedTuple):
+    """A run directory's committed totals over every session."""
+
+    stages: dict[str, StageStats]
+    usage: UsageByStage
+    items: int
+    """Corpus items finished."""
+    outputs: int
+    rejections: int
+
+
+def read_totals(path: str | os.PathLike[str]) -> RunTotals:
+    """A run directory's cumulative per-stage counts, model usage, items, outputs, rejections.
+
+    Read from the committed state, without taking the directory's lock: every
+    session of a resumed run is counted, unlike the manifest's ``last_session``.
+    """
+    db = sqlite3.connect(f"file:{Path(path) / PROGRESS}?mode=ro", uri=True)
+    try:
+        kv = dict(db.execute("SELECT key, value FROM kv").fetchall())
+        items, outputs, rejections = db.execute(
+            "SELECT COUNT(*), SUM(outputs), SUM(rejections) FROM items"
+        ).fetchone()
+    finally:
+        db.close()
+    stages = {
+        k: StageStats.model_validate(v) for k, v in json.loads(kv.get("stage_stats", "{}")).items()
+    }
+    usage = _usage_from_json(kv.get("usage", "{}"))
+    return RunTotals(stages, usage, int(items), int(outputs or 0), int(rejections or 0))
+
+
+def _usage_from_json(text: str) -> UsageByStage:
+    return {
+        stage: {model: ModelUsage.model_validate(u) for model, u in models.items()}
+        for stage, models in json.loads(text).items()
+    }
 
 
 def _committed_lines(path: Path, length: int) -> Iterator[bytes]:

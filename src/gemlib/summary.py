@@ -1,0 +1,128 @@
+"""What a run directory says about its run: pipeline order, funnel, usage, example rejections.
+
+    from gemlib.summary import load_summary
+    summary = load_summary("runs/one")
+    summary.stats.stages        # per-stage counts, in pipeline order, every session
+    summary.examples[("llm_judge", "capability_hallucination")]  # a few rejections
+
+The stage order is the manifest's (the order the pipeline ran them); the
+counts and model usage are the run directory's committed totals over every
+session, so a resumed run reports the whole run. Everything is read through
+:mod:`gemlib.pipeline.store`, never by guessing at its files, and nothing here
+imports litellm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from gemlib.errors import RunDirError
+from gemlib.model import Rejection, RunStats
+from gemlib.pipeline.store import MANIFEST, PROGRESS, read_totals
+
+__all__ = ["RunSummary", "example_rejections", "in_pipeline_order", "load_summary", "stage_order"]
+
+EXAMPLES_PER_RULE = 3
+
+
+@attrs.frozen
+class RunSummary:
+    """A run directory's manifest, its whole-run statistics, and example rejections."""
+
+    path: Path
+    manifest: dict[str, Any]
+    stats: RunStats
+    """Counts and usage of every session, stages in pipeline order."""
+    examples: dict[tuple[str, str], list[Rejection]]
+    """Up to a few rejections per ``(stage, rule)``, in the order they were recorded."""
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        """The manifest's description of each stage (name, version, config, prompt hash)."""
+        return list(self.manifest.get("stages", []))
+
+    def models(self) -> dict[str, str]:
+        """The model each LLM stage used, by stage name."""
+        found = {}
+        for stage in self.stages:
+            model = (stage.get("config") or {}).get("model")
+            if isinstance(model, Mapping) and isinstance(model.get("model"), str):
+                found[stage["name"]] = model["model"]
+            elif isinstance(model, str):
+                found[stage["name"]] = model
+        return found
+
+
+def stage_order(manifest: Mapping[str, Any]) -> list[str]:
+    """Stage names in the order the pipeline runs them, as the manifest lists them."""
+    return [str(s["name"]) for s in manifest.get("stages", []) if isinstance(s, Mapping)]
+
+
+def in_pipeline_order(stats: RunStats, order: Sequence[str]) -> RunStats:
+    """``stats`` with its stages and usage in ``order`` (stages it does not name go last)."""
+
+    def rank(name: str) -> tuple[int, str]:
+        return (order.index(name), "") if name in order else (len(order), name)
+
+    return stats.model_copy(
+        update={
+            "stages": {k: stats.stages[k] for k in sorted(stats.stages, key=rank)},
+            "usage": {k: stats.usage[k] for k in sorted(stats.usage, key=rank)},
+        }
+    )
+
+
+def example_rejections(
+    rejections: Iterable[Rejection], per_rule: int = EXAMPLES_PER_RULE
+) -> dict[tuple[str, str], list[Rejection]]:
+    """The first ``per_rule`` rejections of each ``(stage, rule)``."""
+    found: dict[tuple[str, str], list[Rejection]] = {}
+    for rejection in rejections:
+        kept = found.setdefault((rejection.stage, rejection.rule), [])
+        if len(kept) < per_rule:
+            kept.append(rejection)
+    return found
+
+
+def load_summary(
+    run_dir: str | os.PathLike[str], *, examples_per_rule: int = EXAMPLES_PER_RULE
+) -> RunSummary:
+    """Read a run directory's summary; :class:`RunDirError` when it is not one."""
+    from gemlib.pipeline.store import open_results
+
+    path = Path(run_dir)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file() or not (path / PROGRESS).is_file():
+        raise RunDirError(f"{path} is not a run directory (no {MANIFEST} and {PROGRESS})")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{manifest_path} is unreadable ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise RunDirError(f"{manifest_path} does not hold a JSON object")
+    session = manifest.get("last_session") or {}
+    last = RunStats.model_validate(session.get("stats") or {})
+    totals = read_totals(path)
+    _, rejections = open_results(path)
+    whole = last.model_copy(
+        update={
+            "inputs": max(totals.items, last.inputs),
+            "resumed": 0,
+            "outputs": totals.outputs,
+            "rejections": totals.rejections,
+            "stages": totals.stages or last.stages,
+            "usage": totals.usage or last.usage,
+        }
+    )
+    return RunSummary(
+        path=path,
+        manifest=manifest,
+        stats=in_pipeline_order(whole, stage_order(manifest)),
+        examples=example_rejections(rejections, examples_per_rule),
+    )
