@@ -7,9 +7,10 @@ import io
 from pathlib import Path
 
 import attrs
+import pytest
 
-from gemlib import Document, Pipeline, Rejection, Stage
-from gemlib.progress import LineReporter, Snapshot, TerminalReporter
+from gemlib import Document, Pipeline, Rejection, Stage, progress
+from gemlib.progress import LineReporter, Snapshot, TerminalReporter, corpus_total
 
 
 @attrs.define
@@ -112,6 +113,64 @@ def test_the_command_line_prints_progress_unless_quiet(tmp_path: Path) -> None:
             env=LOCAL_KEY,
         )
     assert loud.returncode == 0, loud.stderr
-    assert "finished: 5 items done" in loud.stderr, "non-terminals get plain lines"
+    assert "finished: 5/5 items done (100%)" in loud.stderr, "non-terminals get plain lines"
     assert quiet.returncode == 0, quiet.stderr
     assert "items done" not in quiet.stderr
+
+
+def test_a_corpus_file_or_folder_has_a_total_cheaply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text("".join(f'{{"text": "doc {i}"}}\n' for i in range(250)) + '{"text": "x"}')
+    assert corpus_total(jsonl) == (251, False), "a last line without a newline counts"
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    for name in ("a.md", "b.txt", "sub/c.rst", "sub/skip.png"):
+        (tmp_path / "docs" / name).write_text("text")
+    assert corpus_total(tmp_path / "docs") == (3, False)
+    assert corpus_total(tmp_path / "docs" / "a.md") == (1, False)
+    assert corpus_total("-") is None
+    assert corpus_total(tmp_path / "missing.jsonl") is None
+    pyarrow = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pyarrow.table({"text": [f"t{i}" for i in range(77)]}), tmp_path / "c.parquet")
+    assert corpus_total(tmp_path / "c.parquet") == (77, False)
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    assert corpus_total(tmp_path / "broken.parquet") is None
+
+    # Beyond the exact limit, the count is estimated from the first megabytes.
+    monkeypatch.setattr(progress, "EXACT_COUNT_BYTES", 1000)
+    count, estimated = corpus_total(jsonl) or (0, False)
+    assert estimated
+    assert 240 <= count <= 262
+
+
+def test_percent_and_eta_use_this_sessions_pace() -> None:
+    base = {"read": 0, "in_flight": 0, "outputs": 0, "rejections": 0}
+    # 600 of 1000 done, 500 of them by an earlier session: 100 items took 10 s here.
+    resumed = Snapshot(elapsed=10.0, finished=600, total=1000, resumed=500, **base)
+    assert resumed.eta == 40.0
+    assert resumed.percent == 60.0
+    assert "600/1000 items done (60%)" in resumed.line()
+    assert "ETA 40s" in resumed.line()
+    only_resumed = Snapshot(elapsed=1.0, finished=500, total=1000, resumed=500, **base)
+    assert only_resumed.eta is None, "no pace yet"
+    slow = Snapshot(elapsed=3600.0, finished=100, total=1000, **base)
+    assert "ETA 9h00m" in slow.line()
+    guess = Snapshot(elapsed=60.0, finished=30, total=100, total_estimated=True, **base)
+    assert "30/~100 items done (30%)" in guess.line()
+    assert "ETA 2m20s" in guess.line()
+    passed = Snapshot(elapsed=60.0, finished=120, total=100, total_estimated=True, **base)
+    assert passed.eta is None
+    assert passed.percent is None
+    assert "120 items done |" in passed.line(), "an estimate the run has passed is dropped"
+
+
+def test_a_run_over_a_corpus_path_reports_its_total(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(f'{{"text": "doc {i}"}}\n' for i in range(40)))
+    reporter = Collect()
+    Pipeline([Slow()]).run(corpus, max_in_flight=4, progress=reporter, progress_interval=0.05)
+    assert all(s.total == 40 for s in reporter.updates)
+    assert reporter.final is not None
+    assert reporter.final.percent == 100.0

@@ -145,9 +145,10 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
     except (FileNotFoundError, ValueError) as exc:
         raise GemlibError(str(exc)) from None
     pipe = spec.pipeline()
-    from gemlib.progress import TerminalReporter, default_reporter
+    from gemlib.progress import TerminalReporter, corpus_total, default_reporter
 
     spec.save()
+    total, estimated = corpus_total(spec.corpus) or (None, False)
     reporter = None if quiet else default_reporter(printing=True)
     interval = 0.5 if isinstance(reporter, TerminalReporter) else 10.0
     result = pipe.run(
@@ -156,6 +157,8 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
         max_in_flight=max(spec.concurrency or 16, 1) * 2,
         progress=reporter,
         progress_interval=None if quiet else interval,
+        total=total,
+        total_estimated=estimated,
     )
     print(format_funnel(result.stats))
     if result.rejections:

@@ -25,6 +25,7 @@ __all__ = ["as_items", "read_corpus"]
 log = logging.getLogger("gemlib")
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
 def read_corpus(
@@ -48,7 +49,7 @@ def read_corpus(
         return _read_folder(base)
     if base.suffix.lower() == ".parquet":
         return _read_parquet(base, text_field, id_field)
-    if base.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+    if base.suffix.lower() in JSONL_SUFFIXES:
         return _read_jsonl(base, text_field, id_field)
     return _read_folder_file(base, base.parent)
 

@@ -4,14 +4,23 @@ The runner takes a :class:`Snapshot` every ``progress_interval`` seconds and
 hands it to a reporter: one refreshed line on a terminal, a log line per
 interval where output is not a terminal (CI, nohup), an updating display in
 a notebook. :func:`default_reporter` picks the one that fits.
+
+With a total (a list's length, or :func:`corpus_total` for a corpus file or
+folder) the line shows the share done and an ETA at this session's pace. A
+JSONL file's total is its line count, counted exactly up to
+:data:`EXACT_COUNT_BYTES` and estimated from the first megabytes beyond that
+(shown as ``~N``); a Parquet file's is its row count from the footer; a
+folder's, its text files.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import shutil
 import sys
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 import attrs
@@ -23,6 +32,7 @@ __all__ = [
     "Reporter",
     "Snapshot",
     "TerminalReporter",
+    "corpus_total",
     "default_reporter",
 ]
 
@@ -46,20 +56,41 @@ class Snapshot:
     cost: float = 0.0
     total: int | None = None
     """Corpus items in all, when known (a list, or ``RunOptions.total``)."""
+    total_estimated: bool = False
+    """``total`` is an estimate (a large JSONL file's line count from its first megabytes)."""
+    resumed: int = 0
+    """Of ``finished``, the items an earlier session had finished (they take no time)."""
+
+    @property
+    def _total(self) -> int | None:
+        # An estimate that the run has passed says nothing any more.
+        if self.total is None or (self.total_estimated and self.finished >= self.total):
+            return None
+        return self.total
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at the current pace, when the corpus size is known."""
-        if self.total is None or self.finished == 0 or self.elapsed <= 0:
+        """Seconds left at this session's pace, when the corpus size is known."""
+        worked = self.finished - self.resumed
+        if self._total is None or worked <= 0 or self.elapsed <= 0:
             return None
-        return max(0.0, (self.total - self.finished) * self.elapsed / self.finished)
+        return max(0.0, (self._total - self.finished) * self.elapsed / worked)
+
+    @property
+    def percent(self) -> float | None:
+        """The share of the corpus done, in percent, when its size is known."""
+        if self._total is None:
+            return None
+        return 100.0 if self._total == 0 else min(100.0, 100.0 * self.finished / self._total)
 
     def line(self) -> str:
-        """One line: counts, rates, cost, ETA and the busiest stages."""
+        """One line: counts, share done, rates, cost, ETA and the busiest stages."""
         rate = self.elapsed or 1.0
-        done = f"{self.finished}/{self.total}" if self.total is not None else f"{self.finished}"
+        done = f"{self.finished}"
+        if self._total is not None:
+            done += f"/{'~' if self.total_estimated else ''}{self._total}"
         parts = [
-            f"{done} items done",
+            f"{done} items done" + (f" ({self.percent:.0f}%)" if self.percent is not None else ""),
             f"{self.in_flight} in flight",
             f"{self.outputs} kept",
             f"{self.rejections} rejected",
@@ -68,9 +99,69 @@ class Snapshot:
             f"${self.cost:.4f}",
         ]
         if self.eta is not None:
-            parts.append(f"ETA {self.eta:.0f}s")
+            parts.append(f"ETA {_duration(self.eta)}")
         stages = " ".join(f"{name}:{out}/{got}" for name, (got, out, _) in self.stages.items())
         return " | ".join(parts) + (f" | {stages}" if stages else "")
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``5m12s``, ``3h04m``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+EXACT_COUNT_BYTES = 256 * 2**20
+"""JSONL files up to this size have their lines counted; larger ones are estimated."""
+_SAMPLE_BYTES = 8 * 2**20
+
+
+def corpus_total(path: str | os.PathLike[str]) -> tuple[int, bool] | None:
+    """``(items, estimated)`` in a corpus at ``path``, cheaply; ``None`` when unknown.
+
+    The count is of what :func:`gemlib.corpus.read_corpus` would read at most:
+    lines of a JSONL file (blank and malformed lines included, so it may be a
+    little high), rows of a Parquet file, text files in a folder, one for a
+    text file. Standard input (``"-"``) and unreadable paths give ``None``.
+    """
+    from gemlib.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES
+
+    if str(path) == "-":
+        return None
+    base = Path(path)
+    try:
+        if base.is_dir():
+            found = sum(
+                1 for f in base.rglob("*") if f.suffix.lower() in TEXT_SUFFIXES and f.is_file()
+            )
+            return found, False
+        suffix = base.suffix.lower()
+        if suffix == ".parquet":
+            parquet: Any = importlib.import_module("pyarrow.parquet")
+            return int(parquet.ParquetFile(str(base)).metadata.num_rows), False
+        if suffix in JSONL_SUFFIXES:
+            return _count_lines(base)
+        return (1, False) if base.is_file() else None
+    except Exception:  # unreadable, or pyarrow's errors on a broken file: the reader will say
+        return None
+
+
+def _count_lines(path: Path) -> tuple[int, bool]:
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if size <= EXACT_COUNT_BYTES:
+            lines = 0
+            ends_open = False
+            while chunk := handle.read(2**20):
+                lines += chunk.count(b"\n")
+                ends_open = not chunk.endswith(b"\n")
+            return lines + ends_open, False
+        sample = handle.read(_SAMPLE_BYTES)
+    per_byte = max(sample.count(b"\n"), 1) / len(sample)
+    return max(1, round(size * per_byte)), True
 
 
 class Reporter(Protocol):

@@ -21,6 +21,7 @@ from gemlib.model import ModelUsage, Rejection, RunStats, Trajectory
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import FunctionStage, Stage, accepts
 from gemlib.pipeline.store import DirStore, MemoryStore, Store, open_results
+from gemlib.progress import corpus_total
 
 __all__ = ["Pipeline", "RunResult"]
 
@@ -172,6 +173,8 @@ class Pipeline:
         """The async form of :meth:`run`."""
         if "total" not in options and isinstance(items, Sized) and not isinstance(items, str):
             options["total"] = len(items)  # for the ETA
+        elif "total" not in options and isinstance(items, os.PathLike):
+            options["total"], options["total_estimated"] = corpus_total(items) or (None, False)
         run_options = RunOptions(**{**options, "max_in_flight": self._window(options)})
         stream = items if hasattr(items, "__aiter__") else as_items(items, self.input_type)
         store: Store

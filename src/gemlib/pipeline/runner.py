@@ -42,7 +42,8 @@ class RunOptions:
     ``progress_interval``: seconds between progress reports (``None``: none);
     ``progress``: the reporter (:mod:`gemlib.progress`; default: a display in
     Jupyter, log lines elsewhere);
-    ``total``: corpus items in all, for an ETA (``Pipeline.run`` fills it in for lists).
+    ``total``: corpus items in all, for an ETA (``Pipeline.run`` fills it in for lists
+    and corpus paths); ``total_estimated``: it is an estimate.
     """
 
     max_in_flight: int = attrs.field(default=64, validator=attrs.validators.ge(1))
@@ -54,6 +55,7 @@ class RunOptions:
     progress_interval: float | None = 10.0
     progress: Reporter | None = None
     total: int | None = None
+    total_estimated: bool = False
 
 
 def _item_id(item: Any) -> str:
@@ -203,6 +205,8 @@ class _Runner:
             tokens=tokens,
             cost=cost,
             total=self.options.total,
+            total_estimated=self.options.total_estimated,
+            resumed=self.stats.resumed,
         )
 
     async def _run_item(self, item: Any, item_id: str) -> None:
