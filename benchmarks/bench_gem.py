@@ -1,18 +1,28 @@
-"""End-to-end GEM benchmark: the full preset against a canned teacher with fixed latency.
+"""End-to-end GEM benchmark: the full preset against a canned teacher.
 
 Each document costs five model requests (relevance, extraction, generation,
-refinement, judge). With C requests in flight and latency L the limit is
-C / L requests per second; the benchmark prints achieved / limit for several
-concurrencies, then reruns the last run directory: a finished run must make
-zero requests and take a small fraction of the first run's time.
+refinement, judge). The limit is the time a run would take if gemlib cost
+nothing: the sum of the server's reply latencies divided by the C requests
+allowed in flight (the server reports that sum). The benchmark prints
+limit / wall time for several concurrencies, with gemlib's CPU per document
+and peak memory, then reruns the last run directory: a finished run must
+make zero requests and take a small fraction of the first run's time.
+
+Latency shapes (``--shape``):
+
+- ``fixed``: every reply after ``--latency`` s (1 s by default, a fast reply
+  for a teacher writing whole conversations).
+- ``lognormal``: heavy-tailed, mean ``--latency`` per 1000 characters of reply
+  (so generation and refinement take longest), spread ``--sigma``.
+- ``lockstep``: fixed latency with two documents per slot, the worst case for
+  CPU: replies arrive together, and gemlib's parsing of one wave delays the
+  next wave's requests.
 
 Each concurrency C gets ``--docs-per-slot`` x C documents, so every run lasts
-about the same time (docs-per-slot x 5 x L at the limit) and the ramp-down at
-the end, when fewer than C requests remain, weighs the same at every C. The
-default latency, 1 s, is a fast reply for a teacher writing whole
-conversations; ``--latency 0.1`` shows where CPU becomes the limit instead.
+about the same time and the ramp-down at the end weighs the same at every C.
 
-    python benchmarks/bench_gem.py [--latency 1.0] [--concurrency 16 64 256] [--docs-per-slot 20]
+    python benchmarks/bench_gem.py [--shape fixed|lognormal|lockstep] [--latency 1.0]
+                                   [--concurrency 16 64 256] [--docs-per-slot 20]
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _memory import peak_rss_mib
 from _server import fake_server
 
 from gemlib import Document, Pipeline
@@ -55,31 +66,42 @@ def run(api_base: str, docs: list[Document], concurrency: int, run_dir: Path) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs-per-slot", type=int, default=20)
+    parser.add_argument("--shape", choices=("fixed", "lognormal", "lockstep"), default="fixed")
+    parser.add_argument("--docs-per-slot", type=int, default=None, help="20; 2 for lockstep")
     parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--sigma", type=float, default=1.0, help="spread of lognormal latency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
     args = parser.parse_args()
-    print(f"GEM preset, 5 requests per document, latency {args.latency * 1000:.0f} ms")
+    per_slot = args.docs_per_slot or (2 if args.shape == "lockstep" else 20)
+    server_shape = "lognormal" if args.shape == "lognormal" else "fixed"
     print(
-        f"{'concurrency':>11} {'documents':>9} {'req/s':>8} {'limit':>7} {'ratio':>7} "
-        f"{'docs/s':>7} {'CPU/doc':>8} {'server CPU/req':>14}"
+        f"GEM preset, 5 requests per document, {args.shape} latency {args.latency * 1000:.0f} ms"
+        + (f" (sigma {args.sigma})" if args.shape == "lognormal" else "")
+        + f", {per_slot} documents per slot"
     )
-    with fake_server(args.latency, teacher=True) as server, tempfile.TemporaryDirectory() as tmp:
-        api_base = server.api_base
+    print(
+        f"{'concurrency':>11} {'documents':>9} {'req/s':>8} {'wall s':>7} {'limit s':>7} "
+        f"{'ratio':>6} {'CPU/doc':>8} {'peak RSS':>9} {'server CPU/req':>14}"
+    )
+    with (
+        fake_server(args.latency, teacher=True, shape=server_shape, sigma=args.sigma) as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         for c in args.concurrency:
-            docs = corpus(args.docs_per_slot * c)
+            docs = corpus(per_slot * c)
             run_dir = Path(tmp) / f"c{c}"
             cpu, server_cpu = time.process_time(), server.cpu_seconds()
-            elapsed, requests = run(api_base, docs, c, run_dir)
+            served = server.served_seconds()
+            elapsed, requests = run(server.api_base, docs, c, run_dir)
+            ideal = (server.served_seconds() - served) / c
             cpu_ms = (time.process_time() - cpu) / len(docs) * 1000
             server_ms = (server.cpu_seconds() - server_cpu) / max(requests, 1) * 1000
-            limit = c / args.latency
             print(
-                f"{c:>11} {len(docs):>9} {requests / elapsed:>8.0f} {limit:>7.0f} "
-                f"{requests / elapsed / limit:>7.3f} {len(docs) / elapsed:>7.1f} "
-                f"{cpu_ms:>6.1f}ms {server_ms:>12.2f}ms"
+                f"{c:>11} {len(docs):>9} {requests / elapsed:>8.0f} {elapsed:>7.2f} "
+                f"{ideal:>7.2f} {ideal / elapsed:>6.3f} {cpu_ms:>6.1f}ms "
+                f"{peak_rss_mib():>6.1f}MiB {server_ms:>12.2f}ms"
             )
-        again, sent = run(api_base, docs, args.concurrency[-1], run_dir)
+        again, sent = run(server.api_base, docs, args.concurrency[-1], run_dir)
     print(
         f"rerun of the finished run: {again:.2f} s = {again / elapsed:.1%} of the first run, "
         f"{sent} requests"

@@ -52,6 +52,7 @@ class FakeOpenAI:
         self.arrivals: list[float] = []
         self.active = 0
         self.peak = 0
+        self.served_seconds = 0.0  # the sum of every reply's latency: the ideal's work
         self._lock = threading.Lock()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -98,15 +99,22 @@ class FakeOpenAI:
                     fake.peak = max(fake.peak, fake.active)
                 try:
                     spec = fake.reply(body, number)
+                    with fake._lock:
+                        fake.served_seconds += fake.latency + spec.delay
                     time.sleep(fake.latency + spec.delay)
                 finally:
                     with fake._lock:
                         fake.active -= 1
                 self._send(spec, body)
 
-            def _send(self, spec: Reply, body: dict[str, Any]) -> None:
-                if spec.raw_body is not None:
-                    payload = spec.raw_body
+            def do_GET(self) -> None:  # /stats, for benchmarks running the server apart
+                with fake._lock:
+                    stats = {"requests": len(fake.requests), "served_seconds": fake.served_seconds}
+                self._send(Reply(), {}, json.dumps(stats).encode())
+
+            def _send(self, spec: Reply, body: dict[str, Any], raw: bytes | None = None) -> None:
+                if raw is not None or spec.raw_body is not None:
+                    payload = raw if raw is not None else spec.raw_body
                 elif spec.status != 200:
                     payload = json.dumps(
                         {"error": {"message": f"fake error {spec.status}", "type": "fake"}}
@@ -184,16 +192,38 @@ class FakeOpenAI:
 
 if __name__ == "__main__":  # a standalone server for benchmarks: prints its port, runs until killed
     import argparse
+    import random
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per reply (the mean)")
     parser.add_argument("--teacher", action="store_true", help="answer as the canned GEM teacher")
+    parser.add_argument(
+        "--shape",
+        choices=("fixed", "lognormal"),
+        default="fixed",
+        help="fixed: every reply takes --latency; lognormal: heavy-tailed with mean --latency "
+        "per 1000 characters of reply (at least one unit), as a teacher writing long replies",
+    )
+    parser.add_argument("--sigma", type=float, default=1.0, help="lognormal spread")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    reply = None
+    answer: Handler = lambda body, n: Reply()  # noqa: E731
     if args.teacher:
         from teacher import canned_reply
 
-        reply = canned_reply
-    server = FakeOpenAI(reply, latency=args.latency).start()
+        answer = canned_reply
+    latency = args.latency
+    if args.shape == "lognormal":
+        rng, draw, base = random.Random(args.seed), threading.Lock(), answer
+
+        def heavy_tailed(body: dict[str, Any], n: int) -> Reply:
+            spec = base(body, n)
+            with draw:  # mean 1: mu = -sigma^2 / 2
+                factor = rng.lognormvariate(-(args.sigma**2) / 2, args.sigma)
+            spec.delay += args.latency * factor * max(1.0, len(spec.content) / 1000)
+            return spec
+
+        answer, latency = heavy_tailed, 0.0
+    server = FakeOpenAI(answer, latency=latency).start()
     print(server.port, flush=True)
     threading.Event().wait()
