@@ -205,3 +205,31 @@ def test_bfcl_statistics_for_the_docs(bfcl_base: list[Trajectory]) -> None:
     assert round(stats.messages.mean, 1) == 18.8
     assert round(stats.distinct_tools_used.mean, 1) == 5.4
     assert round(stats.tool_calls.mean, 1) == 5.7
+
+
+def test_every_bfcl_tool_of_every_category_normalises() -> None:
+    """All function docs of BFCL, the Java and JavaScript sets included (13 tools with
+    HashMap, ArrayList or char were rejected before), and one empty type, with a warning."""
+    import warnings
+
+    from gemlib.errors import ToolSchemaWarning
+
+    third_party("bfcl_eval")
+    count = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for path in sorted(bfcl_data_dir().glob("BFCL_v4_*.json")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # format_sensitivity is not JSON Lines; it holds no tools
+                for function in entry.get("function", []):
+                    Tool.from_any(function)
+                    count += 1
+    assert count > 8000
+    empty = [str(w.message) for w in caught if issubclass(w.category, ToolSchemaWarning)]
+    assert empty == [
+        "tool 'createAuthToken': empty type at "
+        "parameters.properties.options.properties.issuer, read as 'string'"
+    ]

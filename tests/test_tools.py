@@ -67,6 +67,52 @@ def test_bfcl_loose_types_are_normalised() -> None:
     assert bfcl["parameters"]["type"] == "dict", "the input must not be mutated"
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("HashMap", "object"),
+        ("Hashtable", "object"),
+        ("ArrayList", "array"),
+        ("Queue", "array"),
+        ("Stack", "array"),
+        ("char", "string"),
+        ("byte", "integer"),
+        ("short", "integer"),
+        ("Bigint", "integer"),
+        ("String", "string"),
+    ],
+)
+def test_bfcl_java_and_javascript_types_map_as_bfcl_maps_them(written: str, expected: str) -> None:
+    tool = Tool.from_any(
+        {
+            "name": "Basic.checkSizes",
+            "parameters": {
+                "type": "dict",
+                "properties": {
+                    "x": {"type": written},
+                    "xs": {"type": "Array", "items": {"type": written}},
+                },
+            },
+        }
+    )
+    assert tool.parameters["properties"]["x"] == {"type": expected}
+    assert tool.parameters["properties"]["xs"]["items"] == {"type": expected}
+
+
+def test_an_empty_type_is_read_as_string_with_a_warning_naming_tool_and_place() -> None:
+    from gemlib.errors import ToolSchemaWarning
+
+    definition = {
+        "name": "createAuthToken",
+        "parameters": {"properties": {"options": {"properties": {"issuer": {"type": ""}}}}},
+    }
+    with pytest.warns(ToolSchemaWarning, match=r"createAuthToken.*options\.properties\.issuer"):
+        tool = Tool.from_any(definition)
+    assert tool.parameters["properties"]["options"]["properties"]["issuer"] == {"type": "string"}
+    with pytest.raises(ToolSchemaError, match="unknown type 'Widget'"):
+        Tool.from_any({"name": "f", "parameters": {"properties": {"w": {"type": "Widget"}}}})
+
+
 def test_missing_object_type_and_missing_parameters() -> None:
     assert (
         Tool.from_any(

@@ -44,6 +44,10 @@ class ToolSchemaError(GemlibError, ValueError):
         super().__init__(f"tool {tool!r}: {problem}")
 
 
+class ToolSchemaWarning(UserWarning):
+    """A defect in a tool definition that gemlib repaired (an empty ``"type"`` read as string)."""
+
+
 class FormatError(GemlibError, ValueError):
     """A record in some serialised format (OpenAI chat, tag format...) cannot be read."""
 

@@ -2,7 +2,9 @@
 
 Tool definitions arrive in several wrappers (OpenAI, bare, MCP ``inputSchema``,
 Anthropic ``input_schema``) and with dialect quirks: BFCL writes ``"dict"``,
-``"float"``, ``"tuple"`` and ``"any"`` as types, some sources omit
+``"float"``, ``"tuple"`` and ``"any"`` as types, and Java or JavaScript types
+(``HashMap``, ``ArrayList``, ``char``, ``Bigint``...) for its Java and
+JavaScript sets, mapped as BFCL maps them; some sources omit
 ``"type": "object"`` at the top, old drafts put ``"required": true`` on a
 property. :func:`normalize_parameters` rewrites all of that into one form (JSON
 Schema 2020-12 with an object at the top) and checks the result against the
@@ -14,13 +16,14 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from gemlib.errors import ToolSchemaError
+from gemlib.errors import ToolSchemaError, ToolSchemaWarning
 
 # Type names used by real datasets, mapped to JSON-Schema type names.
 # ``None`` means "any type": the ``type`` keyword is dropped.
@@ -29,16 +32,25 @@ _TYPE_ALIASES: dict[str, str | None] = {
     "dict": "object",
     "map": "object",
     "mapping": "object",
+    "hashmap": "object",
+    "hashtable": "object",
     "array": "array",
     "list": "array",
     "tuple": "array",
     "set": "array",
+    "arraylist": "array",
+    "queue": "array",
+    "stack": "array",
     "string": "string",
     "str": "string",
     "text": "string",
+    "char": "string",
     "integer": "integer",
     "int": "integer",
     "long": "integer",
+    "byte": "integer",
+    "short": "integer",
+    "bigint": "integer",
     "number": "number",
     "float": "number",
     "double": "number",
@@ -59,6 +71,13 @@ _SUBSCHEMA_MAP_KEYS = ("properties", "$defs", "definitions", "patternProperties"
 def _normalize_type(value: Any, where: str, tool: str) -> str | list[str] | None:
     if isinstance(value, str):
         key = value.strip().lower()
+        if not key:  # a defect of the data; BFCL reads it as a string, and so do we
+            warnings.warn(
+                f"tool {tool!r}: empty type at {where}, read as 'string'",
+                ToolSchemaWarning,
+                stacklevel=2,
+            )
+            return "string"
         if key not in _TYPE_ALIASES:
             raise ToolSchemaError(tool, f"unknown type {value!r} at {where}")
         return _TYPE_ALIASES[key]
