@@ -78,12 +78,16 @@ def test_transient_failures_are_retried_with_backoff(serve: Any, transport: str)
         Reply(empty_choices=True),
     ]
     server = serve(lambda body, n: faults[n] if n < len(faults) else Reply("finally"))
-    llm = make_llm(server, transport=transport)
+    llm = make_llm(server, transport=transport, backoff_base=0.05)
     assert llm.complete(MESSAGES, stage="s").text == "finally"
     assert len(server.requests) == 5
     assert llm.usage["s"].retries == 4
     gaps = [b - a for a, b in zip(server.arrivals, server.arrivals[1:], strict=False)]
-    assert gaps[3] > gaps[0], "backoff grows"
+    # Attempt n sleeps between half and all of base * 2**n: the fourth wait is at
+    # least 0.2 s, the first at most 0.05 s plus the request's own time. A wide
+    # margin, because a loaded machine stretches every gap.
+    assert gaps[3] >= 0.2, "backoff grows"
+    assert gaps[3] > gaps[0] + 0.05, "backoff grows"
 
 
 @TRANSPORTS
