@@ -83,11 +83,11 @@ def test_transient_failures_are_retried_with_backoff(serve: Any, transport: str)
     assert len(server.requests) == 5
     assert llm.usage["s"].retries == 4
     gaps = [b - a for a, b in zip(server.arrivals, server.arrivals[1:], strict=False)]
-    # Attempt n sleeps between half and all of base * 2**n: the fourth wait is at
-    # least 0.2 s, the first at most 0.05 s plus the request's own time. A wide
-    # margin, because a loaded machine stretches every gap.
+    # Attempt n sleeps between half and all of base * 2**n, so the fourth wait is
+    # at least 0.2 s against at most 0.05 s for the first. Only the lower bound
+    # is asserted: a loaded machine (or litellm's first-call set-up) stretches
+    # any gap, so comparing two measured gaps fails for reasons of its own.
     assert gaps[3] >= 0.2, "backoff grows"
-    assert gaps[3] > gaps[0] + 0.05, "backoff grows"
 
 
 @TRANSPORTS
