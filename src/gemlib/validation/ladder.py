@@ -80,8 +80,9 @@ class RuleValidator(Stage):
     """Reject trajectories that fail any check; pass the others through unchanged.
 
     The rejection's rule is the first failed rule in ladder order (so the funnel
-    counts each trajectory once), its reason lists the problems, and
-    ``detail["problems"]`` holds all of them.
+    counts each trajectory once), its reason lists the problems,
+    ``detail["problems"]`` holds all of them, and ``detail["item"]`` the rejected
+    trajectory (so ``gemlib view`` shows each problem at its message).
     """
 
     checks: tuple[Check, ...] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=_as_checks)
@@ -97,5 +98,8 @@ class RuleValidator(Stage):
             rule=report.problems[0].rule,
             reason=shown + (f"; and {more} more" if more > 0 else ""),
             item_id=trajectory.id,
-            detail={"problems": [p.model_dump() for p in report.problems]},
+            detail={
+                "problems": [p.model_dump() for p in report.problems],
+                "item": trajectory.model_dump(mode="json"),
+            },
         )

@@ -1,0 +1,121 @@
+"""`gemlib view`: the page it writes (self-contained, safe with hostile text) and --serve."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gemlib.formats import read_trajectories, write_jsonl
+from gemlib.viewer import write_viewer
+from viewer_data import HOSTILE, NEEDLE, make_run
+
+
+def _parts(page: str) -> tuple[dict[str, object], str, str]:
+    """The embedded data, the inline script and the CSP of a viewer page."""
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+    assert len(scripts) == 2, "exactly the data block and the viewer's script"
+    (data_attrs, data), (code_attrs, code) = scripts
+    assert 'type="application/json"' in data_attrs
+    assert code_attrs == ""
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert csp is not None
+    return json.loads(data), code, csp.group(1)
+
+
+def test_the_page_holds_every_item_and_loads_nothing(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    page_path = write_viewer(run)
+    assert page_path == run / "viewer.html"
+    page = page_path.read_text(encoding="utf-8")
+    data, code, csp = _parts(page)
+    index = data["index"]
+    assert isinstance(index, list)
+    kinds = [e["kind"] for e in index]
+    assert kinds.count("kept") == 19
+    assert kinds.count("rejected") == 3
+    assert data["stage_order"] == ["writer", "rule_validator"]
+    records = [json.loads(r) for r in data["records"]]  # type: ignore[attr-defined]
+    assert any(NEEDLE in json.dumps(r) for r in records)
+    flagged = next(r for r in records if r.get("rule") == "ungrounded_argument")
+    assert flagged["detail"]["item"]["messages"][2]["tool_calls"][0]["arguments"] == {
+        "code": "K-999"
+    }
+    assert flagged["detail"]["problems"][0]["message_index"] == 2
+    # Nothing is fetched: no URL in the page, a CSP of default-src 'none', and the one
+    # script allowed by its hash (so an injected one would not run).
+    assert not re.search(r"https?://|(src|href)=\"(?!data:)", page.replace(HOSTILE, ""))
+    assert "default-src 'none'" in csp
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+
+
+def test_hostile_text_stays_text(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    page = write_viewer(run).read_text(encoding="utf-8")
+    assert HOSTILE not in page, "the closing script tag is escaped in the embedded JSON"
+    data, _, _ = _parts(page)
+    texts = [json.loads(r) for r in data["records"]]  # type: ignore[attr-defined]
+    assert any(HOSTILE in m["content"] for r in texts for m in r.get("messages", [])), (
+        "and decodes back to the same text"
+    )
+    code = (Path(__file__).parents[1] / "src/gemlib/data/viewer.js").read_text()
+    assert "innerHTML" not in code
+    assert "insertAdjacentHTML" not in code
+
+
+def test_a_trajectory_file_in_any_format_can_be_viewed(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    write_jsonl(read_trajectories(run), tmp_path / "data.jsonl", "openai")
+    done = subprocess.run(
+        [sys.executable, "-m", "gemlib.cli", "view", "data.jsonl"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "data.viewer.html"
+    data, _, _ = _parts((tmp_path / "data.viewer.html").read_text(encoding="utf-8"))
+    assert len(data["index"]) == 19  # type: ignore[arg-type]
+    missing = subprocess.run(
+        [sys.executable, "-m", "gemlib.cli", "view", "nope"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert "no such file or run directory: nope" in missing.stderr
+
+
+def test_serve_answers_on_loopback_only_with_the_page(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gemlib.cli", "view", str(run), "--serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == str(run / "viewer.html")
+        line = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url is not None, line
+        with urllib.request.urlopen(url.group(0), timeout=10) as reply:
+            assert reply.read() == (run / "viewer.html").read_bytes()
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(url.group(0) + "outputs.jsonl", timeout=10)
+    finally:
+        process.terminate()
+        process.wait(10)
