@@ -15,15 +15,13 @@ from gemlib.errors import FormatError
 from gemlib.formats import FORMATS, gem_tags, hermes, openai, read_jsonl, sharegpt, write_jsonl
 from gemlib.formats._common import renumber_calls
 
-TEXT = (
-    st.text(
-        alphabet=string.ascii_letters + string.digits + " .,:;!?'\"()-_/éü\n",
-        min_size=1,
-        max_size=40,
-    )
-    .map(str.strip)
-    .filter(bool)
-)
+TEXT = st.text(
+    alphabet=string.ascii_letters + string.digits + " .,:;!?'\"()-_/éü\n\t",
+    min_size=1,
+    max_size=40,
+).filter(str.strip)
+"""Text as real data has it: leading and trailing spaces, tabs and newlines are kept
+(tau2's tool replies end with a newline), so round trips must keep them."""
 NAME = st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True)
 VALUE = st.one_of(st.integers(-1000, 1000), st.booleans(), TEXT, st.lists(TEXT, max_size=3))
 

@@ -236,6 +236,10 @@ class Message(_Model):
     """For an assistant turn: whether a trainer learns from it. A masked turn
     (``False``) stays in the conversation as context; exporters carry the flag
     (see docs/formats.md). It is not part of the trajectory's ID."""
+    reasoning: str = ""
+    """For an assistant turn: the private reasoning written before it (see the
+    ``reasoning`` option in docs/gem.md). Exporters write it as
+    ``reasoning_content`` or as a ``<think>`` block, and importers read it back."""
 
     @model_validator(mode="after")
     def _check_role_fields(self) -> Message:
@@ -243,6 +247,8 @@ class Message(_Model):
             raise ValueError(f"a {self.role} message cannot carry tool calls")
         if self.tool_call_id is not None and self.role != "tool":
             raise ValueError(f"a {self.role} message cannot answer a tool call")
+        if self.reasoning and self.role != "assistant":
+            raise ValueError(f"only assistant turns carry reasoning, not a {self.role} message")
         if not self.train and self.role != "assistant":
             raise ValueError(f"only assistant turns are trained on, not a {self.role} message")
         return self
@@ -381,7 +387,10 @@ def _unwrap_tool_error(exc: ValidationError, name: str) -> ToolSchemaError:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Message):  # masking a turn does not make another trajectory
-        return value.model_dump(mode="json", exclude={"train"})
+        # nor does a field the message leaves empty: IDs stay those of before reasoning
+        return value.model_dump(
+            mode="json", exclude={"train"} if value.reasoning else {"train", "reasoning"}
+        )
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, (list, tuple)):

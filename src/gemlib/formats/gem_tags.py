@@ -17,12 +17,15 @@ unknown tag between turns, and JSON that cannot be read.
 from __future__ import annotations
 
 import ast
+import bisect
+import contextlib
 import io
+import itertools
 import json
 import re
 import tokenize
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -45,8 +48,6 @@ __all__ = [
 ]
 
 ROLES = ("system", "user", "assistant", "tool")
-_TAG = re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_]*)>")
-_ROLE_OPEN = re.compile(r"<(system|user|assistant|tool)>")
 
 
 def _where(text: str, offset: int) -> str:
@@ -77,13 +78,20 @@ def _python_literal(text: str) -> Any:
     return ast.literal_eval(tokenize.untokenize(tokens))
 
 
-def loads_lenient(text: str, where: str) -> Any:
+def loads_lenient(
+    text: str, where: str, locate: Callable[[int], tuple[str, str]] | None = None
+) -> Any:
     """Parse JSON, repairing trailing commas and Python-style quoting when that is safe.
 
-    Raises :class:`ParseError` naming ``where`` and the JSON error's position.
+    Raises :class:`ParseError` naming ``where`` and the JSON error's position:
+    ``locate(offset in text)`` gives the place in the whole reply and the text
+    there, when given; else the line and column in ``text`` are named.
     """
     body = text.strip()
+    shift = len(text) - len(text.lstrip())
     if body.startswith("```"):
+        fence = re.match(r"```[A-Za-z0-9_-]*\s*", body)
+        shift += fence.end() if fence else 0
         body = re.sub(r"^```[A-Za-z0-9_-]*\s*|\s*```$", "", body)
     try:
         return json.loads(body)
@@ -98,9 +106,10 @@ def loads_lenient(text: str, where: str) -> Any:
         return _python_literal(repaired)
     except (ValueError, SyntaxError, tokenize.TokenError, MemoryError, RecursionError):
         pass
-    raise ParseError(
-        f"{where}: not valid JSON ({first.msg} at line {first.lineno}, column {first.colno})"
+    place, quote = (
+        locate(shift + first.pos) if locate else (f"line {first.lineno}, column {first.colno}", "")
     )
+    raise ParseError(f"{where}: not valid JSON ({first.msg} at {place}){quote}")
 
 
 # --------------------------------------------------------------------------- blocks
@@ -212,79 +221,289 @@ def graph_tool_names(graph: str) -> list[str]:
 
 CallIds = Callable[[int], str]
 
+CALL_TAGS = ("func", "tool_call", "function_call")
+"""The spellings of a tool call inside ``<assistant>``: GEM's own, Hermes/Qwen's, and another
+common one. Each holds ``{"name": ..., "arguments": {...}}``."""
+REASONING_TAG = "think"
+"""The tag of an assistant turn's private reasoning, first in the turn (see docs/gem.md)."""
 
-def _call(payload: str, where: str, call_id: str) -> ToolCall:
-    data = loads_lenient(payload, f"<func> at {where}")
+_ANY_TAG = re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>")
+"""A tag, with or without attributes (``<assistant name="agent">``); linear to scan."""
+_CALL_OPEN = re.compile(rf"<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>", re.IGNORECASE)
+_WRAPPED_JSON = re.compile(r"<([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>\s*\{")
+_THINK_OPEN = re.compile(rf"\s*<{REASONING_TAG}>", re.IGNORECASE)
+_TURN_TAGS = 64
+"""Role tags read inside one turn to match its closing tag: bounds the work on hostile text."""
+_FIRST_TURN_TRIES = 20
+"""Role tags tried as the first turn: the ones before it are mentions in a preamble."""
+
+
+def _quote(text: str, offset: int) -> str:
+    """The reply's text from ``offset`` on, short and on one line, for an error message."""
+    line = text[offset:].split("\n", 1)[0]
+    return json.dumps(line[:60] + ("..." if len(line) > 60 else ""), ensure_ascii=False)
+
+
+def _at(text: str, offset: int) -> tuple[str, str]:
+    """``line L, column C`` of ``offset`` in the reply, and ``: "the text there"``."""
+    return _where(text, offset), f": {_quote(text, offset)}"
+
+
+def _problem(text: str, offset: int, what: str, problem: str) -> ParseError:
+    """``what at line L, column C{problem}: "the text there"``."""
+    where, quote = _at(text, offset)
+    return ParseError(f"{what} at {where}{problem}{quote}")
+
+
+def _closing(text: str, name: str, start: int, end: int) -> _Tag | None:
+    """The first ``</name>`` in ``text[start:end]``, in any case."""
+    found = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(text, start, end)
+    return _Tag(found.start(), found.end(), True, name, found.group(0)) if found else None
+
+
+class _Tag(NamedTuple):
+    """One tag of a reply: where it is, whether it closes, its lower-case name, its text."""
+
+    start: int
+    end: int
+    closing: bool
+    name: str
+    raw: str
+
+    @classmethod
+    def of(cls, match: re.Match[str]) -> _Tag:
+        return cls(
+            match.start(), match.end(), bool(match.group(1)), match.group(2).lower(), match.group(0)
+        )
+
+
+class _RoleTags:
+    """Every role tag of a reply, found once; turns look up the ones after them."""
+
+    def __init__(self, text: str) -> None:
+        found = (_Tag.of(m) for m in _ANY_TAG.finditer(text))
+        self.tags = [t for t in found if t.name in ROLES]
+        self.starts = [t.start for t in self.tags]
+
+    def after(self, offset: int) -> Iterator[_Tag]:
+        tags = self.tags
+        return (tags[i] for i in range(bisect.bisect_left(self.starts, offset), len(tags)))
+
+
+def _balanced(tags: Iterable[_Tag]) -> bool:
+    stack: list[str] = []
+    for tag in tags:
+        if not tag.closing:
+            stack.append(tag.name)
+        elif not stack or stack.pop() != tag.name:
+            return False
+    return not stack
+
+
+def _markup_only(text: str, name: str, tags: list[_Tag], first: bool) -> bool:
+    """Whether role tags inside a turn are markup (HTML, XML, a quoted tag), not turns.
+
+    Turns show as a closing tag no opening inside matches, or as a closing
+    tag followed by nothing but whitespace and an opening one (a turn boundary),
+    or, in the first turn, as an opening of its own role (the first was a
+    mention in a preamble).
+    """
+    opened: list[str] = []
+    for index, tag in enumerate(tags):
+        if not tag.closing:
+            if first and tag.name == name:
+                return False
+            opened.append(tag.name)
+            continue
+        if tag.name not in opened:
+            return False
+        del opened[len(opened) - 1 - opened[::-1].index(tag.name) :]
+        following = tags[index + 1] if index + 1 < len(tags) else None
+        if (
+            following is not None
+            and not following.closing
+            and not text[tag.end : following.start].strip()
+        ):
+            return False
+    return True
+
+
+def _turn_end(text: str, opening: _Tag, roles: _RoleTags, first: bool) -> _Tag:
+    """The tag that closes the turn ``opening`` opened.
+
+    A turn may hold markup, role tags included (a tool reply in HTML or XML, a
+    user quoting ``<user>``): the closing tag is the one that balances the role
+    tags inside, else the first one, as long as no other turn closes before
+    it (and, for the first turn, no turn of the same role opens before it: the
+    earlier tag was a mention in a preamble). Otherwise the turn was never
+    closed: the error names the turn that starts inside it.
+    """
+    name = opening.name
+    inside: list[_Tag] = []
+    depth = 0
+    for tag in itertools.islice(roles.after(opening.end), _TURN_TAGS):
+        if tag.name == name:
+            depth += -1 if tag.closing else 1
+            if depth < 0:
+                if _balanced(inside):
+                    return tag
+                break
+        inside.append(tag)
+    closing = _closing(text, name, opening.end, len(text))
+    if closing is not None:
+        before = [t for t in inside if t.start < closing.start]
+        if _markup_only(text, name, before, first):
+            return closing
+    other = next((t for t in roles.after(opening.end) if t.name != name), None)
+    hint = (
+        f"; {other.raw} at {_where(text, other.start)} starts inside it"
+        if other
+        else "; the reply ends inside it"
+        if closing is None
+        else ""
+    )
+    raise _problem(text, opening.start, f"<{name}> opened", f" is never closed{hint}")
+
+
+def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
+    where = f"<{tag}> at {_where(text, start)}"
+    data = loads_lenient(text[start:end], where, lambda pos: _at(text, start + pos))
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
-        raise ParseError(f'<func> at {where} needs a JSON object with a "name"')
+        raise _problem(text, start, f"<{tag}>", ' needs a JSON object with a "name"')
     arguments = data.get("arguments", data.get("parameters", {}))
     if isinstance(arguments, str):
-        arguments = loads_lenient(arguments, f"<func> at {where} arguments")
+        arguments = loads_lenient(arguments, f"{where} arguments") if arguments.strip() else {}
     if not isinstance(arguments, dict):
-        raise ParseError(f'<func> at {where}: "arguments" must be a JSON object')
+        raise _problem(text, start, f"<{tag}>", ': "arguments" must be a JSON object')
     return ToolCall(id=call_id, name=data["name"], arguments=arguments)
 
 
-def _assistant(content: str, offset: int, text: str, next_id: Callable[[], str]) -> Message:
+def _assistant(text: str, start: int, end: int, next_id: Callable[[], str], exact: bool) -> Message:
+    reasoning = ""
+    if (think := _THINK_OPEN.match(text, start, end)) is not None:
+        close = _closing(text, REASONING_TAG, think.end(), end)
+        if close is None:
+            opened = think.end() - len(REASONING_TAG) - 2
+            raise _problem(
+                text, opened, f"<{REASONING_TAG}> opened", " is never closed in its turn"
+            )
+        reasoning = text[think.end() : close.start]
+        start = close.end
     calls: list[ToolCall] = []
-    for payload, at in _blocks(content, "func"):
-        calls.append(_call(payload, _where(text, offset + at), next_id()))
-    prose = re.sub(r"<func>.*?</func>", "", content, flags=re.DOTALL).strip()
-    return Message(role="assistant", content=prose, tool_calls=tuple(calls))
+    prose: list[tuple[int, int]] = []
+    pos = start
+    while (opening := _CALL_OPEN.search(text, pos, end)) is not None:
+        tag = opening.group(1).lower()
+        close = _closing(text, tag, opening.end(), end)
+        if close is None:
+            raise _problem(text, opening.start(), f"<{tag}> opened", " is never closed in its turn")
+        prose.append((pos, opening.start()))
+        calls.append(_call(text, tag, opening.end(), close.start, next_id()))
+        pos = close.end
+    prose.append((pos, end))
+    for piece in prose:
+        if (wrapped := _WRAPPED_JSON.search(text, *piece)) is not None:
+            raise _problem(
+                text,
+                wrapped.start(),
+                f"<{wrapped.group(1)}>",
+                " holds a JSON object but is not a tool call: write each call as "
+                '<func>{"name": ..., "arguments": {...}}</func>',
+            )
+    content = "".join(text[a:b] for a, b in prose)
+    if not exact:
+        content, reasoning = content.strip(), reasoning.strip()
+    return Message(role="assistant", content=content, tool_calls=tuple(calls), reasoning=reasoning)
 
 
-def parse_conversation(text: str, call_ids: CallIds | None = None) -> list[Message]:
+def _starts_line(text: str, offset: int) -> bool:
+    return not text[text.rfind("\n", 0, offset) + 1 : offset].strip()
+
+
+def _first_turn(text: str, roles: _RoleTags) -> tuple[_Tag, _Tag]:
+    """The first turn's opening and closing tags.
+
+    A role tag inside a line, followed by an opening of the same role at the
+    start of a line before any turn closes, was a mention in a preamble ("I
+    will write <system> first."): the conversation starts at the later one.
+    """
+    opening = next((t for t in roles.tags if not t.closing), None)
+    if opening is None:
+        raise ParseError(
+            "the reply has no conversation: expected <system>, <user>, <assistant> and <tool> turns"
+        )
+    for _ in range(_FIRST_TURN_TRIES):
+        with contextlib.suppress(ParseError):
+            return opening, _turn_end(text, opening, roles, first=True)
+        ahead = next(roles.after(opening.end), None)
+        if (
+            ahead is None
+            or ahead.closing
+            or ahead.name != opening.name
+            or _starts_line(text, opening.start)
+            or not _starts_line(text, ahead.start)
+        ):
+            break
+        opening = ahead
+    return opening, _turn_end(text, opening, roles, first=False)  # or raise its problem
+
+
+def parse_conversation(
+    text: str, call_ids: CallIds | None = None, *, exact: bool = False
+) -> list[Message]:
     """Read the turns of a conversation in the tag format.
 
     ``call_ids(n)`` names the n-th tool call (default ``call_<n>``). Each tool
     reply is linked, in order, to the calls of the assistant turn before it; a
     reply with no call left to answer keeps ``tool_call_id=None`` for the
-    validators to report.
+    validators to report. Role tags may carry attributes and any case; calls
+    may be spelled ``<func>``, ``<tool_call>`` or ``<function_call>``; an
+    assistant turn may start with its reasoning in ``<think>``. ``exact``
+    keeps each turn's text as written (for files this module wrote); otherwise
+    the whitespace around it is dropped (for model replies).
     """
     ids = call_ids or (lambda n: f"call_{n}")
     counter = iter(range(1_000_000))
     messages: list[Message] = []
     pending: list[ToolCall] = []
-    first = _ROLE_OPEN.search(text)
-    if first is None:
-        raise ParseError(
-            "the reply has no conversation: expected <system>, <user>, <assistant> and <tool> turns"
-        )
-    pos = first.start()
-    while (match := _TAG.search(text, pos)) is not None:
-        closing, name = match.groups()
-        if closing or name not in ROLES:
-            tag = f"<{'/' if closing else ''}{name}>"
-            raise ParseError(
-                f"unexpected {tag} at {_where(text, match.start())}: between turns only "
-                "<system>, <user>, <assistant> and <tool> may open"
-            )
-        start = match.end()
-        end = text.find(f"</{name}>", start)
-        following = _ROLE_OPEN.search(text, start)
-        if end < 0 or (following is not None and following.start() < end):
-            raise ParseError(f"<{name}> opened at {_where(text, match.start())} is never closed")
-        content = text[start:end]
-        pos = end + len(name) + 3
-        if name == "assistant":
-            message = _assistant(content, start, text, lambda: ids(next(counter)))
+    roles = _RoleTags(text)
+    opening, closing = _first_turn(text, roles)
+    while True:
+        start, end = opening.end, closing.start
+        if opening.name == "assistant":
+            message = _assistant(text, start, end, lambda: ids(next(counter)), exact)
             pending = list(message.tool_calls)
-        elif name == "tool":
-            answered = pending.pop(0) if pending else None
-            message = Message(
-                role="tool",
-                content=content.strip(),
-                tool_call_id=answered.id if answered else None,
-                name=answered.name if answered else None,
-            )
         else:
-            message = Message(role=name, content=content.strip())
-            pending = []
+            content = text[start:end] if exact else text[start:end].strip()
+            if opening.name == "tool":
+                answered = pending.pop(0) if pending else None
+                message = Message(
+                    role="tool",
+                    content=content,
+                    tool_call_id=answered.id if answered else None,
+                    name=answered.name if answered else None,
+                )
+            else:
+                message = Message(role=opening.name, content=content)
+                pending = []
         messages.append(message)
-    return messages
+        found = _ANY_TAG.search(text, closing.end)
+        if found is None:
+            return messages
+        following = _Tag.of(found)
+        if following.closing or following.name not in ROLES:
+            if following.name in CALL_TAGS and not following.closing:
+                problem = " is outside any turn: calls go inside <assistant>"
+                raise _problem(text, following.start, following.raw, problem)
+            problem = ": between turns only <system>, <user>, <assistant> and <tool> may open"
+            raise _problem(text, following.start, f"unexpected {following.raw}", problem)
+        opening = following
+        closing = _turn_end(text, opening, roles, first=False)
 
 
-def parse_refined(text: str, call_ids: CallIds | None = None) -> tuple[list[Tool], list[Message]]:
+def parse_refined(
+    text: str, call_ids: CallIds | None = None, *, exact: bool = False
+) -> tuple[list[Tool], list[Message]]:
     """Read a refinement (or synthesizer) reply: ``<toolsets>`` then the conversation."""
     toolsets = _blocks(text, "toolsets")
     if not toolsets:
@@ -299,8 +518,10 @@ def parse_refined(text: str, call_ids: CallIds | None = None) -> tuple[list[Tool
             tools.append(Tool.from_any(raw))
         except ToolSchemaError as exc:
             raise ParseError(f"<toolsets> tool {index}: {exc}") from None
-    rest = text[offset + len(content) + len("</toolsets>") :]
-    return tools, parse_conversation(rest, call_ids)
+    cut = offset + len(content) + len("</toolsets>")
+    # blanked rather than cut off, so that errors in the conversation give the reply's lines
+    rest = re.sub(r"[^\n]", " ", text[:cut]) + text[cut:]
+    return tools, parse_conversation(rest, call_ids, exact=exact)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -311,14 +532,20 @@ def _func(call: ToolCall) -> str:
     return f"<func>{body}</func>"
 
 
-def render_conversation(messages: Iterable[Message]) -> str:
-    """Write messages in the tag format (the inverse of :func:`parse_conversation`)."""
+def render_conversation(messages: Iterable[Message], *, exact: bool = False) -> str:
+    """Write messages in the tag format (the inverse of :func:`parse_conversation`).
+
+    An assistant turn's reasoning comes first, in ``<think>``. ``exact`` writes
+    each text as it is, for ``parse_conversation(..., exact=True)`` to give it
+    back unchanged; otherwise a space parts an assistant's text from its calls.
+    """
     turns = []
     for m in messages:
         if m.role == "assistant":
             parts = [m.content] if m.content else []
             parts += [_func(call) for call in m.tool_calls]
-            turns.append(f"<assistant>{' '.join(parts)}</assistant>")
+            thought = f"<{REASONING_TAG}>{m.reasoning}</{REASONING_TAG}>" if m.reasoning else ""
+            turns.append(f"<assistant>{thought}{('' if exact else ' ').join(parts)}</assistant>")
         else:
             turns.append(f"<{m.role}>{m.content}</{m.role}>")
     return "\n".join(turns)
@@ -332,8 +559,8 @@ def render_toolsets(tools: Sequence[Tool]) -> str:
 
 def dump(trajectory: Trajectory) -> dict[str, Any]:
     """``{"id", "text"}``: ``<toolsets>`` then the conversation (the synthesizer's target)."""
-    text = render_toolsets(trajectory.tools) + "\n" + render_conversation(trajectory.messages)
-    return {"id": trajectory.id, "text": text}
+    conversation = render_conversation(trajectory.messages, exact=True)
+    return {"id": trajectory.id, "text": render_toolsets(trajectory.tools) + "\n" + conversation}
 
 
 def load(record: dict[str, Any]) -> Trajectory:
@@ -341,6 +568,6 @@ def load(record: dict[str, Any]) -> Trajectory:
     text = record.get("text")
     if not isinstance(text, str):
         raise ParseError("a GEM tag record needs a 'text' string")
-    tools, messages = parse_refined(text)
+    tools, messages = parse_refined(text, exact=True)
     draft = Trajectory(id=str(record.get("id") or ""), tools=tuple(tools), messages=tuple(messages))
     return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})
