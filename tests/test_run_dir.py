@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 
 from gemlib import Document, Pipeline, RunDirError, Stage
@@ -64,14 +65,34 @@ def test_a_different_pipeline_is_refused_and_overwrite_starts_afresh(tmp_path: P
         def process(self, doc: Document) -> Document:
             return doc
 
-    with pytest.raises(
-        RunDirError,
-        match=r"different pipeline:\n  there: counting v1\n"
-        r"  now:   other v2",
-    ):
+    with pytest.raises(RunDirError, match="different pipeline") as refused:
         Pipeline([Other()]).run(["a"], run_dir=tmp_path)
+    message = str(refused.value)
+    assert "stage other: not there, added now" in message
+    assert "stage counting: there, removed now" in message
+    assert "--overwrite" in message, "the CLI flag is named"
     result = Pipeline([Other()]).run(["b"], run_dir=tmp_path, overwrite=True)
     assert [d.text for d in result.outputs] == ["b"]
+
+
+@attrs.define
+class Tagging(Stage):
+    tag: str = "x"
+    limits: dict[str, int] = attrs.field(factory=lambda: {"depth": 1, "width": 2})
+
+    def process(self, doc: Document) -> Document:
+        return doc
+
+
+def test_a_different_pipeline_names_each_setting_that_differs(tmp_path: Path) -> None:
+    """Fails on the old code, whose there:/now: lines showed only names and versions."""
+    Pipeline([Tagging()]).run(["a"], run_dir=tmp_path)
+    with pytest.raises(RunDirError) as refused:
+        Pipeline([Tagging(tag="y", limits={"depth": 1, "width": 3})]).run(["a"], run_dir=tmp_path)
+    lines = str(refused.value).splitlines()
+    assert '  tagging.config.tag: there "x", now "y"' in lines
+    assert "  tagging.config.limits.width: there 2, now 3" in lines
+    assert not any("depth" in line for line in lines), "only what differs"
 
 
 def test_a_run_directory_in_use_is_refused(tmp_path: Path) -> None:
@@ -155,3 +176,48 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     final = _run_worker(crashed, n_docs, delay)
     assert final.wait(timeout=120) == 0, final.stderr.read() if final.stderr else ""
     assert _canonical(crashed) == expected
+
+
+@pytest.mark.parametrize("damage", ["cut", "deleted", "edited"])
+def test_a_file_shorter_than_committed_is_refused_saying_what_is_missing(
+    tmp_path: Path, damage: str
+) -> None:
+    """Fails on the old code: the rerun reported the lost outputs and exited as usual."""
+    Pipeline([Counting()]).run([f"doc {i}" for i in range(10)], run_dir=tmp_path)
+    outputs = tmp_path / "outputs.jsonl"
+    data = outputs.read_bytes()
+    if damage == "cut":
+        outputs.write_bytes(data[: len(data) // 2])
+    elif damage == "deleted":
+        outputs.unlink()
+    else:
+        outputs.write_bytes(data[:-1] + b"xz")  # the last committed record no longer ends
+    with pytest.raises(RunDirError) as refused:
+        Pipeline([Counting()]).run([f"doc {i}" for i in range(10)], run_dir=tmp_path)
+    message = str(refused.value)
+    assert str(outputs) in message
+    assert "--overwrite" in message
+    assert "backup" in message
+    if damage != "edited":
+        kept = data[: len(data) // 2].count(b"\n") if damage == "cut" else 0
+        assert f"{10 - kept} of its 10 records are missing" in message
+    with pytest.raises(RunDirError, match=r"missing|changed by hand"):
+        open_results(tmp_path)
+    assert outputs.exists() or damage == "deleted", "a refused open cuts nothing"
+
+
+def test_corrupt_run_directory_states_are_named(tmp_path: Path) -> None:
+    """Fails on the old code: AttributeError, sqlite3.DatabaseError, IsADirectoryError."""
+    cases = {
+        "manifest.json": lambda d: (d / "manifest.json").write_text("[1, 2]"),
+        "progress.sqlite": lambda d: (d / "progress.sqlite").write_bytes(os.urandom(8192)),
+        ".lock": lambda d: ((d / ".lock").unlink(), (d / ".lock").mkdir()),
+    }
+    for name, damage in cases.items():
+        run_dir = tmp_path / name
+        Pipeline([Counting()]).run(["a"], run_dir=run_dir)
+        damage(run_dir)
+        with pytest.raises(RunDirError) as refused:
+            Pipeline([Counting()]).run(["a", "b"], run_dir=run_dir)
+        assert str(run_dir / name) in str(refused.value), name
+        assert "\n" not in str(refused.value), "one line"

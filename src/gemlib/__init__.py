@@ -23,6 +23,7 @@ from gemlib.errors import (
     ReplyError,
     RunAborted,
     RunDirError,
+    RunDirWriteError,
     ToolSchemaError,
     TransientModelError,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "ReplyError",
     "RunAborted",
     "RunDirError",
+    "RunDirWriteError",
     "RunResult",
     "RunStats",
     "Stage",

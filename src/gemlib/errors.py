@@ -9,6 +9,7 @@ can catch the library's failures with one ``except`` clause::
     │   └── ParseError         a model reply without the required structure (says where)
     ├── PipelineError          a pipeline is mis-assembled (stages that do not fit together)
     ├── RunDirError            a run directory is unusable (other config, locked, corrupt)
+    │   └── RunDirWriteError   writing to it failed (disk full, I/O error); the run stops
     ├── RunAborted             a run stopped early (too many failures, or a fatal error)
     ├── FatalError             raised by a stage: every further item would fail too
     │   │                      (bad credentials, unknown model), so the run stops at once
@@ -66,6 +67,15 @@ class PipelineError(GemlibError, TypeError):
 
 class RunDirError(GemlibError):
     """A run directory that cannot be used for this run (other pipeline, locked, corrupt)."""
+
+
+class RunDirWriteError(RunDirError):
+    """Writing results to a run directory failed (disk full, quota, I/O error).
+
+    Whatever the failed write left was cut back, nothing half-written counts as
+    committed, and the run stops: rerunning the same command once the cause is
+    fixed resumes it with nothing lost or duplicated.
+    """
 
 
 class RunAborted(GemlibError):

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from gemlib.errors import FatalError, RunAborted
+from gemlib.errors import FatalError, RunAborted, RunDirError
 from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store, merge_stats
@@ -86,6 +86,7 @@ class _Runner:
     calls: int = 0
     errors: int = 0
     aborted: str | None = None
+    store_error: RunDirError | None = None
     _semaphores: list[asyncio.Semaphore | None] = attrs.field(factory=list)
     _commit_handle: asyncio.TimerHandle | None = None
     _async_process: list[bool] = attrs.field(factory=list)
@@ -148,8 +149,7 @@ class _Runner:
                 await asyncio.gather(*tasks, return_exceptions=True)
             if self._commit_handle is not None:
                 self._commit_handle.cancel()
-            self._note_usage()
-            self.store.commit()
+            self._commit()
             for stage in self.stages:
                 await stage.aclose()
             self.stats.wall_seconds = time.perf_counter() - started
@@ -159,6 +159,8 @@ class _Runner:
             self.stats.usage = self.store.total_usage()
             if reporter is not None:
                 reporter.close(self.snapshot())
+        if self.store_error is not None:
+            raise self.store_error
         if self.aborted:
             raise RunAborted(self.aborted)
         return self.stats
@@ -231,9 +233,15 @@ class _Runner:
             self._commit_handle = loop.call_later(self.options.commit_interval, self._commit)
 
     def _commit(self) -> None:
+        """Commit finished items; a store that cannot write (a full disk) stops the run."""
         self._commit_handle = None
         self._note_usage()
-        self.store.commit()
+        try:
+            self.store.commit()
+        except RunDirError as exc:
+            if self.store_error is None:
+                self.store_error = exc
+                self.aborted = str(exc)
 
     async def _walk(
         self,
