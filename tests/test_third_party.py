@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from conftest import third_party
 from gemlib import Message, Tool, ToolCall, Trajectory, validate
 from gemlib.formats.bfcl import bfcl_data_dir, parse_call_string, read_bfcl_multi_turn
-from gemlib.validation import RuleValidator, checks, default_checks, grounded
+from gemlib.validation import RuleValidator, checks, consistent_ids, default_checks, grounded
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +234,151 @@ def test_every_bfcl_tool_of_every_category_normalises() -> None:
         "tool 'createAuthToken': empty type at "
         "parameters.properties.options.properties.issuer, read as 'string'"
     ]
+
+
+def _alternates(record: dict[str, object]) -> bool:
+    """LLaMA-Factory's ShareGPT rule: human/observation, then gpt/function_call, in turn."""
+    roles = [turn["from"] for turn in record["conversations"]]  # type: ignore[attr-defined]
+    odd, even = {"human", "observation"}, {"gpt", "function_call"}
+    return len(roles) % 2 == 0 and all(
+        role in (odd if i % 2 == 0 else even) for i, role in enumerate(roles)
+    )
+
+
+@pytest.fixture(scope="module")
+def telecom() -> list[Trajectory]:
+    third_party("tau2")
+    from gemlib.formats.tau2 import read_tau2_tasks
+
+    return list(read_tau2_tasks("telecom"))
+
+
+def test_tau2_telecom_imports_with_user_actions_on_the_users_side(
+    telecom: list[Trajectory],
+) -> None:
+    """Before: KeyError 'toggle_airplane_mode' on the first task."""
+    assert len(telecom) == 114
+    user_actions = [a for t in telecom for a in t.labels.get("user_actions", [])]
+    assert len(user_actions) == 393
+    assert sum(len(t.tool_calls) for t in telecom) == 123
+    for trajectory in telecom:
+        names = {tool.name for tool in trajectory.tools}
+        for action in trajectory.labels.get("user_actions", []):
+            assert action["name"] not in names, "a device action is not an assistant tool"
+            report = trajectory.messages[action["message"]]
+            assert report.role == "user"
+            assert f"{action['name']}(" in report.content
+            assert action["result"] in report.content
+            asking = trajectory.messages[action["message"] - 1]
+            assert asking.role == "assistant"
+            assert f"{action['name']}(" in asking.content
+        assert not any(c.name not in names for c in trajectory.tool_calls)
+    structural = default_checks(grounding=False)
+    assert [t.id for t in telecom if not validate(t, structural).ok] == []
+
+
+def test_tau2_telecom_starts_from_each_tasks_initial_state(telecom: list[Trajectory]) -> None:
+    first = next(t for t in telecom if "airplane_mode_on" in t.id)
+    toggle = next(a for a in first.labels["user_actions"] if a["name"] == "toggle_airplane_mode")
+    # The task's initial state turned airplane mode on, so toggling turns it off.
+    assert toggle["result"].startswith("Airplane Mode is now OFF")
+    roaming = next(t for t in telecom if "user_abroad_roaming_enabled_off" in t.id)
+    refuel = [c for c in roaming.tool_calls if c.name == "refuel_data"]
+    assert not refuel or "C1001" in json.dumps(refuel[0].arguments)
+
+
+def test_tau2_telecom_exports_and_reads_back_through_every_format(
+    telecom: list[Trajectory], tmp_path: Path
+) -> None:
+    from gemlib.formats import read_jsonl, sharegpt, write_jsonl
+
+    sample = telecom[:20]
+    assert all(_alternates(sharegpt.dump(t)) for t in sample)
+    structural = default_checks(grounding=False)
+    for format in ("openai", "sharegpt", "hermes", "gem"):
+        path = tmp_path / f"telecom.{format}.jsonl"
+        write_jsonl(sample, path, format=format)
+        back = list(read_jsonl(path, format=format))
+        assert [len(t.messages) for t in back] == [len(t.messages) for t in sample], format
+        assert all(validate(t, structural).ok for t in back), format
+
+
+def test_a_tau2_task_that_fails_to_load_is_a_format_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    third_party("tau2")
+    import importlib
+
+    from gemlib.errors import FormatError
+    from gemlib.formats.tau2 import read_tau2_tasks
+
+    module = importlib.import_module("tau2.domains.telecom.environment")
+    task = module.get_tasks()[0]
+    broken = task.model_copy(deep=True)
+    broken.initial_state.initialization_actions[0].func_name = "no_such_function"
+    monkeypatch.setattr(module, "get_tasks", lambda: [broken])
+    with pytest.raises(FormatError, match=re.escape(task.id)):
+        list(read_tau2_tasks("telecom"))
+    with pytest.raises(FormatError, match="no task 'nope'"):
+        list(read_tau2_tasks("telecom", tasks=["nope"]))
+
+
+def test_several_ids_listed_in_one_call_are_not_a_changed_value() -> None:
+    """tau2 airline task 14 books with four payment methods, one of which a tool
+    reply returned: before the fix, the other three were each a changed_value."""
+    third_party("tau2")
+    from gemlib.formats.tau2 import read_tau2_tasks
+
+    (booking,) = read_tau2_tasks("airline", tasks=["14"])
+    index, call = next(
+        (i, c)
+        for i, m in enumerate(booking.messages)
+        for c in m.tool_calls
+        if c.name == "book_reservation"
+    )
+    payments = [p["payment_id"] for p in call.arguments["payment_methods"]]
+    assert len(set(payments)) == 4
+    assert [p.rule for p in validate(booking, [consistent_ids()]).problems] == []
+    # One payment ID, not the one the reply returned and given nowhere: still a change.
+    single = call.model_copy(
+        update={
+            "arguments": {
+                **call.arguments,
+                "payment_methods": [{"payment_id": "gift_card_0000001", "amount": 2613}],
+            }
+        }
+    )
+    mutant = _mutate(booking, index, Message(role="assistant", tool_calls=(single,)))
+    problems = validate(mutant, [consistent_ids()]).problems
+    assert [p.rule for p in problems] == ["changed_value"]
+    assert "gift_card_0000001" in problems[0].text
+
+
+def test_tau2_telecom_rule_check_figures(telecom: list[Trajectory]) -> None:
+    """The telecom row of docs/validation.md."""
+    structural = default_checks(grounding=False)
+    assert sum(validate(t, structural).ok for t in telecom) == 114
+    assert sum(validate(t, [grounded()]).ok for t in telecom) == 43
+    assert sum(validate(t, [consistent_ids()]).ok for t in telecom) == 114
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("domain", "figures"),
+    [("airline", (43, 148, 43, 23, 41)), ("retail", (112, 553, 112, 53, 91))],
+)
+def test_tau2_rule_check_figures(domain: str, figures: tuple[int, ...]) -> None:
+    """The airline and retail rows of docs/validation.md (a minute: airline's
+    database takes most of a second to copy for each task that changes it)."""
+    third_party("tau2")
+    from gemlib.formats.tau2 import read_tau2_tasks
+
+    trajectories = list(read_tau2_tasks(domain))
+    structural = default_checks(grounding=False)
+    assert (
+        len(trajectories),
+        sum(len(t.tool_calls) for t in trajectories),
+        sum(validate(t, structural).ok for t in trajectories),
+        sum(validate(t, [grounded()]).ok for t in trajectories),
+        sum(validate(t, [consistent_ids()]).ok for t in trajectories),
+    ) == figures

@@ -6,21 +6,36 @@ expected actions becomes a :class:`~gemlib.Trajectory`:
 
 - the system message is the domain's policy (real procedural text);
 - the user message is the task's reason for calling and what the user knows;
-- each expected action is one assistant call, answered by running it on a
-  fresh copy of the domain's database through tau2's own tools, written as
-  tau2 writes tool replies (JSON, or ``Error: ...``);
+- the environment starts as tau2 starts it for the task: a fresh copy of the
+  domain's databases with the task's initial state applied (its
+  initialization data and actions, such as telecom's "airplane mode on");
+- each expected action of the assistant is one assistant call, answered by
+  running it through tau2's own tools, written as tau2 writes tool replies
+  (JSON, or ``Error: ...``);
+- each expected action of the *user* (telecom: 393 of its 516 actions are the
+  user toggling something on their own phone) is not an assistant call: the
+  assistant asks for it in words (``Please do this on your device:
+  toggle_airplane_mode().``), and the next user message reports what the
+  device showed, one line per action (``toggle_airplane_mode() -> Airplane
+  Mode is now OFF. ...``). The actions are also kept, structured, in the
+  trajectory's ``labels["user_actions"]``: ``{"message": index of that user
+  message, "name", "arguments", "result"}``; the user's device tools are not
+  the assistant's tools and are not in ``Trajectory.tools``;
 - an empty assistant message closes the conversation.
 
 This is a skeleton of the ideal agent's actions, not a dialogue: values the
 user would give along the way in a real conversation (an email, an order
 picked from a list) may not appear in the user's single message.
+
+Any failure to read a task (a domain that does not load, an initial state that
+does not apply) is a :class:`~gemlib.errors.FormatError` naming the task.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from gemlib.errors import FormatError
@@ -38,59 +53,160 @@ def _domain(name: str) -> Any:
         ) from None
 
 
-def read_tau2_tasks(domain: str = "retail") -> Iterator[Trajectory]:
-    """One trajectory per task of ``domain`` that lists expected actions."""
+def _call_text(name: str, arguments: dict[str, Any]) -> str:
+    """``toggle_data()``, ``set_network_mode_preference(mode="4g_5g_preferred")``."""
+    listed = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+    return f"{name}({listed})"
+
+
+class _Fresh:
+    """A domain's environment, rebuilt from pristine databases for every task that needs it."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+        environment = module.get_environment()
+        self._pristine = {"db": (type(environment.tools.db), environment.tools.db)}
+        if environment.user_tools is not None:
+            user_db = environment.user_tools.db
+            self._pristine["user_db"] = (type(user_db), user_db)
+        self._dumps = {k: db.model_dump_json() for k, (_, db) in self._pristine.items()}
+        self.environment = environment
+        self.tools = tuple(Tool.from_any(t.openai_schema) for t in environment.get_tools())
+        self._dirty = False
+
+    def for_task(self, task: Any) -> Any:
+        """The environment in the task's initial state."""
+        state = task.initial_state
+        if self._dirty or state is not None:
+            self.environment = self._module.get_environment(
+                **{
+                    k: kind.model_validate_json(self._dumps[k])
+                    for k, (kind, _) in self._pristine.items()
+                }
+            )
+        if state is not None:
+            self.environment.set_state(
+                initialization_data=state.initialization_data,
+                initialization_actions=state.initialization_actions,
+                message_history=state.message_history or [],
+            )
+        actions = task.evaluation_criteria.actions
+        self._dirty = state is not None or any(not self._reads(a) for a in actions)
+        return self.environment
+
+    def _reads(self, action: Any) -> bool:
+        toolkit = (
+            self.environment.user_tools if action.requestor == "user" else self.environment.tools
+        )
+        try:
+            return bool(toolkit is not None and toolkit.tool_type(action.name) == "read")
+        except (KeyError, ValueError, AttributeError):
+            return False
+
+
+def read_tau2_tasks(
+    domain: str = "retail", tasks: Collection[str] | None = None
+) -> Iterator[Trajectory]:
+    """One trajectory per task of ``domain`` (its default task split) that lists expected actions.
+
+    ``tasks`` keeps only the tasks with these IDs (tau2's ``task.id``), in the
+    domain's order; an ID the domain does not have is a :class:`FormatError`.
+    """
     module = _domain(domain)
     importlib.import_module("loguru").logger.disable("tau2")  # it logs every database write
-    environment = module.get_environment()
-    db_type, pristine = type(environment.tools.db), environment.tools.db.model_dump_json()
-    tools = tuple(Tool.from_any(t.openai_schema) for t in environment.get_tools())
-    dirty = False
-    for task in module.get_tasks():
-        actions = task.evaluation_criteria.actions if task.evaluation_criteria else None
-        if not actions:
+    tool_call = importlib.import_module("tau2.data_model.message").ToolCall
+    try:
+        fresh = _Fresh(module)
+        every = module.get_tasks()
+    except Exception as exc:
+        raise FormatError(f"tau2 {domain}: the domain does not load: {exc!r}") from None
+    if tasks is not None:
+        tasks = {tasks} if isinstance(tasks, str) else set(tasks)
+        missing = set(tasks) - {task.id for task in every}
+        if missing:
+            raise FormatError(f"tau2 {domain} has no task {sorted(missing)[0]!r}")
+        every = [task for task in every if task.id in tasks]
+    for task in every:
+        if not (task.evaluation_criteria and task.evaluation_criteria.actions):
             continue
-        if dirty:  # every task starts from the pristine database
-            environment = module.get_environment(db=db_type.model_validate_json(pristine))
-        dirty = any(environment.tools.tool_type(a.name) != "read" for a in actions)
-        instructions = task.user_scenario.instructions
-        opening = "\n".join(
-            str(part)
-            for part in (
-                getattr(instructions, "reason_for_call", None),
-                getattr(instructions, "known_info", None),
-            )
-            if part
+        try:
+            yield _trajectory(domain, task, fresh, tool_call)
+        except FormatError:
+            raise
+        except Exception as exc:
+            raise FormatError(f"tau2 {domain} task {task.id!r}: {exc!r}") from None
+
+
+def _trajectory(domain: str, task: Any, fresh: _Fresh, tool_call: Any) -> Trajectory:
+    environment = fresh.for_task(task)
+    instructions = task.user_scenario.instructions
+    opening = "\n".join(
+        str(part)
+        for part in (
+            getattr(instructions, "reason_for_call", None),
+            getattr(instructions, "known_info", None),
         )
-        messages = [
-            Message(role="system", content=environment.get_policy()),
-            Message(role="user", content=opening),
-        ]
-        for number, action in enumerate(actions):
-            call = ToolCall(
+        if part
+    )
+    messages = [
+        Message(role="system", content=environment.get_policy()),
+        Message(role="user", content=opening),
+    ]
+    user_actions: list[dict[str, Any]] = []
+    asked: list[str] = []  # the user's actions the assistant asked for, not yet reported
+    reported: list[str] = []
+    for number, action in enumerate(task.evaluation_criteria.actions):
+        arguments = dict(action.arguments)
+        reply = environment.get_response(
+            tool_call(
                 id=f"tau2-{domain}-{task.id}-{number}",
                 name=action.name,
-                arguments=dict(action.arguments),
+                arguments=arguments,
+                requestor=action.requestor,
             )
-            try:
-                result = environment.use_tool(action.name, **call.arguments)
-                reply = environment.to_json_str(result)
-            except Exception as exc:  # tau2 answers failures as text, so do we
-                reply = f"Error: {exc}"
-            messages += [
-                Message(role="assistant", tool_calls=(call,)),
-                Message(
-                    role="tool",
-                    content=reply if isinstance(reply, str) else json.dumps(reply),
-                    tool_call_id=call.id,
-                    name=call.name,
-                ),
-            ]
-        messages.append(Message(role="assistant", content=""))
-        yield Trajectory(
-            id=f"tau2-{domain}-{task.id}",
-            tools=tools,
-            messages=tuple(messages),
-            provenance=Provenance(document_id=f"tau2/{domain}/{task.id}"),
-            labels={"source": f"tau2/{domain}"},
+        ).content
+        if action.requestor == "user":
+            asked.append(_call_text(action.name, arguments))
+            reported.append(f"{asked[-1]} -> {reply}")
+            user_actions.append(
+                {
+                    "message": len(messages) + 1,
+                    "name": action.name,
+                    "arguments": arguments,
+                    "result": reply,
+                }
+            )
+            continue
+        if asked:
+            messages += _user_turn(asked, reported)
+            asked, reported = [], []
+        call = ToolCall(
+            id=f"tau2-{domain}-{task.id}-{number}", name=action.name, arguments=arguments
         )
+        messages += [
+            Message(role="assistant", tool_calls=(call,)),
+            Message(role="tool", content=reply, tool_call_id=call.id, name=call.name),
+        ]
+    if asked:
+        messages += _user_turn(asked, reported)
+    messages.append(Message(role="assistant", content=""))
+    labels: dict[str, Any] = {"source": f"tau2/{domain}"}
+    if user_actions:
+        labels["user_actions"] = user_actions
+    return Trajectory(
+        id=f"tau2-{domain}-{task.id}",
+        tools=fresh.tools,
+        messages=tuple(messages),
+        provenance=Provenance(document_id=f"tau2/{domain}/{task.id}"),
+        labels=labels,
+    )
+
+
+def _user_turn(asked: list[str], reported: list[str]) -> list[Message]:
+    """The assistant asking the user to act on their device, and the user reporting back."""
+    return [
+        Message(
+            role="assistant", content=f"Please do this on your device: {', then '.join(asked)}."
+        ),
+        Message(role="user", content="\n".join(reported)),
+    ]

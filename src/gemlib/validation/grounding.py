@@ -21,7 +21,10 @@ judge's R1 rubric covers invented values inside such text).
 
 Consistency: when a tool returned a value under an ID-like key (``id``,
 ``order_id``...) and a later call passes another value under the same key that
-nothing in the conversation gives, the ID was silently changed.
+nothing in the conversation gives, the ID was silently changed. A call that
+passes several different values under one key (a booking paid with four
+payment methods, each with its ``payment_id``) lists several entities: none of
+them is a changed ID (whether each is given is the grounding check's concern).
 """
 
 from __future__ import annotations
@@ -272,7 +275,14 @@ class _ConsistentIds:
         given = _Context()
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
-                for key, value in _id_values(call.arguments):
+                values = list(_id_values(call.arguments))
+                distinct: dict[str, set[str]] = {}
+                for key, value in values:
+                    distinct.setdefault(key, set()).add(repr(value))
+                listed = {key for key, seen in distinct.items() if len(seen) > 1}
+                for key, value in values:
+                    if key in listed:  # several different IDs in one call: a list, not a change
+                        continue
                     earlier = returned.get(key)
                     if earlier and value not in earlier and not given.gives(value):
                         yield Problem(
