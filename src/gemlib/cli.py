@@ -128,7 +128,10 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         "text_field": args.text_field,
         "prefilter": True if args.prefilter else None,
         "classifier": args.classifier,
-        "dask": args.dask,
+        "dask": getattr(args, "dask", None),
+        "limit": getattr(args, "limit", None),
+        "sample": getattr(args, "sample", None),
+        "seed": getattr(args, "seed", None),
         "refine": False if args.no_refine else None,
         "judge": False if args.no_judge else None,
     }
@@ -159,6 +162,9 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
         progress_interval=None if quiet else interval,
         total=total,
         total_estimated=estimated,
+        limit=spec.limit,
+        sample=spec.sample,
+        seed=spec.seed,
     )
     print(format_funnel(result.stats))
     if result.rejections:
@@ -246,6 +252,63 @@ def _resume(args: argparse.Namespace) -> int:
             "`gemlib run - --out ...` and the same input"
         )
     return _run_and_report(spec, quiet=args.quiet)
+
+
+def _assumptions(entries: Sequence[str]) -> dict[str, Any]:
+    """``STAGE.FIELD=LOW[:EXPECTED]:HIGH`` flags as estimate assumptions by stage."""
+    import attrs
+
+    from gemlib.estimate import GEM_ASSUMPTIONS, Assumption
+
+    fields = ("output_tokens", "pass_rate", "repairs")
+    changes: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        stage, dot, field = key.partition(".")
+        try:
+            numbers = [float(x) for x in value.split(":")]
+        except ValueError:
+            numbers = []
+        if not (sep and dot and field in fields and 1 <= len(numbers) <= 3):
+            raise GemlibError(
+                f"--assume takes STAGE.FIELD=VALUE with FIELD one of {', '.join(fields)} and "
+                f"VALUE a number, LOW:HIGH or LOW:EXPECTED:HIGH; got {entry!r}"
+            )
+        if len(numbers) == 2:
+            numbers.insert(1, sum(numbers) / 2)
+        changes.setdefault(stage, {})[field] = tuple(numbers * 3 if len(numbers) == 1 else numbers)
+    try:
+        return {
+            stage: attrs.evolve(GEM_ASSUMPTIONS.get(stage, Assumption()), **update)
+            for stage, update in changes.items()
+        }
+    except ValueError as exc:
+        raise GemlibError(f"--assume: {exc}") from None
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    import time
+
+    from gemlib.corpus import read_corpus
+    from gemlib.runspec import RunSpec
+
+    started = time.perf_counter()
+    if args.pilot and not args.model and not args.config:
+        spec = RunSpec.load(args.pilot)  # the pilot's own pipeline
+        if args.corpus:
+            spec = spec.model_copy(update={"corpus": args.corpus})
+    else:
+        spec = _spec(args)
+    try:
+        corpus = read_corpus(spec.corpus, text_field=spec.text_field)
+    except (FileNotFoundError, ValueError) as exc:
+        raise GemlibError(str(exc)) from None
+    result = spec.pipeline().estimate(
+        corpus, pilot=args.pilot, assumptions=_assumptions(args.assume)
+    )
+    print(result.format())
+    print(f"\nestimated in {time.perf_counter() - started:.1f}s; no model was called")
+    return 0
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -408,6 +471,51 @@ def _train_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that describe the GEM pipeline and its corpus (`run` and `estimate`)."""
+    parser.add_argument(
+        "corpus",
+        nargs="?",
+        help="a JSONL, text or Parquet file, a folder of .txt/.md files, or - for "
+        "JSONL on standard input",
+    )
+    parser.add_argument("--model", help="litellm model string for every stage")
+    parser.add_argument("--config", help="a TOML file with any of these settings (flags win)")
+    parser.add_argument("--judge-model", help="the judge's model (default: --model)")
+    parser.add_argument("--api-base", help="URL of an OpenAI-compatible server")
+    parser.add_argument(
+        "--stage-model",
+        action="append",
+        default=[],
+        metavar="STAGE=MODEL",
+        help="another model for one stage (relevance, extraction, generation, "
+        "refinement); repeatable",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="requests in flight per model (default 16; 1 for local/ models)",
+    )
+    parser.add_argument(
+        "--max-tokens", type=int, help="cap on tokens per model reply (default: the model's)"
+    )
+    parser.add_argument(
+        "--text-field", help="JSONL or Parquet field holding the text (default text)"
+    )
+    parser.add_argument("--no-refine", action="store_true", help="skip complexity refinement")
+    parser.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
+    parser.add_argument(
+        "--prefilter",
+        action="store_true",
+        help="drop non-procedural text with the model-free prefilter first",
+    )
+    parser.add_argument(
+        "--classifier",
+        help="a relevance classifier file (gemlib train-classifier): only the segments "
+        "it keeps reach the LLM",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `gemlib` command."""
     parser = argparse.ArgumentParser(
@@ -449,46 +557,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-base http://127.0.0.1:8000/v1 --out runs/local",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument(
-        "corpus",
-        nargs="?",
-        help="a JSONL, text or Parquet file, a folder of .txt/.md files, or - for "
-        "JSONL on standard input",
-    )
-    run.add_argument("--model", help="litellm model string for every stage")
+    _pipeline_arguments(run)
     run.add_argument("--out", help="run directory (rerun, or `gemlib resume DIR`, to resume)")
-    run.add_argument("--config", help="a TOML file with any of these settings (flags win)")
-    run.add_argument("--judge-model", help="the judge's model (default: --model)")
-    run.add_argument("--api-base", help="URL of an OpenAI-compatible server")
-    run.add_argument(
-        "--stage-model",
-        action="append",
-        default=[],
-        metavar="STAGE=MODEL",
-        help="another model for one stage (relevance, extraction, generation, "
-        "refinement); repeatable",
-    )
-    run.add_argument(
-        "--concurrency",
-        type=int,
-        help="requests in flight per model (default 16; 1 for local/ models)",
-    )
-    run.add_argument(
-        "--max-tokens", type=int, help="cap on tokens per model reply (default: the model's)"
-    )
-    run.add_argument("--text-field", help="JSONL or Parquet field holding the text (default text)")
-    run.add_argument("--no-refine", action="store_true", help="skip complexity refinement")
-    run.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
     run.add_argument("--quiet", action="store_true", help="no progress display")
-    run.add_argument(
-        "--prefilter",
-        action="store_true",
-        help="drop non-procedural text with the model-free prefilter first",
+    pilot = run.add_mutually_exclusive_group()
+    pilot.add_argument(
+        "--limit", type=int, metavar="N", help="a pilot: run the first N documents only"
+    )
+    pilot.add_argument(
+        "--sample", type=int, metavar="N", help="a pilot: run a random sample of N documents"
     )
     run.add_argument(
-        "--classifier",
-        help="a relevance classifier file (gemlib train-classifier): only the segments "
-        "it keeps reach the LLM",
+        "--seed", type=int, help="seed of --sample (default 0; same seed, same sample)"
     )
     run.add_argument(
         "--dask",
@@ -497,6 +577,35 @@ def build_parser() -> argparse.ArgumentParser:
         "partitions; SCHEDULER is an address, or local[:N] for N workers here",
     )
     run.set_defaults(handler=_run)
+
+    estimate = commands.add_parser(
+        "estimate",
+        help="estimate a run's requests, tokens, cost and time without calling a model",
+        description="Count documents and segments with the model-free stages, count prompt "
+        "tokens with the model's tokenizer, and estimate replies from stated assumptions (or "
+        "from a pilot run): requests, tokens, dollars direct and in batches, and time, each "
+        "as a range. No model is called.",
+        epilog="example: gemlib estimate corpus.jsonl --model openai/gpt-4.1-mini --prefilter\n"
+        "         gemlib run corpus.jsonl --model M --out runs/pilot --sample 200\n"
+        "         gemlib estimate corpus.jsonl --pilot runs/pilot",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _pipeline_arguments(estimate)
+    estimate.add_argument(
+        "--pilot",
+        metavar="RUN_DIR",
+        help="a pilot run directory (gemlib run --limit/--sample): use its measured pass "
+        "rates, reply sizes and repairs; without --model, its pipeline too",
+    )
+    estimate.add_argument(
+        "--assume",
+        action="append",
+        default=[],
+        metavar="STAGE.FIELD=VALUE",
+        help="override an assumption: FIELD is output_tokens, pass_rate or repairs, VALUE a "
+        "number, LOW:HIGH or LOW:EXPECTED:HIGH (e.g. relevance.pass_rate=0.1:0.2); repeatable",
+    )
+    estimate.set_defaults(handler=_estimate, out="-")
 
     clf = commands.add_parser(
         "train-classifier",

@@ -61,6 +61,11 @@ class RunSpec(BaseModel):
     judge: bool = True
     prefilter: bool = False
     classifier: str | None = None
+    limit: int | None = None
+    """A pilot: run the first N corpus items only."""
+    sample: int | None = None
+    """A pilot: run a uniform sample of N corpus items, drawn with ``seed``."""
+    seed: int = 0
     dask: str | None = None
     """A Dask scheduler address, or ``local`` / ``local:N`` for a cluster of N
     workers on this machine: ``corpus`` is then a folder whose JSONL and Parquet

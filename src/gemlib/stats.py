@@ -20,21 +20,17 @@ four. :attr:`DatasetStats.tokens_counted_with` says which.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import math
-import os
 import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from gemlib.model import Trajectory
+from gemlib.tokens import tiktoken_encoding
 
 __all__ = [
     "ESTIMATE",
@@ -61,8 +57,6 @@ _WRITE = re.compile(
 
 
 ESTIMATE = "estimate (characters / 4)"
-_TIKTOKEN_FILE = "9b5ad71b2ce5302211f9c61530b329a4922fc6a4"
-"""tiktoken's cache name of ``cl100k_base`` (the sha1 of its download URL), as litellm ships it."""
 
 PAPER_FIGURES = {"messages": 46.1, "distinct_tools_used": 8.6, "tool_calls": 16.3}
 """Means per trajectory the GEM paper reports for its data after complexity refinement."""
@@ -147,30 +141,9 @@ class DatasetStats(BaseModel):
         return "\n".join(rows)
 
 
-def _cl100k() -> Any | None:
-    """tiktoken's ``cl100k_base`` from the copy litellm ships, without importing litellm."""
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
-    if not (folder / _TIKTOKEN_FILE).is_file() or importlib.util.find_spec("tiktoken") is None:
-        return None  # tiktoken would download it: estimate instead
-    saved = os.environ.get("TIKTOKEN_CACHE_DIR")
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
-    try:
-        return importlib.import_module("tiktoken").get_encoding("cl100k_base")
-    except Exception:  # a broken or changed copy: fall back to the estimate
-        return None
-    finally:
-        if saved is None:
-            del os.environ["TIKTOKEN_CACHE_DIR"]
-        else:
-            os.environ["TIKTOKEN_CACHE_DIR"] = saved
-
-
 def _token_counter(count_tokens: bool) -> tuple[Callable[[str], int], str]:
     """A token counter and the name of how it counts."""
-    encoding = _cl100k() if count_tokens else None
+    encoding = tiktoken_encoding("cl100k_base") if count_tokens else None
     if encoding is None:
         return (lambda text: len(text) // 4), ESTIMATE
     return (lambda text: len(encoding.encode(text, disallowed_special=()))), "cl100k_base"

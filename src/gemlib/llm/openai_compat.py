@@ -13,11 +13,8 @@ list, as for any self-hosted model); litellm itself is never imported here.
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.util
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -30,6 +27,7 @@ from gemlib.errors import (
     RateLimited,
     TransientModelError,
 )
+from gemlib.llm.prices import cost
 from gemlib.llm.protocol import ChatReply, ChatRequest
 
 __all__ = ["OpenAICompatBackend", "served_name"]
@@ -70,47 +68,6 @@ def _error(status: int, text: str, headers: Any, model: str) -> ModelError:
     if 400 <= status < 500:
         return ModelRequestError(f"HTTP {status}: {text}", model=model, status=status)
     return TransientModelError(f"HTTP {status}: {text}", model=model, status=status)
-
-
-PRICE_TABLE = "model_prices_and_context_window_backup.json"
-
-
-@functools.lru_cache(maxsize=1)
-def _price_table() -> dict[str, Any]:
-    """litellm's bundled price table, read as a file: importing litellm would stall the
-    event loop for seconds at the first reply (it did: every request in flight then
-    took 1.7 s instead of 0.1 s)."""
-    spec = importlib.util.find_spec("litellm")  # finds the package without running it
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    path = Path(next(iter(spec.submodule_search_locations))) / PRICE_TABLE
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
-@functools.lru_cache(maxsize=256)
-def _prices(model: str) -> tuple[float, float] | None:
-    """Dollars per prompt and completion token; ``None`` for models the table does not price.
-
-    ``openai/gpt-4.1-mini`` is looked up as itself, then without its provider prefix.
-    """
-    table = _price_table()
-    for name in (model, model.partition("/")[2]):
-        entry = table.get(name) if name else None
-        if isinstance(entry, dict) and "input_cost_per_token" in entry:
-            return (
-                float(entry["input_cost_per_token"]),
-                float(entry.get("output_cost_per_token") or 0.0),
-            )
-    return None
-
-
-def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    prices = _prices(model)
-    return prompt_tokens * prices[0] + completion_tokens * prices[1] if prices else 0.0
 
 
 @attrs.define
@@ -187,7 +144,7 @@ class OpenAICompatBackend:
             finish_reason=choice.get("finish_reason") or "stop",
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            cost=_cost(request.model, prompt_tokens, completion_tokens) if self.price else 0.0,
+            cost=cost(request.model, prompt_tokens, completion_tokens) if self.price else 0.0,
             model=request.model,
             latency=time.perf_counter() - started,
             reasoning=reasoning if isinstance(reasoning, str) else "",

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sized
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sized
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Union
@@ -141,6 +141,24 @@ class Pipeline:
         canonical = json.dumps(self.describe(), sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
+    def estimate(
+        self,
+        items: Iterable[Any] | AsyncIterator[Any] | os.PathLike[str],
+        *,
+        pilot: str | os.PathLike[str] | None = None,
+        assumptions: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """What running over ``items`` would cost, without calling a model.
+
+        Returns a :class:`gemlib.estimate.Estimate` (``print(e.format())``):
+        requests, tokens, dollars direct and in batches, and time, each a range,
+        from the model-free stages run over the corpus and the stated
+        assumptions, or those measured by a ``pilot`` run directory.
+        """
+        from gemlib.estimate import estimate
+
+        return estimate(self.stages, items, pilot=pilot, assumptions=assumptions)
+
     # ------------------------------------------------------------------ running
 
     def run(
@@ -157,7 +175,10 @@ class Pipeline:
         :class:`pathlib.Path` to a corpus (JSONL, a text file, a folder).
         ``run_dir``: keep results in a resumable directory; rerunning the same
         pipeline on it skips finished items. ``overwrite``: start that directory
-        afresh. Other keywords are :class:`~gemlib.pipeline.runner.RunOptions`.
+        afresh. ``limit=N`` runs the first N corpus items only, ``sample=N`` (with
+        ``seed``) a uniform sample of N, for a pilot (:mod:`gemlib.pilot`); run
+        the whole corpus into the same ``run_dir`` afterwards to resume past it.
+        Other keywords are :class:`~gemlib.pipeline.runner.RunOptions`.
         Works inside a running event loop (Jupyter) by running in a helper thread.
         """
         return run_sync(self.arun(items, run_dir=run_dir, overwrite=overwrite, **options))
@@ -171,12 +192,23 @@ class Pipeline:
         **options: Any,
     ) -> RunResult:
         """The async form of :meth:`run`."""
+        limit, sample = options.pop("limit", None), options.pop("sample", None)
+        seed = options.pop("seed", 0)
         if "total" not in options and isinstance(items, Sized) and not isinstance(items, str):
             options["total"] = len(items)  # for the ETA
         elif "total" not in options and isinstance(items, os.PathLike):
             options["total"], options["total_estimated"] = corpus_total(items) or (None, False)
-        run_options = RunOptions(**{**options, "max_in_flight": self._window(options)})
         stream = items if hasattr(items, "__aiter__") else as_items(items, self.input_type)
+        if limit is not None or sample is not None:
+            from gemlib.pilot import pilot_items
+
+            if hasattr(stream, "__aiter__"):
+                raise TypeError("limit and sample need a corpus that is not an async iterator")
+            stream = pilot_items(stream, limit=limit, sample=sample, seed=seed)  # type: ignore[arg-type]
+            wanted = limit if limit is not None else sample
+            total = options.get("total")
+            options["total"] = wanted if total is None else min(total, wanted)
+        run_options = RunOptions(**{**options, "max_in_flight": self._window(options)})
         store: Store
         if run_dir is None:
             store = MemoryStore()
