@@ -22,6 +22,8 @@ TEXT = st.text(
 ).filter(str.strip)
 """Text as real data has it: leading and trailing spaces, tabs and newlines are kept
 (tau2's tool replies end with a newline), so round trips must keep them."""
+THOUGHT = st.one_of(st.just(""), TEXT)
+"""An assistant turn's reasoning, when it has one."""
 NAME = st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True)
 VALUE = st.one_of(st.integers(-1000, 1000), st.booleans(), TEXT, st.lists(TEXT, max_size=3))
 
@@ -58,7 +60,11 @@ def trajectories(draw: st.DrawFn) -> Trajectory:
                 )
                 count += 1
             text = draw(st.one_of(st.just(""), TEXT))
-            messages.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
+            messages.append(
+                Message(
+                    role="assistant", content=text, tool_calls=tuple(calls), reasoning=draw(THOUGHT)
+                )
+            )
             for call in calls:
                 reply = draw(
                     st.one_of(
@@ -71,7 +77,7 @@ def trajectories(draw: st.DrawFn) -> Trajectory:
                 messages.append(
                     Message(role="tool", content=reply, tool_call_id=call.id, name=call.name)
                 )
-        messages.append(Message(role="assistant", content=draw(TEXT)))
+        messages.append(Message(role="assistant", content=draw(TEXT), reasoning=draw(THOUGHT)))
     return Trajectory(
         tools=tools,
         messages=tuple(messages),

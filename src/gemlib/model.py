@@ -317,7 +317,8 @@ class Trajectory(_Model):
         Tool-call arguments may be JSON strings (as the API sends them) or
         objects. Calls without IDs get stable ones, and tool messages without a
         ``tool_call_id`` are linked to the pending calls in order. An assistant
-        message with ``"weight": 0`` or ``"train": false`` is a masked turn. Raises
+        message with ``"weight": 0`` or ``"train": false`` is a masked turn; its
+        ``reasoning_content`` (or ``reasoning``) is its reasoning. Raises
         :class:`FormatError` naming the message and the problem.
         """
         if not isinstance(record, Mapping) or not isinstance(record.get("messages"), list):
@@ -346,7 +347,9 @@ class Trajectory(_Model):
         """The OpenAI chat record: ``messages`` with JSON-string arguments, and ``tools``.
 
         A masked assistant turn carries ``"weight": 0`` (OpenAI fine-tuning) and
-        ``"train": false`` (Axolotl's ``message_field_training: train``).
+        ``"train": false`` (Axolotl's ``message_field_training: train``); an
+        assistant turn's reasoning is its ``reasoning_content`` (the field TRL
+        and reasoning models' chat templates read).
         """
         messages: list[dict[str, Any]] = []
         for m in self.messages:
@@ -364,6 +367,8 @@ class Trajectory(_Model):
                     }
                     for c in m.tool_calls
                 ]
+            if m.reasoning:  # as vLLM, DeepSeek and TRL name it
+                out["reasoning_content"] = m.reasoning
             if m.tool_call_id is not None:
                 out["tool_call_id"] = m.tool_call_id
             if m.name is not None:
@@ -413,7 +418,12 @@ def _message_from_openai(
             for j, c in enumerate(raw.get("tool_calls") or [])
         )
         train = raw.get("weight", 1) != 0 and raw.get("train", True) is not False
-        message = Message(role="assistant", content=content, tool_calls=calls, train=train)
+        reasoning = raw.get("reasoning_content") or raw.get("reasoning") or ""
+        if not isinstance(reasoning, str):
+            raise TypeError(f"reasoning_content must be a string, got {type(reasoning).__name__}")
+        message = Message(
+            role="assistant", content=content, tool_calls=calls, train=train, reasoning=reasoning
+        )
         return message, list(calls)
     if role == "tool":
         call_id = raw.get("tool_call_id")

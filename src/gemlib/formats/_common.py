@@ -4,6 +4,24 @@ from __future__ import annotations
 
 from gemlib.model import Message, Trajectory, stable_id
 
+THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n\n"
+"""How a reasoning model's chat template (Qwen3, DeepSeek-R1) puts an assistant turn's
+reasoning before its text; LLaMA-Factory's reasoning templates read the same."""
+
+
+def with_thought(reasoning: str, text: str) -> str:
+    """``text`` preceded by ``reasoning`` in a ``<think>`` block (``text`` alone without one)."""
+    return f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{text}" if reasoning else text
+
+
+def split_thought(text: str) -> tuple[str, str]:
+    """``(reasoning, text)`` of a turn written by :func:`with_thought`."""
+    if text.startswith(THINK_OPEN):
+        end = text.find(THINK_CLOSE, len(THINK_OPEN))
+        if end >= 0:
+            return text[len(THINK_OPEN) : end], text[end + len(THINK_CLOSE) :]
+    return "", text
+
 
 def renumber_calls(trajectory: Trajectory) -> Trajectory:
     """Give calls the stable IDs importers assign when a format does not carry IDs.

@@ -30,7 +30,9 @@ rendered at training time agree. A sample (tools shortened)::
     <|im_start|>assistant
     Done.<|im_end|>
 
-Consecutive tool replies share one ``user`` turn. The format drops call IDs
+Consecutive tool replies share one ``user`` turn. An assistant turn's
+reasoning (``reasoning_content``) opens it as ``<think>\n...\n</think>\n\n``, as
+in Qwen3's and DeepSeek-R1's templates. The format drops call IDs
 (importing gives stable new ones), labels and provenance.
 """
 
@@ -43,7 +45,7 @@ from typing import Any
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from gemlib.errors import FormatError
-from gemlib.formats._common import link_replies
+from gemlib.formats._common import link_replies, split_thought
 from gemlib.model import Message, Tool, ToolCall, Trajectory
 
 __all__ = ["CHAT_TEMPLATE", "dump", "load"]
@@ -71,6 +73,9 @@ CHAT_TEMPLATE = (
     "{%- if loop.last or loop.nextitem.role != 'tool' -%}{{- '<|im_end|>\\n' -}}{%- endif -%}"
     "{%- else -%}"
     "{{- '<|im_start|>' + message.role + '\\n' -}}"
+    "{%- if message.role == 'assistant' and message.reasoning_content -%}"
+    "{{- '<think>\\n' + message.reasoning_content + '\\n</think>\\n\\n' -}}"
+    "{%- endif -%}"
     "{%- if message.content -%}{{- message.content -}}{%- endif -%}"
     "{%- for call in message.tool_calls or [] -%}"
     "{%- set arguments = call.function.arguments -%}"
@@ -141,9 +146,15 @@ def load(record: dict[str, Any]) -> Trajectory:
             # The turn head's newline opened the first response block.
             messages += [Message(role="tool", content=c) for c in _RESPONSE.findall("\n" + body)]
         elif role == "assistant":
+            reasoning, body = split_thought(body)
             calls = tuple(_call(payload) for payload in _CALL.findall(body))
             messages.append(
-                Message(role="assistant", content=_CALL.sub("", body), tool_calls=calls)
+                Message(
+                    role="assistant",
+                    content=_CALL.sub("", body),
+                    tool_calls=calls,
+                    reasoning=reasoning,
+                )
             )
         else:
             messages.append(Message(role=role, content=body))

@@ -5,7 +5,8 @@ schemas, call arguments) would be unified, with missing keys turned into
 nulls. This layout stores them as JSON strings instead and loses nothing:
 
     id          string
-    messages    list of {role, content, tool_calls (JSON string), tool_call_id, name, train}
+    messages    list of {role, content, tool_calls (JSON string), tool_call_id, name, train,
+                reasoning_content}
     tools       JSON string: the OpenAI tools list
     metadata    JSON string: labels, provenance, source document, output schemas
 
@@ -46,6 +47,7 @@ def _row(trajectory: Trajectory) -> dict[str, Any]:
             "tool_call_id": m.get("tool_call_id"),
             "name": m.get("name"),
             "train": m.get("train", True),
+            "reasoning_content": m.get("reasoning_content") or "",
         }
         for m in record["messages"]
     ]
@@ -69,6 +71,8 @@ def _record(row: dict[str, Any]) -> dict[str, Any]:
                 message[key] = m[key]
         if m.get("train") is False:
             message["train"] = False
+        if m.get("reasoning_content"):
+            message["reasoning_content"] = m["reasoning_content"]
         messages.append(message)
     return {
         "id": row["id"],

@@ -17,8 +17,10 @@ as LLaMA-Factory requires. Several calls in one assistant turn become one
 ``function_call`` whose value is a JSON list, and their replies one
 ``observation`` holding a JSON list of the reply strings. What the format
 drops: call IDs (importing gives stable new ones), assistant text written
-alongside a call, labels and provenance. :func:`dataset_info` writes the
-LLaMA-Factory ``dataset_info.json`` entry.
+alongside a call, labels and provenance. An assistant turn's reasoning opens
+its ``gpt`` or ``function_call`` value as ``<think>\n...\n</think>\n\n``, which
+LLaMA-Factory's reasoning templates (``qwen3``, ``deepseekr1``) read.
+:func:`dataset_info` writes the LLaMA-Factory ``dataset_info.json`` entry.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import json
 from typing import Any
 
 from gemlib.errors import FormatError
-from gemlib.formats._common import link_replies
+from gemlib.formats._common import link_replies, split_thought, with_thought
 from gemlib.model import Message, Tool, ToolCall, Trajectory
 
 __all__ = ["dataset_info", "dump", "load"]
@@ -52,11 +54,10 @@ def dump(trajectory: Trajectory) -> dict[str, Any]:
         elif message.tool_calls:
             calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
             payload = calls[0] if len(calls) == 1 else calls
-            turns.append(
-                {"from": "function_call", "value": json.dumps(payload, ensure_ascii=False)}
-            )
+            value = json.dumps(payload, ensure_ascii=False)
+            turns.append({"from": "function_call", "value": with_thought(message.reasoning, value)})
         else:
-            turns.append({"from": "gpt", "value": message.content})
+            turns.append({"from": "gpt", "value": with_thought(message.reasoning, message.content)})
     if replies:
         value = replies[0] if len(replies) == 1 else json.dumps(replies, ensure_ascii=False)
         turns.append({"from": "observation", "value": value})
@@ -89,8 +90,10 @@ def load(record: dict[str, Any]) -> Trajectory:
             if role == "human":
                 messages.append(Message(role="user", content=value))
             elif role == "gpt":
-                messages.append(Message(role="assistant", content=value))
+                reasoning, text = split_thought(value)
+                messages.append(Message(role="assistant", content=text, reasoning=reasoning))
             elif role == "function_call":
+                reasoning, value = split_thought(value)
                 payload = json.loads(value)
                 calls = payload if isinstance(payload, list) else [payload]
                 messages.append(
@@ -100,6 +103,7 @@ def load(record: dict[str, Any]) -> Trajectory:
                             ToolCall(name=c["name"], arguments=c.get("arguments") or {})
                             for c in calls
                         ),
+                        reasoning=reasoning,
                     )
                 )
                 pending = len(calls)
