@@ -357,6 +357,14 @@ def _export(args: argparse.Namespace) -> int:
     from gemlib.formats import read_trajectories, write_jsonl
     from gemlib.formats.sharegpt import dataset_info
 
+    if args.format == "hf":
+        from gemlib.hub import export_hf
+
+        configs = export_hf(args.file, args.out, license=args.license, pretty_name=args.name)
+        rows = ", ".join(f"{name} {n}" for name, (_, n) in configs.items())
+        print(f"wrote a Hugging Face dataset folder to {args.out} (rows per config: {rows})")
+        print(f"load it with datasets.load_dataset({str(args.out)!r}, CONFIG)")
+        return 0
     trajectories = read_trajectories(args.file, args.input_format)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     if args.format == "parquet":
@@ -372,6 +380,16 @@ def _export(args: argparse.Namespace) -> int:
             json.dumps(dataset_info(Path(args.out).stem, Path(args.out).name), indent=2)
         )
         print(f"LLaMA-Factory entry: {info}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from gemlib.hub import push_to_hub
+
+    url = push_to_hub(
+        args.source, args.repo_id, private=args.private, license=args.license, pretty_name=args.name
+    )
+    print(f"pushed to {args.repo_id}: {url}")
     return 0
 
 
@@ -670,8 +688,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: gemlib export runs/one --format sharegpt --out data/gem.jsonl",
     )
     export.add_argument("file", help="a run directory or a JSONL file of trajectories")
-    export.add_argument("--format", required=True, choices=[*formats, "parquet"])
-    export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=[*formats, "parquet", "hf"],
+        help="hf: a folder ready for the Hugging Face Hub (every format as a config, "
+        "and a dataset card)",
+    )
+    export.add_argument("--out", required=True, help="the file (or, for hf, folder) to write")
+    export.add_argument("--license", default="other", help="hf: the card's license (default other)")
+    export.add_argument("--name", default="", help="hf: the card's pretty name")
     export.add_argument("--input-format", choices=formats, help="the input's format if not guessed")
     export.add_argument(
         "--masked",
@@ -681,6 +707,21 @@ def build_parser() -> argparse.ArgumentParser:
         "conversation before its first masked turn, or drop it (default: cut)",
     )
     export.set_defaults(handler=_export)
+
+    push = commands.add_parser(
+        "push",
+        help="upload a run to the Hugging Face Hub as a dataset (needs gemlib[hf])",
+        description="Export SOURCE as a Hugging Face dataset folder (every format as a "
+        "config, and a dataset card) and upload it to the dataset repository REPO_ID, "
+        "creating it if needed. The token comes from HF_TOKEN (or `hf auth login`).",
+        epilog="example: HF_TOKEN=hf_... gemlib push runs/one me/gem-trajectories --private",
+    )
+    push.add_argument("source", help="a run directory or a JSONL file of trajectories")
+    push.add_argument("repo_id", help="the dataset repository, as owner/name")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--license", default="other", help="the card's license (default other)")
+    push.add_argument("--name", default="", help="the card's pretty name")
+    push.set_defaults(handler=_push)
 
     check = commands.add_parser(
         "validate",
