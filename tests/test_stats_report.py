@@ -295,3 +295,28 @@ def test_the_token_count_agrees_with_litellms() -> None:
     assert dataset_stats([trajectory], count_tokens=False).tokens_counted_with.startswith(
         "estimate"
     )
+
+
+def test_a_damaged_manifest_gives_a_report_or_one_line(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path)
+    manifest = run / "manifest.json"
+    for broken in (
+        {"stages": 5, "last_session": "x"},
+        {"stages": [1, {"config": [2]}, {"name": "zeta_screen", "config": "m"}]},
+        {"last_session": {"stats": {"inputs": "many"}}},
+    ):
+        manifest.write_text(json.dumps(broken))
+        summary = load_summary(run)
+        assert summary.stats.outputs == 12, "the counts come from the committed totals"
+        assert set(summary.stats.stages) == {"zeta_screen", "alpha_writer"}
+        assert summary.models() == {}
+    manifest.write_text("[1, 2]")
+    done = subprocess.run(
+        [sys.executable, "-m", "gemlib.cli", "stats", str(run), "--fast"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "does not hold a JSON object" in done.stderr

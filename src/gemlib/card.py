@@ -121,7 +121,9 @@ def _stages_section(summary: RunSummary) -> list[str]:
 def _validation_section(summary: RunSummary) -> list[str]:
     lines = ["## Validation", ""]
     for stage in summary.stages:
-        config = stage.get("config") or {}
+        config = stage.get("config")
+        if not isinstance(config, Mapping):
+            continue
         if isinstance(config.get("checks"), list):
             checks = ", ".join(f"`{c}`" for c in config["checks"])
             lines += [

@@ -14,17 +14,16 @@ imports litellm.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
+from pydantic import ValidationError
 
-from gemlib.errors import RunDirError
 from gemlib.model import Rejection, RunStats
-from gemlib.pipeline.store import MANIFEST, PROGRESS, read_totals
+from gemlib.pipeline.store import open_results, read_manifest, read_totals
 
 __all__ = ["RunSummary", "example_rejections", "in_pipeline_order", "load_summary", "stage_order"]
 
@@ -45,23 +44,28 @@ class RunSummary:
     @property
     def stages(self) -> list[dict[str, Any]]:
         """The manifest's description of each stage (name, version, config, prompt hash)."""
-        return list(self.manifest.get("stages", []))
+        stages = self.manifest.get("stages")
+        return [s for s in stages if isinstance(s, dict)] if isinstance(stages, list) else []
 
     def models(self) -> dict[str, str]:
         """The model each LLM stage used, by stage name."""
         found = {}
         for stage in self.stages:
-            model = (stage.get("config") or {}).get("model")
-            if isinstance(model, Mapping) and isinstance(model.get("model"), str):
-                found[stage["name"]] = model["model"]
-            elif isinstance(model, str):
-                found[stage["name"]] = model
+            config = stage.get("config")
+            model = config.get("model") if isinstance(config, Mapping) else None
+            if isinstance(model, Mapping):
+                model = model.get("model")
+            if isinstance(model, str):
+                found[str(stage.get("name"))] = model
         return found
 
 
 def stage_order(manifest: Mapping[str, Any]) -> list[str]:
     """Stage names in the order the pipeline runs them, as the manifest lists them."""
-    return [str(s["name"]) for s in manifest.get("stages", []) if isinstance(s, Mapping)]
+    stages = manifest.get("stages")
+    if not isinstance(stages, list):
+        return []
+    return [str(s.get("name")) for s in stages if isinstance(s, Mapping)]
 
 
 def in_pipeline_order(stats: RunStats, order: Sequence[str]) -> RunStats:
@@ -94,20 +98,13 @@ def load_summary(
     run_dir: str | os.PathLike[str], *, examples_per_rule: int = EXAMPLES_PER_RULE
 ) -> RunSummary:
     """Read a run directory's summary; :class:`RunDirError` when it is not one."""
-    from gemlib.pipeline.store import open_results
-
     path = Path(run_dir)
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file() or not (path / PROGRESS).is_file():
-        raise RunDirError(f"{path} is not a run directory (no {MANIFEST} and {PROGRESS})")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunDirError(f"{manifest_path} is unreadable ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise RunDirError(f"{manifest_path} does not hold a JSON object")
-    session = manifest.get("last_session") or {}
-    last = RunStats.model_validate(session.get("stats") or {})
+    manifest = read_manifest(path)
+    session = manifest.get("last_session")
+    try:  # the last session's wall time and duplicates; the counts come from the totals
+        last = RunStats.model_validate(session.get("stats") or {})  # type: ignore[union-attr]
+    except (AttributeError, ValidationError):
+        last = RunStats()
     totals = read_totals(path)
     _, rejections = open_results(path)
     whole = last.model_copy(
