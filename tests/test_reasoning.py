@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +213,55 @@ def test_a_reasoning_teacher_gives_the_clean_teachers_trajectories(
     assert records
     assert all(r.reasoning and "<system>" in r.reasoning for r in records)
     assert all(r.usage["reasoning_tokens"] > 0 for r in records)
+
+
+def _with_turn_reasoning(text: str) -> str:
+    turns = iter(range(1000))
+    return re.sub(
+        r"<assistant>",
+        lambda m: f"<assistant><think>Step {next(turns)}: check the rules.</think>",
+        text,
+    )
+
+
+def reasoning_traces_teacher(body: dict[str, Any], n: int) -> Reply:
+    """The clean teacher; asked for reasoning traces, it writes them, but only after a
+    repair request for the first generation."""
+    clean = teacher_reply(body, n)
+    messages = body["messages"]
+    asked = "<assistant><think>...</think>" in messages[0]["content"]
+    lazy = messages[0]["content"].startswith("Write one complete") and len(messages) == 1
+    if not asked or lazy or "<assistant>" not in clean.content:
+        return clean
+    return replace(clean, content=_with_turn_reasoning(clean.content))
+
+
+def test_reasoning_traces_are_asked_for_kept_and_exported(tmp_path: Path) -> None:
+    northwind = [d for d in _docs() if d.id == "return-online-order"]
+    with FakeOpenAI(reasoning_traces_teacher) as server:
+        llm = LLM("openai/teacher", api_base=server.url, api_key="k", cache=False)
+        result = Pipeline.gem(llm, reasoning_traces=True).run(northwind)
+        plain = Pipeline.gem(llm).run(northwind)
+        prompts = [r["messages"] for r in server.requests]
+    (trajectory,) = result.trajectories
+    turns = [m for m in trajectory.messages if m.role == "assistant"]
+    assert turns
+    assert all(m.reasoning.startswith("Step ") for m in turns)
+    assert all("<think>" not in m.content for m in trajectory.messages)
+    repairs = [p for p in prompts if len(p) > 1]
+    assert len(repairs) == 1
+    assert "has no reasoning: begin every assistant turn with <think>" in repairs[0][-1]["content"]
+    refinement = next(p for p in prompts if p[0]["content"].startswith("Rewrite the conversation"))
+    assert "<assistant><think>Step 0: check the rules.</think>" in refinement[0]["content"]
+
+    (without,) = plain.trajectories
+    assert not any(m.reasoning for m in without.messages), "off by default: the paper's format"
+    assert [m.content for m in without.messages] == [m.content for m in trajectory.messages]
+
+    from gemlib.formats import read_jsonl, write_jsonl
+
+    for name in ("openai", "sharegpt", "hermes", "gem"):
+        path = tmp_path / f"{name}.jsonl"
+        write_jsonl([trajectory], path, name)
+        (back,) = read_jsonl(path, name)
+        assert [m.reasoning for m in back.messages] == [m.reasoning for m in trajectory.messages]

@@ -134,6 +134,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         "seed": getattr(args, "seed", None),
         "refine": False if args.no_refine else None,
         "judge": False if args.no_judge else None,
+        "reasoning_traces": True if getattr(args, "reasoning_traces", False) else None,
     }
     return RunSpec.resolve(load_config(args.config) if args.config else {}, flags)
 
@@ -522,6 +523,11 @@ def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-refine", action="store_true", help="skip complexity refinement")
     parser.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
+    parser.add_argument(
+        "--reasoning-traces",
+        action="store_true",
+        help="have the teacher write the assistant's private reasoning before each turn",
+    )
     parser.add_argument(
         "--prefilter",
         action="store_true",

@@ -58,6 +58,8 @@ class RunSpec(BaseModel):
     max_tokens: int | None = None
     text_field: str = "text"
     refine: bool = True
+    reasoning_traces: bool = False
+    """The teacher writes the assistant's private reasoning before each assistant turn."""
     judge: bool = True
     prefilter: bool = False
     classifier: str | None = None
@@ -85,6 +87,7 @@ class RunSpec(BaseModel):
                 stage_models=self.stage_models,
                 stage_params=self.stage_params,
                 refine=self.refine,
+                reasoning_traces=self.reasoning_traces,
                 judge=self.judge,
                 prefilter=self.prefilter,
                 classifier=self.classifier,

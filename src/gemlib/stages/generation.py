@@ -31,11 +31,21 @@ def tools_json(tools: tuple[Tool, ...] | list[Tool]) -> str:
     return f"[\n{lines}\n]" if lines else "[]"
 
 
-def check_conversation_shape(messages: list[Message]) -> None:
-    """The minimum a reply must hold to be a conversation at all; rules come later."""
+def check_conversation_shape(messages: list[Message], *, reasoning_traces: bool = False) -> None:
+    """The minimum a reply must hold to be a conversation at all; rules come later.
+
+    With ``reasoning_traces`` every assistant turn must open with its reasoning.
+    """
     roles = {m.role for m in messages}
     if "user" not in roles or "assistant" not in roles:
         raise ParseError("the conversation needs at least one <user> and one <assistant> turn")
+    if reasoning_traces:
+        for index, message in enumerate(messages):
+            if message.role == "assistant" and not message.reasoning.strip():
+                raise ParseError(
+                    f"message {index} (assistant) has no reasoning: begin every assistant "
+                    "turn with <think>...</think>"
+                )
 
 
 @attrs.define
@@ -43,18 +53,25 @@ class TrajectoryGenerator(LLMStage):
     """Have the teacher write one trajectory grounded in the text for each workflow."""
 
     prompt_name = "generation"
+    reasoning_traces: bool = False
+    """Have the teacher write the assistant's private reasoning before each assistant
+    turn (``<think>`` in the tag format, kept as ``Message.reasoning``): data for
+    training reasoning agents. Off by default, as in the paper."""
 
     def prompt(self, workflow: Workflow) -> list[dict[str, str]]:
         """The generation prompt for one workflow."""
         return self.render(
-            text=workflow.document.text, workflow=workflow, tools_json=tools_json(workflow.tools)
+            text=workflow.document.text,
+            workflow=workflow,
+            tools_json=tools_json(workflow.tools),
+            reasoning_traces=self.reasoning_traces,
         )
 
     def parse(self, text: str, workflow: Workflow) -> Trajectory:
         """The conversation as a :class:`Trajectory` carrying the workflow's tools and labels."""
         trajectory_id = stable_id("traj", workflow.id, self.sample)
         messages = parse_conversation(text, lambda n: stable_id("call", trajectory_id, n))
-        check_conversation_shape(messages)
+        check_conversation_shape(messages, reasoning_traces=self.reasoning_traces)
         return Trajectory(
             id=trajectory_id,
             tools=workflow.tools,

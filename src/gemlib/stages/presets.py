@@ -41,6 +41,7 @@ def gem(
     classifier: RelevanceClassifier | str | Path | None = None,
     max_chars: int = 6000,
     one_call_per_turn: bool = True,
+    reasoning_traces: bool = False,
     max_repairs: int = 2,
     **llm_options: Any,
 ) -> Pipeline:
@@ -58,8 +59,11 @@ def gem(
     :class:`ClassifierFilter` there too, so that only the segments it keeps
     reach the LLM. ``templates``
     overrides prompts per stage, ``stage_params`` request settings per stage (e.g.
-    ``{"relevance": {"reasoning_effort": "low"}}``). Other keywords (``api_base``, ``temperature``,
-    ``limits``, ``cache``...) configure the ``LLM`` objects built from strings.
+    ``{"relevance": {"reasoning_effort": "low"}}``). ``reasoning_traces=True``
+    (beyond the paper) has the teacher write the assistant's private reasoning
+    before each assistant turn, kept as ``Message.reasoning``. Other keywords
+    (``api_base``, ``temperature``, ``limits``, ``cache``...) configure the ``LLM``
+    objects built from strings.
     """
     overrides = dict(stage_models or {})
     if judge_model is not None:
@@ -95,11 +99,15 @@ def gem(
     stages += [
         RelevanceFilter(**options("relevance")),
         WorkflowExtractor(**options("extraction")),
-        TrajectoryGenerator(**options("generation")),
+        TrajectoryGenerator(**options("generation"), reasoning_traces=reasoning_traces),
     ]
     if refine:
         stages.append(
-            ComplexityRefiner(**options("refinement"), one_call_per_turn=one_call_per_turn)
+            ComplexityRefiner(
+                **options("refinement"),
+                one_call_per_turn=one_call_per_turn,
+                reasoning_traces=reasoning_traces,
+            )
         )
     if validate:
         checks = default_checks(one_call_per_turn=refine and one_call_per_turn)

@@ -25,6 +25,9 @@ class ComplexityRefiner(LLMStage):
 
     prompt_name = "refinement"
     one_call_per_turn: bool = True
+    reasoning_traces: bool = False
+    """Keep (and write) the assistant's private reasoning before each assistant turn,
+    as :class:`~gemlib.stages.generation.TrajectoryGenerator` does."""
 
     def prompt(self, trajectory: Trajectory) -> list[dict[str, str]]:
         """The refinement prompt for one trajectory."""
@@ -33,6 +36,7 @@ class ComplexityRefiner(LLMStage):
             tools_json=tools_json(trajectory.tools),
             conversation=render_conversation(trajectory.messages),
             one_call_per_turn=self.one_call_per_turn,
+            reasoning_traces=self.reasoning_traces,
         )
 
     def parse(self, text: str, trajectory: Trajectory) -> Trajectory:
@@ -40,7 +44,7 @@ class ComplexityRefiner(LLMStage):
         tools, messages = parse_refined(
             text, lambda n: stable_id("call", trajectory.id, "refined", n)
         )
-        check_conversation_shape(messages)
+        check_conversation_shape(messages, reasoning_traces=self.reasoning_traces)
         if self.one_call_per_turn:
             for index, message in enumerate(messages):
                 if len(message.tool_calls) > 1:
