@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import itertools
 import json
 import logging
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gemlib._version import __version__
-from gemlib.errors import GemlibError
+from gemlib.errors import FormatError, GemlibError
 
 if TYPE_CHECKING:
     from gemlib.pipeline.pipeline import RunResult
@@ -148,6 +149,13 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
         corpus = read_corpus(spec.corpus, text_field=spec.text_field)
     except (FileNotFoundError, ValueError) as exc:
         raise GemlibError(str(exc)) from None
+    first = next(corpus, None)  # before anything is written: an empty corpus is a mistake
+    if first is None:
+        raise GemlibError(
+            f"no documents in {spec.corpus} (the warnings above say what was skipped); "
+            "nothing to run"
+        )
+    corpus = itertools.chain([first], corpus)
     pipe = spec.pipeline()
     from gemlib.progress import TerminalReporter, corpus_total, default_reporter
 
@@ -401,8 +409,14 @@ def _validate(args: argparse.Namespace) -> int:
     checks = default_checks(
         one_call_per_turn=args.one_call_per_turn, grounding=not args.no_grounding
     )
-    total = failed = 0
-    for trajectory in read_trajectories(args.file, args.format):
+    total = failed = unreadable = 0
+
+    def report_unreadable(error: FormatError) -> None:
+        nonlocal unreadable
+        unreadable += 1
+        print(error)
+
+    for trajectory in read_trajectories(args.file, args.format, on_error=report_unreadable):
         total += 1
         report = validate(trajectory, checks)
         if not report.ok:
@@ -410,7 +424,9 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"{trajectory.id}:")
             print("  " + str(report).replace("\n", "\n  "))
     print(f"{total - failed} of {total} trajectories pass")
-    return 1 if failed else 0
+    if unreadable:
+        print(f"{unreadable} records could not be read (listed above)")
+    return 1 if failed or unreadable else 0
 
 
 def _synth_data(args: argparse.Namespace) -> int:

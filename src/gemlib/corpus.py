@@ -1,23 +1,30 @@
-"""Reading corpora lazily: JSONL files, folders of text files, or Python iterables.
+"""Reading corpora lazily: JSONL, CSV/TSV and Parquet files, folders of text files, iterables.
 
 Nothing here loads a corpus whole: every reader is a generator, so a run over
-millions of segments holds only the items in flight. A malformed record is
-skipped with a warning that names the file and line; the run goes on.
+millions of segments holds only the items in flight. A record that cannot be
+read costs only itself: the first of each kind of problem is logged at once,
+naming the file and line; when the file is done, one line per kind of problem
+gives the count and the first few places; the run goes on. Line endings may be
+``\n``, ``\r\n`` or a bare ``\r``; a UTF-8 byte-order mark is ignored.
 """
 
 from __future__ import annotations
 
-import importlib
+import csv
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import attrs
 from pydantic import BaseModel, ValidationError
 
+from gemlib._lines import numbered_lines
+from gemlib._nesting import TooDeep, loads
 from gemlib.model import Document
 
 __all__ = ["as_items", "read_corpus"]
@@ -26,119 +33,307 @@ log = logging.getLogger("gemlib")
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+EXAMPLES = 3
+"""How many places a summary names for each kind of problem."""
+
+# After json.loads every character in this range is a lone surrogate (a pair
+# decodes to one character above U+FFFF); UTF-8 files cannot hold them.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def read_corpus(
     path: str | os.PathLike[str], *, text_field: str = "text", id_field: str = "id"
 ) -> Iterator[Document]:
-    """Stream :class:`Document` objects from a JSONL file, a text file, or a folder.
+    """Stream :class:`Document` objects from a JSONL, CSV, TSV, text or Parquet file, or a folder.
 
     JSONL: one JSON object per line; ``text_field`` holds the text, ``id_field``
     the ID (derived from the text when absent), other fields go to ``meta``.
-    A text or Markdown file is one document; a folder yields each text file
-    below it in path order; a ``.parquet`` file is read in batches (needs
-    pyarrow, the ``hf`` extra); ``"-"`` reads JSONL from standard input.
-    Raises :class:`FileNotFoundError` up front when ``path`` does not exist.
+    CSV and TSV (``.csv``, ``.tsv``): a header row names the columns, which are
+    read like JSONL fields. A text or Markdown file is one document; a folder
+    yields each text file below it in path order (other files are counted and
+    named as skipped); a ``.parquet`` file is read in batches (needs pyarrow,
+    the ``hf`` extra); ``"-"`` reads JSONL from standard input. Raises
+    :class:`FileNotFoundError` up front when ``path`` does not exist.
     """
     if str(path) == "-":
-        return _records(sys.stdin.buffer, "<stdin>", text_field, id_field)
+        return _read_stream(sys.stdin.buffer, "<stdin>", text_field, id_field)
     base = Path(path)
     if not base.exists():
         raise FileNotFoundError(f"corpus not found: {base}")
     if base.is_dir():
         return _read_folder(base)
-    if base.suffix.lower() == ".parquet":
+    suffix = base.suffix.lower()
+    if suffix == ".parquet":
         return _read_parquet(base, text_field, id_field)
-    if base.suffix.lower() in JSONL_SUFFIXES:
+    if suffix in JSONL_SUFFIXES:
         return _read_jsonl(base, text_field, id_field)
-    return _read_folder_file(base, base.parent)
+    if suffix in TABLE_DELIMITERS:
+        return _read_table(base, TABLE_DELIMITERS[suffix], text_field, id_field)
+    return _read_single_file(base)
 
 
-def _decode(raw: bytes, path: str, number: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        log.warning(
-            "%s line %d: not valid UTF-8 (byte %d); undecodable bytes replaced",
-            path,
-            number,
-            exc.start,
-        )
-        return raw.decode("utf-8", errors="replace")
+@attrs.define
+class _Problems:
+    """The problems met in one corpus source: the first of each kind logged, all counted."""
+
+    source: str
+    unit: str = "lines"
+    counts: dict[str, int] = attrs.field(factory=dict)
+    places: dict[str, list[str]] = attrs.field(factory=dict)
+    actions: dict[str, str] = attrs.field(factory=dict)
+    documents: int = 0
+
+    def note(
+        self, where: str, place: str, cause: str, detail: str = "", action: str = "skipped"
+    ) -> None:
+        """Count one problem at ``place`` (``line 3``); log it if it is the first of its kind."""
+        count = self.counts.get(cause, 0) + 1
+        self.counts[cause] = count
+        self.actions[cause] = action
+        if count == 1:
+            log.warning("%s: %s%s; %s", where, cause, detail, action)
+        if count <= EXAMPLES:
+            self.places.setdefault(cause, []).append(place)
+
+    def summarise(self) -> None:
+        """One line per kind of problem met more than once, and a word if nothing was read."""
+        for cause, count in self.counts.items():
+            if count < 2:
+                continue
+            shown = ", ".join(self.places[cause])
+            more = f" and {count - EXAMPLES} more" if count > EXAMPLES else ""
+            log.warning(
+                "%s: %s on %d %s (%s%s); %s",
+                self.source,
+                cause,
+                count,
+                self.unit,
+                shown,
+                more,
+                self.actions[cause],
+            )
+        if self.documents == 0:
+            log.warning("%s: no documents read", self.source)
 
 
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
     with open(path, "rb") as handle:
-        yield from _records(handle, str(path), text_field, id_field)
+        yield from _read_stream(handle, str(path), text_field, id_field)
 
 
-def _records(
-    lines: Iterable[bytes], source: str, text_field: str, id_field: str
+def _read_stream(
+    stream: BinaryIO, source: str, text_field: str, id_field: str
 ) -> Iterator[Document]:
-    for number, raw in enumerate(lines, start=1):
-        line = _decode(raw, source, number)
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            log.warning("%s line %d: not valid JSON (%s); skipped", source, number, exc.msg)
-            continue
-        if not isinstance(record, dict):
-            log.warning("%s line %d: not a JSON object; skipped", source, number)
-            continue
-        document = _document(record, text_field, id_field)
-        if document is None:
-            log.warning("%s line %d: no string field %r; skipped", source, number, text_field)
-            continue
-        yield document
+    problems = _Problems(source)
+    try:
+        hinted = False
+        for number, raw in numbered_lines(stream):
+            line = _decode(raw, problems, number)
+            if not line.strip():
+                continue
+            if not hinted:
+                hinted = True
+                if line.lstrip().startswith("["):
+                    log.warning(
+                        "%s starts with '[': if it is one JSON array, convert it to JSON Lines "
+                        "(one object per line), for example with jq -c '.[]'",
+                        source,
+                    )
+            where = f"{source} line {number}"
+            try:
+                record = loads(line)
+            except TooDeep as exc:
+                problems.note(where, f"line {number}", f"JSON {exc}")
+                continue
+            except json.JSONDecodeError as exc:
+                problems.note(where, f"line {number}", "not valid JSON", f" ({exc.msg})")
+                continue
+            if not isinstance(record, dict):
+                problems.note(where, f"line {number}", "not a JSON object")
+                continue
+            if _SURROGATE_ESCAPE.search(line):
+                if _LONE_SURROGATE.search(str(record.get(id_field, ""))):
+                    problems.note(where, f"line {number}", "an ID with a lone surrogate")
+                    continue
+                record = _without_lone_surrogates(record)
+            document = _document(record, text_field, id_field, problems, where, f"line {number}")
+            if document is not None:
+                problems.documents += 1
+                yield document
+    finally:
+        problems.summarise()
 
 
-def _document(record: dict[str, Any], text_field: str, id_field: str) -> Document | None:
+def _decode(raw: bytes, problems: _Problems, number: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.note(
+            f"{problems.source} line {number}",
+            f"line {number}",
+            "not valid UTF-8",
+            f" (byte {exc.start})",
+            "undecodable bytes replaced",
+        )
+        return raw.decode("utf-8", errors="replace")
+
+
+def _document(
+    record: dict[str, Any],
+    text_field: str,
+    id_field: str,
+    problems: _Problems,
+    where: str,
+    place: str,
+) -> Document | None:
+    """The record as a document, or ``None`` after noting why it cannot be one."""
     text = record.pop(text_field, None)
     if not isinstance(text, str):
+        fields = ", ".join(sorted(map(str, record))[:8]) or "none"
+        problems.note(where, place, f"no string field {text_field!r}", f" (fields: {fields})")
         return None
     doc_id = record.pop(id_field, None)
     return Document(id=str(doc_id) if doc_id not in (None, "") else "", text=text, meta=record)
 
 
-def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
-    try:
-        parquet = importlib.import_module("pyarrow.parquet")
-    except ImportError:
-        raise FileNotFoundError(
-            f"{path}: reading Parquet needs pyarrow: pip install 'gemlib[hf]'"
-        ) from None
-    number = 0
-    for batch in parquet.ParquetFile(str(path)).iter_batches(batch_size=1024):
-        for record in batch.to_pylist():
-            number += 1
-            document = _document(record, text_field, id_field)
-            if document is None:
-                log.warning("%s row %d: no string field %r; skipped", path, number, text_field)
-                continue
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with each lone surrogate replaced by U+FFFD (they cannot be stored as UTF-8)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _read_table(path: Path, delimiter: str, text_field: str, id_field: str) -> Iterator[Document]:
+    """CSV or TSV: the header row names the fields; each later row is one record."""
+    problems = _Problems(str(path))
+    # A document can be far longer than the csv module's default 128 KiB field limit.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    with open(path, "rb") as handle:
+        lines = (_decode(raw, problems, n) + "\n" for n, raw in numbered_lines(handle))
+        reader = csv.reader(lines, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+            if header is None or text_field not in header:
+                problems.note(
+                    f"{path} line 1",
+                    "line 1",
+                    f"the header names no column {text_field!r}",
+                    f" (columns: {', '.join(header or []) or 'none'})",
+                    "the file is skipped; pass the text column with --text-field",
+                )
+                return
+            yield from _table_rows(reader, header, path, problems, text_field, id_field)
+        finally:
+            problems.summarise()
+
+
+def _table_rows(
+    reader: Any,
+    header: list[str],
+    path: Path,
+    problems: _Problems,
+    text_field: str,
+    id_field: str,
+) -> Iterator[Document]:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            where = f"line {reader.line_num}"
+            problems.note(f"{path} {where}", where, "not valid CSV", f" ({exc})")
+            continue
+        where = f"line {reader.line_num}"
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.note(
+                f"{path} {where}",
+                where,
+                "a row whose cell count differs from the header's",
+                f" ({len(row)} cells, {len(header)} columns)",
+            )
+            continue
+        document = _document(
+            dict(zip(header, row, strict=True)),
+            text_field,
+            id_field,
+            problems,
+            f"{path} {where}",
+            where,
+        )
+        if document is not None:
+            problems.documents += 1
             yield document
 
 
-def _read_folder(base: Path) -> Iterator[Document]:
-    for file in sorted(base.rglob("*")):
-        if file.is_file() and file.suffix.lower() in TEXT_SUFFIXES:
-            yield from _read_folder_file(file, base)
+def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
+    from gemlib.formats.hf import parquet_rows
 
-
-def _read_folder_file(file: Path, base: Path) -> Iterator[Document]:
+    problems = _Problems(str(path), unit="rows")
     try:
-        text = file.read_text(encoding="utf-8")
+        for number, record in parquet_rows(path):
+            where = f"row {number}"
+            document = _document(record, text_field, id_field, problems, f"{path} {where}", where)
+            if document is not None:
+                problems.documents += 1
+                yield document
+    finally:
+        problems.summarise()
+
+
+def _read_folder(base: Path) -> Iterator[Document]:
+    problems = _Problems(str(base), unit="files")
+    try:
+        for file in sorted(base.rglob("*")):
+            if not file.is_file():
+                continue
+            name = str(file.relative_to(base))
+            if file.suffix.lower() not in TEXT_SUFFIXES:
+                problems.note(
+                    str(file),
+                    name,
+                    "not a text file by its name",
+                    f" (only {', '.join(TEXT_SUFFIXES)} are read from a folder)",
+                )
+                continue
+            document = _text_file(file, base, problems)
+            if document is not None:
+                problems.documents += 1
+                yield document
+    finally:
+        problems.summarise()
+
+
+def _read_single_file(file: Path) -> Iterator[Document]:
+    problems = _Problems(str(file), unit="files")
+    document = _text_file(file, file.parent, problems)
+    if document is not None:
+        yield document
+
+
+def _text_file(file: Path, base: Path, problems: _Problems) -> Document | None:
+    """A text file as one document, or ``None`` after noting why it is skipped."""
+    name = str(file.relative_to(base))
+    try:
+        text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        log.warning("%s: not UTF-8 text; skipped", file)
-        return
+        problems.note(str(file), name, "not UTF-8 text")
+        return None
     except OSError as exc:
-        log.warning("%s: unreadable (%s); skipped", file, exc.strerror)
-        return
+        problems.note(str(file), name, "unreadable", f" ({exc.strerror})")
+        return None
     if "\x00" in text:
-        log.warning("%s: holds NUL bytes, so it looks binary; skipped", file)
-        return
-    yield Document(text=text, meta={"source": str(file.relative_to(base))})
+        problems.note(str(file), name, "holds NUL bytes, so it looks binary")
+        return None
+    return Document(text=text, meta={"source": name})
 
 
 def as_items(items: Any, input_type: Any = Document) -> Iterable[Any]:

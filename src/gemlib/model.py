@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gemlib._nesting import TooDeep, check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.tool_schema import normalize_parameters, normalize_schema
 
@@ -131,7 +132,7 @@ class Tool(_Model):
             return data
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise ToolSchemaError(str(name or "<unnamed>"), "a tool needs a non-empty string name")
+            raise ToolSchemaError(_label(name), "a tool needs a non-empty string name")
         if any(ch.isspace() for ch in name):
             raise ToolSchemaError(name, "a tool name may not contain whitespace")
         data = dict(data)
@@ -155,11 +156,14 @@ class Tool(_Model):
         """
         if isinstance(definition, Tool):
             return definition
-        if isinstance(definition, str):
-            try:
-                definition = json.loads(definition)
-            except json.JSONDecodeError as exc:
-                raise ToolSchemaError("<unnamed>", f"not valid JSON: {exc}") from None
+        try:
+            if isinstance(definition, str):
+                definition = loads(definition)
+            check_depth(definition)
+        except json.JSONDecodeError as exc:
+            raise ToolSchemaError("<unnamed>", f"not valid JSON: {exc}") from None
+        except TooDeep as exc:
+            raise ToolSchemaError("<unnamed>", f"the definition is {exc}") from None
         if not isinstance(definition, Mapping):
             raise ToolSchemaError(
                 "<unnamed>", f"expected a mapping, got {type(definition).__name__}"
@@ -170,7 +174,9 @@ class Tool(_Model):
         name = body.get("name")
         params_keys = [k for k in ("parameters", "inputSchema", "input_schema") if k in body]
         if len(params_keys) > 1:
-            raise ToolSchemaError(str(name), f"has both {params_keys[0]!r} and {params_keys[1]!r}")
+            raise ToolSchemaError(
+                _label(name), f"has both {params_keys[0]!r} and {params_keys[1]!r}"
+            )
         output = body.get("output_schema", body.get("outputSchema", body.get("response")))
         try:
             return cls.model_validate(
@@ -182,7 +188,7 @@ class Tool(_Model):
                 }
             )
         except ValidationError as exc:
-            raise _unwrap_tool_error(exc, str(name)) from None
+            raise _unwrap_tool_error(exc, _label(name)) from None
 
     def to_openai(self) -> dict[str, Any]:
         """The OpenAI tools-list form: ``{"type": "function", "function": {...}}``."""
@@ -323,8 +329,12 @@ class Trajectory(_Model):
         """
         if not isinstance(record, Mapping) or not isinstance(record.get("messages"), list):
             raise FormatError("an OpenAI chat record needs a 'messages' list")
+        check_depth(record)
+        raw_tools = record.get("tools") or []
+        if not isinstance(raw_tools, list):
+            raise FormatError(f"'tools' must be a list, got {type(raw_tools).__name__}")
         tools = []
-        for i, raw_tool in enumerate(record.get("tools") or []):
+        for i, raw_tool in enumerate(raw_tools):
             try:
                 tools.append(Tool.from_any(raw_tool))
             except ToolSchemaError as exc:
@@ -341,7 +351,10 @@ class Trajectory(_Model):
         data: dict[str, Any] = {"tools": tools, "messages": messages}
         if id or record.get("id"):
             data["id"] = id or record["id"]
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            raise FormatError(validation_summary(exc)) from None
 
     def to_openai(self) -> dict[str, Any]:
         """The OpenAI chat record: ``messages`` with JSON-string arguments, and ``tools``.
@@ -380,14 +393,25 @@ class Trajectory(_Model):
         return {"messages": messages, "tools": [t.to_openai() for t in self.tools]}
 
 
+def _label(name: Any) -> str:
+    """A tool's name for an error message, whatever the definition put there."""
+    return name if isinstance(name, str) and name else "<unnamed>"
+
+
+def validation_summary(exc: ValidationError, whole: str = "record") -> str:
+    """pydantic's first complaint, one line: where (``whole`` for the top), and what is wrong."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or whole
+    return f"{where}: {first['msg']}"
+
+
 def _unwrap_tool_error(exc: ValidationError, name: str) -> ToolSchemaError:
     """The ToolSchemaError a validator raised, or one built from pydantic's message."""
     first = exc.errors()[0]
     inner = first.get("ctx", {}).get("error")
     if isinstance(inner, ToolSchemaError):
         return inner
-    where = ".".join(str(p) for p in first["loc"]) or "definition"
-    return ToolSchemaError(name, f"{where}: {first['msg']}")
+    return ToolSchemaError(name, validation_summary(exc, "definition"))
 
 
 def _jsonable(value: Any) -> Any:
@@ -443,13 +467,15 @@ def _call_from_openai(raw: Any, where: str, seed: Any) -> ToolCall:
     if not isinstance(raw, Mapping):
         raise TypeError(f"tool call {where} is not an object")
     fn = raw.get("function", raw)
+    if not isinstance(fn, Mapping):
+        raise TypeError(f"tool call {where}: 'function' is not an object")
     name = fn.get("name")
     if not isinstance(name, str) or not name:
         raise ValueError(f"tool call {where} has no function name")
     args = fn.get("arguments", {})
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
+            args = loads(args) if args.strip() else {}
         except json.JSONDecodeError as exc:
             raise ValueError(
                 f"tool call {where} ({name}): arguments are not valid JSON: {exc}"

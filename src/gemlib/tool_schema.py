@@ -23,6 +23,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from gemlib._nesting import TooDeep, check_depth
 from gemlib.errors import ToolSchemaError, ToolSchemaWarning
 
 # Type names used by real datasets, mapped to JSON-Schema type names.
@@ -177,6 +178,7 @@ def normalize_parameters(schema: Any, tool: str) -> dict[str, Any]:
     """
     if schema is None or (isinstance(schema, Mapping) and not schema):
         return {"type": "object", "properties": {}}
+    _bounded(schema, tool)
     out = _normalize_node(schema, "parameters", tool)
     if "type" not in out:
         out["type"] = "object"
@@ -189,9 +191,18 @@ def normalize_parameters(schema: Any, tool: str) -> dict[str, Any]:
 
 def normalize_schema(schema: Any, tool: str, where: str = "schema") -> dict[str, Any]:
     """Normalise any (sub)schema, such as a tool's output schema, and check it."""
+    _bounded(schema, tool)
     out = _normalize_node(schema, where, tool)
     check_schema(out, tool)
     return out
+
+
+def _bounded(schema: Any, tool: str) -> None:
+    """Refuse schemas nested so deeply that normalising or checking them would overflow."""
+    try:
+        check_depth(schema)
+    except TooDeep as exc:
+        raise ToolSchemaError(tool, f"the schema is {exc}") from None
 
 
 def check_schema(schema: Mapping[str, Any], tool: str) -> None:

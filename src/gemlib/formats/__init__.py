@@ -19,16 +19,21 @@ fallback of :mod:`~gemlib.formats.masks` (``masked="cut"`` or ``"drop"``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gemlib.errors import FormatError
+from pydantic import ValidationError
+
+from gemlib._lines import numbered_lines
+from gemlib._nesting import check_depth, loads
+from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.formats import gem_tags, hermes, openai, sharegpt
 from gemlib.formats.masks import MaskFallback, without_masks
-from gemlib.model import Trajectory
+from gemlib.model import Trajectory, validation_summary
 
 __all__ = [
     "FLAGS_MASKS",
@@ -85,23 +90,19 @@ def write_jsonl(
 
 def read_jsonl(path: str | os.PathLike[str], format: str = "openai") -> Iterator[Trajectory]:
     """Stream trajectories from a JSONL file; a bad line raises naming the file and line."""
-    load = _format(format)[1]
-    with open(Path(path), encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield load(json.loads(line))
-            except (json.JSONDecodeError, FormatError, ValueError) as exc:
-                raise FormatError(f"{path} line {number}: {exc}") from None
+    _format(format)
+    return read_trajectories(path, format)
 
 
 def _native(record: dict[str, Any]) -> Trajectory:
+    check_depth(record)
     return Trajectory.model_validate(record)
 
 
 def detect_format(record: dict[str, Any]) -> str:
     """Guess a record's format: ``native`` (a run directory's outputs) or one of :data:`FORMATS`."""
+    if not isinstance(record, dict):
+        raise FormatError(f"a record is a JSON object, not {type(record).__name__}")
     if "conversations" in record:
         return "sharegpt"
     if isinstance(record.get("text"), str):
@@ -114,22 +115,68 @@ def detect_format(record: dict[str, Any]) -> str:
 
 
 def read_trajectories(
-    path: str | os.PathLike[str], format: str | None = None
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    on_error: Callable[[FormatError], None] | None = None,
 ) -> Iterator[Trajectory]:
-    """Trajectories from a run directory, or a JSONL file in any format (guessed if not given)."""
+    """Trajectories from a run directory, a JSONL file in any format, or a Parquet export.
+
+    A JSONL file's format is guessed per line unless ``format`` names it; a
+    ``.parquet`` file is read as written by :func:`gemlib.formats.hf.write_parquet`
+    (``format`` does not apply). A line or row that cannot be read raises
+    :class:`FormatError` naming the file and line; with ``on_error`` that error
+    goes to ``on_error`` instead and reading goes on with the next line.
+    """
     source = Path(path)
     if source.is_dir():
         source = source / "outputs.jsonl"
     if not source.exists():
         raise FileNotFoundError(f"no such file: {source}")
-    with open(source, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    if format is not None:
+        _format(format)
+    for where, result in _entries(source, format):
+        if isinstance(result, Trajectory):
+            yield result
+            continue
+        error = FormatError(f"{source} {where}: {result}")
+        if on_error is None:
+            raise error
+        on_error(error)
+
+
+def _entries(source: Path, format: str | None) -> Iterator[tuple[str, Trajectory | Exception]]:
+    """``(line or row, its trajectory or why it has none)`` for every record of ``source``."""
+    if source.suffix.lower() == ".parquet":
+        from gemlib.formats.hf import from_row, parquet_rows
+
+        for number, row in parquet_rows(source):
+            yield f"row {number}", _attempt(functools.partial(from_row, row))
+        return
+    with open(source, "rb") as handle:
+        for number, raw in numbered_lines(handle):
+            if not raw.strip():
                 continue
             try:
-                record = json.loads(line)
-                name = format or detect_format(record)
-                load = _native if name == "native" else _format(name)[1]
-                yield load(record)
-            except (json.JSONDecodeError, FormatError, ValueError) as exc:
-                raise FormatError(f"{source} line {number}: {exc}") from None
+                record = loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                yield f"line {number}", FormatError(f"not valid UTF-8 (byte {exc.start})")
+            except ValueError as exc:  # not JSON, or nested too deeply
+                yield f"line {number}", exc
+            else:
+                yield f"line {number}", _attempt(functools.partial(_from_record, record, format))
+
+
+def _from_record(record: Any, format: str | None) -> Trajectory:
+    name = format or detect_format(record)
+    return (_native if name == "native" else _format(name)[1])(record)
+
+
+def _attempt(load: Callable[[], Trajectory]) -> Trajectory | Exception:
+    """The trajectory ``load`` reads, or the error saying why there is none."""
+    try:
+        return load()
+    except ValidationError as exc:
+        return FormatError(validation_summary(exc))
+    except (FormatError, ToolSchemaError) as exc:
+        return exc

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gemlib._nesting import check_depth
 from gemlib.errors import FormatError
 from gemlib.model import Message, Provenance, Tool, ToolCall, Trajectory
 
@@ -56,6 +57,8 @@ def parse_call_string(text: str, tool: Tool | None = None) -> tuple[str, dict[st
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise FormatError(f"call {text!r}: {exc.msg}") from None
+    except (ValueError, MemoryError, RecursionError):  # NUL bytes; nesting beyond the parser
+        raise FormatError(f"call {text[:80]!r}: not a readable call") from None
     if not isinstance(node, ast.Call):
         raise FormatError(f"call {text!r}: not a function call")
     func = node.func
@@ -68,8 +71,13 @@ def parse_call_string(text: str, tool: Tool | None = None) -> tuple[str, dict[st
     try:
         positional = [ast.literal_eval(arg) for arg in node.args]
         arguments = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
-    except ValueError:
-        raise FormatError(f"call {text!r}: arguments must be literals") from None
+    except (ValueError, TypeError, MemoryError, RecursionError):  # TypeError: {[1]: 2}
+        raise FormatError(f"call {text[:80]!r}: arguments must be literals") from None
+    check_depth([positional, arguments])
+    try:
+        json.dumps([positional, arguments])
+    except (TypeError, ValueError):  # sets, bytes, complex numbers
+        raise FormatError(f"call {text[:80]!r}: arguments must be JSON values") from None
     if positional:
         names = list((tool.parameters.get("properties") or {}) if tool else {})
         if len(positional) > len(names):

@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from gemlib._nesting import TooDeep, check_depth
+from gemlib._nesting import loads as _loads
 from gemlib.errors import ParseError, ToolSchemaError
 from gemlib.formats._common import link_replies
 from gemlib.model import Message, Tool, ToolCall, Trajectory
@@ -75,7 +77,16 @@ def _python_literal(text: str) -> Any:
         if tok.type == tokenize.NAME and tok.string in names:
             tok = tok._replace(string=names[tok.string])
         tokens.append(tok)
-    return ast.literal_eval(tokenize.untokenize(tokens))
+    value = ast.literal_eval(tokenize.untokenize(tokens))
+    check_depth(value)  # TooDeep is a ValueError, like literal_eval's own complaints
+    return value
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return _loads(text)
+    except TooDeep as exc:
+        raise ParseError(f"{where}: JSON {exc}") from None
 
 
 def loads_lenient(
@@ -94,17 +105,17 @@ def loads_lenient(
         shift += fence.end() if fence else 0
         body = re.sub(r"^```[A-Za-z0-9_-]*\s*|\s*```$", "", body)
     try:
-        return json.loads(body)
+        return _json(body, where)
     except json.JSONDecodeError as exc:
         first = exc
     repaired = _drop_trailing_commas(body)
     try:
-        return json.loads(repaired)
+        return _json(repaired, where)
     except json.JSONDecodeError:
         pass
     try:
         return _python_literal(repaired)
-    except (ValueError, SyntaxError, tokenize.TokenError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, tokenize.TokenError, MemoryError, RecursionError):
         pass
     place, quote = (
         locate(shift + first.pos) if locate else (f"line {first.lineno}, column {first.colno}", "")
@@ -565,9 +576,10 @@ def dump(trajectory: Trajectory) -> dict[str, Any]:
 
 def load(record: dict[str, Any]) -> Trajectory:
     """Read ``{"id", "text"}`` in the tag format (call IDs are assigned anew)."""
-    text = record.get("text")
+    text = record.get("text") if isinstance(record, dict) else None
     if not isinstance(text, str):
         raise ParseError("a GEM tag record needs a 'text' string")
+    check_depth(record)
     tools, messages = parse_refined(text, exact=True)
     draft = Trajectory(id=str(record.get("id") or ""), tools=tuple(tools), messages=tuple(messages))
     return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})

@@ -40,13 +40,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import ValidationError
 
-from gemlib.errors import FormatError
+from gemlib._nesting import check_depth, loads
+from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.formats._common import link_replies, split_thought
-from gemlib.model import Message, Tool, ToolCall, Trajectory
+from gemlib.model import Message, Tool, ToolCall, Trajectory, validation_summary
 
 __all__ = ["CHAT_TEMPLATE", "dump", "load"]
 
@@ -120,13 +123,22 @@ def _system(body: str) -> tuple[str | None, list[Tool]]:
     if not sep:
         return body, []
     system = head[:-2] if head.endswith("\n\n") else (head or None)
-    listing = rest[rest.index("<tools>") + len("<tools>") : rest.rindex("</tools>")]
-    tools = [Tool.from_any(json.loads(line)) for line in listing.splitlines() if line.strip()]
+    start, end = rest.find("<tools>"), rest.rfind("</tools>")
+    if start < 0 or end < start:
+        raise FormatError("the system turn's tool section has no <tools>...</tools> listing")
+    listing = rest[start + len("<tools>") : end]
+    try:
+        tools = [Tool.from_any(loads(line)) for line in listing.splitlines() if line.strip()]
+    except (json.JSONDecodeError, ToolSchemaError) as exc:
+        raise FormatError(f"unreadable tool in <tools>: {exc}") from None
     return system, tools
 
 
 def load(record: dict[str, Any]) -> Trajectory:
     """Read ``{"id", "text"}`` written by :func:`dump` (or by the chat template)."""
+    if not isinstance(record, Mapping):
+        raise FormatError(f"a Hermes record is an object, not {type(record).__name__}")
+    check_depth(record)
     text = record.get("text")
     if not isinstance(text, str):
         raise FormatError("a Hermes record needs a 'text' string")
@@ -166,7 +178,11 @@ def load(record: dict[str, Any]) -> Trajectory:
 
 def _call(payload: str) -> ToolCall:
     try:
-        data = json.loads(payload)
+        data = loads(payload)
         return ToolCall(name=data["name"], arguments=data.get("arguments") or {})
+    except ValidationError as exc:
+        raise FormatError(
+            f"unreadable <tool_call> {payload[:80]!r}: {validation_summary(exc)}"
+        ) from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise FormatError(f"unreadable <tool_call> {payload[:80]!r}: {exc!r}") from None

@@ -20,10 +20,11 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from gemlib.errors import GemlibError
+from gemlib._nesting import loads
+from gemlib.errors import FormatError, GemlibError
 from gemlib.formats import openai
 from gemlib.model import Trajectory
 
@@ -60,26 +61,34 @@ def _row(trajectory: Trajectory) -> dict[str, Any]:
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
-    messages = []
-    for m in row["messages"]:
-        message = {"role": m["role"], "content": m["content"]}
-        calls = json.loads(m["tool_calls"] or "[]")
-        if calls:
-            message["tool_calls"] = calls
-        for key in ("tool_call_id", "name"):
-            if m.get(key) is not None:
-                message[key] = m[key]
-        if m.get("train") is False:
-            message["train"] = False
-        if m.get("reasoning_content"):
-            message["reasoning_content"] = m["reasoning_content"]
-        messages.append(message)
-    return {
-        "id": row["id"],
-        "messages": messages,
-        "tools": json.loads(row["tools"]),
-        "metadata": row["metadata"],
-    }
+    """The OpenAI record a row holds; :class:`FormatError` for a row in another layout."""
+    if not isinstance(row, Mapping):
+        raise FormatError(f"a row is an object, not {type(row).__name__}")
+    try:
+        messages = []
+        for m in row["messages"]:
+            message = {"role": m["role"], "content": m["content"]}
+            calls = loads(m["tool_calls"] or "[]")
+            if calls:
+                message["tool_calls"] = calls
+            for key in ("tool_call_id", "name"):
+                if m.get(key) is not None:
+                    message[key] = m[key]
+            if m.get("train") is False:
+                message["train"] = False
+            if m.get("reasoning_content"):
+                message["reasoning_content"] = m["reasoning_content"]
+            messages.append(message)
+        return {
+            "id": row.get("id"),
+            "messages": messages,
+            "tools": loads(row.get("tools") or "[]"),
+            "metadata": row.get("metadata"),
+        }
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise FormatError(
+            f"not a row of gemlib's layout (id, messages, tools, metadata): {exc!r}"
+        ) from None
 
 
 def to_dataset(trajectories: Iterable[Trajectory]) -> Any:
@@ -87,10 +96,15 @@ def to_dataset(trajectories: Iterable[Trajectory]) -> Any:
     return _datasets().Dataset.from_list([_row(t) for t in trajectories])
 
 
+def from_row(row: dict[str, Any]) -> Trajectory:
+    """The trajectory one row of this layout holds; :class:`FormatError` if it holds none."""
+    return openai.load(_record(row))
+
+
 def from_dataset(dataset: Iterable[dict[str, Any]]) -> Iterator[Trajectory]:
     """Trajectories from a dataset (or any rows) in this layout."""
     for row in dataset:
-        yield openai.load(_record(row))
+        yield from_row(row)
 
 
 def write_parquet(trajectories: Iterable[Trajectory], path: str | os.PathLike[str]) -> int:
@@ -101,6 +115,28 @@ def write_parquet(trajectories: Iterable[Trajectory], path: str | os.PathLike[st
 
 
 def read_parquet(path: str | os.PathLike[str]) -> Iterator[Trajectory]:
-    """Read a Parquet file written by :func:`write_parquet`."""
-    dataset = _datasets().Dataset.from_parquet(str(path))
-    return from_dataset(dataset)
+    """Read a Parquet file written by :func:`write_parquet`, streaming it in batches."""
+    for _, row in parquet_rows(path):
+        yield from_row(row)
+
+
+def parquet_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(row number from 1, row as a dict)`` for any Parquet file, in batches (needs pyarrow).
+
+    Raises :class:`FormatError` for a file that is not readable Parquet.
+    """
+    try:
+        parquet = importlib.import_module("pyarrow.parquet")
+    except ImportError:
+        raise GemlibError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'gemlib[hf]'"
+        ) from None
+    try:
+        batches = parquet.ParquetFile(str(path)).iter_batches(batch_size=1024)
+        number = 0
+        for batch in batches:
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise FormatError(f"{path}: not a readable Parquet file ({exc})") from None

@@ -23,10 +23,14 @@ Sample line (wrapped)::
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from gemlib.errors import FormatError
-from gemlib.model import Document, Provenance, Tool, Trajectory
+from pydantic import ValidationError
+
+from gemlib._nesting import loads
+from gemlib.errors import FormatError, ToolSchemaError
+from gemlib.model import Document, Provenance, Tool, Trajectory, validation_summary
 
 __all__ = ["dump", "load"]
 
@@ -55,20 +59,30 @@ def load(record: dict[str, Any]) -> Trajectory:
     if not raw:
         return trajectory
     try:
-        metadata = json.loads(raw) if isinstance(raw, str) else raw
+        metadata = loads(raw) if isinstance(raw, str) else raw
     except json.JSONDecodeError as exc:
         raise FormatError(f"metadata is not valid JSON: {exc}") from None
-    update: dict[str, Any] = {"labels": metadata.get("labels") or {}}
-    if metadata.get("provenance"):
-        update["provenance"] = Provenance.model_validate(metadata["provenance"])
-    if metadata.get("document"):
-        update["document"] = Document.model_validate(metadata["document"])
+    if not isinstance(metadata, Mapping):
+        raise FormatError("metadata must be a JSON object")
+    labels = metadata.get("labels") or {}
     outputs = metadata.get("output_schemas") or {}
-    if outputs:
-        update["tools"] = tuple(
-            Tool.from_any({**t.to_mcp(), "outputSchema": outputs[t.name]})
-            if t.name in outputs
-            else t
-            for t in trajectory.tools
-        )
+    if not isinstance(labels, Mapping) or not isinstance(outputs, Mapping):
+        raise FormatError("metadata: 'labels' and 'output_schemas' must be objects")
+    update: dict[str, Any] = {"labels": dict(labels)}
+    try:
+        if metadata.get("provenance"):
+            update["provenance"] = Provenance.model_validate(metadata["provenance"])
+        if metadata.get("document"):
+            update["document"] = Document.model_validate(metadata["document"])
+        if outputs:
+            update["tools"] = tuple(
+                Tool.from_any({**t.to_mcp(), "outputSchema": outputs[t.name]})
+                if t.name in outputs
+                else t
+                for t in trajectory.tools
+            )
+    except ValidationError as exc:
+        raise FormatError(f"metadata: {validation_summary(exc)}") from None
+    except ToolSchemaError as exc:
+        raise FormatError(f"metadata: {exc}") from None
     return trajectory.model_copy(update=update)

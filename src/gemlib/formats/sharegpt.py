@@ -26,11 +26,15 @@ LLaMA-Factory's reasoning templates (``qwen3``, ``deepseekr1``) read.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from gemlib.errors import FormatError
+from pydantic import ValidationError
+
+from gemlib._nesting import check_depth, loads
+from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.formats._common import link_replies, split_thought, with_thought
-from gemlib.model import Message, Tool, ToolCall, Trajectory
+from gemlib.model import Message, Tool, ToolCall, Trajectory, validation_summary
 
 __all__ = ["dataset_info", "dump", "load"]
 
@@ -74,12 +78,15 @@ def dump(trajectory: Trajectory) -> dict[str, Any]:
 
 
 def load(record: dict[str, Any]) -> Trajectory:
-    """Read one ShareGPT record."""
+    """Read one ShareGPT record; raises :class:`FormatError` saying what is wrong."""
+    if not isinstance(record, Mapping):
+        raise FormatError(f"a ShareGPT record is an object, not {type(record).__name__}")
+    check_depth(record)
     try:
         raw_tools = record.get("tools") or "[]"
         tools = [
             Tool.from_any(t)
-            for t in (json.loads(raw_tools) if isinstance(raw_tools, str) else raw_tools)
+            for t in (loads(raw_tools) if isinstance(raw_tools, str) else raw_tools)
         ]
         messages: list[Message] = []
         if record.get("system"):
@@ -94,7 +101,7 @@ def load(record: dict[str, Any]) -> Trajectory:
                 messages.append(Message(role="assistant", content=text, reasoning=reasoning))
             elif role == "function_call":
                 reasoning, value = split_thought(value)
-                payload = json.loads(value)
+                payload = loads(value)
                 calls = payload if isinstance(payload, list) else [payload]
                 messages.append(
                     Message(
@@ -108,12 +115,14 @@ def load(record: dict[str, Any]) -> Trajectory:
                 )
                 pending = len(calls)
             elif role == "observation":
-                contents = json.loads(value) if pending > 1 else [value]
+                contents = loads(value) if pending > 1 else [value]
                 messages += [Message(role="tool", content=c) for c in contents]
                 pending = 0
             else:
                 raise FormatError(f"conversations[{index}]: unknown speaker {role!r}")
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except ValidationError as exc:
+        raise FormatError(f"not a ShareGPT record: {validation_summary(exc)}") from None
+    except (KeyError, TypeError, json.JSONDecodeError, ToolSchemaError) as exc:
         raise FormatError(f"not a ShareGPT record: {exc!r}") from None
     trajectory_id = str(record.get("id") or "")
     draft = Trajectory(id=trajectory_id, tools=tuple(tools), messages=tuple(messages))

@@ -10,18 +10,20 @@ with a ``rule`` attribute.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar, Protocol
 
 import attrs
-from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
+from referencing.exceptions import Unresolvable
 
+from gemlib._nesting import TooDeep, loads
 from gemlib.errors import ToolSchemaError
 from gemlib.model import Problem, Tool, Trajectory
 from gemlib.tool_schema import check_schema
+from gemlib.validation.schema_validator import RegexTooCostly, argument_validator
 
 __all__ = [
     "Check",
@@ -95,11 +97,6 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-@functools.lru_cache(maxsize=4096)
-def _validator(canonical_schema: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(canonical_schema))
-
-
 @attrs.frozen
 class _ValidArguments:
     rule: ClassVar[str] = "argument_schema"
@@ -107,7 +104,7 @@ class _ValidArguments:
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         tools: dict[str, Tool] = {t.name: t for t in trajectory.tools}
-        validators: dict[str, Draft202012Validator] = {}
+        validators: dict[str, Validator] = {}
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
                 tool = tools.get(call.name)
@@ -115,14 +112,24 @@ class _ValidArguments:
                     continue  # known_tools reports it
                 if call.name not in validators:
                     schema = tool.parameters if self.allow_unknown else _strict(tool.parameters)
-                    validators[call.name] = _validator(json.dumps(schema, sort_keys=True))
-                for error in validators[call.name].iter_errors(call.arguments):
-                    where = "/".join(str(p) for p in error.absolute_path) or "arguments"
-                    yield Problem(
-                        rule=self.rule,
-                        message_index=index,
-                        text=f"call {call.name}: {where}: {error.message}",
+                    validators[call.name] = argument_validator(schema)
+                try:
+                    for error in validators[call.name].iter_errors(call.arguments):
+                        where = "/".join(str(p) for p in error.absolute_path) or "arguments"
+                        yield self._problem(index, f"call {call.name}: {where}: {error.message}")
+                except RegexTooCostly as exc:
+                    # One hostile pattern is enough to reject; running it again would only cost.
+                    yield self._problem(index, f"tool {call.name!r}: schema {exc}")
+                    return
+                except Unresolvable as exc:
+                    yield self._problem(
+                        index,
+                        f"tool {call.name!r}: schema $ref cannot be resolved ({exc}); "
+                        "only references inside the schema are followed",
                     )
+
+    def _problem(self, index: int, text: str) -> Problem:
+        return Problem(rule=self.rule, message_index=index, text=text)
 
 
 @attrs.frozen
@@ -234,7 +241,9 @@ class _ToolReplies:
                 yield Problem(rule=self.rule, message_index=index, text="empty tool reply")
             elif content[0] in "{[":
                 try:
-                    json.loads(content)
+                    loads(content)
+                except TooDeep as exc:
+                    yield Problem(rule=self.rule, message_index=index, text=f"tool reply is {exc}")
                 except json.JSONDecodeError as exc:
                     yield Problem(
                         rule=self.rule,

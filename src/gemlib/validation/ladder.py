@@ -85,6 +85,8 @@ class RuleValidator(Stage):
     trajectory (so ``gemlib view`` shows each problem at its message).
     """
 
+    blocking = True  # off the event loop: model-written schemas run regexes (bounded, still work)
+
     checks: tuple[Check, ...] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=_as_checks)
 
     def process(self, trajectory: Trajectory) -> Trajectory | Rejection:

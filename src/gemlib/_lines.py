@@ -1,0 +1,50 @@
+"""Splitting a byte stream into numbered lines, whatever wrote it.
+
+JSONL and CSV files arrive from Windows (``\\r\\n``), old Mac tools (``\\r``
+alone) and editors that start UTF-8 with a byte-order mark. Splitting on
+``\\n`` alone would read a CR-only file as one enormous line, and the mark
+would break the first record. :func:`numbered_lines` ends a line at any of the
+three line endings, drops a leading BOM, and reads in blocks, so a file with
+no line ending at all never has to fit in memory twice.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+__all__ = ["numbered_lines"]
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+_BLOCK = 1 << 20
+
+
+def numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line without its ending)`` for every line of ``stream``, from 1.
+
+    Reads with ``read1`` where the stream has it, so a pipe yields each line as
+    soon as it arrives rather than once a whole block has.
+    """
+    read = getattr(stream, "read1", stream.read)
+    carry = b""
+    number = 0
+    first = True
+    while block := read(_BLOCK):
+        if first:
+            first = False
+            if block.startswith(codecs.BOM_UTF8):
+                block = block[len(codecs.BOM_UTF8) :]
+        data = carry + block
+        # A "\r" at the very end may be the first half of a "\r\n": keep it for later.
+        held = data.endswith(b"\r")
+        lines = _EOL.split(data[:-1] if held else data)
+        carry = lines.pop() + (b"\r" if held else b"")
+        for line in lines:
+            number += 1
+            yield number, line
+    for line in _EOL.split(carry):
+        if line:
+            number += 1
+            yield number, line

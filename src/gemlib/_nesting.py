@@ -1,0 +1,65 @@
+"""A bound on how deeply nested the JSON gemlib reads may be.
+
+Python's JSON decoder, pydantic's serialiser and jsonschema all recurse, so a
+line of ``[[[[...`` a few thousand levels deep raises ``RecursionError`` in
+whichever of them meets it first, far from the file and line it came from.
+Every reader of outside JSON (corpus lines, trajectory records, tool schemas,
+model replies) goes through :func:`loads` or :func:`check_depth`, which refuse
+anything nested more than :data:`MAX_DEPTH` levels with a :class:`TooDeep`
+error, itself a :class:`~gemlib.errors.FormatError`. Real data nests a dozen
+levels at most; the bound leaves the recursive code behind it ample stack.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from gemlib.errors import FormatError
+
+__all__ = ["MAX_DEPTH", "TooDeep", "check_depth", "loads"]
+
+MAX_DEPTH = 50
+
+
+class TooDeep(FormatError):
+    """JSON (or a Python structure) nested more than :data:`MAX_DEPTH` levels deep."""
+
+    def __init__(self) -> None:
+        super().__init__(f"nested more than {MAX_DEPTH} levels deep")
+
+
+def check_depth(value: Any) -> None:
+    """Raise :class:`TooDeep` if ``value`` nests mappings and lists too deeply (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise TooDeep()
+        stack.extend((child, depth + 1) for child in children)
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` that raises :class:`TooDeep` instead of recursing without bound.
+
+    Other errors are ``json.JSONDecodeError`` as usual. Text with fewer opening
+    brackets than the bound cannot be too deep, so most text is never walked.
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooDeep() from None
+    if isinstance(text, bytes):
+        opening = text.count(b"[") + text.count(b"{")
+    else:
+        opening = text.count("[") + text.count("{")
+    if opening > MAX_DEPTH:
+        check_depth(value)
+    return value
