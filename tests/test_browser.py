@@ -20,7 +20,7 @@ from gemlib.report import html_report
 from gemlib.stats import dataset_stats
 from gemlib.summary import load_summary
 from gemlib.viewer import build_viewer, write_viewer
-from viewer_data import HOSTILE, NEEDLE, make_run
+from viewer_data import HOSTILE, NEEDLE, REASONING, make_run
 
 pytestmark = pytest.mark.browser
 
@@ -111,6 +111,12 @@ def test_the_viewer_shows_calls_flags_masks_and_filters(tmp_path: Path) -> None:
             assert args["visible"]
             source = await page.js("document.querySelector('#detail .source-text').innerText")
             assert NEEDLE in source
+            # The reasoning behind a turn is there, folded, at its message.
+            reasoning = await page.js(
+                "[...document.querySelectorAll('#detail .msg details.reasoning')]"
+                ".map(d => [d.closest('.msg').id, d.querySelector('pre').textContent])"
+            )
+            assert reasoning == [["msg-4", REASONING]]
             await _shot(page, "viewer-kept", tmp_path)
 
             # A masked turn is marked as such.

@@ -9,6 +9,8 @@ from gemlib.validation import RuleValidator
 
 NEEDLE = "zanzibar-umbrella-42"
 """A string in exactly one kept trajectory's user turn."""
+REASONING = "The lookup says the code is open, so I can tell the user it is done."
+"""The reasoning behind the closing turn of the trajectory with :data:`NEEDLE`."""
 HOSTILE = "</script><script>window.pwned=1</script><img src=x onerror=window.pwned=2>"
 
 
@@ -40,7 +42,8 @@ class Writer(Stage):
                     content='{"code": "K-0", "status": "open"}',
                 ),
             ]
-        messages.append(Message(role="assistant", content="Done."))
+        thought = REASONING if NEEDLE in doc.text else ""
+        messages.append(Message(role="assistant", content="Done.", reasoning=thought))
         domain = "travel" if "trip" in doc.text else "retail"
         return Trajectory(
             messages=tuple(messages),
