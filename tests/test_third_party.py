@@ -208,32 +208,46 @@ def test_bfcl_statistics_for_the_docs(bfcl_base: list[Trajectory]) -> None:
     assert round(stats.tool_calls.mean, 1) == 5.7
 
 
-def test_every_bfcl_tool_of_every_category_normalises() -> None:
-    """All function docs of BFCL, the Java and JavaScript sets included (13 tools with
-    HashMap, ArrayList or char were rejected before), and one empty type, with a warning."""
+def _bfcl_functions(pattern: str) -> list[dict[str, object]]:
+    functions = []
+    for path in sorted(bfcl_data_dir().glob(pattern)):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # format_sensitivity is not JSON Lines; it holds no tools
+            functions += entry.get("function", [])
+    return functions
+
+
+def test_every_bfcl_java_and_javascript_tool_normalises() -> None:
+    """13 Java tools with HashMap, ArrayList or char were rejected before; one
+    JavaScript tool has an empty type, read as string with a warning."""
     import warnings
 
     from gemlib.errors import ToolSchemaWarning
 
     third_party("bfcl_eval")
-    count = 0
+    functions = _bfcl_functions("BFCL_v4_simple_java*.json")
+    assert len(functions) == 150
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for path in sorted(bfcl_data_dir().glob("BFCL_v4_*.json")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # format_sensitivity is not JSON Lines; it holds no tools
-                for function in entry.get("function", []):
-                    Tool.from_any(function)
-                    count += 1
-    assert count > 8000
+        tools = [Tool.from_any(function) for function in functions]
     empty = [str(w.message) for w in caught if issubclass(w.category, ToolSchemaWarning)]
     assert empty == [
         "tool 'createAuthToken': empty type at "
         "parameters.properties.options.properties.issuer, read as 'string'"
     ]
+    assert "HashMap" not in json.dumps([t.parameters for t in tools])
+
+
+@pytest.mark.slow
+def test_every_bfcl_tool_of_every_category_normalises() -> None:
+    """All 8,888 function docs of every BFCL set (half a minute on a loaded machine)."""
+    third_party("bfcl_eval")
+    functions = _bfcl_functions("BFCL_v4_*.json")
+    assert len(functions) > 8000
+    assert all(Tool.from_any(function) for function in functions)
 
 
 def _alternates(record: dict[str, object]) -> bool:
@@ -382,3 +396,125 @@ def test_tau2_rule_check_figures(domain: str, figures: tuple[int, ...]) -> None:
         sum(validate(t, [grounded()]).ok for t in trajectories),
         sum(validate(t, [consistent_ids()]).ok for t in trajectories),
     ) == figures
+
+
+@pytest.fixture(scope="module")
+def bfcl_categories(bfcl_base: list[Trajectory]) -> dict[str, list[Trajectory]]:
+    return {
+        "base": bfcl_base,
+        **{
+            name: list(read_bfcl_multi_turn(f"multi_turn_{name}"))
+            for name in ("miss_func", "miss_param", "long_context")
+        },
+    }
+
+
+def test_bfcl_long_context_runs_the_backends_with_the_long_context_flag(
+    bfcl_categories: dict[str, list[Trajectory]],
+) -> None:
+    """BFCL's replies in this category average 2,290 characters; without the flag 85."""
+    replies = [
+        len(m.content)
+        for t in bfcl_categories["long_context"]
+        for m in t.messages
+        if m.role == "tool"
+    ]
+    assert len(replies) == 1203
+    assert 2200 < sum(replies) / len(replies) < 2400
+    assert max(replies) > 30_000
+    base = [len(m.content) for t in bfcl_categories["base"] for m in t.messages if m.role == "tool"]
+    assert sum(base) / len(base) < 100
+
+
+def test_bfcl_miss_func_offers_the_held_out_function_only_when_bfcl_adds_it(
+    bfcl_categories: dict[str, list[Trajectory]], tmp_path: Path
+) -> None:
+    """Before: the function was a tool from the start, and the turn adding it had no
+    user message, so all 200 entries failed turn_order and broke ShareGPT alternation."""
+    from gemlib.formats import read_jsonl, sharegpt, write_jsonl
+
+    missing = bfcl_categories["miss_func"]
+    assert len(missing) == 200
+    entries = {
+        e["id"]: e
+        for e in map(
+            json.loads,
+            (bfcl_data_dir() / "BFCL_v4_multi_turn_miss_func.json").read_text().splitlines(),
+        )
+    }
+    for trajectory in missing:
+        held_out = [
+            n for names in entries[trajectory.id[5:]]["missed_function"].values() for n in names
+        ]
+        assert not {t.name for t in trajectory.tools} & set(held_out)
+        (offer,) = [i for i, m in enumerate(trajectory.messages) if m.tools]
+        message = trajectory.messages[offer]
+        assert message.role == "user"
+        assert [t.name for t in message.tools] == held_out
+        assert message.content.endswith(
+            "I have updated some more functions you can choose from. What about now?"
+        )
+        assert all(f'"name": "{name}"' in message.content for name in held_out)
+        assert _alternates(sharegpt.dump(trajectory))
+    structural = default_checks(grounding=False)
+    failing = {t.id: validate(t, structural).rules() for t in missing}
+    assert {k: v for k, v in failing.items() if v} == {
+        # BFCL's ground truth calls tail in turn 1, but holds it out until turn 3.
+        "bfcl-multi_turn_miss_func_49": ["unknown_tool"],
+        "bfcl-multi_turn_miss_func_173": ["argument_schema"],
+    }
+    path = tmp_path / "miss_func.openai.jsonl"
+    write_jsonl(missing, path, format="openai")
+    back = list(read_jsonl(path, format="openai"))
+    assert back == missing
+    for format in ("sharegpt", "hermes", "gem"):
+        write_jsonl(missing, tmp_path / f"miss_func.{format}.jsonl", format=format)
+
+
+def test_bfcl_rule_check_figures_for_all_four_categories(
+    bfcl_categories: dict[str, list[Trajectory]],
+) -> None:
+    """The table in docs/validation.md."""
+    structural = default_checks(grounding=False)
+    figures = {
+        name: (
+            len(ts),
+            sum(len(t.tool_calls) for t in ts),
+            sum(validate(t, structural).ok for t in ts),
+            sum(validate(t, [grounded()]).ok for t in ts),
+            sum(validate(t, [consistent_ids()]).ok for t in ts),
+        )
+        for name, ts in bfcl_categories.items()
+    }
+    assert figures == {
+        "base": (200, 1142, 199, 101, 200),
+        "miss_func": (200, 1140, 198, 101, 200),
+        "miss_param": (200, 1140, 199, 101, 200),
+        "long_context": (200, 1203, 199, 103, 200),
+    }
+
+
+def test_a_bfcl_entry_that_cannot_be_read_is_a_format_error_naming_it(tmp_path: Path) -> None:
+    third_party("bfcl_eval")
+    from gemlib.errors import FormatError
+
+    (tmp_path / "multi_turn_func_doc").symlink_to(bfcl_data_dir() / "multi_turn_func_doc")
+    (tmp_path / "possible_answer").mkdir()
+    entry = {
+        "id": "multi_turn_miss_func_x",
+        "question": [[{"role": "user", "content": "sort it"}], []],
+        "involved_classes": ["GorillaFileSystem"],
+        "missed_function": {"1": ["no_such_function"]},
+    }
+    category = tmp_path / "BFCL_v4_multi_turn_miss_func.json"
+    category.write_text(json.dumps(entry) + "\n")
+    answer = {"id": entry["id"], "ground_truth": [[], ["sort('a.txt')"]]}
+    (tmp_path / "possible_answer" / category.name).write_text(json.dumps(answer) + "\n")
+    with pytest.raises(FormatError, match=r"multi_turn_miss_func_x.*no_such_function"):
+        list(read_bfcl_multi_turn("multi_turn_miss_func", tmp_path))
+    entry["missed_function"] = {"1": ["sort"]}
+    answer["ground_truth"] = [["sort(__import__('os'))"], []]
+    category.write_text(json.dumps(entry) + "\n")
+    (tmp_path / "possible_answer" / category.name).write_text(json.dumps(answer) + "\n")
+    with pytest.raises(FormatError, match=r"multi_turn_miss_func_x.*literals"):
+        list(read_bfcl_multi_turn("multi_turn_miss_func", tmp_path))

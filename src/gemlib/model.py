@@ -246,6 +246,12 @@ class Message(_Model):
     """For an assistant turn: the private reasoning written before it (see the
     ``reasoning`` option in docs/gem.md). Exporters write it as
     ``reasoning_content`` or as a ``<think>`` block, and importers read it back."""
+    tools: tuple[Tool, ...] = ()
+    """For a user or system message: tools offered to the assistant from this
+    message on, besides the trajectory's own (BFCL's ``miss_func`` category adds a
+    held-out function mid-conversation). Most chat formats show tools only once,
+    at the start, so the message's text should offer them in words too; the
+    OpenAI JSONL export carries the field itself (see docs/formats.md)."""
 
     @model_validator(mode="after")
     def _check_role_fields(self) -> Message:
@@ -257,6 +263,8 @@ class Message(_Model):
             raise ValueError(f"only assistant turns carry reasoning, not a {self.role} message")
         if not self.train and self.role != "assistant":
             raise ValueError(f"only assistant turns are trained on, not a {self.role} message")
+        if self.tools and self.role not in ("user", "system"):
+            raise ValueError(f"only user or system messages offer tools, not a {self.role} message")
         return self
 
 
@@ -308,6 +316,13 @@ class Trajectory(_Model):
     def document_id(self) -> str | None:
         """The ID of the corpus document this trajectory comes from, if known."""
         return self.provenance.document_id if self.provenance else None
+
+    @property
+    def offered_tools(self) -> tuple[Tool, ...]:
+        """Every tool offered in the conversation: the trajectory's, then those its
+        messages add (:attr:`Message.tools`), in order."""
+        added = tuple(tool for message in self.messages for tool in message.tools)
+        return self.tools + added if added else self.tools
 
     @property
     def tool_calls(self) -> list[ToolCall]:

@@ -11,10 +11,14 @@ a :class:`~gemlib.Trajectory`:
 - each user turn, then one assistant message per ground-truth call, each
   followed by its tool reply, then an empty assistant message closing the turn
   (BFCL records no assistant text, and the GEM turn order needs one);
+- in ``miss_func``, each held-out function left out of the tools until the
+  turn where BFCL adds it back, which becomes a user message offering it
+  (BFCL's own words, and the tools on :attr:`~gemlib.Message.tools`);
 - tool replies from running the calls on BFCL's own backends, loaded with the
-  entry's initial state. Results are written as JSON (BFCL itself writes
-  Python reprs for lists and for MathAPI's ``mpf`` numbers, which are not
-  JSON; here they become floats); failures read ``Error during execution: ...``
+  entry's initial state (and BFCL's long-context flag in ``long_context``).
+  Results are written as JSON (BFCL itself writes Python reprs for lists
+  and for MathAPI's ``mpf`` numbers, which are not JSON; here they become
+  floats); failures read ``Error during execution: ...``
   as in BFCL.
 
 Call strings are parsed with :mod:`ast` and only literal arguments are
@@ -107,16 +111,29 @@ def _as_reply(result: Any) -> str:
 
 
 class BfclBackends:
-    """BFCL's executable backend classes for one entry, loaded with its initial state."""
+    """BFCL's executable backend classes for one entry, loaded with its initial state.
 
-    def __init__(self, involved_classes: list[str], initial_config: dict[str, Any]) -> None:
+    ``long_context`` loads them as BFCL does for its long-context categories:
+    the backends then hold and return much more (long file listings, many
+    extra records), which is the point of those categories.
+    """
+
+    def __init__(
+        self,
+        involved_classes: list[str],
+        initial_config: dict[str, Any],
+        *,
+        long_context: bool = False,
+    ) -> None:
         config = importlib.import_module("bfcl_eval.constants.executable_backend_config")
         self._methods: dict[str, Any] = {}
         for class_name in involved_classes:
             module = importlib.import_module(config.CLASS_FILE_PATH_MAPPING[class_name])
             instance = getattr(module, class_name)()
             if class_name not in config.STATELESS_CLASSES:
-                instance._load_scenario(copy.deepcopy(initial_config.get(class_name, {})))
+                instance._load_scenario(
+                    copy.deepcopy(initial_config.get(class_name, {})), long_context=long_context
+                )
             for attr in dir(instance):
                 if not attr.startswith("_") and callable(getattr(instance, attr)):
                     self._methods[attr] = getattr(instance, attr)
@@ -147,6 +164,12 @@ def _tools(data_dir: Path, classes: list[str], excluded: list[str]) -> list[Tool
     return tools
 
 
+def _long_context(category: str) -> bool:
+    """Whether BFCL loads this category's backends with its long-context flag (it decides
+    from the category name, as here)."""
+    return "long_context" in category or "composite" in category
+
+
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with open(path, encoding="utf-8") as handle:
         for line in handle:
@@ -159,7 +182,13 @@ def read_bfcl_multi_turn(
 ) -> Iterator[Trajectory]:
     """Every entry of a BFCL multi-turn category with its ground truth, as trajectories.
 
-    With ``execute=False`` tool replies are left empty (no backend runs).
+    The categories: ``multi_turn_base``, ``multi_turn_miss_param``,
+    ``multi_turn_long_context`` (backends loaded with BFCL's long-context flag)
+    and ``multi_turn_miss_func`` (each held-out function absent from the tools
+    until the turn where BFCL adds it back, which becomes a user message that
+    offers it; see docs/formats.md). With ``execute=False`` tool replies are
+    left empty (no backend runs). Raises :class:`FormatError` naming the entry
+    for anything in it that cannot be read.
     """
     base = data_dir or bfcl_data_dir()
     entries = _jsonl(base / f"BFCL_v4_{category}.json")
@@ -168,35 +197,70 @@ def read_bfcl_multi_turn(
         for a in _jsonl(base / "possible_answer" / f"BFCL_v4_{category}.json")
     }
     for entry in entries:
-        tools = _tools(base, entry["involved_classes"], entry.get("excluded_function", []))
-        by_name = {t.name: t for t in tools}
-        backends = (
-            BfclBackends(entry["involved_classes"], entry.get("initial_config", {}))
-            if execute
-            else None
+        name = entry.get("id", "?") if isinstance(entry, dict) else "?"
+        try:
+            yield _trajectory(base, category, entry, answers.get(name), execute=execute)
+        except FormatError as exc:
+            raise FormatError(f"BFCL {category} entry {name!r}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FormatError(f"BFCL {category} entry {name!r}: {exc!r}") from None
+
+
+def _trajectory(
+    base: Path, category: str, entry: dict[str, Any], answer: Any, *, execute: bool
+) -> Trajectory:
+    if answer is None:
+        raise FormatError("no ground truth in possible_answer")
+    tools = _tools(base, entry["involved_classes"], entry.get("excluded_function", []))
+    by_name = {t.name: t for t in tools}
+    held_out = {int(turn): names for turn, names in entry.get("missed_function", {}).items()}
+    hidden = {name for names in held_out.values() for name in names}
+    if hidden - by_name.keys():
+        raise FormatError(f"held-out functions {sorted(hidden - by_name.keys())} are not tools")
+    backends = (
+        BfclBackends(
+            entry["involved_classes"],
+            entry.get("initial_config", {}),
+            long_context=_long_context(category),
         )
-        messages: list[Message] = []
-        count = 0
-        for turn, (questions, calls) in enumerate(
-            zip(entry["question"], answers[entry["id"]], strict=False)
-        ):
-            messages += [Message(role="user", content=q["content"]) for q in questions]
-            for text in calls:
-                name, arguments = parse_call_string(text, by_name.get(text.split("(")[0].strip()))
-                call = ToolCall(
-                    id=f"{entry['id']}-t{turn}-c{count}", name=name, arguments=arguments
-                )
-                count += 1
-                reply = backends.call(name, arguments) if backends else ""
-                messages += [
-                    Message(role="assistant", tool_calls=(call,)),
-                    Message(role="tool", content=reply, tool_call_id=call.id, name=name),
-                ]
-            messages.append(Message(role="assistant", content=""))
-        yield Trajectory(
-            id=f"bfcl-{entry['id']}",
-            tools=tuple(tools),
-            messages=tuple(messages),
-            provenance=Provenance(document_id=entry["id"]),
-            labels={"source": f"bfcl/{category}"},
-        )
+        if execute
+        else None
+    )
+    messages: list[Message] = []
+    count = 0
+    for turn, (questions, calls) in enumerate(zip(entry["question"], answer, strict=False)):
+        if turn in held_out:
+            if questions:
+                raise FormatError(f"turn {turn} adds functions back but also has user messages")
+            messages.append(_offer(tuple(by_name[n] for n in held_out[turn])))
+        messages += [Message(role="user", content=q["content"]) for q in questions]
+        for text in calls:
+            name, arguments = parse_call_string(text, by_name.get(text.split("(")[0].strip()))
+            call = ToolCall(id=f"{entry['id']}-t{turn}-c{count}", name=name, arguments=arguments)
+            count += 1
+            reply = backends.call(name, arguments) if backends else ""
+            messages += [
+                Message(role="assistant", tool_calls=(call,)),
+                Message(role="tool", content=reply, tool_call_id=call.id, name=name),
+            ]
+        messages.append(Message(role="assistant", content=""))
+    return Trajectory(
+        id=f"bfcl-{entry['id']}",
+        tools=tuple(t for t in tools if t.name not in hidden),
+        messages=tuple(messages),
+        provenance=Provenance(document_id=entry["id"]),
+        labels={"source": f"bfcl/{category}"},
+    )
+
+
+def _offer(tools: tuple[Tool, ...]) -> Message:
+    """The user message of a turn where BFCL adds held-out functions back: BFCL's own
+    words for it (its prompting form: the function docs, then the question), and the
+    tools themselves on the message."""
+    prompts = importlib.import_module("bfcl_eval.constants.default_prompts")
+    docs = json.dumps(
+        [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in tools],
+        ensure_ascii=False,
+    )
+    text = prompts.DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING.format(functions=docs)
+    return Message(role="user", content=text, tools=tools)

@@ -3,9 +3,10 @@
 The format TRL's SFT trainer and most APIs read: ``messages`` with
 ``tool_calls`` (arguments as JSON strings) and ``tool_call_id``; ``tools`` as
 OpenAI function definitions. ``metadata`` is a JSON *string* holding labels,
-provenance, the source document and the tools' output schemas (which OpenAI's
-tool format has no place for), so Arrow-based loaders (Hugging Face
-``datasets``) need not unify its varying keys. Carries everything.
+provenance, the source document, the tools' output schemas (which OpenAI's
+tool format has no place for) and the tools a message offers mid-conversation
+(``message_tools``: message index to tool list; see ``Message.tools``), so
+Arrow-based loaders (Hugging Face ``datasets``) need not unify its varying keys. Carries everything.
 
 Sample line (wrapped)::
 
@@ -30,7 +31,7 @@ from pydantic import ValidationError
 
 from gemlib._nesting import loads
 from gemlib.errors import FormatError, ToolSchemaError
-from gemlib.model import Document, Provenance, Tool, Trajectory, validation_summary
+from gemlib.model import Document, Message, Provenance, Tool, Trajectory, validation_summary
 
 __all__ = ["dump", "load"]
 
@@ -45,6 +46,11 @@ def dump(trajectory: Trajectory) -> dict[str, Any]:
         "document": trajectory.document.model_dump(mode="json") if trajectory.document else None,
         "output_schemas": {t.name: t.output_schema for t in trajectory.tools if t.output_schema},
     }
+    added = {
+        str(i): [t.to_mcp() for t in m.tools] for i, m in enumerate(trajectory.messages) if m.tools
+    }
+    if added:  # tools a message offers mid-conversation (Message.tools)
+        metadata["message_tools"] = added
     return {
         "id": trajectory.id,
         **trajectory.to_openai(),
@@ -74,6 +80,9 @@ def load(record: dict[str, Any]) -> Trajectory:
             update["provenance"] = Provenance.model_validate(metadata["provenance"])
         if metadata.get("document"):
             update["document"] = Document.model_validate(metadata["document"])
+        added = metadata.get("message_tools") or {}
+        if added:
+            update["messages"] = _with_message_tools(trajectory, added)
         if outputs:
             update["tools"] = tuple(
                 Tool.from_any({**t.to_mcp(), "outputSchema": outputs[t.name]})
@@ -86,3 +95,27 @@ def load(record: dict[str, Any]) -> Trajectory:
     except ToolSchemaError as exc:
         raise FormatError(f"metadata: {exc}") from None
     return trajectory.model_copy(update=update)
+
+
+def _with_message_tools(trajectory: Trajectory, added: Any) -> tuple[Message, ...]:
+    """The messages with the tools ``metadata["message_tools"]`` says they offer."""
+    if not isinstance(added, Mapping):
+        raise FormatError("metadata.message_tools must map message indexes to tool lists")
+    messages = list(trajectory.messages)
+    for key, tools in added.items():
+        index = (
+            int(key)
+            if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 10
+            else -1
+        )
+        if not 0 <= index < len(messages):
+            raise FormatError(f"metadata.message_tools names message {key!r:.40}, not there")
+        if not isinstance(tools, list):
+            raise FormatError(f"metadata.message_tools[{key}] must be a list of tools")
+        try:
+            offered = tuple(Tool.from_any(tool) for tool in tools)
+            messages[index] = messages[index].model_copy(update={"tools": offered})
+            Message.model_validate(messages[index].model_dump())
+        except (ToolSchemaError, ValueError) as exc:
+            raise FormatError(f"metadata.message_tools[{key}]: {exc}") from None
+    return tuple(messages)

@@ -57,7 +57,7 @@ class _ToolsWellFormed:
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         seen: set[str] = set()
-        for tool in trajectory.tools:
+        for tool in trajectory.offered_tools:
             if not TOOL_NAME.match(tool.name):
                 yield Problem(
                     rule=self.rule,
@@ -79,14 +79,20 @@ class _KnownTools:
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         names = {t.name for t in trajectory.tools}
+        later = {t.name for t in trajectory.offered_tools}
         for index, message in enumerate(trajectory.messages):
+            names.update(t.name for t in message.tools)
             for call in message.tool_calls:
                 if call.name not in names:
                     yield Problem(
                         rule=self.rule,
                         message_index=index,
                         text=f"call {call.id or call.name!r} names {call.name!r}, "
-                        f"which is not a tool of this trajectory",
+                        + (
+                            "which is offered only in a later message"
+                            if call.name in later
+                            else "which is not a tool of this trajectory"
+                        ),
                     )
 
 
@@ -103,7 +109,7 @@ class _ValidArguments:
     allow_unknown: bool = False
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        tools: dict[str, Tool] = {t.name: t for t in trajectory.tools}
+        tools: dict[str, Tool] = {t.name: t for t in trajectory.offered_tools}
         validators: dict[str, Validator] = {}
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
@@ -259,7 +265,7 @@ def tools_well_formed() -> Check:
 
 
 def known_tools() -> Check:
-    """Every call names a tool of the trajectory."""
+    """Every call names a tool of the trajectory, or one a message before it offered."""
     return _KnownTools()
 
 

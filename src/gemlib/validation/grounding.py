@@ -220,7 +220,7 @@ class _Grounded:
     rule: ClassVar[str] = "ungrounded_argument"
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        tools: dict[str, Tool] = {t.name: t for t in trajectory.tools}
+        tools: dict[str, Tool] = {t.name: t for t in trajectory.offered_tools}
         context = _Context()
         proposed: list[str] = []  # assistant text, given once the user answers it
         for index, message in enumerate(trajectory.messages):
