@@ -14,6 +14,7 @@ from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline, Trajectory, read_corpus
 from gemlib.llm import LLM, ChatReply, RequestCache, ScriptedBackend, ask
 from gemlib.llm.reasoning import separate_reasoning, split_reasoning
+from gemlib.report import format_costs
 from gemlib.stages.llm_stage import LLMStage
 from teacher import reasoning_teacher, teacher_reply
 
@@ -209,6 +210,9 @@ def test_a_reasoning_teacher_gives_the_clean_teachers_trajectories(
     }
     for stage, models in result.usage.items():
         assert models["openai/teacher"].reasoning_tokens > 0, stage
+    costs = format_costs(result.stats).splitlines()
+    assert "reasoning" in costs[0]
+    assert int(costs[-1].split()[2]) > 0, "the report's total of reasoning tokens"
     records = [r for t in thinking for r in t.provenance.stages]  # type: ignore[union-attr]
     assert records
     assert all(r.reasoning and "<system>" in r.reasoning for r in records)

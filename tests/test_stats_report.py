@@ -107,7 +107,7 @@ def test_costs_per_kept_trajectory() -> None:
     relevance = next(line for line in table.splitlines() if line.startswith("relevance_filter"))
     assert relevance.split()[-2:] == ["2100", "0.00500"]  # 8400 tokens and $0.02 over 4 kept
     total = table.splitlines()[-1].split()
-    assert total[-4:] == ["28500", "0.2200", "7125", "0.05500"]
+    assert total[-5:] == ["28500", "0", "0.2200", "7125", "0.05500"]  # 0: no reasoning tokens
     # Usage counts every session of a resumed run: per kept divides by the whole run's
     # trajectories, and a run that kept none says so instead of dividing by one.
     assert format_costs(_run_stats(), kept=2).splitlines()[-1].split()[-2:] == ["14250", "0.11000"]

@@ -92,7 +92,8 @@ def format_rejections(rejections: Iterable[Rejection], limit: int = 10) -> str:
 
 
 def format_costs(stats: RunStats, kept: int | None = None) -> str:
-    """Requests, tokens and cost per stage and model, also per kept trajectory.
+    """Requests, tokens (and the reasoning tokens among them) and cost per stage and model,
+    also per kept trajectory.
 
     Usage in ``stats`` counts every session of a resumed run, so pass ``kept``,
     the trajectories the whole run holds, when ``stats`` is one session's.
@@ -104,21 +105,24 @@ def format_costs(stats: RunStats, kept: int | None = None) -> str:
 
     rows = [
         f"{'stage':<22} {'model':<26} {'requests':>8} {'cached':>7} {'tokens':>10} "
-        f"{'cost $':>9} {'tokens/kept':>11} {'$/kept':>9}"
+        f"{'reasoning':>9} {'cost $':>9} {'tokens/kept':>11} {'$/kept':>9}"
     ]
-    total_tokens, total_cost = 0, 0.0
+    total_tokens, total_reasoning, total_cost = 0, 0, 0.0
     for stage, models in stats.usage.items():
         for model, u in models.items():
             tokens = u.prompt_tokens + u.completion_tokens
             total_tokens += tokens
+            total_reasoning += u.reasoning_tokens
             total_cost += u.cost
             rows.append(
                 f"{stage:<22} {model[:26]:<26} {u.requests:>8} {u.cache_hits:>7} "
-                f"{tokens:>10} {u.cost:>9.4f} {per_kept(tokens, '>11.0f'):>11} "
+                f"{tokens:>10} {u.reasoning_tokens:>9} {u.cost:>9.4f} "
+                f"{per_kept(tokens, '>11.0f'):>11} "
                 f"{per_kept(u.cost, '>9.5f'):>9}"
             )
     rows.append(
-        f"{'total':<22} {'':<26} {'':>8} {'':>7} {total_tokens:>10} {total_cost:>9.4f} "
+        f"{'total':<22} {'':<26} {'':>8} {'':>7} {total_tokens:>10} {total_reasoning:>9} "
+        f"{total_cost:>9.4f} "
         f"{per_kept(total_tokens, '>11.0f'):>11} {per_kept(total_cost, '>9.5f'):>9}"
     )
     return "\n".join(rows)
@@ -313,6 +317,7 @@ def _models_section(stats: RunStats, kept: int) -> list[str]:
             u.requests,
             u.cache_hits,
             u.prompt_tokens + u.completion_tokens,
+            u.reasoning_tokens,
             f"{u.cost:.4f}",
             per(u.prompt_tokens + u.completion_tokens, ".0f"),
             per(u.cost, ".5f"),
@@ -320,7 +325,7 @@ def _models_section(stats: RunStats, kept: int) -> list[str]:
         for stage, models in stats.usage.items()
         for model, u in models.items()
     ]
-    header = ["stage", "model", "requests", "cache hits", "tokens", "cost $"]
+    header = ["stage", "model", "requests", "cache hits", "tokens", "of them reasoning", "cost $"]
     return ["<h2>Models</h2>", _table([*header, "tokens per kept", "$ per kept"], rows)]
 
 
