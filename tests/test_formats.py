@@ -196,3 +196,59 @@ def test_importers_name_the_problem() -> None:
         hermes.load({"text": "hello"})
     with pytest.raises(FormatError, match="metadata is not valid JSON"):
         openai.load({"messages": [], "metadata": "{oops"})
+
+
+def _offering() -> Trajectory:
+    sort = Tool.from_any({"name": "sort", "parameters": {"properties": {"f": {"type": "string"}}}})
+    call = ToolCall(id="c1", name="sort", arguments={"f": "a.txt"})
+    return Trajectory(
+        tools=(Tool(name="ls"),),
+        messages=(
+            Message(role="user", content="Sort a.txt"),
+            Message(role="assistant", content="I have no function to sort files."),
+            Message(role="user", content="Here is sort. What about now?", tools=(sort,)),
+            Message(role="assistant", tool_calls=(call,)),
+            Message(role="tool", content="done", tool_call_id="c1", name="sort"),
+            Message(role="assistant", content="Sorted."),
+        ),
+    )
+
+
+def test_tools_a_message_offers_survive_the_openai_round_trip_and_pass_the_checks() -> None:
+    from gemlib import validate
+
+    trajectory = _offering()
+    assert [t.name for t in trajectory.offered_tools] == ["ls", "sort"]
+    assert validate(trajectory).ok
+    record = openai.dump(trajectory)
+    assert [t["function"]["name"] for t in record["tools"]] == ["ls"]
+    assert openai.load(json.loads(json.dumps(record))) == trajectory
+    early = trajectory.model_copy(
+        update={"messages": (trajectory.messages[0], *trajectory.messages[3:])}
+    )
+    problems = validate(early).problems
+    assert [p.rule for p in problems] == ["unknown_tool"]
+    with pytest.raises(ValueError, match="only user or system messages offer tools"):
+        Message(role="assistant", tools=(Tool(name="ls"),))
+
+
+@pytest.mark.parametrize(
+    "message_tools",
+    [
+        ["sort"],
+        {"9": []},
+        {"x": []},
+        {"²": []},
+        {"9" * 5000: []},
+        {"2": "sort"},
+        {"2": [{"name": ""}]},
+        {"1": [{"name": "ls"}]},
+    ],
+)
+def test_bad_message_tools_in_openai_metadata_are_format_errors(message_tools: object) -> None:
+    record = openai.dump(_offering())
+    metadata = json.loads(record["metadata"])
+    metadata["message_tools"] = message_tools
+    record["metadata"] = json.dumps(metadata)
+    with pytest.raises(FormatError, match="message_tools"):
+        openai.load(record)

@@ -45,7 +45,7 @@ def test_every_bfcl_multi_turn_tool_normalises_and_passes_the_tool_checks() -> N
     assert validate(holder, [checks.tools_well_formed()]).ok
 
 
-@pytest.mark.parametrize("domain", ["airline", "retail"])
+@pytest.mark.parametrize("domain", ["airline", "retail", "telecom"])
 def test_every_tau2_tool_normalises_and_passes_the_tool_checks(domain: str) -> None:
     third_party("tau2")
     import importlib
