@@ -159,3 +159,23 @@ def test_refined_reply_with_toolsets() -> None:
         parse_refined('<toolsets>[{"name": "bad name"}]</toolsets>' + CONVERSATION)
     with pytest.raises(ParseError, match="no <toolsets> block"):
         parse_refined(CONVERSATION)
+
+
+def test_other_replies_accept_case_and_attributes_and_errors_name_reply_lines() -> None:
+    reply = parse_relevance('<Multi_Step type="bool">True</MULTI_STEP>\n<summary>S</summary>')
+    assert reply["multi_step"] is True
+    with pytest.raises(ParseError) as info:
+        parse_relevance("Thinking aloud.\n<multi_step>\nmaybe</multi_step>")
+    assert "<multi_step> at line 2, column 13 must be True or False, got 'maybe'" in str(info.value)
+    broken = (
+        "Here it is.\n<workflow>\n<description>D</description>\n"
+        '<tools>[{"name": "x", "parameters": {"type": "object",}}\n{"name": "y"}]</tools>\n'
+        "</workflow>"
+    )
+    with pytest.raises(ParseError) as info:
+        parse_workflows(broken)
+    message = str(info.value)
+    assert "<workflow> 1 (at line 2, column 11) <tools>: not valid JSON" in message
+    assert 'at line 5, column 1): "{\\"name\\": \\"y\\"}]</tools>"' in message
+    with pytest.raises(ParseError, match=r"<toolsets> opened at line 2, column 1 is never closed"):
+        parse_refined("Sure.\n<toolsets>[]\n<user>hi</user>")

@@ -64,9 +64,29 @@ def _where(text: str, offset: int) -> str:
 _STRING_OR_TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(?=\s*[}\]])', re.DOTALL)
 
 
-def _drop_trailing_commas(text: str) -> str:
-    """Remove commas right before ``}`` or ``]``, leaving string contents alone (linear)."""
-    return _STRING_OR_TRAILING_COMMA.sub(lambda m: "" if m.group(0) == "," else m.group(0), text)
+def _drop_trailing_commas(text: str) -> tuple[str, list[int]]:
+    """Remove commas right before ``}`` or ``]``, leaving string contents alone (linear).
+
+    Also returns the offsets of the removed commas, to map positions back.
+    """
+    removed: list[int] = []
+
+    def drop(match: re.Match[str]) -> str:
+        if match.group(0) == ",":
+            removed.append(match.start())
+            return ""
+        return match.group(0)
+
+    return _STRING_OR_TRAILING_COMMA.sub(drop, text), removed
+
+
+def _original_offset(offset: int, removed: list[int]) -> int:
+    """The offset in the text before :func:`_drop_trailing_commas` of ``offset`` after it."""
+    for position in removed:
+        if position > offset:
+            break
+        offset += 1
+    return offset
 
 
 def _python_literal(text: str) -> Any:
@@ -106,49 +126,61 @@ def loads_lenient(
         body = re.sub(r"^```[A-Za-z0-9_-]*\s*|\s*```$", "", body)
     try:
         return _json(body, where)
-    except json.JSONDecodeError as exc:
-        first = exc
-    repaired = _drop_trailing_commas(body)
-    try:
-        return _json(repaired, where)
     except json.JSONDecodeError:
         pass
+    repaired, removed = _drop_trailing_commas(body)
+    try:
+        return _json(repaired, where)
+    except json.JSONDecodeError as exc:
+        error = exc  # past the commas repaired: the real problem
     try:
         return _python_literal(repaired)
     except (ValueError, TypeError, SyntaxError, tokenize.TokenError, MemoryError, RecursionError):
         pass
-    place, quote = (
-        locate(shift + first.pos) if locate else (f"line {first.lineno}, column {first.colno}", "")
-    )
-    raise ParseError(f"{where}: not valid JSON ({first.msg} at {place}){quote}")
+    offset = _original_offset(error.pos, removed)
+    place, quote = locate(shift + offset) if locate else (_where(body, offset), "")
+    raise ParseError(f"{where}: not valid JSON ({error.msg} at {place}){quote}")
 
 
 # --------------------------------------------------------------------------- blocks
 
 
-def _blocks(text: str, tag: str) -> list[tuple[str, int]]:
-    """Every ``<tag>...</tag>`` block as ``(content, offset of the content)``."""
+def _opener(tag: str) -> re.Pattern[str]:
+    """``<tag>`` with or without attributes, in any case."""
+    return re.compile(rf"<{tag}(?:\s[^<>]*)?>", re.IGNORECASE)
+
+
+def _blocks(text: str, tag: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Every ``<tag>...</tag>`` block in ``text[start:end]`` as the span of its content.
+
+    The tag may carry attributes and any case; spans are offsets in ``text``, so
+    errors name the reply's own lines.
+    """
+    end = len(text) if end is None else end
+    opener = _opener(tag)
     found = []
-    opener, closer = f"<{tag}>", f"</{tag}>"
-    pos = 0
-    while (start := text.find(opener, pos)) >= 0:
-        content_start = start + len(opener)
-        end = text.find(closer, content_start)
-        again = text.find(opener, content_start)
-        if end < 0 or 0 <= again < end:
-            raise ParseError(f"<{tag}> opened at {_where(text, start)} is never closed")
-        found.append((text[content_start:end], content_start))
-        pos = end + len(closer)
+    pos = start
+    while (opening := opener.search(text, pos, end)) is not None:
+        closing = _closing(text, tag, opening.end(), end)
+        if closing is None or opener.search(text, opening.end(), closing.start) is not None:
+            raise _problem(text, opening.start(), f"<{tag}> opened", " is never closed")
+        found.append((opening.end(), closing.start))
+        pos = closing.end
     return found
 
 
-def _single(text: str, tag: str, *, required: bool) -> str | None:
-    blocks = _blocks(text, tag)
+def _single(
+    text: str, tag: str, *, required: bool, start: int = 0, end: int | None = None
+) -> tuple[str, int]:
+    """The first ``<tag>`` block's content in ``text[start:end]`` and its offset
+    (``("", start)`` when there is none and none is ``required``)."""
+    blocks = _blocks(text, tag, start, end)
     if not blocks:
         if required:
             raise ParseError(f"the reply has no <{tag}> tag")
-        return None
-    return blocks[0][0].strip()
+        return "", start
+    content_start, content_end = blocks[0]
+    return text[content_start:content_end], content_start
 
 
 # --------------------------------------------------------------------------- relevance
@@ -156,16 +188,15 @@ def _single(text: str, tag: str, *, required: bool) -> str | None:
 
 def parse_relevance(text: str) -> dict[str, Any]:
     """Read a relevance reply: ``multi_step`` (bool), summary, domain, platform, task."""
-    verdict = _single(text, "multi_step", required=True) or ""
+    verdict, at = _single(text, "multi_step", required=True)
     value = verdict.strip().lower()
     if value not in ("true", "false", "yes", "no"):
-        raise ParseError(f"<multi_step> must be True or False, got {verdict!r}")
+        problem = f" must be True or False, got {verdict.strip()!r}"
+        raise _problem(text, at, "<multi_step>", problem)
+    fields = ("summary", "domain", "platform", "task")
     return {
         "multi_step": value in ("true", "yes"),
-        "summary": _single(text, "summary", required=False) or "",
-        "domain": _single(text, "domain", required=False) or "",
-        "platform": _single(text, "platform", required=False) or "",
-        "task": _single(text, "task", required=False) or "",
+        **{name: _single(text, name, required=False)[0].strip() for name in fields},
     }
 
 
@@ -188,28 +219,34 @@ def _steps(text: str) -> tuple[str, ...]:
     return tuple(re.sub(r"^(?:step\s*\d+\s*[:.)-]|\d+[.)])\s*", "", ln, flags=re.I) for ln in lines)
 
 
+def _json_block(text: str, tag: str, label: str, start: int, end: int, required: bool) -> Any:
+    content, at = _single(text, tag, required=required, start=start, end=end)
+    return loads_lenient(content or "[]", f"{label} <{tag}>", lambda pos: _at(text, at + pos))
+
+
 def parse_workflows(text: str) -> list[RawWorkflow]:
     """Read an extraction reply: one :class:`RawWorkflow` per ``<workflow>`` block."""
     blocks = _blocks(text, "workflow")
     if not blocks:
         raise ParseError("the reply has no <workflow> block")
     workflows = []
-    for number, (block, offset) in enumerate(blocks, start=1):
-        label = f"<workflow> {number} (at {_where(text, offset)})"
-        description = _single(block, "description", required=True)
-        actions = loads_lenient(
-            _single(block, "actions", required=False) or "[]", f"{label} <actions>"
-        )
-        tools = loads_lenient(_single(block, "tools", required=True) or "[]", f"{label} <tools>")
+    for number, (start, end) in enumerate(blocks, start=1):
+        label = f"<workflow> {number} (at {_where(text, start)})"
+        actions = _json_block(text, "actions", label, start, end, required=False)
+        tools = _json_block(text, "tools", label, start, end, required=True)
         if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
             raise ParseError(f"{label} <actions> must be a JSON list of objects")
         if not isinstance(tools, list):
             raise ParseError(f"{label} <tools> must be a JSON list")
+        fields = {
+            tag: _single(text, tag, required=tag == "description", start=start, end=end)[0].strip()
+            for tag in ("description", "steps", "execution_graph")
+        }
         workflows.append(
             RawWorkflow(
-                description=description or "",
-                steps=_steps(_single(block, "steps", required=False) or ""),
-                execution_graph=_single(block, "execution_graph", required=False) or "",
+                description=fields["description"],
+                steps=_steps(fields["steps"]),
+                execution_graph=fields["execution_graph"],
                 actions=tuple(actions),
                 tools=tuple(tools),
             )
@@ -516,11 +553,16 @@ def parse_refined(
     text: str, call_ids: CallIds | None = None, *, exact: bool = False
 ) -> tuple[list[Tool], list[Message]]:
     """Read a refinement (or synthesizer) reply: ``<toolsets>`` then the conversation."""
-    toolsets = _blocks(text, "toolsets")
-    if not toolsets:
+    opening = _opener("toolsets").search(text)
+    if opening is None:
         raise ParseError("the reply has no <toolsets> block before the conversation")
-    content, offset = toolsets[0]
-    raw_tools = loads_lenient(content, f"<toolsets> at {_where(text, offset)}")
+    closing = _closing(text, "toolsets", opening.end(), len(text))
+    if closing is None:
+        raise _problem(text, opening.start(), "<toolsets> opened", " is never closed")
+    offset, content = opening.end(), text[opening.end() : closing.start]
+    raw_tools = loads_lenient(
+        content, f"<toolsets> at {_where(text, offset)}", lambda pos: _at(text, offset + pos)
+    )
     if not isinstance(raw_tools, list):
         raise ParseError("<toolsets> must hold a JSON list of tool definitions")
     tools = []
@@ -529,7 +571,7 @@ def parse_refined(
             tools.append(Tool.from_any(raw))
         except ToolSchemaError as exc:
             raise ParseError(f"<toolsets> tool {index}: {exc}") from None
-    cut = offset + len(content) + len("</toolsets>")
+    cut = closing.end
     # blanked rather than cut off, so that errors in the conversation give the reply's lines
     rest = re.sub(r"[^\n]", " ", text[:cut]) + text[cut:]
     return tools, parse_conversation(rest, call_ids, exact=exact)
