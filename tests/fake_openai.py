@@ -41,6 +41,34 @@ class Reply:
 Handler = Callable[[dict[str, Any], int], Reply]
 
 
+def completion_body(spec: Reply, request: dict[str, Any]) -> dict[str, Any]:
+    """The chat completion JSON a server sends for ``spec`` (a 200 reply)."""
+    message: dict[str, Any] = {"role": "assistant", "content": spec.content}
+    for key in ("reasoning_content", "reasoning"):
+        if getattr(spec, key) is not None:
+            message[key] = getattr(spec, key)
+    choices = (
+        []
+        if spec.empty_choices
+        else [{"index": 0, "message": message, "finish_reason": spec.finish_reason}]
+    )
+    usage: dict[str, Any] = {
+        "prompt_tokens": spec.prompt_tokens,
+        "completion_tokens": spec.completion_tokens,
+        "total_tokens": spec.prompt_tokens + spec.completion_tokens,
+    }
+    if spec.reasoning_tokens is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": spec.reasoning_tokens}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.get("model", "fake"),
+        "choices": choices,
+        "usage": usage,
+    }
+
+
 class FakeOpenAI:
     """A threaded HTTP server speaking enough of the OpenAI chat API for litellm."""
 
@@ -120,34 +148,7 @@ class FakeOpenAI:
                         {"error": {"message": f"fake error {spec.status}", "type": "fake"}}
                     ).encode()
                 else:
-                    message: dict[str, Any] = {"role": "assistant", "content": spec.content}
-                    for key in ("reasoning_content", "reasoning"):
-                        if getattr(spec, key) is not None:
-                            message[key] = getattr(spec, key)
-                    choices = (
-                        []
-                        if spec.empty_choices
-                        else [{"index": 0, "message": message, "finish_reason": spec.finish_reason}]
-                    )
-                    usage: dict[str, Any] = {
-                        "prompt_tokens": spec.prompt_tokens,
-                        "completion_tokens": spec.completion_tokens,
-                        "total_tokens": spec.prompt_tokens + spec.completion_tokens,
-                    }
-                    if spec.reasoning_tokens is not None:
-                        usage["completion_tokens_details"] = {
-                            "reasoning_tokens": spec.reasoning_tokens
-                        }
-                    payload = json.dumps(
-                        {
-                            "id": "chatcmpl-fake",
-                            "object": "chat.completion",
-                            "created": int(time.time()),
-                            "model": body.get("model", "fake"),
-                            "choices": choices,
-                            "usage": usage,
-                        }
-                    ).encode()
+                    payload = json.dumps(completion_body(spec, body)).encode()
                 try:
                     self.send_response(spec.status)
                     self.send_header("Content-Type", "application/json")

@@ -131,6 +131,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         "classifier": args.classifier,
         "dask": getattr(args, "dask", None),
         "limit": getattr(args, "limit", None),
+        "batch": True if getattr(args, "batch", False) else None,
         "sample": getattr(args, "sample", None),
         "seed": getattr(args, "seed", None),
         "refine": False if args.no_refine else None,
@@ -166,7 +167,8 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
     result = pipe.run(
         corpus,
         run_dir=spec.out,
-        max_in_flight=max(spec.concurrency or 16, 1) * 2,
+        # in batch mode the window follows the batches' max_in_flight
+        max_in_flight=None if spec.batch else max(spec.concurrency or 16, 1) * 2,
         progress=reporter,
         progress_interval=None if quiet else interval,
         total=total,
@@ -609,6 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--seed", type=int, help="seed of --sample (default 0; same seed, same sample)"
+    )
+    run.add_argument(
+        "--batch",
+        action="store_true",
+        help="send requests in provider batches (OpenAI's Batch API) at batch prices; "
+        "crash-safe: rerun the command to resume waiting for submitted batches",
     )
     run.add_argument(
         "--dask",

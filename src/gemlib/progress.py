@@ -26,6 +26,7 @@ from typing import IO, Any, Protocol
 import attrs
 
 __all__ = [
+    "BatchCounts",
     "LineReporter",
     "LogReporter",
     "NotebookReporter",
@@ -37,6 +38,31 @@ __all__ = [
 ]
 
 log = logging.getLogger("gemlib")
+
+
+@attrs.frozen
+class BatchCounts:
+    """Provider batches of a run in batch mode, and the requests in them."""
+
+    submitted: int = 0
+    in_progress: int = 0
+    done: int = 0
+    requests_submitted: int = 0
+    requests_in_progress: int = 0
+    requests_done: int = 0
+
+    def __add__(self, other: BatchCounts) -> BatchCounts:
+        return BatchCounts(
+            *(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other), strict=True))
+        )
+
+    def line(self) -> str:
+        """``batches 5 submitted (120 requests), 1 in progress (10), 4 done (110)``."""
+        return (
+            f"batches {self.submitted} submitted ({self.requests_submitted} requests), "
+            f"{self.in_progress} in progress ({self.requests_in_progress}), "
+            f"{self.done} done ({self.requests_done})"
+        )
 
 
 @attrs.frozen
@@ -60,6 +86,8 @@ class Snapshot:
     """``total`` is an estimate (a large JSONL file's line count from its first megabytes)."""
     resumed: int = 0
     """Of ``finished``, the items an earlier session had finished (they take no time)."""
+    batches: BatchCounts | None = None
+    """Provider batches, for models in batch mode."""
 
     @property
     def _total(self) -> int | None:
@@ -100,6 +128,8 @@ class Snapshot:
         ]
         if self.eta is not None:
             parts.append(f"ETA {_duration(self.eta)}")
+        if self.batches is not None:
+            parts.append(self.batches.line())
         stages = " ".join(f"{name}:{out}/{got}" for name, (got, out, _) in self.stages.items())
         return " | ".join(parts) + (f" | {stages}" if stages else "")
 

@@ -63,6 +63,11 @@ class RunSpec(BaseModel):
     judge: bool = True
     prefilter: bool = False
     classifier: str | None = None
+    batch: bool = False
+    """Send every model's requests in provider batches (OpenAI's Batch API) at batch prices."""
+    batch_settings: dict[str, Any] = {}
+    """:class:`~gemlib.llm.batch.BatchSettings` fields, e.g. ``[batch_settings]`` with
+    ``poll_interval = 60`` in the config file."""
     limit: int | None = None
     """A pilot: run the first N corpus items only."""
     sample: int | None = None
@@ -76,6 +81,7 @@ class RunSpec(BaseModel):
     def pipeline(self, limits: Limits | None = None) -> Pipeline:
         """The GEM pipeline these settings describe (``limits``: per model, else the
         ``concurrency`` setting, else the default)."""
+        from gemlib.llm.batch import BatchSettings
         from gemlib.pipeline.pipeline import Pipeline
 
         if limits is None and self.concurrency is not None:
@@ -93,9 +99,10 @@ class RunSpec(BaseModel):
                 classifier=self.classifier,
                 api_base=self.api_base,
                 max_tokens=self.max_tokens,
+                **({"batch": BatchSettings(**self.batch_settings)} if self.batch else {}),
                 **({} if limits is None else {"limits": limits}),
             )
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, TypeError) as exc:
             raise GemlibError(str(exc)) from None
 
     @classmethod

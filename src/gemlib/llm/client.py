@@ -21,6 +21,7 @@ import attrs
 
 from gemlib._sync import run_sync
 from gemlib.errors import ModelError, RateLimited, TransientModelError
+from gemlib.llm.batch import BatchSettings
 from gemlib.llm.cache import RequestCache
 from gemlib.llm.limits import Limiter, Limits
 from gemlib.llm.litellm_backend import LiteLLMBackend
@@ -28,6 +29,7 @@ from gemlib.llm.openai_compat import OpenAICompatBackend
 from gemlib.llm.protocol import Backend, ChatReply, ChatRequest
 from gemlib.llm.reasoning import separate_reasoning
 from gemlib.model import ModelUsage
+from gemlib.progress import BatchCounts
 
 __all__ = ["LLM", "as_llm"]
 
@@ -76,6 +78,11 @@ class LLM:
     picks the direct one for ``hosted_vllm/...`` and for ``openai/...`` with an
     ``api_base``, litellm for everything else."""
     backend: Backend | None = None
+    batch: bool | BatchSettings = False
+    """Send requests in provider batches at batch prices (:mod:`gemlib.llm.batch`):
+    ``True`` or :class:`~gemlib.llm.batch.BatchSettings`. OpenAI models and
+    OpenAI-compatible servers with the batch endpoints; ``limits`` then become
+    the batches' ``max_in_flight``, and a request waits up to ``max_wait``."""
     limiter: Limiter = attrs.field(init=False)
     usage: dict[str, ModelUsage] = attrs.field(init=False, factory=dict)
     """Usage by stage name (``""`` for calls made outside a stage)."""
@@ -84,6 +91,8 @@ class LLM:
     def __attrs_post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
             raise ValueError("LLM needs a model string such as 'openai/gpt-4.1-mini'")
+        if self.batch:
+            self._use_batches()
         self.limiter = Limiter(self.limits)
         if self.backend is None:
             direct = self.model.startswith("hosted_vllm/") or (
@@ -103,6 +112,45 @@ class LLM:
                 self.backend = OpenAICompatBackend(self.api_base, key, self.timeout)
             else:
                 self.backend = LiteLLMBackend(self.api_base, self.api_key, self.timeout)
+
+    def _use_batches(self) -> None:
+        from gemlib.llm.batch import OPENAI_API, BatchBackend, OpenAIBatchAPI
+
+        settings = self.batch if isinstance(self.batch, BatchSettings) else BatchSettings()
+        if self.backend is not None:
+            raise ValueError("batch mode brings its own backend: pass backend or batch, not both")
+        openai_like = self.model.startswith(("openai/", "hosted_vllm/")) or "/" not in self.model
+        if not (openai_like or self.api_base):
+            raise ValueError(
+                f"{self.model}: batch mode speaks OpenAI's Batch API (OpenAI models, or an "
+                "OpenAI-compatible server given as api_base); Anthropic's Message Batches "
+                "are not supported yet"
+            )
+        variable = (
+            "HOSTED_VLLM_API_KEY" if self.model.startswith("hosted_vllm/") else "OPENAI_API_KEY"
+        )
+        api = OpenAIBatchAPI(
+            self.api_base or OPENAI_API,
+            self.api_key or os.environ.get(variable),
+            self.model,
+            self.timeout,
+        )
+        self.backend = BatchBackend(self.model, api, settings, endpoint=self.api_base or "")
+        self.limits = Limits(max_concurrency=settings.max_in_flight)
+
+    def batch_counts(self) -> BatchCounts | None:
+        """Batches submitted, in progress and done, with their requests (batch mode only)."""
+        counts = getattr(self.backend, "counts", None)
+        return counts() if callable(counts) else None
+
+    @property
+    def _attempt_timeout(self) -> float:
+        """Seconds one attempt may take: ``timeout``, or a batch's ``max_wait``."""
+        return (
+            self.batch.max_wait
+            if isinstance(self.batch, BatchSettings)
+            else (BatchSettings().max_wait if self.batch else self.timeout)
+        )
 
     def __repr__(self) -> str:
         base = f", api_base={self.api_base!r}" if self.api_base else ""
@@ -205,14 +253,18 @@ class LLM:
             await self.limiter.acquire(estimate)
             ledger.requests += 1
             try:
-                reply = await asyncio.wait_for(self.backend.acomplete(request), self.timeout)
+                reply = await asyncio.wait_for(
+                    self.backend.acomplete(request), self._attempt_timeout
+                )
                 reply = separate_reasoning(reply)
             except (ModelError, asyncio.TimeoutError) as exc:
                 self.limiter.release(ok=False)
                 error = (
                     exc
                     if isinstance(exc, ModelError)
-                    else TransientModelError(f"no reply within {self.timeout}s", model=self.model)
+                    else TransientModelError(
+                        f"no reply within {self._attempt_timeout}s", model=self.model
+                    )
                 )
                 if not isinstance(error, TransientModelError) or attempt >= self.max_retries:
                     ledger.errors += 1

@@ -30,7 +30,7 @@ from gemlib.errors import (
 from gemlib.llm.prices import cost
 from gemlib.llm.protocol import ChatReply, ChatRequest
 
-__all__ = ["OpenAICompatBackend", "served_name"]
+__all__ = ["OpenAICompatBackend", "error_for_status", "parse_completion", "served_name"]
 
 _PREFIXES = ("openai/", "hosted_vllm/")
 
@@ -50,7 +50,8 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _error(status: int, text: str, headers: Any, model: str) -> ModelError:
+def error_for_status(status: int, text: str, headers: Any, model: str) -> ModelError:
+    """The gemlib error for an HTTP failure: 429 rate limited, 401/403/404 fatal, 5xx transient."""
     text = text[:300]
     if status == 429:
         return RateLimited(f"HTTP 429: {text}", model=model, retry_after=_retry_after(headers))
@@ -123,30 +124,46 @@ class OpenAICompatBackend:
         except aiohttp.ClientError as exc:
             raise TransientModelError(f"{type(exc).__name__}: {exc}", model=request.model) from None
         if status != 200:
-            raise _error(status, text, headers, request.model)
+            raise error_for_status(status, text, headers, request.model)
         try:
-            data: dict[str, Any] = json.loads(text)
-            choice = data["choices"][0]
-            message = choice["message"]
-            content = message.get("content") or ""
-            reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            data = json.loads(text)
+        except ValueError:
             raise TransientModelError(
                 f"unreadable reply: {text[:200]!r}", model=request.model
             ) from None
-        usage = data.get("usage") or {}
-        prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        completion_tokens = int(usage.get("completion_tokens") or 0)
-        details = usage.get("completion_tokens_details")
-        details = details if isinstance(details, dict) else {}
-        return ChatReply(
-            text=content,
-            finish_reason=choice.get("finish_reason") or "stop",
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost=cost(request.model, prompt_tokens, completion_tokens) if self.price else 0.0,
-            model=request.model,
+        reply = parse_completion(data, request.model)
+        return attrs.evolve(
+            reply,
+            cost=cost(request.model, reply.prompt_tokens, reply.completion_tokens)
+            if self.price
+            else 0.0,
             latency=time.perf_counter() - started,
-            reasoning=reasoning if isinstance(reasoning, str) else "",
-            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
         )
+
+
+def parse_completion(data: Any, model: str) -> ChatReply:
+    """A chat completion's JSON body as a :class:`ChatReply` (cost and latency left at 0).
+
+    Raises :class:`TransientModelError` for a body that is not a completion.
+    """
+    try:
+        choice = data["choices"][0]
+        message = choice["message"]
+        content = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise TransientModelError(
+            f"unreadable reply: {json.dumps(data)[:200]!r}", model=model
+        ) from None
+    usage = data.get("usage") or {}
+    details = usage.get("completion_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    return ChatReply(
+        text=content,
+        finish_reason=choice.get("finish_reason") or "stop",
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        model=model,
+        reasoning=reasoning if isinstance(reasoning, str) else "",
+        reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+    )

@@ -23,7 +23,7 @@ from gemlib.errors import FatalError, RunAborted, RunDirError
 from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store, merge_stats
-from gemlib.progress import Reporter, Snapshot, default_reporter
+from gemlib.progress import BatchCounts, Reporter, Snapshot, default_reporter
 
 __all__ = ["RunOptions", "run_items"]
 
@@ -209,7 +209,13 @@ class _Runner:
             total=self.options.total,
             total_estimated=self.options.total_estimated,
             resumed=self.stats.resumed,
+            batches=self._batch_counts(),
         )
+
+    def _batch_counts(self) -> BatchCounts | None:
+        models = {id(llm): llm for s in self.stages for llm in s.models()}
+        counts = [c for llm in models.values() if (c := llm.batch_counts()) is not None]
+        return sum(counts, BatchCounts()) if counts else None
 
     async def _run_item(self, item: Any, item_id: str) -> None:
         outputs: list[Any] = []

@@ -1,0 +1,494 @@
+"""Batch mode: requests gathered into provider batches (OpenAI's Batch API) at batch prices.
+
+    teacher = LLM("openai/gpt-4.1-mini", batch=True)        # or BatchSettings(...)
+    pipe = Pipeline.gem("openai/gpt-4.1-mini", batch=True)
+
+:class:`BatchBackend` is a backend like any other: ``acomplete(request)``
+queues the request and waits for its own result. Queued requests are flushed
+into one batch file when ``max_requests`` or ``max_bytes`` is reached, when
+``flush_after`` seconds have passed since the first was queued, or when no
+request has come for ``idle_after`` seconds (every item in flight is then
+waiting). Each batch is uploaded, created, polled every ``poll_interval``
+seconds, and its output and error files are read; each caller then gets its
+reply, or the error its line got. The ``LLM`` around the backend treats those
+errors exactly as for a direct request: a transient one (a 5xx line, a line
+the batch never ran because it expired, failed or was cancelled) is retried,
+which queues it into a later batch; a 4xx line is the request's own fault.
+Items move on batch by batch, and a repair request goes out in the next batch.
+
+Crash safety comes from the :class:`~gemlib.llm.batch_ledger.BatchLedger`:
+a request's ID is the hash of its content (model, messages, parameters,
+sample) and server, so one batch never holds the same ID twice (identical
+requests share one line) and a rerun asks for the same IDs. A batch is in the
+ledger, with its lines, before anything is sent; a rerun polls the batches it
+finds there, adopts one the provider created before the ledger could record
+it (found by the ledger ID in the batch's metadata), submits one the provider
+never received, and returns replies already in the ledger without asking
+again. No request is submitted twice unless its earlier attempt failed.
+
+Any OpenAI-compatible server with ``/files`` and ``/batches`` works (vLLM's
+batch runner, LiteLLM proxy, a loopback fake in the tests). Anthropic's
+Message Batches are not implemented yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import attrs
+
+from gemlib.errors import ModelError, TransientModelError
+from gemlib.llm.batch_ledger import BatchLedger
+from gemlib.llm.openai_compat import error_for_status, parse_completion, served_name
+from gemlib.llm.prices import prices
+from gemlib.llm.protocol import ChatReply, ChatRequest
+from gemlib.progress import BatchCounts
+
+__all__ = ["BatchBackend", "BatchSettings", "OpenAIBatchAPI", "custom_id"]
+
+log = logging.getLogger("gemlib")
+
+OPENAI_API = "https://api.openai.com/v1"
+TERMINAL = ("completed", "expired", "failed", "cancelled")
+CHAT_PATH = "/v1/chat/completions"
+
+
+@attrs.frozen
+class BatchSettings:
+    """How requests are gathered into batches, polled and priced.
+
+    ``max_requests`` and ``max_bytes``: per batch file (OpenAI allows 50,000
+    requests and 200 MB). ``flush_after``: seconds a request may wait for its
+    batch to fill; ``idle_after``: a batch goes out once no request has come
+    for this long. ``poll_interval``: seconds between status checks.
+    ``max_wait``: the longest a request waits for its batch (beyond it the
+    request fails as transient and is retried). ``max_in_flight``: requests
+    queued or in batches at once (the pipeline's window follows it).
+    ``ledger``: the ledger's path (default: ``batches.sqlite`` beside the
+    request cache). ``price_factor``: batch price as a share of the direct
+    price, overriding litellm's table (default: the table's batch prices, else
+    half for OpenAI, Anthropic, Azure, Gemini and Vertex AI models).
+    """
+
+    max_requests: int = attrs.field(default=50_000, validator=attrs.validators.ge(1))
+    max_bytes: int = attrs.field(default=190_000_000, validator=attrs.validators.ge(1024))
+    flush_after: float = 60.0
+    idle_after: float = 2.0
+    poll_interval: float = 30.0
+    max_wait: float = 26 * 3600.0
+    completion_window: str = "24h"
+    max_in_flight: int = attrs.field(default=4096, validator=attrs.validators.ge(1))
+    ledger: str | Path | None = None
+    price_factor: float | None = None
+
+
+def custom_id(request: ChatRequest, endpoint: str) -> str:
+    """The request's ID in a batch: a hash of its content and server, the same in every run."""
+    return "gemlib-" + request.cache_key(endpoint)[:48]
+
+
+def _line(request: ChatRequest, cid: str) -> str:
+    body = {
+        **request.params,
+        "model": served_name(request.model),
+        "messages": [dict(m) for m in request.messages],
+    }
+    return json.dumps(
+        {"custom_id": cid, "method": "POST", "url": CHAT_PATH, "body": body},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+@attrs.define
+class OpenAIBatchAPI:
+    """The files and batches endpoints of the OpenAI API (or a server that copies them)."""
+
+    api_base: str = OPENAI_API
+    api_key: str | None = attrs.field(default=None, repr=False)
+    model: str = ""
+    timeout: float = 120.0
+    _session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
+
+    async def _call(
+        self, method: str, path: str, *, body: Any = None, form: aiohttp.FormData | None = None
+    ) -> bytes:
+        if self._session is None or self._session.closed:
+            auth = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            self._session = aiohttp.ClientSession(
+                headers=auth, timeout=aiohttp.ClientTimeout(total=self.timeout)
+            )
+        url = self.api_base.rstrip("/") + path
+        try:
+            async with self._session.request(method, url, json=body, data=form) as response:
+                status, content, headers = response.status, await response.read(), response.headers
+        except asyncio.TimeoutError:
+            raise TransientModelError(
+                f"no reply within {self.timeout}s", model=self.model
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise TransientModelError(f"{type(exc).__name__}: {exc}", model=self.model) from None
+        if status != 200:
+            text = content.decode("utf-8", "replace")
+            raise error_for_status(status, text, headers, self.model)
+        return content
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        content = await self._call(method, path, **kwargs)
+        try:
+            data = json.loads(content)
+        except ValueError:
+            raise TransientModelError(f"unreadable reply from {path}", model=self.model) from None
+        if not isinstance(data, dict):
+            raise TransientModelError(f"unreadable reply from {path}", model=self.model)
+        return data
+
+    async def upload(self, name: str, content: bytes) -> str:
+        """Upload a batch input file; its file ID."""
+        form = aiohttp.FormData()
+        form.add_field("purpose", "batch")
+        form.add_field("file", content, filename=name, content_type="application/jsonl")
+        return str((await self._json("POST", "/files", form=form))["id"])
+
+    async def create(self, file_id: str, local_id: str, window: str) -> dict[str, Any]:
+        """Create a batch over an uploaded file, tagged with the ledger's ID."""
+        body = {
+            "input_file_id": file_id,
+            "endpoint": CHAT_PATH,
+            "completion_window": window,
+            "metadata": {"gemlib_batch": local_id},
+        }
+        return await self._json("POST", "/batches", body=body)
+
+    async def retrieve(self, batch_id: str) -> dict[str, Any]:
+        """A batch's current state."""
+        return await self._json("GET", f"/batches/{batch_id}")
+
+    async def cancel(self, batch_id: str) -> dict[str, Any]:
+        """Ask the provider to cancel a batch."""
+        return await self._json("POST", f"/batches/{batch_id}/cancel")
+
+    async def content(self, file_id: str) -> bytes:
+        """An output or error file's bytes."""
+        return await self._call("GET", f"/files/{file_id}/content")
+
+    async def find(self, local_id: str, since: float) -> dict[str, Any] | None:
+        """The batch tagged ``local_id``, looking back to batches created at ``since``."""
+        after: str | None = None
+        while True:
+            query = "?limit=100" + (f"&after={after}" if after else "")
+            page = await self._json("GET", f"/batches{query}")
+            batches = page.get("data") or []
+            for batch in batches:
+                if (batch.get("metadata") or {}).get("gemlib_batch") == local_id:
+                    found: dict[str, Any] = batch
+                    return found
+            if not page.get("has_more") or not batches:
+                return None
+            if min(float(b.get("created_at") or 0) for b in batches) < since:
+                return None  # newest first: older pages cannot hold it
+            after = str(batches[-1].get("id"))
+
+    async def aclose(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _error_outcome(status: int | None, message: str) -> str:
+    return json.dumps({"status": status, "message": message[:500]})
+
+
+@attrs.define
+class _LoopState:
+    """What a backend holds for one event loop: the queue, the waiters, the batch tasks."""
+
+    queue: dict[str, str] = attrs.field(factory=dict)
+    queued_bytes: int = 0
+    first_queued: float = 0.0
+    last_queued: float = 0.0
+    waiters: dict[str, list[asyncio.Future[ChatReply]]] = attrs.field(factory=dict)
+    batches: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
+    sizes: dict[str, int] = attrs.field(factory=dict)
+    """Requests in each batch being worked on."""
+    flusher: asyncio.Task[None] | None = None
+
+
+@attrs.define
+class BatchBackend:
+    """Sends requests in provider batches; see the module docstring."""
+
+    model: str
+    api: OpenAIBatchAPI
+    settings: BatchSettings = attrs.field(factory=BatchSettings)
+    endpoint: str = ""
+    submitted: int = 0
+    """Batches this backend submitted (this process)."""
+    done: int = 0
+    """Batches whose results it read."""
+    requests_submitted: int = 0
+    requests_done: int = 0
+    _ledger: BatchLedger | None = attrs.field(default=None, repr=False)
+    _states: dict[asyncio.AbstractEventLoop, _LoopState] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def ledger(self) -> BatchLedger:
+        """The ledger (opened on first use)."""
+        if self._ledger is None:
+            self._ledger = BatchLedger(self.settings.ledger)
+        return self._ledger
+
+    @property
+    def in_progress(self) -> int:
+        """Batches being submitted or waited for."""
+        return sum(len(s.batches) for s in self._states.values())
+
+    def counts(self) -> BatchCounts:
+        """Batches submitted, in progress and done by this process, with their requests."""
+        return BatchCounts(
+            self.submitted,
+            self.in_progress,
+            self.done,
+            self.requests_submitted,
+            sum(s.sizes.get(b, 0) for s in self._states.values() for b in s.batches),
+            self.requests_done,
+        )
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        for stale in [other for other in self._states if other.is_closed()]:
+            del self._states[stale]
+        return self._states.setdefault(loop, _LoopState())
+
+    async def acomplete(self, request: ChatRequest) -> ChatReply:
+        """Queue ``request`` into a batch (or join the batch already holding it); its reply."""
+        cid = custom_id(request, self.endpoint)
+        known = self.ledger.reply(cid)
+        if known is not None:
+            return ChatReply.from_json(known)
+        state = self._state()
+        future: asyncio.Future[ChatReply] = asyncio.get_running_loop().create_future()
+        state.waiters.setdefault(cid, []).append(future)
+        holder = self.ledger.pending_in(cid)
+        if holder is not None:
+            self._watch(state, holder)
+        elif cid not in state.queue:
+            self._enqueue(state, cid, _line(request, cid))
+        try:
+            return await future
+        finally:
+            waiting = state.waiters.get(cid, [])
+            if future in waiting:
+                waiting.remove(future)
+            if not waiting:
+                state.waiters.pop(cid, None)
+
+    def _enqueue(self, state: _LoopState, cid: str, line: str) -> None:
+        size = len(line.encode()) + 1
+        if state.queue and state.queued_bytes + size > self.settings.max_bytes:
+            self._flush(state)
+        now = time.monotonic()
+        if not state.queue:
+            state.first_queued = now
+        state.queue[cid] = line
+        state.queued_bytes += size
+        state.last_queued = now
+        if len(state.queue) >= self.settings.max_requests:
+            self._flush(state)
+        elif state.flusher is None or state.flusher.done():
+            state.flusher = asyncio.create_task(self._flush_when_due(state))
+
+    async def _flush_when_due(self, state: _LoopState) -> None:
+        while state.queue:
+            due = min(
+                state.first_queued + self.settings.flush_after,
+                state.last_queued + self.settings.idle_after,
+            )
+            wait = due - time.monotonic()
+            if wait <= 0:
+                self._flush(state)
+            else:
+                await asyncio.sleep(wait)
+
+    def _flush(self, state: _LoopState) -> None:
+        """Write the queued requests to the ledger as one batch and start submitting it."""
+        lines, state.queue, state.queued_bytes = state.queue, {}, 0
+        if not lines:
+            return
+        local_id = uuid.uuid4().hex
+        self.ledger.submitting(local_id, self.endpoint, lines)
+        self._watch(state, local_id)
+
+    def _watch(self, state: _LoopState, local_id: str) -> None:
+        if local_id not in state.batches:
+            task = asyncio.create_task(self._run_batch(state, local_id))
+            state.batches[local_id] = task
+
+            def forget(_: asyncio.Task[None]) -> None:
+                state.batches.pop(local_id, None)
+                state.sizes.pop(local_id, None)
+
+            task.add_done_callback(forget)
+
+    async def _run_batch(self, state: _LoopState, local_id: str) -> None:
+        lines = self.ledger.lines(local_id)
+        state.sizes[local_id] = len(lines)
+        try:
+            batch_id = await self._submit(local_id, lines)
+            batch = await self._poll(batch_id, self.ledger.batch(local_id).created)
+            ok, failed = await self._results(batch, lines)
+        except ModelError as exc:  # not submitted, or not readable: its callers retry
+            self._fail(state, lines, exc)
+            return
+        except Exception as exc:  # the ledger's disk, a provider's odd reply: never the item's
+            problem = TransientModelError(f"batch {local_id}: {type(exc).__name__}: {exc}")
+            self._fail(state, lines, problem)
+            return
+        self.ledger.finished(local_id, ok, failed)
+        self.done += 1
+        self.requests_done += len(lines)
+        log.info(
+            "batch %s %s: %d replies, %d failed (%d batches in progress, %d done)",
+            batch_id,
+            batch.get("status"),
+            len(ok),
+            len(failed),
+            self.in_progress - 1,
+            self.done,
+        )
+        for cid, reply in ok.items():
+            for future in state.waiters.get(cid, []):
+                if not future.done():
+                    future.set_result(ChatReply.from_json(reply))
+        for cid, error in failed.items():
+            for future in state.waiters.get(cid, []):
+                if not future.done():
+                    future.set_exception(self._error(error))
+
+    def _fail(self, state: _LoopState, lines: dict[str, str], exc: ModelError) -> None:
+        for cid in lines:
+            for future in state.waiters.get(cid, []):
+                if not future.done():
+                    future.set_exception(exc)
+
+    async def _submit(self, local_id: str, lines: dict[str, str]) -> str:
+        """The provider's batch ID: recorded, adopted from the provider, or newly created."""
+        record = self.ledger.batch(local_id)
+        if record.batch_id is not None:
+            return record.batch_id
+        found = await self.api.find(local_id, since=record.created - 600)
+        if found is not None:
+            self.ledger.submitted(local_id, str(found.get("input_file_id")), str(found["id"]))
+            return str(found["id"])
+        content = ("\n".join(lines.values()) + "\n").encode()
+        file_id = await self.api.upload(f"gemlib-{local_id}.jsonl", content)
+        created = await self.api.create(file_id, local_id, self.settings.completion_window)
+        self.ledger.submitted(local_id, file_id, str(created["id"]))
+        self.submitted += 1
+        self.requests_submitted += len(lines)
+        log.info(
+            "batch %s submitted: %d requests (%d batches in progress, %d done)",
+            created["id"],
+            len(lines),
+            self.in_progress,
+            self.done,
+        )
+        return str(created["id"])
+
+    async def _poll(self, batch_id: str, created: float) -> dict[str, Any]:
+        """Wait for a terminal status, within ``max_wait`` of the batch's creation."""
+        failures = 0
+        while True:
+            try:
+                batch = await self.api.retrieve(batch_id)
+                failures = 0
+            except TransientModelError:
+                failures += 1
+                if failures > 10:
+                    raise
+                batch = {}
+            if batch.get("status") in TERMINAL:
+                return batch
+            if time.time() - created > self.settings.max_wait:
+                await self.api.cancel(batch_id)
+                raise TransientModelError(
+                    f"batch {batch_id} did not finish within {self.settings.max_wait:.0f}s",
+                    model=self.model,
+                )
+            await asyncio.sleep(self.settings.poll_interval)
+
+    async def _results(
+        self, batch: dict[str, Any], lines: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Replies (JSON) and errors (JSON) by custom ID; lines without either failed too."""
+        ok: dict[str, str] = {}
+        failed: dict[str, str] = {}
+        for key in ("output_file_id", "error_file_id"):
+            if batch.get(key):
+                for raw in (await self.api.content(str(batch[key]))).splitlines():
+                    self._read_line(raw, lines, ok, failed)
+        status = batch.get("status")
+        for cid in lines:
+            if cid not in ok and cid not in failed:
+                failed[cid] = _error_outcome(None, f"the batch {status} before this request ran")
+        return ok, failed
+
+    def _read_line(
+        self, raw: bytes, lines: dict[str, str], ok: dict[str, str], failed: dict[str, str]
+    ) -> None:
+        try:
+            entry = json.loads(raw)
+            cid = entry["custom_id"]
+        except (ValueError, KeyError, TypeError):
+            return  # not a result line: its request counts as unfinished
+        if cid not in lines:
+            return
+        response = entry.get("response") or {}
+        error = entry.get("error")
+        status = response.get("status_code")
+        if status == 200 and not error:
+            try:
+                reply = parse_completion(response.get("body"), self.model)
+            except TransientModelError as exc:
+                failed[cid] = _error_outcome(None, str(exc))
+                return
+            reply = attrs.evolve(reply, cost=self._cost(reply))
+            ok[cid] = reply.to_json()
+        elif isinstance(status, int):
+            failed[cid] = _error_outcome(status, json.dumps(response.get("body"))[:500])
+        else:
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            failed[cid] = _error_outcome(None, f"batch line error: {message}")
+
+    def _error(self, outcome: str) -> ModelError:
+        data = json.loads(outcome)
+        if data.get("status") is None:
+            return TransientModelError(str(data.get("message")), model=self.model)
+        return error_for_status(int(data["status"]), str(data.get("message")), {}, self.model)
+
+    def _cost(self, reply: ChatReply) -> float:
+        found = prices(self.model)
+        if found is None:
+            return 0.0
+        if self.settings.price_factor is not None:
+            direct = found.cost(reply.prompt_tokens, reply.completion_tokens)
+            return direct * self.settings.price_factor
+        return found.cost(reply.prompt_tokens, reply.completion_tokens, batch=True)
+
+    async def aclose(self) -> None:
+        """Stop this loop's batch tasks (the ledger keeps them for the next run) and close."""
+        state = self._states.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            tasks = [*state.batches.values(), *([state.flusher] if state.flusher else [])]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.api.aclose()

@@ -1,0 +1,271 @@
+"""A loopback fake of OpenAI's files and batches endpoints, with knobs for every batch fault.
+
+    with FakeBatch(teacher_reply, delay=0.2) as server:
+        LLM("openai/teacher", api_base=server.url, api_key="k", batch=BatchSettings(...))
+
+``reply(body, n)`` answers each request line as the chat fake does (a
+:class:`fake_openai.Reply`; a status other than 200 becomes an error line).
+``outcome(batch_number)`` chooses how a batch ends: ``completed``,
+``expired`` (only the first ``partial`` share of its lines answered),
+``failed`` or ``cancelled`` (none answered). ``on_create(batch)`` runs when a
+batch is created, before the reply is sent (a test kills the client there).
+A batch stays ``in_progress`` for ``delay`` seconds. Every created batch's
+custom IDs are kept in ``submitted`` (in order); a batch holding the same
+custom ID twice is refused with 400, as OpenAI refuses it.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from fake_openai import Handler, Reply, completion_body
+
+Outcome = Callable[[int], str]
+
+
+class FakeBatch:
+    """Files and batches over HTTP on 127.0.0.1; see the module docstring."""
+
+    def __init__(
+        self,
+        reply: Handler | None = None,
+        *,
+        delay: float = 0.0,
+        outcome: Outcome | None = None,
+        partial: float = 0.5,
+        on_create: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.reply = reply or (lambda body, n: Reply())
+        self.delay = delay
+        self.outcome = outcome or (lambda n: "completed")
+        self.partial = partial
+        self.on_create = on_create
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.submitted: list[list[str]] = []
+        self.calls: list[str] = []
+        self.answered = 0
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def all_submitted(self) -> list[str]:
+        """Every custom ID in every created batch, repeats included."""
+        with self._lock:
+            return [cid for batch in self.submitted for cid in batch]
+
+    # ------------------------------------------------------------------ batch life
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):06d}"
+
+    def _advance(self, batch: dict[str, Any]) -> None:
+        """Finish a batch whose time has come (called under the lock on every read)."""
+        if batch["status"] not in ("validating", "in_progress", "cancelling"):
+            return
+        if batch["status"] != "cancelling" and time.time() < batch["_due"]:
+            batch["status"] = "in_progress"
+            return
+        ending = "cancelled" if batch["status"] == "cancelling" else batch["_ending"]
+        lines = [json.loads(x) for x in self.files[batch["input_file_id"]].splitlines() if x]
+        answer = {"completed": len(lines), "expired": int(len(lines) * self.partial)}
+        outputs, errors = [], []
+        for position, line in enumerate(lines):
+            if position >= answer.get(ending, 0):
+                if ending == "expired":
+                    errors.append(
+                        {
+                            "id": self._new_id("batch_req"),
+                            "custom_id": line["custom_id"],
+                            "response": None,
+                            "error": {"code": "batch_expired", "message": "expired"},
+                        }
+                    )
+                continue
+            spec = self.reply(line["body"], self.answered)
+            self.answered += 1
+            if spec.status == 200:
+                body = completion_body(spec, line["body"])
+                target = outputs
+            else:
+                body = {"error": {"message": f"fake error {spec.status}", "type": "fake"}}
+                target = errors
+            target.append(
+                {
+                    "id": self._new_id("batch_req"),
+                    "custom_id": line["custom_id"],
+                    "response": {"status_code": spec.status, "request_id": "r", "body": body},
+                    "error": None,
+                }
+            )
+        for key, entries in (("output_file_id", outputs), ("error_file_id", errors)):
+            if entries:
+                file_id = self._new_id("file")
+                self.files[file_id] = "".join(json.dumps(e) + "\n" for e in entries).encode()
+                batch[key] = file_id
+        batch["status"] = ending
+        batch["request_counts"] = {
+            "total": len(lines),
+            "completed": len(outputs),
+            "failed": len(errors),
+        }
+
+    def _public(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+    # ------------------------------------------------------------------ HTTP
+
+    def start(self) -> FakeBatch:
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, payload: Any) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client was killed (crash tests)
+
+            def _body(self) -> bytes:
+                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+            def do_POST(self) -> None:
+                path = urlparse(self.path).path
+                fake.calls.append(f"POST {path}")
+                if path == "/v1/files":
+                    return self._upload()
+                if path == "/v1/batches":
+                    return self._create()
+                if path.startswith("/v1/batches/") and path.endswith("/cancel"):
+                    with fake._lock:
+                        batch = fake.batches[path.split("/")[3]]
+                        if batch["status"] in ("validating", "in_progress"):
+                            batch["status"] = "cancelling"
+                        return self._send(200, fake._public(batch))
+                return self._send(404, {"error": {"message": "no such route"}})
+
+            def _upload(self) -> None:
+                raw = b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n"
+                message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                    raw + self._body()
+                )
+                content = b""
+                for part in message.iter_parts():
+                    if part.get_param("name", header="content-disposition") == "file":
+                        content = part.get_payload(decode=True)
+                with fake._lock:
+                    file_id = fake._new_id("file")
+                    fake.files[file_id] = content
+                self._send(200, {"id": file_id, "object": "file", "purpose": "batch"})
+
+            def _create(self) -> None:
+                request = json.loads(self._body())
+                with fake._lock:
+                    content = fake.files.get(request["input_file_id"])
+                    if content is None:
+                        return self._send(404, {"error": {"message": "no such file"}})
+                    ids = [json.loads(x)["custom_id"] for x in content.splitlines() if x]
+                    if len(set(ids)) != len(ids):
+                        return self._send(400, {"error": {"message": "duplicate custom_id"}})
+                    number = len(fake.submitted)
+                    fake.submitted.append(ids)
+                    batch = {
+                        "id": fake._new_id("batch"),
+                        "object": "batch",
+                        "endpoint": request["endpoint"],
+                        "input_file_id": request["input_file_id"],
+                        "completion_window": request["completion_window"],
+                        "status": "validating",
+                        "metadata": request.get("metadata") or {},
+                        "created_at": int(time.time()),
+                        "output_file_id": None,
+                        "error_file_id": None,
+                        "request_counts": {"total": len(ids), "completed": 0, "failed": 0},
+                        "_due": time.time() + fake.delay,
+                        "_ending": fake.outcome(number),
+                    }
+                    fake.batches[batch["id"]] = batch
+                if fake.on_create is not None:
+                    fake.on_create(fake._public(batch))
+                self._send(200, fake._public(batch))
+
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                fake.calls.append(f"GET {url.path}")
+                parts = url.path.split("/")
+                with fake._lock:
+                    if url.path == "/v1/batches":
+                        return self._list(parse_qs(url.query))
+                    if url.path.startswith("/v1/batches/"):
+                        batch = fake.batches.get(parts[3])
+                        if batch is None:
+                            return self._send(404, {"error": {"message": "no such batch"}})
+                        fake._advance(batch)
+                        return self._send(200, fake._public(batch))
+                    if url.path.startswith("/v1/files/") and url.path.endswith("/content"):
+                        content = fake.files.get(parts[3])
+                        if content is None:
+                            return self._send(404, {"error": {"message": "no such file"}})
+                        return self._send(200, content)
+                return self._send(404, {"error": {"message": "no such route"}})
+
+            def _list(self, query: dict[str, list[str]]) -> None:
+                newest = sorted(fake.batches.values(), key=lambda b: b["id"], reverse=True)
+                after = query.get("after", [None])[0]
+                if after is not None:
+                    newest = [b for b in newest if b["id"] < after]
+                limit = int(query.get("limit", ["20"])[0])
+                page = newest[:limit]
+                for batch in page:
+                    fake._advance(batch)
+                self._send(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [fake._public(b) for b in page],
+                        "has_more": len(newest) > limit,
+                    },
+                )
+
+        ThreadingHTTPServer.request_queue_size = 256
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeBatch:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
