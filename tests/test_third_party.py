@@ -335,6 +335,11 @@ def test_a_tau2_task_that_fails_to_load_is_a_format_error_naming_it(
         list(read_tau2_tasks("telecom"))
     with pytest.raises(FormatError, match="no task 'nope'"):
         list(read_tau2_tasks("telecom", tasks=["nope"]))
+    for domain in ("..retail", "", "a b"):
+        with pytest.raises(FormatError, match="no domain"):
+            list(read_tau2_tasks(domain))
+    with pytest.raises(FormatError, match="'nope' domain does not load"):
+        list(read_tau2_tasks("nope"))
 
 
 def test_several_ids_listed_in_one_call_are_not_a_changed_value() -> None:
@@ -518,3 +523,17 @@ def test_a_bfcl_entry_that_cannot_be_read_is_a_format_error_naming_it(tmp_path: 
     (tmp_path / "possible_answer" / category.name).write_text(json.dumps(answer) + "\n")
     with pytest.raises(FormatError, match=r"multi_turn_miss_func_x.*literals"):
         list(read_bfcl_multi_turn("multi_turn_miss_func", tmp_path))
+    answer["ground_truth"] = "cd('x')"
+    (tmp_path / "possible_answer" / category.name).write_text(json.dumps(answer) + "\n")
+    with pytest.raises(FormatError, match=r"multi_turn_miss_func_x.*no ground truth"):
+        list(read_bfcl_multi_turn("multi_turn_miss_func", tmp_path))
+    answer["ground_truth"] = [["sort('a.txt')"], []]
+    (tmp_path / "possible_answer" / category.name).write_text(json.dumps(answer) + "\n")
+    category.write_text(json.dumps(entry) + "\n[1, 2]\n")
+    with pytest.raises(FormatError, match=r"line 2 is not a JSON object"):
+        list(read_bfcl_multi_turn("multi_turn_miss_func", tmp_path))
+    category.write_text("{" * 100_000 + "\n")
+    with pytest.raises(FormatError, match=r"line 1 is not JSON"):
+        list(read_bfcl_multi_turn("multi_turn_miss_func", tmp_path))
+    with pytest.raises(FormatError, match=r"cannot read BFCL file BFCL_v4_multi_turn_nope.json"):
+        list(read_bfcl_multi_turn("multi_turn_nope", tmp_path))

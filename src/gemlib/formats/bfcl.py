@@ -171,10 +171,21 @@ def _long_context(category: str) -> bool:
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+    """The JSON objects of a BFCL file, one a line; anything else a FormatError saying where."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(f"cannot read BFCL file {path.name}: {exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            raise FormatError(f"{path.name} line {number} is not JSON") from None
+        if not isinstance(record, dict):
+            raise FormatError(f"{path.name} line {number} is not a JSON object")
+        yield record
 
 
 def read_bfcl_multi_turn(
@@ -193,11 +204,11 @@ def read_bfcl_multi_turn(
     base = data_dir or bfcl_data_dir()
     entries = _jsonl(base / f"BFCL_v4_{category}.json")
     answers = {
-        a["id"]: a["ground_truth"]
+        str(a.get("id")): a.get("ground_truth")
         for a in _jsonl(base / "possible_answer" / f"BFCL_v4_{category}.json")
     }
     for entry in entries:
-        name = entry.get("id", "?") if isinstance(entry, dict) else "?"
+        name = str(entry.get("id", "?"))
         try:
             yield _trajectory(base, category, entry, answers.get(name), execute=execute)
         except FormatError as exc:
@@ -209,8 +220,8 @@ def read_bfcl_multi_turn(
 def _trajectory(
     base: Path, category: str, entry: dict[str, Any], answer: Any, *, execute: bool
 ) -> Trajectory:
-    if answer is None:
-        raise FormatError("no ground truth in possible_answer")
+    if not isinstance(answer, list):
+        raise FormatError("no ground truth (a list of turns) in possible_answer")
     tools = _tools(base, entry["involved_classes"], entry.get("excluded_function", []))
     by_name = {t.name: t for t in tools}
     held_out = {int(turn): names for turn, names in entry.get("missed_function", {}).items()}

