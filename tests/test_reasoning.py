@@ -131,7 +131,7 @@ def test_a_reply_with_only_reasoning_is_repaired_with_a_precise_error() -> None:
     assert value.value == 42
     assert value.reasoning == "ok"
     repair = backend.requests[1].messages
-    assert repair[1] == {"role": "assistant", "content": ""}, "reasoning is not sent back"
+    assert repair[1] == {"role": "assistant", "content": "(no answer)"}, "no reasoning sent back"
     assert "reasoning but no answer" in repair[2]["content"]
 
 

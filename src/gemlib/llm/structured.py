@@ -26,6 +26,8 @@ __all__ = ["Answer", "ParseError", "ask", "json_reply"]
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
+NO_ANSWER = "(no answer)"
+"""What a repair request shows as the previous reply when it held reasoning alone."""
 REPAIR_PROMPT = (
     "Your previous reply could not be used: {error}\n"
     "Reply again with the complete answer in the required format, and nothing else."
@@ -99,7 +101,9 @@ async def ask(
                     reply.text,
                 ) from None
             conversation += [
-                {"role": "assistant", "content": reply.text},
+                # The answer alone (reasoning is never sent back), and never empty:
+                # some providers refuse an empty assistant message.
+                {"role": "assistant", "content": reply.text or NO_ANSWER},
                 {"role": "user", "content": REPAIR_PROMPT.format(error=error)},
             ]
     raise AssertionError("unreachable")  # pragma: no cover
