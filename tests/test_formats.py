@@ -223,6 +223,9 @@ def test_tools_a_message_offers_survive_the_openai_round_trip_and_pass_the_check
     record = openai.dump(trajectory)
     assert [t["function"]["name"] for t in record["tools"]] == ["ls"]
     assert openai.load(json.loads(json.dumps(record))) == trajectory
+    shared = sharegpt.load(json.loads(json.dumps(sharegpt.dump(trajectory))))
+    assert [m.tools for m in shared.messages] == [m.tools for m in trajectory.messages]
+    assert validate(shared).ok
     early = trajectory.model_copy(
         update={"messages": (trajectory.messages[0], *trajectory.messages[3:])}
     )

@@ -472,7 +472,10 @@ def test_bfcl_miss_func_offers_the_held_out_function_only_when_bfcl_adds_it(
     write_jsonl(missing, path, format="openai")
     back = list(read_jsonl(path, format="openai"))
     assert back == missing
-    for format in ("sharegpt", "hermes", "gem"):
+    write_jsonl(missing, tmp_path / "miss_func.sharegpt.jsonl", format="sharegpt")
+    shared = list(read_jsonl(tmp_path / "miss_func.sharegpt.jsonl", format="sharegpt"))
+    assert sum(validate(t, structural).ok for t in shared) == 198
+    for format in ("hermes", "gem"):
         write_jsonl(missing, tmp_path / f"miss_func.{format}.jsonl", format=format)
 
 

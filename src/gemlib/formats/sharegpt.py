@@ -17,8 +17,11 @@ as LLaMA-Factory requires. Several calls in one assistant turn become one
 ``function_call`` whose value is a JSON list, and their replies one
 ``observation`` holding a JSON list of the reply strings. What the format
 drops: call IDs (importing gives stable new ones), assistant text written
-alongside a call, labels and provenance. An assistant turn's reasoning opens
-its ``gpt`` or ``function_call`` value as ``<think>\n...\n</think>\n\n``, which
+alongside a call, labels and provenance. A user turn that offers tools
+mid-conversation (``Message.tools``) carries them in its own ``tools`` key, as
+a JSON string like the record's (a key outside LLaMA-Factory's ``from`` and
+``value`` tags). An assistant turn's reasoning opens its ``gpt`` or
+``function_call`` value as ``<think>\n...\n</think>\n\n``, which
 LLaMA-Factory's reasoning templates (``qwen3``, ``deepseekr1``) read.
 :func:`dataset_info` writes the LLaMA-Factory ``dataset_info.json`` entry.
 """
@@ -55,6 +58,8 @@ def dump(trajectory: Trajectory) -> dict[str, Any]:
             replies = []
         if message.role == "user":
             turns.append({"from": "human", "value": message.content})
+            if message.tools:  # tools this turn offers (Message.tools); LLaMA-Factory skips it
+                turns[-1]["tools"] = _tool_list(message.tools)
         elif message.tool_calls:
             calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
             payload = calls[0] if len(calls) == 1 else calls
@@ -65,16 +70,26 @@ def dump(trajectory: Trajectory) -> dict[str, Any]:
     if replies:
         value = replies[0] if len(replies) == 1 else json.dumps(replies, ensure_ascii=False)
         turns.append({"from": "observation", "value": value})
-    tools = [
-        {"name": t.name, "description": t.description, "parameters": t.parameters}
-        for t in trajectory.tools
-    ]
     return {
         "id": trajectory.id,
         "system": system,
-        "tools": json.dumps(tools, ensure_ascii=False),
+        "tools": _tool_list(trajectory.tools),
         "conversations": turns,
     }
+
+
+def _tool_list(tools: tuple[Tool, ...]) -> str:
+    listed = [
+        {"name": t.name, "description": t.description, "parameters": t.parameters} for t in tools
+    ]
+    return json.dumps(listed, ensure_ascii=False)
+
+
+def _read_tools(raw: Any) -> tuple[Tool, ...]:
+    listed = loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(listed, list):
+        raise FormatError("'tools' must be a JSON list of tool definitions")
+    return tuple(Tool.from_any(t) for t in listed)
 
 
 def load(record: dict[str, Any]) -> Trajectory:
@@ -83,11 +98,7 @@ def load(record: dict[str, Any]) -> Trajectory:
         raise FormatError(f"a ShareGPT record is an object, not {type(record).__name__}")
     check_depth(record)
     try:
-        raw_tools = record.get("tools") or "[]"
-        tools = [
-            Tool.from_any(t)
-            for t in (loads(raw_tools) if isinstance(raw_tools, str) else raw_tools)
-        ]
+        tools = _read_tools(record.get("tools") or "[]")
         messages: list[Message] = []
         if record.get("system"):
             messages.append(Message(role="system", content=record["system"]))
@@ -95,7 +106,8 @@ def load(record: dict[str, Any]) -> Trajectory:
         for index, turn in enumerate(record["conversations"]):
             role, value = turn["from"], turn["value"]
             if role == "human":
-                messages.append(Message(role="user", content=value))
+                offered = _read_tools(turn["tools"]) if turn.get("tools") else ()
+                messages.append(Message(role="user", content=value, tools=offered))
             elif role == "gpt":
                 reasoning, text = split_thought(value)
                 messages.append(Message(role="assistant", content=text, reasoning=reasoning))
@@ -125,7 +137,7 @@ def load(record: dict[str, Any]) -> Trajectory:
     except (KeyError, TypeError, json.JSONDecodeError, ToolSchemaError) as exc:
         raise FormatError(f"not a ShareGPT record: {exc!r}") from None
     trajectory_id = str(record.get("id") or "")
-    draft = Trajectory(id=trajectory_id, tools=tuple(tools), messages=tuple(messages))
+    draft = Trajectory(id=trajectory_id, tools=tools, messages=tuple(messages))
     return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})
 
 
