@@ -6,29 +6,16 @@ huggingface_hub calls for an upload (create repo, preupload, commit).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fake_hub import FakeHub
+from test_cli import _gemlib
 from viewer_data import make_run
 
 yaml = pytest.importorskip("yaml")
 datasets = pytest.importorskip("datasets")
-
-
-def _gemlib(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gemlib.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
 
 
 def _front_matter(card: str) -> dict[str, object]:
@@ -50,7 +37,6 @@ def test_the_exported_folder_is_a_dataset_with_a_card(tmp_path: Path) -> None:
         "--license",
         "cc-by-4.0",
         cwd=tmp_path,
-        env=dict(os.environ),
     )
     assert done.returncode == 0, done.stderr
     card = (tmp_path / "ds" / "README.md").read_text(encoding="utf-8")
@@ -77,16 +63,12 @@ def test_the_exported_folder_is_a_dataset_with_a_card(tmp_path: Path) -> None:
     assert first["messages"][0]["role"] == "system"
 
     # An export over an earlier one replaces it; over anything else it refuses.
-    again = _gemlib(
-        "export", str(run), "--format", "hf", "--out", "ds", cwd=tmp_path, env=dict(os.environ)
-    )
+    again = _gemlib("export", str(run), "--format", "hf", "--out", "ds", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert _front_matter((tmp_path / "ds" / "README.md").read_text())["license"] == "other"
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    refused = _gemlib(
-        "export", str(run), "--format", "hf", "--out", "mine", cwd=tmp_path, env=dict(os.environ)
-    )
+    refused = _gemlib("export", str(run), "--format", "hf", "--out", "mine", cwd=tmp_path)
     assert refused.returncode == 2
     assert "is not a gemlib dataset folder" in refused.stderr
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
@@ -94,13 +76,16 @@ def test_the_exported_folder_is_a_dataset_with_a_card(tmp_path: Path) -> None:
 
 
 def _push_env(tmp_path: Path, hub: FakeHub, token: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
-    env.pop("HF_HUB_OFFLINE", None)
-    env.pop("TRANSFORMERS_OFFLINE", None)  # huggingface_hub reads it as offline mode too
-    env.update(HF_ENDPOINT=hub.url, HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf-home"))
-    if token is not None:
-        env["HF_TOKEN"] = token
-    return env
+    """Online (huggingface_hub also reads TRANSFORMERS_OFFLINE), at the fake, home in tmp."""
+    return {
+        "HF_HUB_OFFLINE": "",
+        "TRANSFORMERS_OFFLINE": "",
+        "HF_ENDPOINT": hub.url,
+        "HOME": str(tmp_path / "home"),
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_TOKEN": token or "",
+        "HUGGING_FACE_HUB_TOKEN": "",
+    }
 
 
 def test_push_uploads_the_folder_with_the_token_only_in_the_header(tmp_path: Path) -> None:

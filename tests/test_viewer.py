@@ -119,3 +119,19 @@ def test_serve_answers_on_loopback_only_with_the_page(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_run_that_keeps_documents_lists_their_text(tmp_path: Path) -> None:
+    from gemlib import Pipeline
+    from gemlib.stages.prefilter import ProcedurePrefilter
+    from gemlib.stages.segmenter import Segmenter
+
+    corpus = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jsonl"
+    run = tmp_path / "segments"
+    Pipeline([Segmenter(), ProcedurePrefilter()]).run(corpus, run_dir=run, progress_interval=None)
+    data, _, _ = _parts(write_viewer(run).read_text(encoding="utf-8"))
+    kept = [e for e in data["index"] if e["kind"] == "kept"]  # type: ignore[attr-defined]
+    assert len(kept) == 16
+    first = kept[0]
+    assert first["messages"] is None
+    assert first["preview"].startswith("How to return an item you bought online")

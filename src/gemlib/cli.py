@@ -558,6 +558,14 @@ def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _card_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The dataset card's options, for `export --format hf` and `push`."""
+    parser.add_argument(
+        "--license", default="other", help=f"{prefix}the card's license (default other)"
+    )
+    parser.add_argument("--name", default="", help=f"{prefix}the card's pretty name")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `gemlib` command."""
     parser = argparse.ArgumentParser(
@@ -726,8 +734,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and a dataset card)",
     )
     export.add_argument("--out", required=True, help="the file (or, for hf, folder) to write")
-    export.add_argument("--license", default="other", help="hf: the card's license (default other)")
-    export.add_argument("--name", default="", help="hf: the card's pretty name")
+    _card_options(export, "hf: ")
     export.add_argument("--input-format", choices=formats, help="the input's format if not guessed")
     export.add_argument(
         "--masked",
@@ -749,8 +756,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("source", help="a run directory or a JSONL file of trajectories")
     push.add_argument("repo_id", help="the dataset repository, as owner/name")
     push.add_argument("--private", action="store_true", help="create the repository private")
-    push.add_argument("--license", default="other", help="the card's license (default other)")
-    push.add_argument("--name", default="", help="the card's pretty name")
+    _card_options(push)
     push.set_defaults(handler=_push)
 
     check = commands.add_parser(

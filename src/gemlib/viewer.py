@@ -49,6 +49,21 @@ def _index_kept(record: dict[str, Any]) -> dict[str, Any]:
     messages = record.get("messages") or []
     provenance = record.get("provenance") or {}
     problems = labels.get("problems") if isinstance(labels, dict) else None
+    if not isinstance(record.get("messages"), list):  # a document or another kind of output
+        text = record.get("text")
+        preview = " ".join(text.split())[:160] if isinstance(text, str) else ""
+        return {
+            "kind": "kept",
+            "id": str(record.get("id", "")),
+            "stage": "",
+            "rule": "",
+            "domain": "",
+            "task": "",
+            "tools": 0,
+            "messages": None,
+            "preview": preview,
+            "document": record.get("parent_id") or record.get("id"),
+        }
     return {
         "kind": "kept",
         "id": str(record.get("id", "")),

@@ -131,7 +131,9 @@
       row.appendChild(el("span", "badge " + e.kind, e.kind === "kept" ? "kept" : e.stage));
       row.appendChild(el("span", "item-id", e.id));
       const line =
-        e.kind === "kept"
+        e.kind === "kept" && e.messages === null
+          ? e.preview
+          : e.kind === "kept"
           ? `${e.messages} messages, ${e.calls} calls, ${e.tools} tools` +
             (e.flagged ? `, ${e.flagged} flagged` : "") +
             (e.masked ? `, ${e.masked} masked` : "")
@@ -278,7 +280,23 @@
     return box;
   }
 
+  function showText(record, pane) {
+    pane.appendChild(el("h2", null, record.id || "(no id)"));
+    const box = section("Text");
+    box.appendChild(
+      keyValues([
+        ["document", record.parent_id || null],
+        ["segment", record.segment_index],
+        ["meta", record.meta && Object.keys(record.meta).length ? record.meta : null],
+      ])
+    );
+    box.appendChild(el("pre", "source-text", typeof record.text === "string" ? record.text : json(record)));
+    pane.appendChild(box);
+    if (record.provenance) pane.appendChild(renderProvenance(record));
+  }
+
   function showKept(record, pane) {
+    if (!Array.isArray(record.messages)) return showText(record, pane);
     pane.appendChild(el("h2", null, record.id || "(no id)"));
     const problems = problemsByMessage(record, null);
     const sides = el("div", "sides");
@@ -296,7 +314,6 @@
       sides.appendChild(source);
     }
     pane.appendChild(sides);
-    if (!record.messages && record.text) pane.appendChild(el("pre", "source-text", record.text));
     if (record.tools) pane.appendChild(renderTools(record.tools));
     pane.appendChild(renderProvenance(record));
   }
