@@ -97,7 +97,7 @@ def browser(session: nox.Session) -> None:
         "GEMLIB_REQUIRE_BROWSER": "1",
         "GEMLIB_SCREENSHOTS": shots,
     }
-    session.run("pytest", "-m", "browser", *session.posargs, env=env)
+    session.run("pytest", "-m", "browser", "tests/test_browser.py", *session.posargs, env=env)
 
 
 @nox.session
