@@ -142,3 +142,34 @@ def test_a_full_disk_on_the_command_line_is_one_line_and_exit_code_2(
         assert again.returncode == 0, again.stderr
         assert _canonical(out) == expected
         shutil.rmtree(out)
+
+
+def test_a_read_only_run_directory_is_one_line_and_still_readable(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """Fails on the old code: a PermissionError/OSError traceback, and readers could not
+    open the progress database of a read-only directory."""
+    if importlib.util.find_spec("llama_cpp") is not None:
+        pytest.skip("with llama-cpp-python installed the demo runs the embedded model")
+    env = {**os.environ, "GEMLIB_CACHE_DIR": str(tmp_path / "cache")}
+
+    def gemlib(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gemlib.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+
+    out = small_disk / "run"
+    assert gemlib("demo", "--out", str(out)).returncode == 0
+    expected = _canonical(out)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    refused = gemlib("demo", "--out", str(out))
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert str(out) in lines[0]
+    assert "writable" in lines[0]
+    assert _canonical(out) == expected, "readers still read a read-only run directory"

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gemlib._atomic import write_atomic
 from gemlib._version import __version__
 from gemlib.errors import FormatError, GemlibError
 
@@ -70,13 +71,14 @@ def _demo(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens or (384 if embedded else None),
         )
         result = _execute(spec, quiet=args.quiet)
+    from gemlib.pipeline.store import MANIFEST, OUTPUTS, REJECTIONS
     from gemlib.report import format_costs
 
-    print("\n" + format_costs(result.stats, kept=len(result.outputs)))
+    print("\n" + format_costs(result.stats))
     out = Path(args.out)
-    print(f"\ntrajectories:   {out / 'outputs.jsonl'} ({len(result.outputs)})")
-    print(f"rejections:     {out / 'rejections.jsonl'} ({len(result.rejections)})")
-    print(f"manifest:       {out / 'manifest.json'}")
+    print(f"\ntrajectories:   {out / OUTPUTS} ({result.stats.outputs})")
+    print(f"rejections:     {out / REJECTIONS} ({result.stats.rejections})")
+    print(f"manifest:       {out / MANIFEST}")
     print("run it again to see the resume: finished items are skipped, no model calls.")
     print("\nfor real trajectories, rerun with a capable model:\n" + CAPABLE)
     return 0
@@ -86,6 +88,7 @@ def _demo_without_model(out_dir: str, corpus: Any) -> int:
     """The model-free part of the demo, for when the embedded model is not installed."""
     from gemlib.corpus import read_corpus
     from gemlib.pipeline.pipeline import Pipeline
+    from gemlib.pipeline.store import OUTPUTS
     from gemlib.report import format_funnel, format_rejections
     from gemlib.stages.prefilter import ProcedurePrefilter
     from gemlib.stages.segmenter import Segmenter
@@ -102,8 +105,8 @@ def _demo_without_model(out_dir: str, corpus: Any) -> int:
         result = pipe.run(read_corpus(path), run_dir=out_dir, progress_interval=None)
     print(format_funnel(result.stats))
     print("\nrejected, with reasons:")
-    print(format_rejections(result.rejections))
-    print(f"\nkept segments:  {Path(out_dir) / 'outputs.jsonl'}")
+    print(format_rejections(result.iter_rejections()))
+    print(f"\nkept segments:  {Path(out_dir) / OUTPUTS}")
     print("\nor give the demo a model of your own:\n" + CAPABLE)
     return 0
 
@@ -141,8 +144,12 @@ def _spec(args: argparse.Namespace) -> RunSpec:
     return RunSpec.resolve(load_config(args.config) if args.config else {}, flags)
 
 
-def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
-    """Run the GEM preset as ``spec`` says, printing progress, funnel and rejections."""
+def _execute(spec: RunSpec, quiet: bool = False, overwrite: bool = False) -> RunResult:
+    """Run the GEM preset as ``spec`` says, printing progress, funnel and rejections.
+
+    ``spec`` is kept in the run directory once the directory accepts the run.
+    The report streams: nothing here holds the run's outputs or rejections.
+    """
     from gemlib.corpus import read_corpus
     from gemlib.report import format_funnel, format_rejections
 
@@ -160,13 +167,14 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
     pipe = spec.pipeline()
     from gemlib.progress import TerminalReporter, corpus_total, default_reporter
 
-    spec.save()
     total, estimated = corpus_total(spec.corpus) or (None, False)
     reporter = None if quiet else default_reporter(printing=True)
     interval = 0.5 if isinstance(reporter, TerminalReporter) else 10.0
     result = pipe.run(
         corpus,
         run_dir=spec.out,
+        overwrite=overwrite,
+        settings=spec.recorded(),
         # in batch mode the window follows the batches' max_in_flight
         max_in_flight=None if spec.batch else max(spec.concurrency or 16, 1) * 2,
         progress=reporter,
@@ -178,13 +186,13 @@ def _execute(spec: RunSpec, quiet: bool = False) -> RunResult:
         seed=spec.seed,
     )
     print(format_funnel(result.stats))
-    if result.rejections:
+    if result.stats.rejections:
         print("\nrejected, with reasons:")
-        print(format_rejections(result.rejections))
+        print(format_rejections(result.iter_rejections()))
     return result
 
 
-def _run_on_dask(spec: RunSpec) -> int:
+def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
     """Run each JSONL/Parquet file of the corpus folder as a partition on Dask."""
     from gemlib.cluster import run_partitions
     from gemlib.llm.limits import Limits
@@ -222,6 +230,7 @@ def _run_on_dask(spec: RunSpec) -> int:
             client=client,
             limits=Limits(spec.concurrency or 16),
             text_field=spec.text_field,
+            overwrite=overwrite,
         )
     finally:
         client.close()
@@ -241,22 +250,24 @@ def _run_on_dask(spec: RunSpec) -> int:
     return 0
 
 
-def _run_and_report(spec: RunSpec, quiet: bool) -> int:
+def _run_and_report(spec: RunSpec, quiet: bool, overwrite: bool = False) -> int:
+    from gemlib.pipeline.store import OUTPUTS
+
     if spec.dask is not None:
-        return _run_on_dask(spec)
-    result = _execute(spec, quiet=quiet)
-    print(f"\n{len(result.outputs)} trajectories in {Path(spec.out) / 'outputs.jsonl'}")
+        return _run_on_dask(spec, overwrite=overwrite)
+    result = _execute(spec, quiet=quiet, overwrite=overwrite)
+    print(f"\n{result.stats.outputs} trajectories in {Path(spec.out) / OUTPUTS}")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    return _run_and_report(_spec(args), quiet=args.quiet)
+    return _run_and_report(_spec(args), quiet=args.quiet, overwrite=args.overwrite)
 
 
 def _resume(args: argparse.Namespace) -> int:
     from gemlib.runspec import RunSpec
 
-    spec = RunSpec.load(args.run_dir)
+    spec = RunSpec.load(args.run_dir, api_base=args.api_base)
     if spec.corpus == "-":
         raise GemlibError(
             "this run read its corpus from standard input; run it again with "
@@ -324,13 +335,14 @@ def _estimate(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     from gemlib.formats import read_trajectories
+    from gemlib.pipeline.store import MANIFEST
     from gemlib.report import html_report, text_report
     from gemlib.stats import dataset_stats
     from gemlib.summary import load_summary
 
     source = Path(args.file)
     dataset = dataset_stats(read_trajectories(source, args.format), count_tokens=not args.fast)
-    summary = load_summary(source) if source.is_dir() else None
+    summary = load_summary(source) if (source / MANIFEST).is_file() else None
     if summary is None:
         print(dataset.format())
     else:
@@ -338,7 +350,7 @@ def _stats(args: argparse.Namespace) -> int:
     if args.html:
         run, examples = (summary.stats, summary.examples) if summary else (None, None)
         page = html_report(dataset, run, title=f"gemlib: {source}", examples=examples)
-        Path(args.html).write_text(page, encoding="utf-8")
+        write_atomic(args.html, page)
         print(f"\nHTML report: {args.html}")
     return 0
 
@@ -387,8 +399,8 @@ def _export(args: argparse.Namespace) -> int:
     print(f"wrote {count} trajectories to {args.out} ({args.format})")
     if args.format == "sharegpt":
         info = Path(args.out).with_name("dataset_info.json")
-        info.write_text(
-            json.dumps(dataset_info(Path(args.out).stem, Path(args.out).name), indent=2)
+        write_atomic(
+            info, json.dumps(dataset_info(Path(args.out).stem, Path(args.out).name), indent=2)
         )
         print(f"LLaMA-Factory entry: {info}")
     return 0
@@ -610,6 +622,12 @@ def build_parser() -> argparse.ArgumentParser:
     _pipeline_arguments(run)
     run.add_argument("--out", help="run directory (rerun, or `gemlib resume DIR`, to resume)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start the run directory afresh, deleting its results (needed when it was "
+        "made by another pipeline)",
+    )
     pilot = run.add_mutually_exclusive_group()
     pilot.add_argument(
         "--limit", type=int, metavar="N", help="a pilot: run the first N documents only"
@@ -690,7 +708,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser(
         "resume", help="resume a run made by gemlib run", epilog="example: gemlib resume runs/one"
     )
-    resume.add_argument("run_dir", help="the run directory")
+    resume.add_argument("run_dir", help="the run directory (works from any folder)")
+    resume.add_argument(
+        "--api-base",
+        help="the server URL, if the run's had credentials (they are never recorded)",
+    )
     resume.add_argument("--quiet", action="store_true", help="no progress display")
     resume.set_defaults(handler=_resume)
 

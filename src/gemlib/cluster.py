@@ -104,13 +104,14 @@ def _run_partition(
 ) -> PartitionResult:
     """Runs in a worker: build the pipeline with the share, run one partition."""
     from gemlib.corpus import read_corpus
+    from gemlib.pipeline.store import partition_dir
 
     pipeline = make_pipeline(share)
     if isinstance(corpus, (str, os.PathLike)):
         items = read_corpus(corpus, text_field=text_field)
     else:
         items = corpus
-    target = Path(run_dir) / f"part-{index:05d}"
+    target = partition_dir(run_dir, index)
     result = pipeline.run(items, run_dir=target, **run_options)
     requests = sum(u.requests for stage in pipeline.stages for u in stage.usage().values())
     return PartitionResult(index=index, run_dir=target, stats=result.stats, requests=requests)

@@ -16,28 +16,49 @@ A config file holds everything the flags can (flags win where both are given)::
     reasoning_effort = "high"
 
 `gemlib run` writes the resolved specification to ``run.json`` in the run
-directory (it never holds keys: those come from the environment), and
-`gemlib resume DIR` runs it again, which resumes the run.
+directory once the directory has accepted the run (a refused run changes
+nothing), and `gemlib resume DIR` runs it again from any folder, which resumes
+the run. Paths are recorded absolute. Credentials are never recorded: keys come
+from the environment, and an ``api_base`` with ``user:password@`` or a key in
+its query is recorded masked, so `gemlib resume` asks for ``--api-base`` again.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gemlib._atomic import write_atomic
 from gemlib.errors import GemlibError
 from gemlib.llm.limits import Limits
+from gemlib.pipeline.store import SETTINGS
 
 if TYPE_CHECKING:
     from gemlib.pipeline.pipeline import Pipeline
 
 __all__ = ["SPEC_FILE", "RunSpec", "load_config"]
 
-SPEC_FILE = "run.json"
+SPEC_FILE = SETTINGS
+MASK = "***"
+# user:password@ after the scheme, and the value of a query parameter named like a secret
+_URL_SECRETS = (
+    re.compile(r"(?i)^([a-z][a-z0-9+.-]*://)[^/@?#]*@"),
+    re.compile(r"(?i)([?&][^=&#]*(?:key|token|secret|password|auth|sig)[^=&#]*=)[^&#]*"),
+)
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with ``user:password@`` and secret-named query values masked (``***``).
+
+    A stand-in until the LLM layer's scrubber (f14-runtime) lands; it should adopt this.
+    """
+    masked = _URL_SECRETS[0].sub(rf"\1{MASK}@", url)
+    return _URL_SECRETS[1].sub(rf"\1{MASK}", masked)
 
 
 class RunSpec(BaseModel):
@@ -127,19 +148,54 @@ class RunSpec(BaseModel):
             )
             raise GemlibError(f"run settings: {problems}") from None
 
+    def recorded(self) -> dict[str, Any]:
+        """The settings as ``run.json`` keeps them: paths absolute, credentials masked."""
+        data = self.model_dump()
+        for key in ("corpus", "out", "classifier"):
+            if data[key] is not None and data[key] != "-":
+                data[key] = str(Path(data[key]).absolute())
+        if self.api_base is not None:
+            data["api_base"] = without_credentials(self.api_base)
+        return data
+
     def save(self) -> None:
-        """Write ``run.json`` into the run directory."""
+        """Write ``run.json`` into ``out`` (a partitioned run's root; a run directory gets
+        it from the store once it accepts the run)."""
         out = Path(self.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / SPEC_FILE).write_text(self.model_dump_json(indent=2))
+        write_atomic(out / SPEC_FILE, json.dumps(self.recorded(), indent=2))
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> RunSpec:
-        """Read the ``run.json`` of a run directory."""
+    def load(cls, run_dir: str | Path, *, api_base: str | None = None) -> RunSpec:
+        """Read the ``run.json`` of a run directory, wherever it is now.
+
+        ``api_base`` replaces the recorded server URL: needed when the run's had
+        credentials, which are recorded masked.
+        """
         path = Path(run_dir) / SPEC_FILE
         if not path.exists():
             raise GemlibError(f"{run_dir} has no {SPEC_FILE}: it was not made by `gemlib run`")
-        return cls.model_validate_json(path.read_text())
+        try:
+            spec = cls.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError) as exc:
+            problem = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else exc
+            raise GemlibError(
+                f"{path} is unreadable ({problem}); run the command again in full: "
+                f"gemlib run CORPUS --model MODEL ... --out {run_dir}"
+            ) from None
+        if api_base is not None:
+            recorded = spec.api_base or ""
+            if without_credentials(api_base).replace(MASK, "") != recorded.replace(MASK, ""):
+                raise GemlibError(
+                    f"--api-base {without_credentials(api_base)} is not the server this run "
+                    f"used ({recorded or 'none'})"
+                )
+        elif spec.api_base is not None and MASK in spec.api_base:
+            raise GemlibError(
+                f"this run's --api-base carried credentials, which are never recorded; pass it "
+                f"again: gemlib resume {run_dir} --api-base URL"
+            )
+        return spec.model_copy(update={"out": str(run_dir), "api_base": api_base or spec.api_base})
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -28,12 +28,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gemlib._atomic import replacing
 from gemlib._lines import numbered_lines
 from gemlib._nesting import check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.formats import gem_tags, hermes, openai, sharegpt
 from gemlib.formats.masks import MaskFallback, without_masks
 from gemlib.model import Trajectory, validation_summary
+from gemlib.pipeline.store import open_results
 
 __all__ = [
     "FLAGS_MASKS",
@@ -73,12 +75,14 @@ def write_jsonl(
 ) -> int:
     """Write one record per line; returns how many were written.
 
-    In a format without per-message training flags, trajectories with masked
-    turns are cut or dropped as ``masked`` says (:func:`~gemlib.formats.masks.without_masks`).
+    The file is replaced all at once when the writing is done: an export that is
+    interrupted leaves the previous file as it was. In a format without
+    per-message training flags, trajectories with masked turns are cut or
+    dropped as ``masked`` says (:func:`~gemlib.formats.masks.without_masks`).
     """
     dump = _format(format)[0]
     count = 0
-    with open(path, "w", encoding="utf-8") as handle:
+    with replacing(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         for original in trajectories:
             trajectory = original if format in FLAGS_MASKS else without_masks(original, masked)
             if trajectory is None:
@@ -124,13 +128,14 @@ def read_trajectories(
 
     A JSONL file's format is guessed per line unless ``format`` names it; a
     ``.parquet`` file is read as written by :func:`gemlib.formats.hf.write_parquet`
-    (``format`` does not apply). A line or row that cannot be read raises
+    (``format`` does not apply). A run directory (or a partitioned run's root)
+    is read through :func:`~gemlib.pipeline.store.open_results`: only its
+    committed records, so a half-written last line left by a killed run is not
+    read. A line or row that cannot be read raises
     :class:`FormatError` naming the file and line; with ``on_error`` that error
     goes to ``on_error`` instead and reading goes on with the next line.
     """
     source = Path(path)
-    if source.is_dir():
-        source = source / "outputs.jsonl"
     if not source.exists():
         raise FileNotFoundError(f"no such file: {source}")
     if format is not None:
@@ -147,6 +152,10 @@ def read_trajectories(
 
 def _entries(source: Path, format: str | None) -> Iterator[tuple[str, Trajectory | Exception]]:
     """``(line or row, its trajectory or why it has none)`` for every record of ``source``."""
+    if source.is_dir():
+        for number, record in enumerate(open_results(source)[0], start=1):
+            yield f"record {number}", _attempt(functools.partial(_from_record, record, format))
+        return
     if source.suffix.lower() == ".parquet":
         from gemlib.formats.hf import from_row, parquet_rows
 

@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from gemlib._atomic import replacing
 from gemlib._nesting import loads
 from gemlib.errors import FormatError, GemlibError
 from gemlib.formats import openai
@@ -108,9 +109,10 @@ def from_dataset(dataset: Iterable[dict[str, Any]]) -> Iterator[Trajectory]:
 
 
 def write_parquet(trajectories: Iterable[Trajectory], path: str | os.PathLike[str]) -> int:
-    """Write a Parquet file; returns the number of rows."""
+    """Write a Parquet file (replacing ``path`` all at once); returns the number of rows."""
     dataset = to_dataset(trajectories)
-    dataset.to_parquet(str(path))
+    with replacing(path) as temporary:
+        dataset.to_parquet(str(temporary))
     return len(dataset)
 
 

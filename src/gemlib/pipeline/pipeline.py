@@ -167,6 +167,7 @@ class Pipeline:
         *,
         run_dir: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
+        settings: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> RunResult:
         """Run the pipeline to the end and return its :class:`RunResult`.
@@ -178,10 +179,15 @@ class Pipeline:
         afresh. ``limit=N`` runs the first N corpus items only, ``sample=N`` (with
         ``seed``) a uniform sample of N, for a pilot (:mod:`gemlib.pilot`); run
         the whole corpus into the same ``run_dir`` afterwards to resume past it.
+        ``settings``: what made the run (JSON-able; `gemlib run` passes
+        its flags), kept as the directory's ``run.json`` once the directory is
+        locked and the pipeline accepted, so a refused run changes nothing.
         Other keywords are :class:`~gemlib.pipeline.runner.RunOptions`.
         Works inside a running event loop (Jupyter) by running in a helper thread.
         """
-        return run_sync(self.arun(items, run_dir=run_dir, overwrite=overwrite, **options))
+        return run_sync(
+            self.arun(items, run_dir=run_dir, overwrite=overwrite, settings=settings, **options)
+        )
 
     async def arun(
         self,
@@ -189,6 +195,7 @@ class Pipeline:
         *,
         run_dir: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
+        settings: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> RunResult:
         """The async form of :meth:`run`."""
@@ -214,7 +221,7 @@ class Pipeline:
             store = MemoryStore()
         else:
             manifest = {"fingerprint": self.fingerprint(), "stages": self.describe()}
-            store = DirStore(run_dir, manifest=manifest, overwrite=overwrite)
+            store = DirStore(run_dir, manifest=manifest, overwrite=overwrite, settings=settings)
         stats = RunStats()
         try:
             await run_items(self.stages, stream, store, run_options, stats)  # type: ignore[arg-type]

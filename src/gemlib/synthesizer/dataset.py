@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from gemlib._atomic import replacing, write_atomic
 from gemlib.formats import gem_tags
 from gemlib.model import Trajectory
 
@@ -87,8 +88,10 @@ def write_synth_data(
     documents: set[str] = set()
     paths = {"train": out / "train.jsonl", "validation": out / "validation.jsonl"}
     with (
-        open(paths["train"], "w", encoding="utf-8") as train,
-        open(paths["validation"], "w", encoding="utf-8") as validation,
+        replacing(paths["train"]) as train_path,
+        replacing(paths["validation"]) as validation_path,
+        open(train_path, "w", encoding="utf-8") as train,
+        open(validation_path, "w", encoding="utf-8") as validation,
     ):
         for trajectory in trajectories:
             examples = list(build_examples([trajectory]))
@@ -120,7 +123,7 @@ def write_synth_data(
         }
         for side, path in paths.items()
     }
-    (out / "dataset_info.json").write_text(json.dumps(info, indent=2))
+    write_atomic(out / "dataset_info.json", json.dumps(info, indent=2))
     return SynthData(
         paths["train"],
         paths["validation"],
