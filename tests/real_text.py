@@ -41,10 +41,14 @@ OTHER_PYTHON += ["license.rst.txt", "about.rst.txt", "faq/general.rst.txt"]
 
 
 def _python_docs() -> Path:
+    """The unpacked docs; missing, a failure where required (nox on Debian, CI), else a skip."""
     if not (PYTHON_DOCS / "installing" / "index.rst.txt").exists():
-        if os.environ.get("GEMLIB_REQUIRE_THIRD_PARTY"):
+        if os.environ.get("GEMLIB_REQUIRE_PYTHON_DOCS"):
             raise FileNotFoundError(f"Python documentation sources not found at {PYTHON_DOCS}")
-        pytest.skip("python3.11-doc is not unpacked here (nox -s tests does it)")
+        pytest.skip(
+            f"python3.11-doc is not unpacked at {PYTHON_DOCS}: it is a Debian package, which "
+            "nox -s tests unpacks where apt-get and dpkg-deb exist"
+        )
     return PYTHON_DOCS
 
 

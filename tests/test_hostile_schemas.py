@@ -157,11 +157,13 @@ def test_a_hostile_schema_through_a_real_run_is_rejected_quickly_and_again_on_re
     from fake_openai import FakeOpenAI, Reply
     from teacher import REFINEMENT, teacher_reply
 
+    # The first alternative froze Python's re; the second outlasts the regex module's limit.
+    pattern = f"{PATTERNS[1]}|{PATTERNS[0]}"
     hostile = (
         REFINEMENT["Northwind"]
         .replace(
             '"password": {"type": "string"}',
-            f'"password": {{"type": "string", "pattern": "{PATTERNS[0]}"}}',
+            f'"password": {{"type": "string", "pattern": "{pattern}"}}',
         )
         .replace("Trail2026!", HOSTILE)
     )
@@ -189,5 +191,5 @@ def test_a_hostile_schema_through_a_real_run_is_rejected_quickly_and_again_on_re
             ]
             texts = [p["text"] for r in rejections for p in r["detail"].get("problems", [])]
             assert any(
-                "tool 'login'" in t and PATTERNS[0] in t and "ran longer than" in t for t in texts
+                "tool 'login'" in t and pattern in t and "ran longer than" in t for t in texts
             ), rejections

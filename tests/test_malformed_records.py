@@ -86,6 +86,11 @@ CASES: list[tuple[str, Callable[[Any], Any], Any]] = [
     ),
     ("sharegpt not a record", sharegpt.load, None),
     (
+        "sharegpt value None",
+        sharegpt.load,
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": None}]},
+    ),
+    (
         "sharegpt content a number",
         sharegpt.load,
         {"conversations": [{"from": "human", "value": 4}]},
@@ -147,6 +152,7 @@ def test_read_trajectories_names_each_bad_line_and_can_go_on(tmp_path: Path) -> 
     good = json.dumps(openai.dump(GOOD))
     path = tmp_path / "data.jsonl"
     lines = [good, "[]", "3", "[" * DEEP + "]" * DEEP, '{"messages": [], "tools": 5}', good]
+    lines.append('{"labels": null}')  # a native record without messages
     path.write_bytes(("\n".join(lines) + "\n").encode() + b"\xff\xfe\n")
     with pytest.raises(
         FormatError, match=r"data.jsonl line 2: a record is a JSON object, not list"
@@ -161,9 +167,11 @@ def test_read_trajectories_names_each_bad_line_and_can_go_on(tmp_path: Path) -> 
         ["line", "4"],
         ["line", "5"],
         ["line", "7"],
+        ["line", "8"],
     ]
     assert "nested more than" in str(errors[2])
-    assert "not valid UTF-8" in str(errors[4])
+    assert "messages: Field required" in str(errors[4])
+    assert "not valid UTF-8" in str(errors[5])
 
 
 def _gemlib(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -308,7 +308,7 @@ class Trajectory(_Model):
         if isinstance(data, Mapping) and not data.get("id"):
             data = dict(data)
             data["id"] = stable_id(
-                "traj", _jsonable(data.get("tools")), _jsonable(data["messages"])
+                "traj", _jsonable(data.get("tools")), _jsonable(data.get("messages"))
             )
         return data
 

@@ -105,6 +105,8 @@ def load(record: dict[str, Any]) -> Trajectory:
         pending = 0
         for index, turn in enumerate(record["conversations"]):
             role, value = turn["from"], turn["value"]
+            if not isinstance(value, str):
+                raise FormatError(f"conversations[{index}]: 'value' must be a string")
             if role == "human":
                 offered = _read_tools(turn["tools"]) if turn.get("tools") else ()
                 messages.append(Message(role="user", content=value, tools=offered))
