@@ -320,3 +320,19 @@ def test_a_damaged_manifest_gives_a_report_or_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert "does not hold a JSON object" in done.stderr
+
+
+def test_a_partitioned_run_is_summed_over_its_partitions(tmp_path: Path) -> None:
+    from gemlib.pipeline.store import partition_dir
+
+    root = tmp_path / "root"
+    halves = (["call one", "short a", "skip this"], ["call call two", "call three", "short b"])
+    for index, texts in enumerate(halves):
+        Pipeline([_Zeta(), _Alpha()]).run(
+            texts, run_dir=partition_dir(root, index), progress_interval=None
+        )
+    summary = load_summary(root)
+    assert list(summary.stats.stages) == ["zeta_screen", "alpha_writer"]
+    assert (summary.stats.inputs, summary.stats.outputs, summary.stats.rejections) == (6, 3, 3)
+    assert summary.stats.stages["alpha_writer"].rejections_by_rule == {"too_short": 2}
+    assert len(summary.examples[("alpha_writer", "too_short")]) == 2

@@ -22,8 +22,8 @@ from typing import Any
 import attrs
 from pydantic import ValidationError
 
-from gemlib.model import Rejection, RunStats
-from gemlib.pipeline.store import open_results, read_manifest, read_totals
+from gemlib.model import Rejection, RunStats, StageStats, UsageByStage, merge_usage
+from gemlib.pipeline.store import merge_stats, open_results, read_manifest, read_totals, run_dirs
 
 __all__ = ["RunSummary", "example_rejections", "in_pipeline_order", "load_summary", "stage_order"]
 
@@ -97,29 +97,41 @@ def example_rejections(
 def load_summary(
     run_dir: str | os.PathLike[str], *, examples_per_rule: int = EXAMPLES_PER_RULE
 ) -> RunSummary:
-    """Read a run directory's summary; :class:`RunDirError` when it is not one."""
+    """Read a run directory's summary; :class:`RunDirError` when it is not one.
+
+    A partitioned run's root (``part-NNNNN`` run directories, as ``gemlib run
+    --dask`` makes) is summed over its partitions, which share one pipeline.
+    """
     path = Path(run_dir)
-    manifest = read_manifest(path)
-    session = manifest.get("last_session")
-    try:  # the last session's wall time and duplicates; the counts come from the totals
-        last = RunStats.model_validate(session.get("stats") or {})  # type: ignore[union-attr]
-    except (AttributeError, ValidationError):
-        last = RunStats()
-    totals = read_totals(path)
+    directories = run_dirs(path)
+    manifests = [read_manifest(d) for d in directories]
+    stages: dict[str, StageStats] = {}
+    usage: UsageByStage = {}
+    whole = RunStats()
+    for directory, manifest in zip(directories, manifests, strict=True):
+        totals = read_totals(directory)
+        last = _last_session(manifest)
+        merge_stats(stages, totals.stages or last.stages)
+        merge_usage(usage, totals.usage or last.usage)
+        whole.inputs += totals.items
+        whole.outputs += totals.outputs
+        whole.rejections += totals.rejections
+        whole.duplicates += last.duplicates
+        whole.wall_seconds = max(whole.wall_seconds, last.wall_seconds)
+    whole.stages, whole.usage = stages, usage
     _, rejections = open_results(path)
-    whole = last.model_copy(
-        update={
-            "inputs": max(totals.items, last.inputs),
-            "resumed": 0,
-            "outputs": totals.outputs,
-            "rejections": totals.rejections,
-            "stages": totals.stages or last.stages,
-            "usage": totals.usage or last.usage,
-        }
-    )
     return RunSummary(
         path=path,
-        manifest=manifest,
-        stats=in_pipeline_order(whole, stage_order(manifest)),
+        manifest=manifests[0],
+        stats=in_pipeline_order(whole, stage_order(manifests[0])),
         examples=example_rejections(rejections, examples_per_rule),
     )
+
+
+def _last_session(manifest: Mapping[str, Any]) -> RunStats:
+    """The manifest's last session (wall time, duplicates), or nothing when it is damaged."""
+    session = manifest.get("last_session")
+    try:
+        return RunStats.model_validate(session.get("stats") or {})  # type: ignore[union-attr]
+    except (AttributeError, ValidationError):
+        return RunStats()
