@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -56,18 +57,23 @@ def test_a_reply_still_wrong_keeps_the_precise_error() -> None:
     assert truncated.error[0] in info.value.reason
 
 
-@pytest.mark.parametrize(
-    "hostile",
-    [
-        "<user>a <user></user>\n" * 5_000,
-        "<user>" * 50_000,
-        "<user>x</user><assistant>" + "<func " * 50_000,
-        "<user>x</user><assistant><think>" + "</think" * 50_000,
-        "<tool>" + "<user id='1'>" * 30_000 + "</tool>",
-    ],
-)
-def test_hostile_replies_are_parsed_or_refused_quickly(hostile: str) -> None:
+HOSTILE = {
+    "turns quoting their own tag": lambda n: "<user>a <user></user>\n" * n,
+    "openings only": lambda n: "<user>" * (10 * n),
+    "calls never closed": lambda n: "<user>x</user><assistant>" + "<func " * (10 * n),
+    "reasoning never closed": lambda n: "<user>x</user><assistant><think>" + "</think" * (10 * n),
+    "markup never closed": lambda n: "<tool>" + "<user id='1'>" * (5 * n) + "</tool>",
+}
+
+
+def _seconds(text: str) -> float:
     started = time.perf_counter()
     with contextlib.suppress(ParseError):
-        parse_conversation(hostile)
-    assert time.perf_counter() - started < 3.0
+        parse_conversation(text)
+    return time.perf_counter() - started
+
+
+@pytest.mark.parametrize("make", HOSTILE.values(), ids=list(HOSTILE))
+def test_hostile_replies_take_time_linear_in_their_length(make: Callable[[int], str]) -> None:
+    small, large = _seconds(make(600)), _seconds(make(2400))
+    assert large < 8 * small + 0.3, f"4x the text took {large / max(small, 1e-9):.1f}x the time"

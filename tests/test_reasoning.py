@@ -80,7 +80,7 @@ def test_splitting_is_linear_on_hostile_text() -> None:
     started = time.perf_counter()
     split_reasoning(hostile)
     split_reasoning("</think>" + hostile)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 2.0  # linear: about 0.05 s
 
 
 FORMS = [

@@ -402,7 +402,8 @@ def _turn_end(text: str, opening: _Tag, roles: _RoleTags, first: bool) -> _Tag:
         before = [t for t in inside if t.start < closing.start]
         if _markup_only(text, name, before, first):
             return closing
-    other = next((t for t in roles.after(opening.end) if t.name != name), None)
+    following = itertools.islice(roles.after(opening.end), _TURN_TAGS)
+    other = next((t for t in following if t.name != name), None)
     hint = (
         f"; {other.raw} at {_where(text, other.start)} starts inside it"
         if other
