@@ -130,6 +130,9 @@ def test_a_corpus_file_or_folder_has_a_total_cheaply(
     assert corpus_total(tmp_path / "docs") == (3, False)
     assert corpus_total(tmp_path / "docs" / "a.md") == (1, False)
     assert corpus_total("-") is None
+    table = tmp_path / "c.csv"
+    table.write_text('id,text\n1,"two\nlines"\n2,plain\n3,more\n')
+    assert corpus_total(table) == (4, True), "lines after the header, an upper estimate"
     assert corpus_total(tmp_path / "missing.jsonl") is None
     pyarrow = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")

@@ -154,10 +154,11 @@ def corpus_total(path: str | os.PathLike[str]) -> tuple[int, bool] | None:
 
     The count is of what :func:`gemlib.corpus.read_corpus` would read at most:
     lines of a JSONL file (blank and malformed lines included, so it may be a
-    little high), rows of a Parquet file, text files in a folder, one for a
-    text file. Standard input (``"-"``) and unreadable paths give ``None``.
+    little high), rows of a Parquet file, lines of a CSV or TSV file after its
+    header (an estimate: a quoted field may span lines), text files in a folder,
+    one for a text file. Standard input (``"-"``) and unreadable paths give ``None``.
     """
-    from gemlib.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES
+    from gemlib.corpus import JSONL_SUFFIXES, TABLE_DELIMITERS, TEXT_SUFFIXES
 
     if str(path) == "-":
         return None
@@ -174,6 +175,9 @@ def corpus_total(path: str | os.PathLike[str]) -> tuple[int, bool] | None:
             return int(parquet.ParquetFile(str(base)).metadata.num_rows), False
         if suffix in JSONL_SUFFIXES:
             return _count_lines(base)
+        if suffix in TABLE_DELIMITERS:  # less the header; a quoted field may span lines
+            lines, _ = _count_lines(base)
+            return max(lines - 1, 0), True
         return (1, False) if base.is_file() else None
     except Exception:  # unreadable, or pyarrow's errors on a broken file: the reader will say
         return None
