@@ -11,13 +11,11 @@ no line ending at all never has to fit in memory twice.
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
 __all__ = ["numbered_lines"]
 
-_EOL = re.compile(rb"\r\n|\r|\n")
 _BLOCK = 1 << 20
 
 
@@ -31,20 +29,20 @@ def numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     carry = b""
     number = 0
     first = True
+    after_cr = False  # the last block ended with "\r", which may be half of a "\r\n"
     while block := read(_BLOCK):
         if first:
             first = False
             if block.startswith(codecs.BOM_UTF8):
                 block = block[len(codecs.BOM_UTF8) :]
+        if after_cr and block.startswith(b"\n"):
+            block = block[1:]
         data = carry + block
-        # A "\r" at the very end may be the first half of a "\r\n": keep it for later.
-        held = data.endswith(b"\r")
-        lines = _EOL.split(data[:-1] if held else data)
-        carry = lines.pop() + (b"\r" if held else b"")
+        lines = data.splitlines()  # bytes split at "\n", "\r\n" and "\r" only
+        after_cr = data.endswith(b"\r")
+        carry = b"" if data.endswith((b"\n", b"\r")) or not lines else lines.pop()
         for line in lines:
             number += 1
             yield number, line
-    for line in _EOL.split(carry):
-        if line:
-            number += 1
-            yield number, line
+    if carry:
+        yield number + 1, carry

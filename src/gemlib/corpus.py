@@ -86,14 +86,22 @@ class _Problems:
     documents: int = 0
 
     def note(
-        self, where: str, place: str, cause: str, detail: str = "", action: str = "skipped"
+        self,
+        place: str,
+        cause: str,
+        detail: str = "",
+        action: str = "skipped",
+        where: str | None = None,
     ) -> None:
-        """Count one problem at ``place`` (``line 3``); log it if it is the first of its kind."""
+        """Count one problem at ``place`` (``line 3``); log it if it is the first of its kind.
+
+        The log names ``where`` (default: the source and the place).
+        """
         count = self.counts.get(cause, 0) + 1
         self.counts[cause] = count
         self.actions[cause] = action
         if count == 1:
-            log.warning("%s: %s%s; %s", where, cause, detail, action)
+            log.warning("%s: %s%s; %s", where or f"{self.source} {place}", cause, detail, action)
         if count <= EXAMPLES:
             self.places.setdefault(cause, []).append(place)
 
@@ -141,24 +149,24 @@ def _read_stream(
                         "(one object per line), for example with jq -c '.[]'",
                         source,
                     )
-            where = f"{source} line {number}"
+            place = f"line {number}"
             try:
                 record = loads(line)
             except TooDeep as exc:
-                problems.note(where, f"line {number}", f"JSON {exc}")
+                problems.note(place, f"JSON {exc}")
                 continue
             except json.JSONDecodeError as exc:
-                problems.note(where, f"line {number}", "not valid JSON", f" ({exc.msg})")
+                problems.note(place, "not valid JSON", f" ({exc.msg})")
                 continue
             if not isinstance(record, dict):
-                problems.note(where, f"line {number}", "not a JSON object")
+                problems.note(place, "not a JSON object")
                 continue
             if _SURROGATE_ESCAPE.search(line):
                 if _LONE_SURROGATE.search(str(record.get(id_field, ""))):
-                    problems.note(where, f"line {number}", "an ID with a lone surrogate")
+                    problems.note(place, "an ID with a lone surrogate")
                     continue
                 record = _without_lone_surrogates(record)
-            document = _document(record, text_field, id_field, problems, where, f"line {number}")
+            document = _document(record, text_field, id_field, problems, place)
             if document is not None:
                 problems.documents += 1
                 yield document
@@ -171,7 +179,6 @@ def _decode(raw: bytes, problems: _Problems, number: int) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         problems.note(
-            f"{problems.source} line {number}",
             f"line {number}",
             "not valid UTF-8",
             f" (byte {exc.start})",
@@ -185,14 +192,13 @@ def _document(
     text_field: str,
     id_field: str,
     problems: _Problems,
-    where: str,
     place: str,
 ) -> Document | None:
     """The record as a document, or ``None`` after noting why it cannot be one."""
     text = record.pop(text_field, None)
     if not isinstance(text, str):
         fields = ", ".join(sorted(map(str, record))[:8]) or "none"
-        problems.note(where, place, f"no string field {text_field!r}", f" (fields: {fields})")
+        problems.note(place, f"no string field {text_field!r}", f" (fields: {fields})")
         return None
     doc_id = record.pop(id_field, None)
     return Document(id=str(doc_id) if doc_id not in (None, "") else "", text=text, meta=record)
@@ -221,7 +227,6 @@ def _read_table(path: Path, delimiter: str, text_field: str, id_field: str) -> I
             header = next(reader, None)
             if header is None or text_field not in header:
                 problems.note(
-                    f"{path} line 1",
                     "line 1",
                     f"the header names no column {text_field!r}",
                     f" (columns: {', '.join(header or []) or 'none'})",
@@ -247,28 +252,20 @@ def _table_rows(
         except StopIteration:
             return
         except csv.Error as exc:
-            where = f"line {reader.line_num}"
-            problems.note(f"{path} {where}", where, "not valid CSV", f" ({exc})")
+            problems.note(f"line {reader.line_num}", "not valid CSV", f" ({exc})")
             continue
-        where = f"line {reader.line_num}"
+        place = f"line {reader.line_num}"
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
             problems.note(
-                f"{path} {where}",
-                where,
+                place,
                 "a row whose cell count differs from the header's",
                 f" ({len(row)} cells, {len(header)} columns)",
             )
             continue
-        document = _document(
-            dict(zip(header, row, strict=True)),
-            text_field,
-            id_field,
-            problems,
-            f"{path} {where}",
-            where,
-        )
+        record = dict(zip(header, row, strict=True))
+        document = _document(record, text_field, id_field, problems, place)
         if document is not None:
             problems.documents += 1
             yield document
@@ -280,8 +277,7 @@ def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Docume
     problems = _Problems(str(path), unit="rows")
     try:
         for number, record in parquet_rows(path):
-            where = f"row {number}"
-            document = _document(record, text_field, id_field, problems, f"{path} {where}", where)
+            document = _document(record, text_field, id_field, problems, f"row {number}")
             if document is not None:
                 problems.documents += 1
                 yield document
@@ -298,10 +294,10 @@ def _read_folder(base: Path) -> Iterator[Document]:
             name = str(file.relative_to(base))
             if file.suffix.lower() not in TEXT_SUFFIXES:
                 problems.note(
-                    str(file),
                     name,
                     "not a text file by its name",
                     f" (only {', '.join(TEXT_SUFFIXES)} are read from a folder)",
+                    where=str(file),
                 )
                 continue
             document = _text_file(file, base, problems)
@@ -325,13 +321,13 @@ def _text_file(file: Path, base: Path, problems: _Problems) -> Document | None:
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        problems.note(str(file), name, "not UTF-8 text")
+        problems.note(name, "not UTF-8 text", where=str(file))
         return None
     except OSError as exc:
-        problems.note(str(file), name, "unreadable", f" ({exc.strerror})")
+        problems.note(name, "unreadable", f" ({exc.strerror})", where=str(file))
         return None
     if "\x00" in text:
-        problems.note(str(file), name, "holds NUL bytes, so it looks binary")
+        problems.note(name, "holds NUL bytes, so it looks binary", where=str(file))
         return None
     return Document(text=text, meta={"source": name})
 
