@@ -268,3 +268,18 @@ def test_bad_message_tools_in_openai_metadata_are_format_errors(message_tools: o
     record["metadata"] = json.dumps(metadata)
     with pytest.raises(FormatError, match="message_tools"):
         openai.load(record)
+
+
+def test_tau2_retail_round_trips_exactly_through_the_tag_format() -> None:
+    import itertools
+
+    from conftest import third_party
+
+    third_party("tau2")
+    from gemlib.formats.tau2 import read_tau2_tasks
+
+    trajectories = list(itertools.islice(read_tau2_tasks("retail"), 12))
+    endings = sum(m.content.endswith("\n") for t in trajectories for m in t.messages)
+    assert endings, "tau2 retail's tool replies end with a newline"
+    for t in trajectories:
+        assert gem_tags.load(gem_tags.dump(t)) == _without_extras(t)
