@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -20,15 +21,18 @@ from viewer_data import HOSTILE, NEEDLE, make_run
 
 
 def _parts(page: str) -> tuple[dict[str, object], str, str]:
-    """The embedded data, the inline script and the CSP of a viewer page."""
+    """The embedded data (records unpacked), the inline script and the CSP of a viewer page."""
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
-    assert len(scripts) == 2, "exactly the data block and the viewer's script"
-    (data_attrs, data), (code_attrs, code) = scripts
+    assert len(scripts) == 3, "exactly the index, the packed records and the viewer's script"
+    (data_attrs, data), (records_attrs, records), (code_attrs, code) = scripts
     assert 'type="application/json"' in data_attrs
+    assert 'type="application/octet-stream"' in records_attrs
     assert code_attrs == ""
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
     assert csp is not None
-    return json.loads(data), code, csp.group(1)
+    unpacked = json.loads(data)
+    unpacked["records"] = json.loads(gzip.decompress(base64.b64decode(records)))
+    return unpacked, code, csp.group(1)
 
 
 def test_the_page_holds_every_item_and_loads_nothing(tmp_path: Path) -> None:

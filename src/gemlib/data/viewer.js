@@ -5,7 +5,7 @@
   const started = performance.now();
   const DATA = JSON.parse(document.getElementById("gemlib-data").textContent);
   const INDEX = DATA.index; // one small entry per item, for the list and the filters
-  const RAW = DATA.records; // each item's full record as a JSON string, parsed when opened
+  let RAW = null; // each item's full record as a JSON string, parsed when opened; null until unpacked
   const PAGE = DATA.page_size;
   let lowered = null; // RAW in lower case, made on the first search
 
@@ -109,6 +109,7 @@
     if (state.task && !asList(e.task).includes(state.task)) return false;
     if (state.tools && (e.kind !== "kept" || toolBucket(e.tools) !== state.tools)) return false;
     if (state.q) {
+      if (RAW === null) return false; // the search runs again once the records are unpacked
       if (lowered === null) lowered = RAW.map((r) => r.toLowerCase());
       if (!lowered[i].includes(state.q.toLowerCase())) return false;
     }
@@ -148,7 +149,8 @@
       (hits.length > PAGE ? `, page ${state.page + 1} of ${pages}` : "");
     document.getElementById("prev").disabled = state.page === 0;
     document.getElementById("next").disabled = state.page >= pages - 1;
-    if (state.open !== "" && INDEX[Number(state.open)]) show(Number(state.open));
+    if (state.q && RAW === null) document.getElementById("count").textContent = "searching...";
+    if (state.open !== "" && INDEX[Number(state.open)] && RAW !== null) show(Number(state.open));
   }
 
   function open(i) {
@@ -366,6 +368,10 @@
   function show(i) {
     const pane = document.getElementById("detail");
     pane.replaceChildren();
+    if (RAW === null) {
+      pane.appendChild(el("p", null, "unpacking the records..."));
+      return;
+    }
     const record = JSON.parse(RAW[i]);
     if (INDEX[i].kind === "kept") showKept(record, pane);
     else showRejected(record, pane);
@@ -411,6 +417,27 @@
   });
   buildFunnel();
   buildFilters();
+  // The records are embedded gzip-compressed and base64-encoded; unpacking them needs no
+  // network (a Blob through the browser's DecompressionStream).
+  async function unpack() {
+    const packed = atob(document.getElementById("gemlib-records").textContent.trim());
+    const bytes = new Uint8Array(packed.length);
+    for (let i = 0; i < packed.length; i++) bytes[i] = packed.charCodeAt(i);
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return JSON.parse(await new Response(stream).text());
+  }
+
   refresh();
-  document.body.dataset.ready = (performance.now() - started).toFixed(0);
+  unpack().then(
+    (records) => {
+      RAW = records;
+      refresh();
+      document.body.dataset.ready = (performance.now() - started).toFixed(0);
+    },
+    (error) => {
+      document.getElementById("detail").replaceChildren(
+        el("p", "problem", "could not unpack the records: " + error)
+      );
+    }
+  );
 })();
