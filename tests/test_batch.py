@@ -174,6 +174,25 @@ def test_failed_lines_follow_the_direct_rules_transient_retried_client_errors_no
     assert seen["q7"] == 1
 
 
+def test_a_ledger_that_cannot_be_written_is_an_outage_not_the_requests_fault(
+    tmp_path: Path,
+) -> None:
+    with FakeBatch(_echo) as server:
+        llm = LLM(
+            "openai/teacher",
+            api_base=server.url,
+            api_key="k",
+            cache=False,
+            max_retries=1,
+            backoff_base=0.01,
+            batch=BatchSettings(ledger=tmp_path, **FAST),  # a directory: SQLite cannot open it
+        )
+        replies = _ask_all(llm, 3)
+    assert [type(r).__name__ for r in replies] == ["TransientModelError"] * 3
+    assert "batch ledger" in str(replies[0])
+    assert server.submitted == [], "nothing is sent that the ledger did not record"
+
+
 def test_a_rerun_takes_replies_from_the_ledger_and_never_resubmits(tmp_path: Path) -> None:
     with FakeBatch(_echo) as server:
         ledger = tmp_path / "ledger.sqlite"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -271,18 +272,21 @@ class BatchBackend:
     async def acomplete(self, request: ChatRequest) -> ChatReply:
         """Queue ``request`` into a batch (or join the batch already holding it); its reply."""
         cid = custom_id(request, self.endpoint)
-        known = self.ledger.reply(cid)
-        if known is not None:
-            return ChatReply.from_json(known)
         state = self._state()
         future: asyncio.Future[ChatReply] = asyncio.get_running_loop().create_future()
         state.waiters.setdefault(cid, []).append(future)
-        holder = self.ledger.pending_in(cid)
-        if holder is not None:
-            self._watch(state, holder)
-        elif cid not in state.queue:
-            self._enqueue(state, cid, _line(request, cid))
         try:
+            try:
+                known = self.ledger.reply(cid)
+                holder = None if known is not None else self.ledger.pending_in(cid)
+            except (sqlite3.Error, OSError) as exc:
+                raise self._ledger_error(exc) from None
+            if known is not None:
+                return ChatReply.from_json(known)
+            if holder is not None:
+                self._watch(state, holder)
+            elif cid not in state.queue:
+                self._enqueue(state, cid, _line(request, cid))
             return await future
         finally:
             waiting = state.waiters.get(cid, [])
@@ -290,6 +294,11 @@ class BatchBackend:
                 waiting.remove(future)
             if not waiting:
                 state.waiters.pop(cid, None)
+
+    def _ledger_error(self, exc: BaseException) -> TransientModelError:
+        """The ledger's disk failing is never the request's fault: retried like an outage."""
+        path = self.settings.ledger or "batches.sqlite beside the request cache"
+        return TransientModelError(f"batch ledger {path}: {exc}", model=self.model)
 
     def _enqueue(self, state: _LoopState, cid: str, line: str) -> None:
         size = len(line.encode()) + 1
@@ -324,7 +333,11 @@ class BatchBackend:
         if not lines:
             return
         local_id = uuid.uuid4().hex
-        self.ledger.submitting(local_id, self.endpoint, lines)
+        try:
+            self.ledger.submitting(local_id, self.endpoint, lines)
+        except (sqlite3.Error, OSError) as exc:  # nothing was sent: its callers retry
+            self._fail(state, lines, self._ledger_error(exc))
+            return
         self._watch(state, local_id)
 
     def _watch(self, state: _LoopState, local_id: str) -> None:
