@@ -40,7 +40,7 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import attrs
@@ -52,7 +52,15 @@ from gemlib.llm.prices import prices
 from gemlib.llm.protocol import ChatReply, ChatRequest
 from gemlib.progress import BatchCounts
 
-__all__ = ["BatchBackend", "BatchSettings", "OpenAIBatchAPI", "custom_id"]
+__all__ = [
+    "BatchAPI",
+    "BatchBackend",
+    "BatchSettings",
+    "LineResult",
+    "OpenAIBatchAPI",
+    "ProviderBatch",
+    "custom_id",
+]
 
 log = logging.getLogger("gemlib")
 
@@ -95,17 +103,61 @@ def custom_id(request: ChatRequest, endpoint: str) -> str:
     return "gemlib-" + request.cache_key(endpoint)[:48]
 
 
-def _line(request: ChatRequest, cid: str) -> str:
-    body = {
-        **request.params,
-        "model": served_name(request.model),
-        "messages": [dict(m) for m in request.messages],
-    }
-    return json.dumps(
-        {"custom_id": cid, "method": "POST", "url": CHAT_PATH, "body": body},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+@attrs.frozen
+class ProviderBatch:
+    """A batch as its provider reports it: ``done`` once it will change no more."""
+
+    id: str
+    status: str
+    done: bool
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen
+class LineResult:
+    """One request's outcome in a finished batch: a reply, or a failure.
+
+    ``status`` is the HTTP status of a request the provider answered with an
+    error; ``None`` for a failure that says nothing about the request (the
+    batch expired or was cancelled first, a line the provider garbled).
+    """
+
+    custom_id: str
+    reply: ChatReply | None = None
+    status: int | None = None
+    message: str = ""
+
+
+class BatchAPI(Protocol):
+    """A provider's batch endpoints, as :class:`BatchBackend` uses them."""
+
+    def line(self, request: ChatRequest, custom_id: str) -> str:
+        """The request as one line of a batch (JSON)."""
+        ...
+
+    async def submit(self, local_id: str, lines: list[str], window: str) -> str:
+        """Create a batch of ``lines``, tagged with the ledger's ``local_id``; its ID."""
+        ...
+
+    async def find(self, local_id: str, since: float) -> str | None:
+        """The ID of a batch tagged ``local_id`` created since ``since``, if there is one."""
+        ...
+
+    async def status(self, batch_id: str) -> ProviderBatch:
+        """A batch's current state."""
+        ...
+
+    async def results(self, batch: ProviderBatch) -> list[LineResult]:
+        """A finished batch's outcomes, one per line it reports on."""
+        ...
+
+    async def cancel(self, batch_id: str) -> None:
+        """Ask the provider to stop a batch."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
 
 
 @attrs.define
@@ -151,37 +203,72 @@ class OpenAIBatchAPI:
             raise TransientModelError(f"unreadable reply from {path}", model=self.model)
         return data
 
-    async def upload(self, name: str, content: bytes) -> str:
-        """Upload a batch input file; its file ID."""
+    def line(self, request: ChatRequest, custom_id: str) -> str:
+        """A ``/v1/chat/completions`` request line."""
+        body = {
+            **request.params,
+            "model": served_name(request.model),
+            "messages": [dict(m) for m in request.messages],
+        }
+        line = {"custom_id": custom_id, "method": "POST", "url": CHAT_PATH, "body": body}
+        return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+    async def submit(self, local_id: str, lines: list[str], window: str) -> str:
+        """Upload the lines as a file, then create a batch over it."""
         form = aiohttp.FormData()
         form.add_field("purpose", "batch")
+        content = ("\n".join(lines) + "\n").encode()
+        name = f"gemlib-{local_id}.jsonl"
         form.add_field("file", content, filename=name, content_type="application/jsonl")
-        return str((await self._json("POST", "/files", form=form))["id"])
-
-    async def create(self, file_id: str, local_id: str, window: str) -> dict[str, Any]:
-        """Create a batch over an uploaded file, tagged with the ledger's ID."""
+        file_id = str((await self._json("POST", "/files", form=form))["id"])
         body = {
             "input_file_id": file_id,
             "endpoint": CHAT_PATH,
             "completion_window": window,
             "metadata": {"gemlib_batch": local_id},
         }
-        return await self._json("POST", "/batches", body=body)
+        return str((await self._json("POST", "/batches", body=body))["id"])
 
-    async def retrieve(self, batch_id: str) -> dict[str, Any]:
-        """A batch's current state."""
-        return await self._json("GET", f"/batches/{batch_id}")
+    async def status(self, batch_id: str) -> ProviderBatch:
+        """``GET /batches/{id}``."""
+        raw = await self._json("GET", f"/batches/{batch_id}")
+        status = str(raw.get("status"))
+        return ProviderBatch(batch_id, status, status in TERMINAL, raw)
 
-    async def cancel(self, batch_id: str) -> dict[str, Any]:
-        """Ask the provider to cancel a batch."""
-        return await self._json("POST", f"/batches/{batch_id}/cancel")
+    async def cancel(self, batch_id: str) -> None:
+        """``POST /batches/{id}/cancel``."""
+        await self._json("POST", f"/batches/{batch_id}/cancel")
 
-    async def content(self, file_id: str) -> bytes:
-        """An output or error file's bytes."""
-        return await self._call("GET", f"/files/{file_id}/content")
+    async def results(self, batch: ProviderBatch) -> list[LineResult]:
+        """The output file's and the error file's lines."""
+        found: list[LineResult] = []
+        for key in ("output_file_id", "error_file_id"):
+            if batch.raw.get(key):
+                content = await self._call("GET", f"/files/{batch.raw[key]}/content")
+                found += [r for r in map(self._result, content.splitlines()) if r is not None]
+        return found
 
-    async def find(self, local_id: str, since: float) -> dict[str, Any] | None:
-        """The batch tagged ``local_id``, looking back to batches created at ``since``."""
+    def _result(self, raw: bytes) -> LineResult | None:
+        try:
+            entry = json.loads(raw)
+            cid = str(entry["custom_id"])
+        except (ValueError, KeyError, TypeError):
+            return None  # not a result line: its request counts as unfinished
+        response = entry.get("response") or {}
+        error = entry.get("error")
+        status = response.get("status_code")
+        if status == 200 and not error:
+            try:
+                return LineResult(cid, parse_completion(response.get("body"), self.model))
+            except TransientModelError as exc:
+                return LineResult(cid, message=str(exc))
+        if isinstance(status, int):
+            return LineResult(cid, status=status, message=json.dumps(response.get("body"))[:500])
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        return LineResult(cid, message=f"batch line error: {message}")
+
+    async def find(self, local_id: str, since: float) -> str | None:
+        """The batch whose metadata holds ``local_id``, looking back to ``since``."""
         after: str | None = None
         while True:
             query = "?limit=100" + (f"&after={after}" if after else "")
@@ -189,8 +276,7 @@ class OpenAIBatchAPI:
             batches = page.get("data") or []
             for batch in batches:
                 if (batch.get("metadata") or {}).get("gemlib_batch") == local_id:
-                    found: dict[str, Any] = batch
-                    return found
+                    return str(batch["id"])
             if not page.get("has_more") or not batches:
                 return None
             if min(float(b.get("created_at") or 0) for b in batches) < since:
@@ -228,7 +314,7 @@ class BatchBackend:
     """Sends requests in provider batches; see the module docstring."""
 
     model: str
-    api: OpenAIBatchAPI
+    api: BatchAPI
     settings: BatchSettings = attrs.field(factory=BatchSettings)
     endpoint: str = ""
     submitted: int = 0
@@ -286,7 +372,7 @@ class BatchBackend:
             if holder is not None:
                 self._watch(state, holder)
             elif cid not in state.queue:
-                self._enqueue(state, cid, _line(request, cid))
+                self._enqueue(state, cid, self.api.line(request, cid))
             return await future
         finally:
             waiting = state.waiters.get(cid, [])
@@ -371,7 +457,7 @@ class BatchBackend:
         log.info(
             "batch %s %s: %d replies, %d failed (%d batches in progress, %d done)",
             batch_id,
-            batch.get("status"),
+            batch.status,
             len(ok),
             len(failed),
             self.in_progress - 1,
@@ -399,37 +485,36 @@ class BatchBackend:
             return record.batch_id
         found = await self.api.find(local_id, since=record.created - 600)
         if found is not None:
-            self.ledger.submitted(local_id, str(found.get("input_file_id")), str(found["id"]))
-            return str(found["id"])
-        content = ("\n".join(lines.values()) + "\n").encode()
-        file_id = await self.api.upload(f"gemlib-{local_id}.jsonl", content)
-        created = await self.api.create(file_id, local_id, self.settings.completion_window)
-        self.ledger.submitted(local_id, file_id, str(created["id"]))
+            self.ledger.submitted(local_id, found)
+            return found
+        batch_id = await self.api.submit(
+            local_id, list(lines.values()), self.settings.completion_window
+        )
+        self.ledger.submitted(local_id, batch_id)
         self.submitted += 1
         self.requests_submitted += len(lines)
         log.info(
             "batch %s submitted: %d requests (%d batches in progress, %d done)",
-            created["id"],
+            batch_id,
             len(lines),
             self.in_progress,
             self.done,
         )
-        return str(created["id"])
+        return batch_id
 
-    async def _poll(self, batch_id: str, created: float) -> dict[str, Any]:
+    async def _poll(self, batch_id: str, created: float) -> ProviderBatch:
         """Wait for a terminal status, within ``max_wait`` of the batch's creation."""
         failures = 0
         while True:
             try:
-                batch = await self.api.retrieve(batch_id)
+                batch = await self.api.status(batch_id)
                 failures = 0
+                if batch.done:
+                    return batch
             except TransientModelError:
                 failures += 1
                 if failures > 10:
                     raise
-                batch = {}
-            if batch.get("status") in TERMINAL:
-                return batch
             if time.time() - created > self.settings.max_wait:
                 await self.api.cancel(batch_id)
                 raise TransientModelError(
@@ -439,47 +524,24 @@ class BatchBackend:
             await asyncio.sleep(self.settings.poll_interval)
 
     async def _results(
-        self, batch: dict[str, Any], lines: dict[str, str]
+        self, batch: ProviderBatch, lines: dict[str, str]
     ) -> tuple[dict[str, str], dict[str, str]]:
         """Replies (JSON) and errors (JSON) by custom ID; lines without either failed too."""
         ok: dict[str, str] = {}
         failed: dict[str, str] = {}
-        for key in ("output_file_id", "error_file_id"):
-            if batch.get(key):
-                for raw in (await self.api.content(str(batch[key]))).splitlines():
-                    self._read_line(raw, lines, ok, failed)
-        status = batch.get("status")
+        for result in await self.api.results(batch):
+            if result.custom_id not in lines:
+                continue
+            if result.reply is not None:
+                reply = attrs.evolve(result.reply, cost=self._cost(result.reply))
+                ok[result.custom_id] = reply.to_json()
+            else:
+                failed[result.custom_id] = _error_outcome(result.status, result.message)
         for cid in lines:
             if cid not in ok and cid not in failed:
-                failed[cid] = _error_outcome(None, f"the batch {status} before this request ran")
+                message = f"the batch {batch.status} before this request ran"
+                failed[cid] = _error_outcome(None, message)
         return ok, failed
-
-    def _read_line(
-        self, raw: bytes, lines: dict[str, str], ok: dict[str, str], failed: dict[str, str]
-    ) -> None:
-        try:
-            entry = json.loads(raw)
-            cid = entry["custom_id"]
-        except (ValueError, KeyError, TypeError):
-            return  # not a result line: its request counts as unfinished
-        if cid not in lines:
-            return
-        response = entry.get("response") or {}
-        error = entry.get("error")
-        status = response.get("status_code")
-        if status == 200 and not error:
-            try:
-                reply = parse_completion(response.get("body"), self.model)
-            except TransientModelError as exc:
-                failed[cid] = _error_outcome(None, str(exc))
-                return
-            reply = attrs.evolve(reply, cost=self._cost(reply))
-            ok[cid] = reply.to_json()
-        elif isinstance(status, int):
-            failed[cid] = _error_outcome(status, json.dumps(response.get("body"))[:500])
-        else:
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            failed[cid] = _error_outcome(None, f"batch line error: {message}")
 
     def _error(self, outcome: str) -> ModelError:
         data = json.loads(outcome)

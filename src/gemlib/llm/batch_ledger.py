@@ -5,7 +5,7 @@ the request cache (:func:`gemlib._paths.cache_home`), shared by runs and
 processes like the cache: a request's ID is the hash of its content and
 server, so any run asking the same question finds it. Tables::
 
-    batches   local_id, provider batch id, input file id, state, api_base key, created
+    batches   local_id, provider batch id, state, api_base key, created
     requests  custom_id, local_id, state (pending/ok/failed), the request line, reply or error
 
 A batch is written in state ``submitting`` with all its request lines before
@@ -32,7 +32,7 @@ __all__ = ["BatchLedger", "LedgerBatch", "default_ledger_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
-    local_id TEXT PRIMARY KEY, batch_id TEXT, file_id TEXT, state TEXT NOT NULL,
+    local_id TEXT PRIMARY KEY, batch_id TEXT, state TEXT NOT NULL,
     endpoint TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS requests (
     custom_id TEXT NOT NULL, local_id TEXT NOT NULL, state TEXT NOT NULL,
@@ -52,7 +52,6 @@ class LedgerBatch:
 
     local_id: str
     batch_id: str | None
-    file_id: str | None
     state: str
     created: float
 
@@ -94,23 +93,25 @@ class BatchLedger:
         self._write(
             [
                 (
-                    "INSERT INTO batches VALUES (?, NULL, NULL, 'submitting', ?, ?)",
+                    "INSERT INTO batches (local_id, state, endpoint, created) "
+                    "VALUES (?, 'submitting', ?, ?)",
                     (local_id, endpoint, time.time()),
                 ),
                 (
-                    "INSERT INTO requests VALUES (?, ?, 'pending', ?, NULL)",
+                    "INSERT INTO requests (custom_id, local_id, state, line) "
+                    "VALUES (?, ?, 'pending', ?)",
                     [(cid, local_id, line) for cid, line in lines.items()],
                 ),
             ]
         )
 
-    def submitted(self, local_id: str, file_id: str, batch_id: str) -> None:
-        """Record the provider's IDs of a batch it created."""
+    def submitted(self, local_id: str, batch_id: str) -> None:
+        """Record the provider's ID of a batch it created."""
         self._write(
             [
                 (
-                    "UPDATE batches SET batch_id=?, file_id=?, state='submitted' WHERE local_id=?",
-                    (batch_id, file_id, local_id),
+                    "UPDATE batches SET batch_id=?, state='submitted' WHERE local_id=?",
+                    (batch_id, local_id),
                 )
             ]
         )
@@ -156,7 +157,7 @@ class BatchLedger:
         """One batch's record."""
         with self._lock:
             row = self._db.execute(
-                "SELECT local_id, batch_id, file_id, state, created FROM batches WHERE local_id=?",
+                "SELECT local_id, batch_id, state, created FROM batches WHERE local_id=?",
                 (local_id,),
             ).fetchone()
         return LedgerBatch(*row)
