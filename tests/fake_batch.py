@@ -7,7 +7,8 @@
 :class:`fake_openai.Reply`; a status other than 200 becomes an error line).
 ``outcome(batch_number)`` chooses how a batch ends: ``completed``,
 ``expired`` (only the first ``partial`` share of its lines answered),
-``failed`` or ``cancelled`` (none answered). ``on_create(batch)`` runs when a
+``failed`` or ``cancelled`` (none answered). Anthropic's Message Batches
+(``/v1/messages/batches``) are served too, with the same knobs. ``on_create(batch)`` runs when a
 batch is created, before the reply is sent (a test kills the client there).
 A batch stays ``in_progress`` for ``delay`` seconds. Every created batch's
 custom IDs are kept in ``submitted`` (in order); a batch holding the same
@@ -23,6 +24,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -30,6 +32,20 @@ from urllib.parse import parse_qs, urlparse
 from fake_openai import Handler, Reply, completion_body
 
 Outcome = Callable[[int], str]
+MESSAGE_BATCHES = "/v1/messages/batches"
+
+
+def anthropic_message(spec: Reply, request: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic Messages API reply for ``spec``."""
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": request["params"]["model"],
+        "content": [{"type": "text", "text": spec.content}],
+        "stop_reason": "max_tokens" if spec.finish_reason == "length" else "end_turn",
+        "usage": {"input_tokens": spec.prompt_tokens, "output_tokens": spec.completion_tokens},
+    }
 
 
 class FakeBatch:
@@ -124,6 +140,40 @@ class FakeBatch:
             "failed": len(errors),
         }
 
+    def _end_messages(self, batch: dict[str, Any], host: str) -> None:
+        """Finish an Anthropic message batch whose time has come (under the lock)."""
+        status = batch["processing_status"]
+        if status == "ended" or (status == "in_progress" and time.time() < batch["_due"]):
+            return
+        ending = "canceled" if status == "canceling" else batch["_ending"]
+        answered = {"completed": len(batch["_requests"])}.get(
+            ending, int(len(batch["_requests"]) * self.partial) if ending == "expired" else 0
+        )
+        lines, counts = (
+            [],
+            {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+        )
+        for position, request in enumerate(batch["_requests"]):
+            if position >= answered:
+                kind = "expired" if ending == "expired" else "canceled"
+                result: dict[str, Any] = {"type": kind}
+            else:
+                spec = self.reply(request["params"], self.answered)
+                self.answered += 1
+                if spec.status == 200:
+                    result = {"type": "succeeded", "message": anthropic_message(spec, request)}
+                else:
+                    kinds = {400: "invalid_request_error", 429: "rate_limit_error"}
+                    error = {"type": kinds.get(spec.status, "api_error"), "message": "fake"}
+                    result = {"type": "errored", "error": {"type": "error", "error": error}}
+                kind = result["type"]
+            counts[kind] += 1
+            lines.append(json.dumps({"custom_id": request["custom_id"], "result": result}))
+        batch["_results"] = ("\n".join(lines) + "\n").encode()
+        batch["processing_status"] = "ended"
+        batch["request_counts"] = counts
+        batch["results_url"] = f"http://{host}{MESSAGE_BATCHES}/{batch['id']}/results"
+
     def _public(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in batch.items() if not k.startswith("_")}
 
@@ -155,6 +205,14 @@ class FakeBatch:
             def do_POST(self) -> None:
                 path = urlparse(self.path).path
                 fake.calls.append(f"POST {path}")
+                if path == MESSAGE_BATCHES:
+                    return self._create_messages()
+                if path.startswith(MESSAGE_BATCHES + "/") and path.endswith("/cancel"):
+                    with fake._lock:
+                        batch = fake.batches[path.split("/")[4]]
+                        if batch["processing_status"] == "in_progress":
+                            batch["processing_status"] = "canceling"
+                        return self._send(200, fake._public(batch))
                 if path == "/v1/files":
                     return self._upload()
                 if path == "/v1/batches":
@@ -212,11 +270,67 @@ class FakeBatch:
                     fake.on_create(fake._public(batch))
                 self._send(200, fake._public(batch))
 
+            def _create_messages(self) -> None:
+                requests = json.loads(self._body())["requests"]
+                ids = [r["custom_id"] for r in requests]
+                with fake._lock:
+                    if len(set(ids)) != len(ids):
+                        return self._send(400, {"error": {"message": "duplicate custom_id"}})
+                    number = len(fake.submitted)
+                    fake.submitted.append(ids)
+                    batch = {
+                        "id": fake._new_id("msgbatch"),
+                        "type": "message_batch",
+                        "processing_status": "in_progress",
+                        "request_counts": {
+                            "processing": len(ids),
+                            "succeeded": 0,
+                            "errored": 0,
+                            "canceled": 0,
+                            "expired": 0,
+                        },
+                        "created_at": datetime.now(timezone.utc).isoformat(),
+                        "results_url": None,
+                        "_requests": requests,
+                        "_due": time.time() + fake.delay,
+                        "_ending": fake.outcome(number),
+                    }
+                    fake.batches[batch["id"]] = batch
+                if fake.on_create is not None:
+                    fake.on_create(fake._public(batch))
+                self._send(200, fake._public(batch))
+
+            def _messages_get(self, url: Any) -> None:
+                parts = url.path.split("/")
+                if url.path == MESSAGE_BATCHES:
+                    found = [b for b in fake.batches.values() if "_requests" in b]
+                    newest = sorted(found, key=lambda b: b["id"], reverse=True)
+                    after = parse_qs(url.query).get("after_id", [None])[0]
+                    if after is not None:
+                        newest = [b for b in newest if b["id"] < after]
+                    page = newest[:100]
+                    for batch in page:
+                        fake._end_messages(batch, self.headers["Host"])
+                    listing = {
+                        "data": [fake._public(b) for b in page],
+                        "has_more": len(newest) > 100,
+                    }
+                    return self._send(200, listing)
+                batch = fake.batches.get(parts[4])
+                if batch is None:
+                    return self._send(404, {"error": {"message": "no such batch"}})
+                if url.path.endswith("/results"):
+                    return self._send(200, batch["_results"])
+                fake._end_messages(batch, self.headers["Host"])
+                return self._send(200, fake._public(batch))
+
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 fake.calls.append(f"GET {url.path}")
                 parts = url.path.split("/")
                 with fake._lock:
+                    if url.path.startswith(MESSAGE_BATCHES):
+                        return self._messages_get(url)
                     if url.path == "/v1/batches":
                         return self._list(parse_qs(url.query))
                     if url.path.startswith("/v1/batches/"):

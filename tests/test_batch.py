@@ -28,10 +28,13 @@ from test_gem_stages import _docs, _llm
 FAST = {"idle_after": 0.05, "flush_after": 1.0, "poll_interval": 0.02}
 
 
-def _batch_llm(server: FakeBatch, ledger: Path, **settings: Any) -> LLM:
+def _batch_llm(
+    server: FakeBatch, ledger: Path, model: str = "openai/teacher", **settings: Any
+) -> LLM:
+    anthropic = model.startswith("anthropic/")
     return LLM(
-        "openai/teacher",
-        api_base=server.url,
+        model,
+        api_base=server.url.removesuffix("/v1") if anthropic else server.url,
         api_key="k",
         cache=False,
         backoff_base=0.01,
@@ -87,6 +90,19 @@ def test_a_gem_run_in_batch_mode_keeps_the_direct_runs_trajectories(
     assert "batches " in seen[-1].line()
 
 
+def test_anthropic_message_batches_give_the_direct_trajectories(
+    direct: tuple[RunResult, int], tmp_path: Path
+) -> None:
+    expected, requests = direct
+    with FakeBatch(teacher_reply, delay=0.05) as server:
+        llm = _batch_llm(server, tmp_path / "ledger.sqlite", "anthropic/claude-teacher")
+        result = Pipeline.gem(llm).run(_docs(), progress_interval=None)
+    assert _expected(result) == _expected(expected)
+    submitted = server.all_submitted()
+    assert len(submitted) == len(set(submitted)) == requests
+    assert all(call.startswith(("POST /v1/messages", "GET /v1/messages")) for call in server.calls)
+
+
 def test_identical_requests_share_one_line_and_ids_are_content_hashes(tmp_path: Path) -> None:
     with FakeBatch(lambda body, n: Reply("same")) as server:
         llm = _batch_llm(server, tmp_path / "ledger.sqlite")
@@ -131,15 +147,24 @@ def _echo(body: dict[str, Any], n: int) -> Reply:
     return Reply("re " + body["messages"][0]["content"])
 
 
-@pytest.mark.parametrize("ending", ["expired", "failed", "cancelled"])
+@pytest.mark.parametrize(
+    ("model", "ending"),
+    [
+        ("openai/teacher", "expired"),
+        ("openai/teacher", "failed"),
+        ("openai/teacher", "cancelled"),
+        ("anthropic/claude-teacher", "expired"),
+        ("anthropic/claude-teacher", "cancelled"),
+    ],
+)
 def test_a_batch_that_ends_early_has_only_its_unfinished_requests_resubmitted(
-    tmp_path: Path, ending: str
+    tmp_path: Path, model: str, ending: str
 ) -> None:
-    def outcome(n):
+    def outcome(n: int) -> str:
         return ending if n == 0 else "completed"
 
     with FakeBatch(_echo, delay=0.2, outcome=outcome, partial=0.4) as server:
-        replies = _ask_all(_batch_llm(server, tmp_path / "ledger.sqlite"), 10)
+        replies = _ask_all(_batch_llm(server, tmp_path / "ledger.sqlite", model), 10)
     assert replies == [f"re q{i}" for i in range(10)]
     first, *later = server.submitted
     answered = 4 if ending == "expired" else 0

@@ -39,6 +39,7 @@ import logging
 import sqlite3
 import time
 import uuid
+from collections.abc import Container
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -139,8 +140,11 @@ class BatchAPI(Protocol):
         """Create a batch of ``lines``, tagged with the ledger's ``local_id``; its ID."""
         ...
 
-    async def find(self, local_id: str, since: float) -> str | None:
-        """The ID of a batch tagged ``local_id`` created since ``since``, if there is one."""
+    async def find(
+        self, local_id: str, since: float, count: int, known: Container[str]
+    ) -> str | None:
+        """The ID of the batch tagged ``local_id`` (of ``count`` lines) created since
+        ``since``, if there is one; ``known`` holds batch IDs the ledger has already."""
         ...
 
     async def status(self, batch_id: str) -> ProviderBatch:
@@ -161,24 +165,28 @@ class BatchAPI(Protocol):
 
 
 @attrs.define
-class OpenAIBatchAPI:
-    """The files and batches endpoints of the OpenAI API (or a server that copies them)."""
+class HTTPBatchAPI:
+    """JSON over one pooled HTTP session, failures mapped to gemlib errors: the providers' base."""
 
-    api_base: str = OPENAI_API
+    api_base: str
     api_key: str | None = attrs.field(default=None, repr=False)
     model: str = ""
     timeout: float = 120.0
     _session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
 
+    def headers(self) -> dict[str, str]:
+        """Headers every request carries (credentials)."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
     async def _call(
         self, method: str, path: str, *, body: Any = None, form: aiohttp.FormData | None = None
     ) -> bytes:
+        """``path`` below ``api_base``, or an absolute URL the provider gave."""
         if self._session is None or self._session.closed:
-            auth = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
             self._session = aiohttp.ClientSession(
-                headers=auth, timeout=aiohttp.ClientTimeout(total=self.timeout)
+                headers=self.headers(), timeout=aiohttp.ClientTimeout(total=self.timeout)
             )
-        url = self.api_base.rstrip("/") + path
+        url = path if path.startswith(("http://", "https://")) else self.api_base.rstrip("/") + path
         try:
             async with self._session.request(method, url, json=body, data=form) as response:
                 status, content, headers = response.status, await response.read(), response.headers
@@ -202,6 +210,19 @@ class OpenAIBatchAPI:
         if not isinstance(data, dict):
             raise TransientModelError(f"unreadable reply from {path}", model=self.model)
         return data
+
+    async def aclose(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+@attrs.define
+class OpenAIBatchAPI(HTTPBatchAPI):
+    """The files and batches endpoints of the OpenAI API (or a server that copies them)."""
+
+    api_base: str = OPENAI_API
 
     def line(self, request: ChatRequest, custom_id: str) -> str:
         """A ``/v1/chat/completions`` request line."""
@@ -267,7 +288,9 @@ class OpenAIBatchAPI:
         message = error.get("message") if isinstance(error, dict) else str(error)
         return LineResult(cid, message=f"batch line error: {message}")
 
-    async def find(self, local_id: str, since: float) -> str | None:
+    async def find(
+        self, local_id: str, since: float, count: int, known: Container[str]
+    ) -> str | None:
         """The batch whose metadata holds ``local_id``, looking back to ``since``."""
         after: str | None = None
         while True:
@@ -282,12 +305,6 @@ class OpenAIBatchAPI:
             if min(float(b.get("created_at") or 0) for b in batches) < since:
                 return None  # newest first: older pages cannot hold it
             after = str(batches[-1].get("id"))
-
-    async def aclose(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
 
 def _error_outcome(status: int | None, message: str) -> str:
@@ -483,7 +500,9 @@ class BatchBackend:
         record = self.ledger.batch(local_id)
         if record.batch_id is not None:
             return record.batch_id
-        found = await self.api.find(local_id, since=record.created - 600)
+        found = await self.api.find(
+            local_id, record.created - 600, len(lines), self.ledger.batch_ids()
+        )
         if found is not None:
             self.ledger.submitted(local_id, found)
             return found

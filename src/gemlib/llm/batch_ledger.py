@@ -162,6 +162,14 @@ class BatchLedger:
             ).fetchone()
         return LedgerBatch(*row)
 
+    def batch_ids(self) -> set[str]:
+        """Every provider batch ID the ledger has recorded."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT batch_id FROM batches WHERE batch_id IS NOT NULL"
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def lines(self, local_id: str) -> dict[str, str]:
         """A batch's request lines by custom ID."""
         with self._lock:

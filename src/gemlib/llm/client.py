@@ -21,7 +21,7 @@ import attrs
 
 from gemlib._sync import run_sync
 from gemlib.errors import ModelError, RateLimited, TransientModelError
-from gemlib.llm.batch import BatchSettings
+from gemlib.llm.batch import BatchBackend, BatchSettings
 from gemlib.llm.cache import RequestCache
 from gemlib.llm.limits import Limiter, Limits
 from gemlib.llm.litellm_backend import LiteLLMBackend
@@ -114,27 +114,30 @@ class LLM:
                 self.backend = LiteLLMBackend(self.api_base, self.api_key, self.timeout)
 
     def _use_batches(self) -> None:
-        from gemlib.llm.batch import OPENAI_API, BatchBackend, OpenAIBatchAPI
+        from gemlib.llm.batch import OpenAIBatchAPI
+        from gemlib.llm.batch_anthropic import AnthropicBatchAPI
 
         settings = self.batch if isinstance(self.batch, BatchSettings) else BatchSettings()
         if self.backend is not None:
             raise ValueError("batch mode brings its own backend: pass backend or batch, not both")
-        openai_like = self.model.startswith(("openai/", "hosted_vllm/")) or "/" not in self.model
-        if not (openai_like or self.api_base):
+        api: OpenAIBatchAPI | AnthropicBatchAPI
+        if self.model.startswith("anthropic/"):
+            key = self.api_key or os.environ.get("ANTHROPIC_API_KEY")
+            api = AnthropicBatchAPI(api_key=key, model=self.model, timeout=self.timeout)
+        elif self.model.startswith(("openai/", "hosted_vllm/")) or "/" not in self.model:
+            variable = (
+                "HOSTED_VLLM_API_KEY" if self.model.startswith("hosted_vllm/") else "OPENAI_API_KEY"
+            )
+            key = self.api_key or os.environ.get(variable)
+            api = OpenAIBatchAPI(api_key=key, model=self.model, timeout=self.timeout)
+        else:
             raise ValueError(
                 f"{self.model}: batch mode speaks OpenAI's Batch API (OpenAI models, or an "
-                "OpenAI-compatible server given as api_base); Anthropic's Message Batches "
-                "are not supported yet"
+                "OpenAI-compatible server as openai/... with api_base) and Anthropic's "
+                "Message Batches (anthropic/...)"
             )
-        variable = (
-            "HOSTED_VLLM_API_KEY" if self.model.startswith("hosted_vllm/") else "OPENAI_API_KEY"
-        )
-        api = OpenAIBatchAPI(
-            self.api_base or OPENAI_API,
-            self.api_key or os.environ.get(variable),
-            self.model,
-            self.timeout,
-        )
+        if self.api_base:
+            api.api_base = self.api_base
         self.backend = BatchBackend(self.model, api, settings, endpoint=self.api_base or "")
         self.limits = Limits(max_concurrency=settings.max_in_flight)
 
