@@ -641,7 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--batch",
         action="store_true",
-        help="send requests in provider batches (OpenAI's Batch API) at batch prices; "
+        help="send requests in provider batches (OpenAI's Batch API, Anthropic's Message "
+        "Batches) at batch prices; "
         "crash-safe: rerun the command to resume waiting for submitted batches",
     )
     run.add_argument(

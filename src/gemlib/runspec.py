@@ -85,7 +85,8 @@ class RunSpec(BaseModel):
     prefilter: bool = False
     classifier: str | None = None
     batch: bool = False
-    """Send every model's requests in provider batches (OpenAI's Batch API) at batch prices."""
+    """Send every model's requests in provider batches (OpenAI's Batch API, Anthropic's
+    Message Batches) at batch prices."""
     batch_settings: dict[str, Any] = {}
     """:class:`~gemlib.llm.batch.BatchSettings` fields, e.g. ``[batch_settings]`` with
     ``poll_interval = 60`` in the config file."""

@@ -1,4 +1,4 @@
-"""Batch mode: requests gathered into provider batches (OpenAI's Batch API) at batch prices.
+"""Batch mode: requests gathered into provider batches at batch prices.
 
     teacher = LLM("openai/gpt-4.1-mini", batch=True)        # or BatchSettings(...)
     pipe = Pipeline.gem("openai/gpt-4.1-mini", batch=True)
@@ -26,9 +26,9 @@ it (found by the ledger ID in the batch's metadata), submits one the provider
 never received, and returns replies already in the ledger without asking
 again. No request is submitted twice unless its earlier attempt failed.
 
-Any OpenAI-compatible server with ``/files`` and ``/batches`` works (vLLM's
-batch runner, LiteLLM proxy, a loopback fake in the tests). Anthropic's
-Message Batches are not implemented yet.
+Providers sit behind :class:`BatchAPI`: :class:`OpenAIBatchAPI` (OpenAI, and
+any OpenAI-compatible server with ``/files`` and ``/batches``) and
+:class:`~gemlib.llm.batch_anthropic.AnthropicBatchAPI` (Message Batches).
 """
 
 from __future__ import annotations

@@ -81,8 +81,9 @@ class LLM:
     batch: bool | BatchSettings = False
     """Send requests in provider batches at batch prices (:mod:`gemlib.llm.batch`):
     ``True`` or :class:`~gemlib.llm.batch.BatchSettings`. OpenAI models and
-    OpenAI-compatible servers with the batch endpoints; ``limits`` then become
-    the batches' ``max_in_flight``, and a request waits up to ``max_wait``."""
+    OpenAI-compatible servers with the batch endpoints, and Anthropic models;
+    ``limits`` then become the batches' ``max_in_flight``, and a request waits
+    up to ``max_wait``."""
     limiter: Limiter = attrs.field(init=False)
     usage: dict[str, ModelUsage] = attrs.field(init=False, factory=dict)
     """Usage by stage name (``""`` for calls made outside a stage)."""
