@@ -1,0 +1,400 @@
+"""The state ledger: does the world a trajectory's tool replies describe hold together?
+
+GEM's tool replies are written by the teacher, with no environment behind them.
+:func:`state_ledger` replays a trajectory's calls and replies in order and
+keeps what they say about *entities*: records keyed by their ID field
+(``order_id``, ``reservation_id``; a bare ``id`` is named after the tool's
+noun, so ``get_ticket``'s ``id`` is a ``ticket_id``), with their field values
+flattened to paths (``flights[0].price``). Tools are judged read, write or
+other by :class:`~gemlib.validation.tool_kinds.ToolKinds`.
+
+A write *touches* an entity when one of the write's argument or reply values
+is the entity's ID or one of its known values (``cancel_reservation(R)``
+touches reservation ``R`` and the user whose record lists ``R``); a write with
+no ID argument (``withdraw_funds(amount)``) touches every entity, and so does
+a write that failed, since real environments fail half-way. Only a successful
+write sets what later reads must show. Problems,
+each with the index of the tool reply that shows it, the entity and the field
+(rule ``state_ledger``):
+
+- **contradicted read**: a read reports a field value other than the last
+  known one, and no write touched the entity since; when the last value came
+  from a write (its reply, or an argument named like the field), the write's
+  effect is missing;
+- **changed repeat**: the same read call, with the same arguments, answers
+  differently, with no write at all in between;
+- **used after delete**: a call names an entity that a successful deleting
+  write removed (``delete_file``, ``rm``), and its reply is not an error;
+- **changed ID**: a record says it belongs to ``user_id=U2`` while an earlier
+  reply listed it under user ``U1``.
+
+Tolerances, all explicit: replies that are errors are facts about nothing;
+volatile reads (:meth:`ToolKinds.is_volatile`) are never compared; fields
+named like clocks (``time``, ``timestamp``, ``updated_at``, ``last_...``,
+``expires``...) or declared in ``volatile_fields`` change on their own; a
+lifecycle field (``status``, ``state``) of a record a write just created may
+advance on its own (an order placed as pending is later open); strings compare
+without case or surrounding spaces, numbers numerically (``7`` is ``7.0``);
+a field another reply does not mention is not compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from gemlib.model import Problem, Tool, ToolCall, Trajectory
+from gemlib.validation.checks import Check
+from gemlib.validation.tool_kinds import Kind, ToolKinds, name_words
+
+__all__ = ["is_error_reply", "reply_json", "state_ledger"]
+
+CLOCK_WORDS = frozenset(
+    "time timestamp updated modified created last expires expiry elapsed uptime age now".split()
+)
+LIFECYCLE_WORDS = frozenset({"status", "state"})
+_ERROR_FLAGS = ("success", "status", "ok")
+
+
+def reply_json(content: str) -> Any:
+    """A tool reply's JSON value, or the stripped text when it is not JSON."""
+    text = content.strip()
+    if text[:1] in "{[":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return text
+
+
+def is_error_reply(value: Any) -> bool:
+    """Whether a (decoded) tool reply reports a failure rather than a fact."""
+    if isinstance(value, str):
+        head = value.strip()[:40].lower()
+        return head.startswith(("error", "failed", "failure", "exception", "traceback"))
+    if isinstance(value, dict):
+        if value.get("error") or value.get("errors"):
+            return True
+        return any(value.get(flag) is False for flag in _ERROR_FLAGS)
+    return False
+
+
+def _is_id_key(key: str) -> bool:
+    low = key.lower()
+    return low == "id" or low.endswith("_id") or (key.endswith(("Id", "ID")) and len(key) > 2)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip().casefold() == b.strip().casefold()
+    return bool(a == b)
+
+
+def _flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flatten(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _flatten(item, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def _scalars(value: Any) -> Iterator[Any]:
+    """Values that can name an entity: strings of 3+ characters and non-boolean numbers."""
+    for _, leaf in _flatten(value):
+        if isinstance(leaf, str) and len(leaf.strip()) >= 3:
+            yield leaf.strip().casefold()
+        elif isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
+            yield float(leaf)
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip().casefold()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def _volatile_field(path: str, declared: frozenset[str]) -> bool:
+    leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    return leaf in declared or bool(CLOCK_WORDS & set(name_words(leaf)))
+
+
+def _last_key(path: str) -> str:
+    return path.rsplit(".", 1)[-1].split("[", 1)[0]
+
+
+EntityKey = tuple[str, Any]
+
+
+@attrs.define
+class _Field:
+    value: Any
+    index: int
+    """The message that told it."""
+    by_write: str | None
+    """The write that set it, if a write did."""
+
+
+@attrs.define
+class _Entity:
+    key: EntityKey
+    fields: dict[str, _Field] = attrs.field(factory=dict)
+    touched: int = -1
+    """The last message index of a write that touched it."""
+    created_by_write: bool = False
+    values: set[Any] = attrs.field(factory=set)
+
+
+def _primary(
+    record: dict[str, Any], tool: str, call: ToolCall, shared: frozenset[str] = frozenset()
+) -> EntityKey | None:
+    """The record's ID field and value, named after the tool's noun when it is a bare ``id``.
+
+    ``shared`` names ID fields that several records of one reply have in common
+    (bills listing their customer): those are references, not the record's ID.
+    """
+    ids = [
+        k
+        for k, v in record.items()
+        if _is_id_key(k) and isinstance(v, (str, int)) and k not in shared
+    ]
+    if not ids:
+        return None
+    words = name_words(tool)
+    for key in ids:  # <noun>_id where the noun is in the tool's name
+        if key.lower() != "id" and set(name_words(key)) - {"id"} <= set(words):
+            return key.lower(), _key(record[key])
+    if "id" in ids or "ID" in ids:
+        raw = record.get("id", record.get("ID"))
+        for arg, value in call.arguments.items():
+            if _is_id_key(arg) and _same(value, raw):
+                return arg.lower(), _key(raw)
+        nouns = [w for w in words[1:] if w not in ("details", "info", "by", "id")]
+        return (f"{nouns[0]}_id" if nouns else "id"), _key(raw)
+    for arg, value in call.arguments.items():
+        if arg in ids and _same(value, record[arg]):
+            return arg.lower(), _key(record[arg])
+    return ids[0].lower(), _key(record[ids[0]])
+
+
+@attrs.define
+class _Replay:
+    """The ledger's state while one trajectory is replayed."""
+
+    kinds: ToolKinds
+    volatile_fields: frozenset[str]
+    tools: dict[str, Tool]
+    entities: dict[EntityKey, _Entity] = attrs.field(factory=dict)
+    reads: dict[str, tuple[Any, int]] = attrs.field(factory=dict)
+    last_write: int = -1
+    deleted: dict[tuple[str, Any], int] = attrs.field(factory=dict)
+    owners: dict[EntityKey, tuple[EntityKey, int]] = attrs.field(factory=dict)
+
+    def kind(self, name: str) -> Kind:
+        tool = self.tools.get(name)
+        return self.kinds.kind(tool if tool is not None else name)
+
+    def step(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
+        kind = self.kind(call.name)
+        failed = is_error_reply(reply)
+        yield from self._used_after_delete(call, failed, index)
+        if kind == "write":
+            self._touch(call, reply, index)
+        if kind == "write" and not failed:
+            yield from self._write(call, reply, index)
+        elif kind == "read" and not failed and not self.kinds.is_volatile(call.name):
+            yield from self._repeat(call, reply, index)
+            yield from self._records(call, reply, index, by_write=None)
+
+    def _used_after_delete(self, call: ToolCall, failed: bool, index: int) -> Iterator[Problem]:
+        for arg, value in call.arguments.items():
+            at = self.deleted.get((arg, _key(value)))
+            if at is None:
+                continue
+            if self.kind(call.name) == "write" and not failed:
+                del self.deleted[(arg, _key(value))]  # re-created or reused by a write
+            elif not failed:
+                yield _problem(
+                    index,
+                    f"{call.name} uses {arg}={value!r}, deleted at message {at}, "
+                    "and its reply is not an error",
+                )
+
+    def _touch(self, call: ToolCall, reply: Any, index: int) -> None:
+        """Any write, even one that failed (real environments fail half-way), may change
+        the entities it names; one that names no ID may change any entity."""
+        self.last_write = index
+        named = set(_scalars(call.arguments)) | set(_scalars(reply))
+        anything = not any(_is_id_key(arg) for arg in call.arguments)
+        for entity in self.entities.values():
+            if anything or entity.key[1] in named or entity.values & named:
+                entity.touched = index
+
+    def _write(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
+        tool = self.tools.get(call.name)
+        deleted = self.kinds.deleted_argument(tool, call.arguments) if tool else None
+        if deleted is not None:
+            self.deleted[(deleted, _key(call.arguments[deleted]))] = index
+            for entity in self.entities.values():
+                if entity.key[1] == _key(call.arguments[deleted]):
+                    entity.fields.clear()
+        for arg, value in call.arguments.items():  # re-creating an entity un-deletes it
+            for key in [k for k in self.deleted if k[1] == _key(value) and k[0] != arg]:
+                del self.deleted[key]
+        known = {e.key for e in self.entities.values()}
+        yield from self._records(call, reply, index, by_write=call.name)
+        for entity in self.entities.values():
+            if entity.key not in known and any(f.by_write for f in entity.fields.values()):
+                entity.created_by_write = True
+        self._expect_arguments(call, index)
+
+    def _expect_arguments(self, call: ToolCall, index: int) -> None:
+        """A write's scalar arguments named like a field of the entity it names set that field."""
+        targets = [
+            self.entities[(arg.lower(), _key(value))]
+            for arg, value in call.arguments.items()
+            if _is_id_key(arg) and (arg.lower(), _key(value)) in self.entities
+        ]
+        for entity in targets:
+            for arg, value in call.arguments.items():
+                if _is_id_key(arg) or isinstance(value, (dict, list)) or value is None:
+                    continue
+                if arg in entity.fields:
+                    entity.fields[arg] = _Field(value, index, call.name)
+
+    def _repeat(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
+        signature = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
+        earlier = self.reads.get(signature)
+        self.reads[signature] = (reply, index)
+        if earlier is None or earlier[1] < self.last_write:
+            return
+        before = dict(_flatten(earlier[0]))
+        for path, value in _flatten(reply):
+            if path in before and not _same(before[path], value):
+                if _volatile_field(path, self.volatile_fields):
+                    continue
+                yield _problem(
+                    index,
+                    f"{call.name} repeated with the same arguments: {path or 'reply'} is "
+                    f"{value!r}, but was {before[path]!r} at message {earlier[1]}, "
+                    "with no write in between",
+                )
+                return
+
+    def _records(
+        self, call: ToolCall, reply: Any, index: int, by_write: str | None
+    ) -> Iterator[Problem]:
+        records = [reply] if isinstance(reply, dict) else []
+        if isinstance(reply, list):
+            records = [r for r in reply if isinstance(r, dict)]
+        seen: dict[str, set[Any]] = {}
+        shared: set[str] = set()
+        for record in records:
+            for field, value in record.items():
+                if _is_id_key(field) and not isinstance(value, (dict, list)):
+                    if _key(value) in seen.setdefault(field, set()):
+                        shared.add(field)
+                    seen[field].add(_key(value))
+        for record in records:
+            key = _primary(record, call.name, call, frozenset(shared))
+            if key is None:
+                continue
+            entity = self.entities.setdefault(key, _Entity(key))
+            yield from self._owned(key, record, index)
+            for path, value in _flatten(record):
+                if _volatile_field(path, self.volatile_fields):
+                    continue
+                if by_write is None:
+                    yield from self._compare(entity, path, value, call.name, index)
+                entity.fields[path] = _Field(value, index, by_write)
+                if _is_id_key(_last_key(path)) or "[" in path:
+                    entity.values.add(_key(value))
+
+    def _compare(
+        self, entity: _Entity, path: str, value: Any, tool: str, index: int
+    ) -> Iterator[Problem]:
+        known = entity.fields.get(path)
+        if known is None or _same(known.value, value) or entity.touched > known.index:
+            return
+        if entity.created_by_write and LIFECYCLE_WORDS & set(name_words(_last_key(path))):
+            return
+        name = f"{entity.key[0]}={entity.key[1]!r}"
+        if known.by_write:
+            text = (
+                f"{tool} reads {name} {path}={value!r}, but {known.by_write} at message "
+                f"{known.index} made it {known.value!r}: the write's effect is missing"
+            )
+        else:
+            text = (
+                f"{tool} reads {name} {path}={value!r}, but message {known.index} said "
+                f"{known.value!r}, and no write touched it since"
+            )
+        yield _problem(index, text)
+
+    def _owned(self, key: EntityKey, record: dict[str, Any], index: int) -> Iterator[Problem]:
+        """Children listed by ID in a record; a child naming another parent is a changed ID."""
+        for field, value in record.items():
+            if _is_id_key(field) and field.lower() != key[0]:
+                parent = (field.lower(), _key(value))
+                owner = self.owners.get(key)
+                if owner and owner[0][0] == parent[0] and owner[0][1] != parent[1]:
+                    yield _problem(
+                        index,
+                        f"{key[0]}={key[1]!r} belongs to {field}={value!r} here, but message "
+                        f"{owner[1]} listed it under {owner[0][0]}={owner[0][1]!r}",
+                    )
+            children = value if isinstance(value, list) else []
+            if isinstance(value, dict):
+                children = list(value)
+            noun = field.rstrip("s")
+            for child in children:
+                if isinstance(child, (str, int)) and not isinstance(child, bool):
+                    self.owners.setdefault((f"{noun}_id", _key(child)), (key, index))
+
+
+def _problem(index: int, text: str) -> Problem:
+    return Problem(rule=_StateLedger.rule, message_index=index, text=text)
+
+
+@attrs.frozen
+class _StateLedger:
+    rule: ClassVar[str] = "state_ledger"
+    kinds: ToolKinds = ToolKinds()
+    volatile_fields: frozenset[str] = frozenset()
+
+    def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        replay = _Replay(self.kinds, self.volatile_fields, {t.name: t for t in trajectory.tools})
+        calls: dict[str, ToolCall] = {}
+        for index, message in enumerate(trajectory.messages):
+            for call in message.tool_calls:
+                calls[call.id] = call
+            if message.role == "tool" and message.tool_call_id in calls:
+                call = calls.pop(message.tool_call_id)
+                yield from replay.step(call, reply_json(message.content), index)
+
+
+def state_ledger(
+    *,
+    kinds: Mapping[str, Kind] | ToolKinds | None = None,
+    volatile_fields: frozenset[str] | set[str] = frozenset(),
+) -> Check:
+    """The state ledger check (rule ``state_ledger``); see the module docstring.
+
+    ``kinds`` declares tools as ``"read"``, ``"write"`` or ``"other"`` (or is a
+    whole :class:`ToolKinds`); ``volatile_fields`` names fields that change on
+    their own, besides the clock-like ones.
+    """
+    judged = kinds if isinstance(kinds, ToolKinds) else ToolKinds(declared=dict(kinds or {}))
+    return _StateLedger(judged, frozenset(volatile_fields))
