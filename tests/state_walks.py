@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import dataclasses
 import importlib
 import json
 import random
@@ -44,6 +45,7 @@ class Pool:
             for k, v in value.items():
                 if isinstance(v, dict) and key:  # records keyed by ID: the key is a value
                     target[f"{key.rstrip('s')}_id"].append(k)
+                    target["name"].append(k)
                 self.add(v, str(k), recent)
         elif isinstance(value, list):
             for item in value:
@@ -58,7 +60,11 @@ class Pool:
     def pick(self, key: str) -> Any:
         for source in (self.recent, self.values):
             last = key.split("_")[-1]
-            names = [key, key.removeprefix("new_"), key.rstrip("s")] + ([last] if last != "id" else [])
+            names = [key, key.removeprefix("new_"), key.rstrip("s")] + (
+                [last] if last != "id" else []
+            )
+            if key.endswith("_name") or key in ("source", "destination", "folder", "path"):
+                names.append("name")  # file-system entries
             for name in names:
                 choices = source.get(name)
                 if choices and (source is self.recent or name == key or self.rng.random() < 0.7):
@@ -123,6 +129,26 @@ def walk(
     for number in range(length):
         if check_next is not None:  # read back what a write changed
             tool, arguments = by_name[check_next.name], check_next.arguments
+        elif (
+            done_reads
+            and rng.random() < 0.2
+            and (
+                follow := [
+                    w
+                    for w in writes
+                    if set(done_reads[-1].arguments) & set(w.parameters.get("properties", {}))
+                ]
+            )
+        ):  # change what was just read
+            tool = rng.choice(follow)
+            arguments = {
+                **_arguments(tool.parameters, pool, rng),
+                **{
+                    k: v
+                    for k, v in done_reads[-1].arguments.items()
+                    if k in tool.parameters.get("properties", {})
+                },
+            }
         else:
             tool = rng.choice(writes if writes and rng.random() < 0.4 else reads or writes)
             arguments = _arguments(tool.parameters, pool, rng)
@@ -172,7 +198,9 @@ def tau2_walks(domain: str, count: int, length: int = 40, seed: int = 0) -> Iter
         if user_tools:
             pool.add(env.user_tools.db.model_dump(mode="json"))
 
-        def run(name: str, arguments: dict[str, Any], env: Any = env, user: Any = user_tools) -> str:
+        def run(
+            name: str, arguments: dict[str, Any], env: Any = env, user: Any = user_tools
+        ) -> str:
             try:
                 if name in user:
                     result = env.use_user_tool(name, **copy.deepcopy(arguments))
@@ -191,7 +219,8 @@ def bfcl_walks(count: int, length: int = 40, seed: int = 0) -> Iterator[Trajecto
     """Random walks on BFCL's backends, loaded with the initial states of multi_turn_base."""
     from gemlib.formats.bfcl import BfclBackends, bfcl_data_dir, read_bfcl_multi_turn
 
-    entries = [json.loads(line) for line in open(bfcl_data_dir() / "BFCL_v4_multi_turn_base.json")]
+    path = bfcl_data_dir() / "BFCL_v4_multi_turn_base.json"
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     tools_by_entry = {t.id: t.tools for t in read_bfcl_multi_turn(execute=False)}
     for number in range(count):
         rng = random.Random(f"bfcl-{seed}-{number}")
@@ -203,28 +232,231 @@ def bfcl_walks(count: int, length: int = 40, seed: int = 0) -> Iterator[Trajecto
         yield walk(f"walk-bfcl-{number}-{entry['id']}", tools, backends.call, pool, rng, length)
 
 
-if __name__ == "__main__":
+@dataclasses.dataclass
+class Step:
+    """One call of a trace: where it is, what it did."""
+
+    at: int
+    """The index of the tool reply."""
+    call: ToolCall
+    reply: Any
+    kind: str
+    ok: bool
+
+
+def steps(t: Trajectory) -> list[Step]:
+    out = []
+    for i, m in enumerate(t.messages):
+        if m.role == "tool":
+            call = t.messages[i - 1].tool_calls[0]
+            decoded = reply_json(m.content)
+            out.append(Step(i, call, decoded, KINDS.kind(call.name), not is_error_reply(decoded)))
+    return out
+
+
+def _changed(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 7
+    return f"{value}-X" if value != "" else "X"
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path, value
+
+
+def _set(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    value = copy.deepcopy(value)
+    if not path:
+        return new
+    target = value
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = new
+    return value
+
+
+def _replace_reply(t: Trajectory, at: int, reply: Any) -> Trajectory:
+    messages = list(t.messages)
+    content = reply if isinstance(reply, str) else json.dumps(reply)
+    messages[at] = messages[at].model_copy(update={"content": content})
+    return t.model_copy(update={"messages": tuple(messages)})
+
+
+def _insert_read(t: Trajectory, after: int, call: ToolCall, reply: Any, tag: str) -> Trajectory:
+    messages = list(t.messages)
+    new_call = call.model_copy(update={"id": f"{call.id}-{tag}"})
+    content = reply if isinstance(reply, str) else json.dumps(reply)
+    messages[after + 1 : after + 1] = [
+        Message(role="assistant", tool_calls=(new_call,)),
+        Message(role="tool", content=content, tool_call_id=new_call.id, name=call.name),
+    ]
+    return t.model_copy(update={"messages": tuple(messages)})
+
+
+def _stable(path: tuple[Any, ...]) -> bool:
+    """Not a clock field (the ledger's documented tolerance)."""
+    return not any(
+        isinstance(p, str) and {"time", "timestamp", "date"} & set(p.lower().split("_"))
+        for p in path
+    )
+
+
+def _id_like(key: Any) -> bool:
+    return isinstance(key, str) and (key.lower() == "id" or key.lower().endswith("_id"))
+
+
+def _deleting(call: ToolCall) -> bool:
+    return call.name in ("rm", "rmdir") or call.name.startswith(("delete_", "remove_file"))
+
+
+def mutants(t: Trajectory, rng: random.Random) -> Iterator[tuple[str, Trajectory, str]]:
+    """``(kind, mutant, where)`` for every site in ``t`` where a kind of failure can be planted."""
+    found = steps(t)
+    for n, write in enumerate(found):
+        if write.kind != "write" or not write.ok:
+            continue
+        later = found[n + 1 :]
+        nxt = next((s for s in later if s.kind == "write"), None)
+        window = [s for s in later if nxt is None or s.at < nxt.at]
+        previous = max((s.at for s in found[:n] if s.kind == "write"), default=-1)
+        earlier = {  # reads since the write before: the state this write changed
+            json.dumps([s.call.name, s.call.arguments], sort_keys=True): s
+            for s in found[:n]
+            if s.kind == "read" and s.ok and s.at > previous
+        }
+        set_by_write = dict(_leaves(write.reply)) if isinstance(write.reply, (dict, list)) else {}
+        ids = {json.dumps(p) for p in write.call.arguments.items() if _id_like(p[0])}
+        if ids:  # an argument the write sets, read back from the entity it names
+            set_by_write.update({(k,): v for k, v in write.call.arguments.items()})
+        else:  # no entity named: only effects the reply reports, not echoed arguments
+            set_by_write = {
+                p: v for p, v in set_by_write.items() if p[-1] not in write.call.arguments
+            }
+        for read in window:
+            if read.kind != "read" or not read.ok or not isinstance(read.reply, (dict, list)):
+                continue
+            if ids and not ids & {json.dumps(p) for p in read.call.arguments.items()}:
+                continue  # a read of another entity
+            # a later read contradicts the write: a field the write set, read as something else
+            before = earlier.get(json.dumps([read.call.name, read.call.arguments], sort_keys=True))
+            old = dict(_leaves(before.reply)) if before is not None else {}
+            candidates = sorted(_leaves(read.reply), key=lambda leaf: leaf[0] in old)
+            for path, value in candidates:  # the fields the write added first
+                expected = set_by_write.get(path)
+                if expected is None and (path not in old if old else len(path) == 1):
+                    expected = set_by_write.get(path[-1:])  # an argument, new at this path
+                if path and _id_like(path[-1]):
+                    continue  # changing an ID is the id_changed kind
+                if expected is not None and expected == value and _stable(path):
+                    yield (
+                        "contradicts_write",
+                        _replace_reply(t, read.at, _set(read.reply, path, _changed(value))),
+                        f"{write.call.name}@{write.at} then {read.call.name}@{read.at} {path}",
+                    )
+                    break
+            # the write's effect is missing: the read shows the state from before the write
+            if before is not None and before.reply != read.reply:
+                yield (
+                    "effect_missing" if ids else "effect_missing_unkeyed",
+                    _replace_reply(t, read.at, before.reply),
+                    f"{write.call.name}@{write.at} then {read.call.name}@{read.at}",
+                )
+            break
+    for read in found:
+        if read.kind == "read" and read.ok and not KINDS.is_volatile(read.call.name):
+            leaves = [(p, v) for p, v in _leaves(read.reply) if _stable(p)]
+            if leaves:
+                path, value = rng.choice(leaves)
+                changed = _set(read.reply, path, _changed(value))
+                yield (
+                    "repeat_changed",
+                    _insert_read(t, read.at, read.call, changed, "again"),
+                    f"{read.call.name}@{read.at} {path}",
+                )
+    for read in found:  # a reply about another ID than the one asked for
+        if read.kind == "read" and read.ok and isinstance(read.reply, dict):
+            echoed = [
+                k for k, v in read.call.arguments.items() if _id_like(k) and read.reply.get(k) == v
+            ]
+            if echoed:
+                changed = _set(read.reply, (echoed[0],), _changed(read.reply[echoed[0]]))
+                yield (
+                    "id_changed",
+                    _replace_reply(t, read.at, changed),
+                    f"{read.call.name}@{read.at} {echoed[0]}",
+                )
+    for n, delete in enumerate(found):
+        if not (delete.kind == "write" and delete.ok and _deleting(delete.call)):
+            continue
+        target = {json.dumps(pair) for pair in delete.call.arguments.items()}
+        user = next(
+            (
+                s
+                for s in reversed(found[:n])
+                if s.ok
+                and s.kind == "read"
+                and target & {json.dumps(pair) for pair in s.call.arguments.items()}
+            ),
+            None,
+        )
+        if user is not None:
+            yield (
+                "resurrected",
+                _insert_read(t, delete.at, user.call, user.reply, "undead"),
+                f"{delete.call.name}@{delete.at} then {user.call.name}",
+            )
+
+
+def sweep(per_source: int, show: bool = True) -> dict[str, Any]:
+    """False alarms, traces, calls and writes per source, and mutants caught per kind."""
     from gemlib.validation.ledger import state_ledger
 
-    per_source = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     check = state_ledger()
     sources: dict[str, Callable[[], Iterator[Trajectory]]] = {
         d: (lambda d=d: tau2_walks(d, per_source)) for d in ("airline", "retail", "telecom")
     }
     sources["bfcl"] = lambda: bfcl_walks(per_source * 2)
+    caught: collections.Counter[str] = collections.Counter()
+    sites: collections.Counter[str] = collections.Counter()
+    figures: dict[str, Any] = {"sources": {}, "missed": []}
     for source, make in sources.items():
         traces = calls = writes = ok_writes = flagged = 0
         for t in make():
             traces += 1
-            for i, m in enumerate(t.messages):
-                for c in m.tool_calls:
-                    calls += 1
-                    if KINDS.kind(c.name) == "write":
-                        writes += 1
-                        ok_writes += not is_error_reply(reply_json(t.messages[i + 1].content))
+            found = steps(t)
+            calls += len(found)
+            writes += sum(s.kind == "write" for s in found)
+            ok_writes += sum(s.kind == "write" and s.ok for s in found)
             problems = list(check(t))
             flagged += bool(problems)
-            for p in problems[:3]:
-                print("  FALSE ALARM", t.id, p.message_index, p.text[:300])
-        print(f"{source}: {traces} traces, {calls} calls, {writes} writes ({ok_writes} succeeded), "
-              f"{flagged} flagged")
+            figures["missed"] += [f"FALSE ALARM {t.id}: {p.text}" for p in problems]
+            for kind, mutant, where in mutants(t, random.Random(t.id)):
+                sites[f"{source}/{kind}"] += 1
+                if any(True for _ in check(mutant)):
+                    caught[f"{source}/{kind}"] += 1
+                else:
+                    figures["missed"].append(f"MISSED {kind} {t.id} {where}")
+        figures["sources"][source] = {
+            "traces": traces,
+            "calls": calls,
+            "writes": writes,
+            "succeeded": ok_writes,
+            "flagged": flagged,
+        }
+    figures["caught"] = {key: (caught[key], sites[key]) for key in sorted(sites)}
+    if show:
+        print(json.dumps(figures, indent=1))
+    return figures
+
+
+if __name__ == "__main__":
+    sweep(int(sys.argv[1]) if len(sys.argv) > 1 else 20)

@@ -16,6 +16,7 @@ from gemlib.validation.ladder import (
     default_checks,
     validate,
 )
+from gemlib.validation.ledger import state_ledger
 
 __all__ = [
     "DEFAULT_CHECKS",
@@ -25,5 +26,6 @@ __all__ = [
     "consistent_ids",
     "default_checks",
     "grounded",
+    "state_ledger",
     "validate",
 ]

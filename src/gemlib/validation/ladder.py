@@ -19,12 +19,18 @@ from gemlib.validation.checks import (
     valid_arguments,
 )
 from gemlib.validation.grounding import consistent_ids, grounded
+from gemlib.validation.ledger import state_ledger
 
 __all__ = ["DEFAULT_CHECKS", "RuleValidator", "ValidationReport", "default_checks", "validate"]
 
 
-def default_checks(*, one_call_per_turn: bool = False, grounding: bool = True) -> tuple[Check, ...]:
-    """The standard ladder, cheapest and most basic rungs first."""
+def default_checks(
+    *, one_call_per_turn: bool = False, grounding: bool = True, state: bool = True
+) -> tuple[Check, ...]:
+    """The standard ladder, cheapest and most basic rungs first.
+
+    ``state`` adds the state ledger (:func:`~gemlib.validation.ledger.state_ledger`).
+    """
     checks: list[Check] = [
         tools_well_formed(),
         known_tools(),
@@ -35,6 +41,8 @@ def default_checks(*, one_call_per_turn: bool = False, grounding: bool = True) -
     ]
     if grounding:
         checks += [grounded(), consistent_ids()]
+    if state:
+        checks.append(state_ledger())
     return tuple(checks)
 
 

@@ -30,34 +30,36 @@ each with the index of the tool reply that shows it, the entity and the field
 
 Tolerances, all explicit: replies that are errors are facts about nothing;
 volatile reads (:meth:`ToolKinds.is_volatile`) are never compared; fields
-named like clocks (``time``, ``timestamp``, ``updated_at``, ``last_...``,
-``expires``...) or declared in ``volatile_fields`` change on their own; a
-lifecycle field (``status``, ``state``) of a record a write just created may
-advance on its own (an order placed as pending is later open); strings compare
-without case or surrounding spaces, numbers numerically (``7`` is ``7.0``);
-a field another reply does not mention is not compared.
+named like clocks (``time``, ``timestamp``, ``updated_at``, ``last_seen``,
+``expires_in``...) or declared in ``volatile_fields`` change on their own; a
+lifecycle field (``status``, ``state``) of a record as a write created it (its
+reply gave an ID the arguments did not) may advance on its own (an order
+placed as pending is later open); strings compare without case or surrounding
+spaces, integers exactly and other numbers numerically (``7`` is ``7.0``); a
+field another reply does not mention is not compared; nested lists and
+mappings are compared by their size too.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
 
 from gemlib.model import Problem, Tool, ToolCall, Trajectory
 from gemlib.validation.checks import Check
-from gemlib.validation.tool_kinds import Kind, ToolKinds, name_words
+from gemlib.validation.tool_kinds import READ_VERBS, WRITE_VERBS, Kind, ToolKinds, name_words
 
 __all__ = ["is_error_reply", "reply_json", "state_ledger"]
 
 CLOCK_WORDS = frozenset(
-    "time timestamp updated modified created last expires expiry elapsed uptime age now".split()
+    ["time", "timestamp", "updated", "modified", "expires", "elapsed", "uptime", "now", "seen"]
 )
 LIFECYCLE_WORDS = frozenset({"status", "state"})
-_ERROR_FLAGS = ("success", "status", "ok")
+_ERROR_FLAGS = ("success", "ok")
 
 
 def reply_json(content: str) -> Any:
@@ -91,20 +93,28 @@ def _is_id_key(key: str) -> bool:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
     if isinstance(a, str) and isinstance(b, str):
         return a.strip().casefold() == b.strip().casefold()
     return bool(a == b)
 
 
-def _flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def _flatten(value: Any, path: str = "", sizes: bool = False) -> Iterator[tuple[str, Any]]:
+    """Leaf paths and values; with ``sizes``, also ``path#``: how many items a nested
+    list or mapping holds (a refund missing from a payment history shows there)."""
     if isinstance(value, dict):
+        if sizes and path:
+            yield f"{path}#", len(value)
         for key, item in value.items():
-            yield from _flatten(item, f"{path}.{key}" if path else str(key))
+            yield from _flatten(item, f"{path}.{key}" if path else str(key), sizes)
     elif isinstance(value, list):
+        if sizes and path:
+            yield f"{path}#", len(value)
         for i, item in enumerate(value):
-            yield from _flatten(item, f"{path}[{i}]")
+            yield from _flatten(item, f"{path}[{i}]", sizes)
     else:
         yield path, value
 
@@ -127,12 +137,12 @@ def _key(value: Any) -> Any:
 
 
 def _volatile_field(path: str, declared: frozenset[str]) -> bool:
-    leaf = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    leaf = _last_key(path)
     return leaf in declared or bool(CLOCK_WORDS & set(name_words(leaf)))
 
 
 def _last_key(path: str) -> str:
-    return path.rsplit(".", 1)[-1].split("[", 1)[0]
+    return path.rsplit(".", 1)[-1].split("[", 1)[0].rstrip("#")
 
 
 EntityKey = tuple[str, Any]
@@ -153,8 +163,13 @@ class _Entity:
     fields: dict[str, _Field] = attrs.field(factory=dict)
     touched: int = -1
     """The last message index of a write that touched it."""
-    created_by_write: bool = False
+    created_at: int = -1
+    """The message of the write that created it (gave it its ID), if one did."""
     values: set[Any] = attrs.field(factory=set)
+    told: int = -1
+    """The last message that gave a record of it."""
+    pending: tuple[ToolCall, int, dict[str, Any]] | None = None
+    """A successful write to it not yet read back: the write, its index, the fields before."""
 
 
 def _primary(
@@ -201,6 +216,10 @@ class _Replay:
     last_write: int = -1
     deleted: dict[tuple[str, Any], int] = attrs.field(factory=dict)
     owners: dict[EntityKey, tuple[EntityKey, int]] = attrs.field(factory=dict)
+    previous_write: int = -1
+    awaited: dict[str, tuple[str, int, Any]] = attrs.field(factory=dict)
+    """Reads of what a successful write named, to be read back: the write, its index,
+    the answer before it."""
 
     def kind(self, name: str) -> Kind:
         tool = self.tools.get(name)
@@ -215,8 +234,9 @@ class _Replay:
         if kind == "write" and not failed:
             yield from self._write(call, reply, index)
         elif kind == "read" and not failed and not self.kinds.is_volatile(call.name):
-            yield from self._repeat(call, reply, index)
-            yield from self._records(call, reply, index, by_write=None)
+            repeated = list(self._repeat(call, reply, index))
+            compared = list(self._records(call, reply, index, by_write=None))
+            yield from compared or repeated  # one problem for one changed reply
 
     def _used_after_delete(self, call: ToolCall, failed: bool, index: int) -> Iterator[Problem]:
         for arg, value in call.arguments.items():
@@ -235,7 +255,7 @@ class _Replay:
     def _touch(self, call: ToolCall, reply: Any, index: int) -> None:
         """Any write, even one that failed (real environments fail half-way), may change
         the entities it names; one that names no ID may change any entity."""
-        self.last_write = index
+        self.previous_write, self.last_write = self.last_write, index
         named = set(_scalars(call.arguments)) | set(_scalars(reply))
         anything = not any(_is_id_key(arg) for arg in call.arguments)
         for entity in self.entities.values():
@@ -253,35 +273,73 @@ class _Replay:
         for arg, value in call.arguments.items():  # re-creating an entity un-deletes it
             for key in [k for k in self.deleted if k[1] == _key(value) and k[0] != arg]:
                 del self.deleted[key]
+        self._await_reads(call, reply, index)
         known = {e.key for e in self.entities.values()}
-        yield from self._records(call, reply, index, by_write=call.name)
-        for entity in self.entities.values():
-            if entity.key not in known and any(f.by_write for f in entity.fields.values()):
-                entity.created_by_write = True
-        self._expect_arguments(call, index)
-
-    def _expect_arguments(self, call: ToolCall, index: int) -> None:
-        """A write's scalar arguments named like a field of the entity it names set that field."""
         targets = [
             self.entities[(arg.lower(), _key(value))]
-            for arg, value in call.arguments.items()
-            if _is_id_key(arg) and (arg.lower(), _key(value)) in self.entities
+            for arg, value in _target_ids(call).items()
+            if (arg.lower(), _key(value)) in self.entities
         ]
+        before = {e.key: {p: f.value for p, f in e.fields.items()} for e in targets}
+        told = {e.key: e.told for e in targets}
+        yield from self._records(call, reply, index, by_write=call.name)
+        given = {_key(v) for v in call.arguments.values() if isinstance(v, (str, int, float))}
+        for entity in self.entities.values():
+            if entity.key not in known and entity.key[1] not in given and entity.told == index:
+                entity.created_at = index  # the write gave it its ID: a new record
         for entity in targets:
-            for arg, value in call.arguments.items():
-                if _is_id_key(arg) or isinstance(value, (dict, list)) or value is None:
-                    continue
-                if arg in entity.fields:
-                    entity.fields[arg] = _Field(value, index, call.name)
+            fields = before[entity.key]
+            if (
+                fields
+                and entity.told == told[entity.key]  # the write's reply did not show it
+                and not _sets_nothing_new(call, fields.items())
+            ):
+                entity.pending = (call, index, fields)
+            self._expect_arguments(call, entity, index)
+
+    def _await_reads(self, call: ToolCall, reply: Any, index: int) -> None:
+        """Reads of what the write names (its ID, and a noun of its name: ``comment`` and
+        ``get_tweet_comments``, not ``retweet``), answered since the write before: the
+        next identical read must answer differently."""
+        named = {json.dumps([k, _key(v)]) for k, v in _target_ids(call).items()}
+        if any(_is_id_key(_last_key(path)) for path, _ in _flatten(reply)):
+            return  # the write's reply gave a record: the ledger compares records
+        nouns = _nouns(call.name)
+        for signature, (reply, at) in self.reads.items():
+            tool, arguments = json.loads(signature)
+            pairs = {json.dumps([k, _key(v)]) for k, v in arguments.items()}
+            if (
+                at > self.previous_write
+                and named & pairs
+                and nouns & _nouns(tool)
+                and not _sets_nothing_new(call, _flatten(reply))
+            ):
+                self.awaited[signature] = (call.name, index, reply)
+
+    @staticmethod
+    def _expect_arguments(call: ToolCall, entity: _Entity, index: int) -> None:
+        """A write's scalar arguments named like a field of the entity it names set that field."""
+        for arg, value in call.arguments.items():
+            if _is_id_key(arg) or isinstance(value, (dict, list)) or value is None:
+                continue
+            if arg in entity.fields:
+                entity.fields[arg] = _Field(value, index, call.name)
 
     def _repeat(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
         signature = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
         earlier = self.reads.get(signature)
         self.reads[signature] = (reply, index)
+        awaited = self.awaited.pop(signature, None)
+        if awaited is not None and awaited[1] == self.last_write and awaited[2] == reply:
+            yield _problem(
+                index,
+                f"{call.name} answers exactly as before {awaited[0]} at message {awaited[1]} "
+                "reported success: the write's effect is missing",
+            )
         if earlier is None or earlier[1] < self.last_write:
             return
-        before = dict(_flatten(earlier[0]))
-        for path, value in _flatten(reply):
+        before = dict(_flatten(earlier[0], sizes=True))
+        for path, value in _flatten(reply, sizes=True):
             if path in before and not _same(before[path], value):
                 if _volatile_field(path, self.volatile_fields):
                     continue
@@ -311,16 +369,60 @@ class _Replay:
             key = _primary(record, call.name, call, frozenset(shared))
             if key is None:
                 continue
+            if len(records) == 1:
+                yield from self._echoed_id(call, key, index)
             entity = self.entities.setdefault(key, _Entity(key))
+            entity.told = index
             yield from self._owned(key, record, index)
-            for path, value in _flatten(record):
-                if _volatile_field(path, self.volatile_fields):
-                    continue
-                if by_write is None:
+            flat = [
+                (path, value)
+                for path, value in _flatten(record, sizes=True)
+                if not _volatile_field(path, self.volatile_fields)
+            ]
+            if by_write is None:
+                yield from self._unchanged(entity, dict(flat), call.name, index)
+                for path, value in flat:
                     yield from self._compare(entity, path, value, call.name, index)
+            for path, value in flat:
                 entity.fields[path] = _Field(value, index, by_write)
-                if _is_id_key(_last_key(path)) or "[" in path:
+                if not path.endswith("#") and (_is_id_key(_last_key(path)) or "[" in path):
                     entity.values.add(_key(value))
+
+    def _echoed_id(self, call: ToolCall, key: EntityKey, index: int) -> Iterator[Problem]:
+        """A reply about another entity than the one the call named: an invented ID."""
+        for arg, value in call.arguments.items():
+            if arg.lower() == key[0] and _key(value) != key[1]:
+                yield _problem(
+                    index,
+                    f"{call.name} asked for {arg}={value!r} and the reply is about "
+                    f"{key[0]}={key[1]!r}",
+                )
+
+    def _unchanged(
+        self, entity: _Entity, flat: dict[str, Any], tool: str, index: int
+    ) -> Iterator[Problem]:
+        """The first read after a successful write to an entity shows it exactly as before."""
+        pending, entity.pending = entity.pending, None
+        if pending is None or entity.touched != pending[1]:
+            return
+        write, at, before = pending
+        name = f"{entity.key[0]}={entity.key[1]!r}"
+        if before.keys() == flat.keys() and all(_same(before[k], flat[k]) for k in flat):
+            yield _problem(
+                index,
+                f"{tool} reads {name} exactly as it was before {write.name} at message {at} "
+                "reported success: the write's effect is missing",
+            )
+            return
+        for arg, value in _settings(write).items():
+            named = [path for path in flat if _last_key(path) == arg and not path.endswith("#")]
+            new = [p for p in named if p not in before or not _same(before[p], value)]
+            if named and not any(_same(flat[p], value) for p in new):
+                yield _problem(
+                    index,
+                    f"{tool} reads {name} with no new {arg}={value!r}, which {write.name} "
+                    f"at message {at} set: the write's effect is missing",
+                )
 
     def _compare(
         self, entity: _Entity, path: str, value: Any, tool: str, index: int
@@ -328,7 +430,8 @@ class _Replay:
         known = entity.fields.get(path)
         if known is None or _same(known.value, value) or entity.touched > known.index:
             return
-        if entity.created_by_write and LIFECYCLE_WORDS & set(name_words(_last_key(path))):
+        lifecycle = LIFECYCLE_WORDS & set(name_words(_last_key(path)))
+        if lifecycle and known.index == entity.created_at:  # as created; it may advance
             return
         name = f"{entity.key[0]}={entity.key[1]!r}"
         if known.by_write:
@@ -364,6 +467,46 @@ class _Replay:
                     self.owners.setdefault((f"{noun}_id", _key(child)), (key, index))
 
 
+def _settings(call: ToolCall) -> dict[str, Any]:
+    """A write's scalar arguments that are not IDs: the values it sets."""
+    return {
+        arg: value
+        for arg, value in call.arguments.items()
+        if not _is_id_key(arg) and not isinstance(value, (dict, list)) and value is not None
+    }
+
+
+def _sets_nothing_new(call: ToolCall, known: Iterable[tuple[str, Any]]) -> bool:
+    """The write sets values, and the ``(path, value)`` pairs already hold each as a
+    top-level field of that name (a write of what is already there changes nothing)."""
+    settings = _settings(call)
+    leaves: dict[str, list[Any]] = {}
+    for path, value in known:
+        if "." not in path and "[" not in path:
+            leaves.setdefault(path, []).append(value)
+    return bool(settings) and all(
+        any(_same(v, value) for v in leaves.get(arg, [])) for arg, value in settings.items()
+    )
+
+
+def _target_ids(call: ToolCall) -> dict[str, Any]:
+    """The ID arguments naming what a write changes: those whose noun is in the tool's
+    name (``cancel_reservation(reservation_id)``), else the only one."""
+    ids = {k: v for k, v in call.arguments.items() if _is_id_key(k) and isinstance(v, (str, int))}
+    words = set(name_words(call.name))
+    named = {k: v for k, v in ids.items() if set(name_words(k)) - {"id"} <= words}
+    return named or (ids if len(ids) == 1 else {})
+
+
+def _nouns(tool: str) -> set[str]:
+    """The words of a tool's name besides verbs, singular (``get_user_tweets``: user, tweet)."""
+    return {
+        w.rstrip("s")
+        for w in name_words(tool)
+        if w not in READ_VERBS and w not in WRITE_VERBS and len(w) > 2
+    }
+
+
 def _problem(index: int, text: str) -> Problem:
     return Problem(rule=_StateLedger.rule, message_index=index, text=text)
 
@@ -371,7 +514,7 @@ def _problem(index: int, text: str) -> Problem:
 @attrs.frozen
 class _StateLedger:
     rule: ClassVar[str] = "state_ledger"
-    kinds: ToolKinds = ToolKinds()
+    kinds: ToolKinds = attrs.field(factory=ToolKinds)
     volatile_fields: frozenset[str] = frozenset()
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
