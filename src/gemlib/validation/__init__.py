@@ -17,6 +17,7 @@ from gemlib.validation.ladder import (
     validate,
 )
 from gemlib.validation.ledger import state_ledger
+from gemlib.validation.limits import prompt_limits
 
 __all__ = [
     "DEFAULT_CHECKS",
@@ -26,6 +27,7 @@ __all__ = [
     "consistent_ids",
     "default_checks",
     "grounded",
+    "prompt_limits",
     "state_ledger",
     "validate",
 ]

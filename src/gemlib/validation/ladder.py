@@ -20,6 +20,7 @@ from gemlib.validation.checks import (
 )
 from gemlib.validation.grounding import consistent_ids, grounded
 from gemlib.validation.ledger import state_ledger
+from gemlib.validation.limits import prompt_limits
 
 __all__ = ["DEFAULT_CHECKS", "RuleValidator", "ValidationReport", "default_checks", "validate"]
 
@@ -29,7 +30,8 @@ def default_checks(
 ) -> tuple[Check, ...]:
     """The standard ladder, cheapest and most basic rungs first.
 
-    ``state`` adds the state ledger (:func:`~gemlib.validation.ledger.state_ledger`).
+    ``state`` adds the state ledger (:func:`~gemlib.validation.ledger.state_ledger`)
+    and the system prompt's numeric limits (:func:`~gemlib.validation.limits.prompt_limits`).
     """
     checks: list[Check] = [
         tools_well_formed(),
@@ -42,7 +44,7 @@ def default_checks(
     if grounding:
         checks += [grounded(), consistent_ids()]
     if state:
-        checks.append(state_ledger())
+        checks += [state_ledger(), prompt_limits()]
     return tuple(checks)
 
 

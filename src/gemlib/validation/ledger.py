@@ -383,6 +383,7 @@ class _Replay:
                 yield from self._unchanged(entity, dict(flat), call.name, index)
                 for path, value in flat:
                     yield from self._compare(entity, path, value, call.name, index)
+                yield from self._reshaped(entity, dict(flat), call.name, index)
             for path, value in flat:
                 entity.fields[path] = _Field(value, index, by_write)
                 if not path.endswith("#") and (_is_id_key(_last_key(path)) or "[" in path):
@@ -423,6 +424,22 @@ class _Replay:
                     f"{tool} reads {name} with no new {arg}={value!r}, which {write.name} "
                     f"at message {at} set: the write's effect is missing",
                 )
+
+    def _reshaped(
+        self, entity: _Entity, flat: dict[str, Any], tool: str, index: int
+    ) -> Iterator[Problem]:
+        """A known value that a read now shows as a record (or list), with no write since."""
+        for path, known in entity.fields.items():
+            if path in flat or entity.touched > known.index or path.endswith("#"):
+                continue
+            inner = next((p for p in flat if p.startswith((f"{path}.", f"{path}["))), None)
+            if inner is not None:
+                yield _problem(
+                    index,
+                    f"{tool} reads {entity.key[0]}={entity.key[1]!r} {inner}={flat[inner]!r}, "
+                    f"but message {known.index} said {path}={known.value!r}",
+                )
+                return
 
     def _compare(
         self, entity: _Entity, path: str, value: Any, tool: str, index: int
