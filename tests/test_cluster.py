@@ -108,6 +108,14 @@ def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
         again = gemlib("resume", "run")
         assert again.returncode == 0, again.stderr
         assert len(server.requests) == sent
+        settings = (tmp_path / "run" / "run.json").read_bytes()
+        other = gemlib(
+            "run", "corpus", "--model", "openai/teacher", "--api-base", server.url,
+            "--out", "run", "--dask", "local:2", "--no-judge",
+        )  # fmt: skip
+        assert other.returncode == 2, other.stderr
+        assert "different pipeline" in other.stderr
+        assert (tmp_path / "run" / "run.json").read_bytes() == settings, "refused: unchanged"
     assert "2 partitions on 2 Dask workers" in first.stdout
     assert "each partition ran with 2 requests in flight" in first.stdout
     assert "part-00001: corpus-1.jsonl, 3 trajectories, 0 rejections" in first.stdout

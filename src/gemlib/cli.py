@@ -193,9 +193,14 @@ def _execute(spec: RunSpec, quiet: bool = False, overwrite: bool = False) -> Run
 
 
 def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
-    """Run each JSONL/Parquet file of the corpus folder as a partition on Dask."""
+    """Run each JSONL/Parquet file of the corpus folder as a partition on Dask.
+
+    The root's ``run.json`` is written before a new run, and after the partitions
+    of an existing one accepted the run: a refused run leaves it as it was.
+    """
     from gemlib.cluster import run_partitions
     from gemlib.llm.limits import Limits
+    from gemlib.pipeline.store import PARTITION_GLOB
 
     folder = Path(spec.corpus)
     if not folder.is_dir():
@@ -209,7 +214,9 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
         distributed: Any = importlib.import_module("dask.distributed")
     except ImportError:
         raise GemlibError("--dask needs the dask extra: pip install 'gemlib[dask]'") from None
-    spec.save()
+    existing = any(Path(spec.out).glob(PARTITION_GLOB))
+    if not existing or overwrite:
+        spec.save()  # nothing to protect: resume needs it even if this run is cut short
     if spec.dask is not None and spec.dask.startswith("local"):
         _, _, workers = spec.dask.partition(":")
         cluster = distributed.LocalCluster(
@@ -236,6 +243,7 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
         client.close()
         if cluster is not None:
             cluster.close()
+    spec.save()  # every partition accepted these settings
     print(f"each partition ran with {result.share.max_concurrency} requests in flight")
     for part in result.partitions:
         print(
