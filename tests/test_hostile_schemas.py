@@ -8,9 +8,6 @@ was fetched over the network.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +20,7 @@ from gemlib import Tool, Trajectory
 from gemlib.model import Message, ToolCall
 from gemlib.validation import validate
 from gemlib.validation.checks import valid_arguments
+from test_cli import _gemlib
 
 HOSTILE = "a" * 34 + "!"
 # Catastrophic for Python's re; the first also for the regex module without a time limit.
@@ -137,17 +135,6 @@ def test_a_remote_ref_is_never_fetched() -> None:
         server.server_close()
     assert seen == []
     assert "cannot be resolved" in report.problems[0].text
-
-
-def _gemlib(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gemlib.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=90,  # the code before this fix never finished
-        env={**os.environ, "GEMLIB_CACHE_DIR": str(cwd / "cache"), **env},
-    )
 
 
 @pytest.mark.faults

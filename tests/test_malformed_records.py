@@ -8,9 +8,6 @@ Each case below raised ``TypeError``, ``AttributeError``, ``KeyError``,
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from gemlib import Tool, Trajectory
 from gemlib.errors import FormatError, GemlibError
 from gemlib.formats import bfcl, gem_tags, hermes, openai, read_trajectories, sharegpt
 from gemlib.formats.hf import from_dataset
+from test_cli import _gemlib
 
 DEEP = 5000
 
@@ -172,17 +170,6 @@ def test_read_trajectories_names_each_bad_line_and_can_go_on(tmp_path: Path) -> 
     assert "nested more than" in str(errors[2])
     assert "messages: Field required" in str(errors[4])
     assert "not valid UTF-8" in str(errors[5])
-
-
-def _gemlib(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gemlib.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "GEMLIB_CACHE_DIR": str(cwd / "cache")},
-    )
 
 
 def test_gemlib_validate_reports_bad_lines_and_goes_on(tmp_path: Path) -> None:

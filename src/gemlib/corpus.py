@@ -125,6 +125,16 @@ class _Problems:
         if self.documents == 0:
             log.warning("%s: no documents read", self.source)
 
+    def report(self, documents: Iterable[Document | None]) -> Iterator[Document]:
+        """The documents (``None`` stands for one skipped record), then the summary."""
+        try:
+            for document in documents:
+                if document is not None:
+                    self.documents += 1
+                    yield document
+        finally:
+            self.summarise()
+
 
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
     with open(path, "rb") as handle:
@@ -135,43 +145,43 @@ def _read_stream(
     stream: BinaryIO, source: str, text_field: str, id_field: str
 ) -> Iterator[Document]:
     problems = _Problems(source)
-    try:
-        hinted = False
-        for number, raw in numbered_lines(stream):
-            line = _decode(raw, problems, number)
-            if not line.strip():
+    return problems.report(_json_lines(stream, problems, text_field, id_field))
+
+
+def _json_lines(
+    stream: BinaryIO, problems: _Problems, text_field: str, id_field: str
+) -> Iterator[Document | None]:
+    hinted = False
+    for number, raw in numbered_lines(stream):
+        line = _decode(raw, problems, number)
+        if not line.strip():
+            continue
+        if not hinted:
+            hinted = True
+            if line.lstrip().startswith("["):
+                log.warning(
+                    "%s starts with '[': if it is one JSON array, convert it to JSON Lines "
+                    "(one object per line), for example with jq -c '.[]'",
+                    problems.source,
+                )
+        place = f"line {number}"
+        try:
+            record = loads(line)
+        except TooDeep as exc:
+            problems.note(place, f"JSON {exc}")
+            continue
+        except json.JSONDecodeError as exc:
+            problems.note(place, "not valid JSON", f" ({exc.msg})")
+            continue
+        if not isinstance(record, dict):
+            problems.note(place, "not a JSON object")
+            continue
+        if _SURROGATE_ESCAPE.search(line):
+            if _LONE_SURROGATE.search(str(record.get(id_field, ""))):
+                problems.note(place, "an ID with a lone surrogate")
                 continue
-            if not hinted:
-                hinted = True
-                if line.lstrip().startswith("["):
-                    log.warning(
-                        "%s starts with '[': if it is one JSON array, convert it to JSON Lines "
-                        "(one object per line), for example with jq -c '.[]'",
-                        source,
-                    )
-            place = f"line {number}"
-            try:
-                record = loads(line)
-            except TooDeep as exc:
-                problems.note(place, f"JSON {exc}")
-                continue
-            except json.JSONDecodeError as exc:
-                problems.note(place, "not valid JSON", f" ({exc.msg})")
-                continue
-            if not isinstance(record, dict):
-                problems.note(place, "not a JSON object")
-                continue
-            if _SURROGATE_ESCAPE.search(line):
-                if _LONE_SURROGATE.search(str(record.get(id_field, ""))):
-                    problems.note(place, "an ID with a lone surrogate")
-                    continue
-                record = _without_lone_surrogates(record)
-            document = _document(record, text_field, id_field, problems, place)
-            if document is not None:
-                problems.documents += 1
-                yield document
-    finally:
-        problems.summarise()
+            record = _without_lone_surrogates(record)
+        yield _document(record, text_field, id_field, problems, place)
 
 
 def _decode(raw: bytes, problems: _Problems, number: int) -> str:
@@ -218,34 +228,32 @@ def _without_lone_surrogates(value: Any) -> Any:
 def _read_table(path: Path, delimiter: str, text_field: str, id_field: str) -> Iterator[Document]:
     """CSV or TSV: the header row names the fields; each later row is one record."""
     problems = _Problems(str(path))
+    return problems.report(_table_rows(path, delimiter, problems, text_field, id_field))
+
+
+def _table_rows(
+    path: Path, delimiter: str, problems: _Problems, text_field: str, id_field: str
+) -> Iterator[Document | None]:
     # A document can be far longer than the csv module's default 128 KiB field limit.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     with open(path, "rb") as handle:
         lines = (_decode(raw, problems, n) + "\n" for n, raw in numbered_lines(handle))
         reader = csv.reader(lines, delimiter=delimiter)
-        try:
-            header = next(reader, None)
-            if header is None or text_field not in header:
-                problems.note(
-                    "line 1",
-                    f"the header names no column {text_field!r}",
-                    f" (columns: {', '.join(header or []) or 'none'})",
-                    "the file is skipped; pass the text column with --text-field",
-                )
-                return
-            yield from _table_rows(reader, header, path, problems, text_field, id_field)
-        finally:
-            problems.summarise()
+        header = next(reader, None)
+        if header is None or text_field not in header:
+            problems.note(
+                "line 1",
+                f"the header names no column {text_field!r}",
+                f" (columns: {', '.join(header or []) or 'none'})",
+                "the file is skipped; pass the text column with --text-field",
+            )
+            return
+        yield from _cells(reader, header, problems, text_field, id_field)
 
 
-def _table_rows(
-    reader: Any,
-    header: list[str],
-    path: Path,
-    problems: _Problems,
-    text_field: str,
-    id_field: str,
-) -> Iterator[Document]:
+def _cells(
+    reader: Any, header: list[str], problems: _Problems, text_field: str, id_field: str
+) -> Iterator[Document | None]:
     while True:
         try:
             row = next(reader)
@@ -265,47 +273,37 @@ def _table_rows(
             )
             continue
         record = dict(zip(header, row, strict=True))
-        document = _document(record, text_field, id_field, problems, place)
-        if document is not None:
-            problems.documents += 1
-            yield document
+        yield _document(record, text_field, id_field, problems, place)
 
 
 def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Document]:
     from gemlib.formats.hf import parquet_rows
 
     problems = _Problems(str(path), unit="rows")
-    try:
-        for number, record in parquet_rows(path):
-            document = _document(record, text_field, id_field, problems, f"row {number}")
-            if document is not None:
-                problems.documents += 1
-                yield document
-    finally:
-        problems.summarise()
+    return problems.report(
+        _document(record, text_field, id_field, problems, f"row {number}")
+        for number, record in parquet_rows(path)
+    )
 
 
 def _read_folder(base: Path) -> Iterator[Document]:
     problems = _Problems(str(base), unit="files")
-    try:
-        for file in sorted(base.rglob("*")):
-            if not file.is_file():
-                continue
-            name = str(file.relative_to(base))
-            if file.suffix.lower() not in TEXT_SUFFIXES:
-                problems.note(
-                    name,
-                    "not a text file by its name",
-                    f" (only {', '.join(TEXT_SUFFIXES)} are read from a folder)",
-                    where=str(file),
-                )
-                continue
-            document = _text_file(file, base, problems)
-            if document is not None:
-                problems.documents += 1
-                yield document
-    finally:
-        problems.summarise()
+    return problems.report(_folder_files(base, problems))
+
+
+def _folder_files(base: Path, problems: _Problems) -> Iterator[Document | None]:
+    for file in sorted(base.rglob("*")):
+        if not file.is_file():
+            continue
+        if file.suffix.lower() not in TEXT_SUFFIXES:
+            problems.note(
+                str(file.relative_to(base)),
+                "not a text file by its name",
+                f" (only {', '.join(TEXT_SUFFIXES)} are read from a folder)",
+                where=str(file),
+            )
+            continue
+        yield _text_file(file, base, problems)
 
 
 def _read_single_file(file: Path) -> Iterator[Document]:
