@@ -173,3 +173,30 @@ def test_an_estimate_from_a_pilot_predicts_the_full_runs_requests_within_ten_per
     low, expected, high = predicted.total("requests")
     assert abs(expected - actual) / actual < 0.10, (low, expected, high, actual)
     assert low <= actual <= high
+
+
+def test_the_cli_recalibrates_from_a_pilot_run_directory_and_rejects_bad_assumptions(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "OPENAI_API_KEY": "k", "GEMLIB_CACHE_DIR": str(tmp_path / "cache")}
+
+    def gemlib(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "gemlib.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+    with FakeOpenAI(canned_reply) as server:
+        pilot = gemlib(
+            "run", str(CORPUS), "--model", "openai/teacher", "--api-base", server.url,
+            "--out", str(tmp_path / "pilot"), "--sample", "6", "--seed", "2", "--quiet",
+        )  # fmt: skip
+        assert pilot.returncode == 0, pilot.stderr
+        spent = len(server.requests)
+        done = gemlib("estimate", str(CORPUS), "--pilot", str(tmp_path / "pilot"))
+        assert done.returncode == 0, done.stderr
+        assert len(server.requests) == spent, "the estimate sent nothing"
+    # six of six passed: the measured rate with its 95% interval
+    assert "relevance_filter [pilot]: replies of 5 tokens; passes 0.61-1 (1) of" in done.stdout
+    assert "20 documents -> 20 segments" in done.stdout
+    bad = gemlib("estimate", str(CORPUS), "--model", "m", "--assume", "relevance.speed=2")
+    assert bad.returncode == 2
+    assert "--assume takes STAGE.FIELD=VALUE" in bad.stderr

@@ -19,6 +19,7 @@ range (low, expected, high), and so is every figure. A pilot run directory
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -45,6 +46,8 @@ __all__ = [
     "StageEstimate",
     "estimate",
 ]
+
+log = logging.getLogger("gemlib")
 
 Span = tuple[float, float, float]
 """(low, expected, high)."""
@@ -224,9 +227,10 @@ def _fmt(span: Span | tuple[float, ...]) -> str:
 
 def _money(span: Span) -> str:
     low, mid, high = span
-    if round(low, 2) == round(high, 2):
-        return f"{low:,.2f}"
-    return f"{low:,.2f}-{high:,.2f} ({mid:,.2f})"
+    digits = 2 if high >= 1 else 4
+    if round(low, digits) == round(high, digits):
+        return f"{low:,.{digits}f}"
+    return f"{low:,.{digits}f}-{high:,.{digits}f} ({mid:,.{digits}f})"
 
 
 def _rate(span: Span) -> str:
@@ -280,11 +284,16 @@ class _Counter(Store):
             text = str(getattr(segment, "text", "") or "")
             for model, counter in self.tokens.items():
                 self.source_tokens[model] = self.source_tokens.get(model, 0) + counter.count(text)
-            for stage in self.exact_stages:
-                llm = stage.models()[0]
-                messages = stage.prompt(segment)  # type: ignore[attr-defined]
-                count = self.tokens[llm.model].count
-                total = sum(count(str(m.get("content") or "")) + 4 for m in messages)
+            for stage in list(self.exact_stages):
+                count = self.tokens[stage.models()[0].model].count
+                try:
+                    messages = stage.prompt(segment)  # type: ignore[attr-defined]
+                    total = sum(count(str(m.get("content") or "")) + 4 for m in messages)
+                except Exception as exc:  # its prompt needs more than a segment: estimate it
+                    log.warning("estimate: %s's prompt cannot be rendered (%s)", stage.name, exc)
+                    self.exact_stages.remove(stage)
+                    self.prompt_tokens.pop(stage.name, None)
+                    continue
                 self.prompt_tokens[stage.name] = self.prompt_tokens.get(stage.name, 0) + total
 
     def note_usage(self, session: UsageByStage) -> None:
