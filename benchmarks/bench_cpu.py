@@ -1,0 +1,128 @@
+"""gemlib's own CPU per document in the GEM preset, side by side with an older commit.
+
+No network: the teacher is a scripted backend answering the tests' canned
+Northwind replies in-process, so the CPU measured is gemlib's (rendering
+prompts, parsing replies, validating, committing to the run directory) and
+the script's few microseconds. Each round runs ``--docs`` documents through
+``Pipeline.gem`` in a fresh process, once with this checkout's ``src`` and
+once with the ``src`` of ``--base`` (extracted with ``git archive``), in
+alternating order; the figures are the medians over ``--rounds`` rounds, so
+a machine shared with other work slows both sides alike.
+
+    python benchmarks/bench_cpu.py [--base df033e0] [--docs 300] [--rounds 5]
+    python benchmarks/bench_cpu.py --profile   # cProfile of this checkout, top 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ROOT / "examples" / "corpus" / "gem_examples.jsonl"
+
+
+def measure(n: int, profile: bool) -> float:
+    """CPU milliseconds per document for ``n`` documents, in this process."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from gemlib import Document, Pipeline
+    from gemlib.llm import LLM, ScriptedBackend
+    from teacher import canned_reply
+
+    northwind = json.loads(TEXT.read_text().splitlines()[0])["text"]
+    docs = [Document(id=f"doc-{i}", text=f"{northwind}\n\n(copy {i})") for i in range(n)]
+
+    def script(request: object) -> str:
+        body = {"model": request.model, "messages": list(request.messages)}  # type: ignore[attr-defined]
+        return str(canned_reply(body, 0).content)
+
+    def once(docs: list[Document], run_dir: Path) -> None:
+        llm = LLM("openai/teacher", backend=ScriptedBackend(script), cache=False)
+        Pipeline.gem(llm).run(docs, run_dir=run_dir, progress_interval=None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        once(docs[:5], Path(tmp) / "warm-up")  # imports, compiled templates and regexes
+        if profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile(time.thread_time)  # CPU, not GIL waits
+            profiler.enable()
+            once(docs, Path(tmp) / "run")
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            return 0.0
+        started = time.process_time()
+        once(docs, Path(tmp) / "run")
+        return (time.process_time() - started) / n * 1000
+
+
+def child(src: Path, n: int) -> float:
+    """Run :func:`measure` in a fresh process importing gemlib from ``src``."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(n)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def extract(commit: str, into: Path) -> Path:
+    """The ``src`` directory of ``commit``, written under ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "src"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", default="df033e0", help="commit to compare with")
+    parser.add_argument("--docs", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(f"{measure(args.child, profile=False):.4f}")
+        return
+    if args.profile:
+        sys.path.insert(0, str(ROOT / "src"))
+        measure(args.docs, profile=True)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        old_src, new_src = extract(args.base, Path(tmp)), ROOT / "src"
+        old: list[float] = []
+        new: list[float] = []
+        print(f"GEM preset, scripted teacher, {args.docs} documents per run, CPU ms per document")
+        print(f"{'round':>5} {args.base:>10} {'this tree':>10}")
+        for i in range(args.rounds):
+            pair = [(old, old_src), (new, new_src)]
+            for figures, src in pair if i % 2 == 0 else reversed(pair):
+                figures.append(child(src, args.docs))
+            print(f"{i + 1:>5} {old[-1]:>10.2f} {new[-1]:>10.2f}")
+    o, n = statistics.median(old), statistics.median(new)
+    load = os.getloadavg()[0]
+    print(f"median {o:.2f} ms/doc ({args.base}) vs {n:.2f} ms/doc (this tree): {n / o:.2f}x")
+    print(f"load average {load:.1f} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
