@@ -185,3 +185,58 @@ def test_unusable_definitions_raise_naming_tool_and_problem(
     assert problem in str(info.value)
     if isinstance(definition, dict) and "name" in definition:
         assert info.value.tool == definition["name"]
+
+
+def test_a_repeated_definition_gives_the_same_tool_without_normalising_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gemlib.model
+
+    built: list[object] = []
+    build = gemlib.model.Tool._build.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        gemlib.model.Tool,
+        "_build",
+        classmethod(lambda cls, d: built.append(d) or build(cls, d)),
+    )
+    definition = {"name": "memo_probe", "description": "d", "parameters": PARAMS}
+    first = Tool.from_any(definition)
+    again = Tool.from_any(json.loads(json.dumps(definition)))
+    as_text = Tool.from_any(json.dumps(definition))
+    assert again is first
+    assert as_text == first
+    assert len(built) == 2  # the mapping once, the JSON text once
+
+
+def test_the_memo_keeps_every_difference_the_json_text_hides() -> None:
+    listed = {"name": "memo_union", "parameters": {"anyOf": [{"type": "object"}]}}
+    assert Tool.from_any(listed).parameters["anyOf"] == [{"type": "object"}]
+    as_tuple = {"name": "memo_union", "parameters": {"anyOf": ({"type": "object"},)}}
+    with pytest.raises(ToolSchemaError, match="must be a list"):  # as before: not a list
+        Tool.from_any(as_tuple)
+    # 1 and 1.0 print differently and build tools with different defaults
+    one = Tool.from_any({"name": "memo_num", "parameters": {"properties": {"n": {"default": 1}}}})
+    other = {"name": "memo_num", "parameters": {"properties": {"n": {"default": 1.0}}}}
+    assert type(Tool.from_any(other).parameters["properties"]["n"]["default"]) is float
+    assert type(one.parameters["properties"]["n"]["default"]) is int
+
+
+def test_a_memoised_tool_shares_no_list_with_the_callers_definition() -> None:
+    enum = ["a", "b"]
+    definition = {
+        "name": "memo_alias",
+        "parameters": {"properties": {"x": {"type": "string", "enum": enum}}},
+    }
+    tool = Tool.from_any(definition)
+    enum.append("c")  # the caller reuses its dict
+    assert tool.parameters["properties"]["x"]["enum"] == ["a", "b"]
+    assert Tool.from_any(definition).parameters["properties"]["x"]["enum"] == ["a", "b", "c"]
+
+
+def test_a_definition_that_warns_warns_every_time() -> None:
+    from gemlib.errors import ToolSchemaWarning
+
+    definition = {"name": "memo_warn", "parameters": {"properties": {"x": {"type": ""}}}}
+    for _ in range(2):
+        with pytest.warns(ToolSchemaWarning, match="empty type"):
+            Tool.from_any(definition)

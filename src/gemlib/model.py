@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gemlib._nesting import TooDeep, check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
-from gemlib.tool_schema import normalize_parameters, normalize_schema
+from gemlib.tool_schema import normalize_parameters, normalize_schema, warnings_issued
 
 __all__ = [
     "Document",
@@ -156,6 +156,25 @@ class Tool(_Model):
         """
         if isinstance(definition, Tool):
             return definition
+        key = _memo_key(definition)
+        if key is None:
+            return cls._build(definition)
+        hit = _TOOLS.get(key)
+        if hit is not None and (isinstance(definition, str) or hit[0] == definition):
+            return hit[1]
+        native = None if isinstance(definition, str) else json.loads(key[1:])
+        if native is not None and native != definition:
+            return cls._build(definition)
+        warned = warnings_issued()
+        tool = cls._build(definition if native is None else native)
+        if warnings_issued() == warned:
+            if len(_TOOLS) >= _TOOLS_MEMO_SIZE:
+                _TOOLS.clear()
+            _TOOLS[key] = (native, tool)
+        return tool
+
+    @classmethod
+    def _build(cls, definition: Mapping[str, Any] | str) -> Tool:
         try:
             if isinstance(definition, str):
                 definition = loads(definition)
@@ -406,6 +425,28 @@ class Trajectory(_Model):
                 out["train"] = False
             messages.append(out)
         return {"messages": messages, "tools": [t.to_openai() for t in self.tools]}
+
+
+# Tool.from_any's memo: the same tools arrive at extraction, refinement and
+# every trajectory read back, and normalising and meta-validating one costs
+# about half a millisecond. A definition maps to its Tool by its JSON text,
+# and a mapping counts as the same only when it also equals that text parsed
+# back (so a tuple, a str subclass or 1.0-for-1 never borrows another's Tool);
+# the Tool is built from that parsed copy, so it shares no list with a caller's
+# dict. Definitions that warned are not kept, so each copy warns as before.
+_TOOLS_MEMO_SIZE = 4096
+_TOOLS: dict[str, tuple[Any, Tool]] = {}
+
+
+def _memo_key(definition: Any) -> str | None:
+    if isinstance(definition, str):
+        return "s" + definition if len(definition) <= 1 << 16 else None
+    if not isinstance(definition, dict):
+        return None
+    try:
+        return "m" + json.dumps(definition)
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def _label(name: Any) -> str:

@@ -63,6 +63,14 @@ _TYPE_ALIASES: dict[str, str | None] = {
     "any": None,
 }
 
+_warnings_issued = 0
+
+
+def warnings_issued() -> int:
+    """How many :class:`ToolSchemaWarning` this process has issued (memos skip those schemas)."""
+    return _warnings_issued
+
+
 # Keywords whose value is one subschema, a list of subschemas, or a map of them.
 _SUBSCHEMA_KEYS = ("items", "additionalProperties", "not", "contains", "if", "then", "else")
 _SUBSCHEMA_LIST_KEYS = ("anyOf", "oneOf", "allOf", "prefixItems")
@@ -73,6 +81,8 @@ def _normalize_type(value: Any, where: str, tool: str) -> str | list[str] | None
     if isinstance(value, str):
         key = value.strip().lower()
         if not key:  # a defect of the data; BFCL reads it as a string, and so do we
+            global _warnings_issued
+            _warnings_issued += 1
             warnings.warn(
                 f"tool {tool!r}: empty type at {where}, read as 'string'",
                 ToolSchemaWarning,
