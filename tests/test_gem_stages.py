@@ -10,6 +10,7 @@ import pytest
 
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline, Trajectory, Workflow, read_corpus
+from gemlib.errors import RunAborted
 from gemlib.llm import LLM
 from gemlib.stages.extraction import WorkflowExtractor
 from gemlib.stages.relevance import RelevanceFilter
@@ -257,10 +258,8 @@ def test_templates_can_be_overridden_by_string_or_path(tmp_path: Path) -> None:
 
 def test_user_templates_render_in_the_sandbox(teacher: FakeOpenAI) -> None:
     unsafe = "{{ text.__class__.__mro__[1].__subclasses__() }}"
-    result = Pipeline([RelevanceFilter(_llm(teacher), template=unsafe)]).run(["open the app"])
-    (rejection,) = result.rejections
-    assert rejection.rule == "exception"
-    assert "unsafe" in rejection.reason or "__class__" in rejection.reason
+    with pytest.raises(RunAborted, match=r"unsafe|__class__"):  # the template's fault: it stops
+        Pipeline([RelevanceFilter(_llm(teacher), template=unsafe)]).run(["open the app"])
     assert not teacher.requests, "nothing is sent when the template is refused"
 
 

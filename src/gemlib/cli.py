@@ -8,7 +8,9 @@ import importlib.util
 import itertools
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -23,6 +25,13 @@ if TYPE_CHECKING:
     from gemlib.runspec import RunSpec
 
 EXAMPLES = "gem_examples.jsonl"
+
+EXIT_STOPPED = 2
+"""A refused or stopped run (bad settings, model unreachable, too many failures)."""
+EXIT_LEFT_FOR_RETRY = 3
+"""The run went through the corpus but left items not done (model or network failures)."""
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
 
 
 EMBEDDED_MODEL = "local/gemma3-270m"
@@ -151,7 +160,7 @@ def _execute(spec: RunSpec, quiet: bool = False, overwrite: bool = False) -> Run
     The report streams: nothing here holds the run's outputs or rejections.
     """
     from gemlib.corpus import read_corpus
-    from gemlib.report import format_funnel, format_rejections
+    from gemlib.report import format_funnel, format_left_for_retry, format_rejections
 
     try:
         corpus = read_corpus(spec.corpus, text_field=spec.text_field)
@@ -189,6 +198,8 @@ def _execute(spec: RunSpec, quiet: bool = False, overwrite: bool = False) -> Run
     if result.stats.rejections:
         print("\nrejected, with reasons:")
         print(format_rejections(result.iter_rejections()))
+    if left := format_left_for_retry(result.stats):
+        print("\n" + left)
     return result
 
 
@@ -265,7 +276,7 @@ def _run_and_report(spec: RunSpec, quiet: bool, overwrite: bool = False) -> int:
         return _run_on_dask(spec, overwrite=overwrite)
     result = _execute(spec, quiet=quiet, overwrite=overwrite)
     print(f"\n{result.stats.outputs} trajectories in {Path(spec.out) / OUTPUTS}")
-    return 0
+    return EXIT_LEFT_FOR_RETRY if result.stats.left_for_retry else 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -839,17 +850,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_as_interrupt(signals: list[int]) -> Any:
+    """A SIGTERM handler that stops the command the way Ctrl-C does (and notes it)."""
+
+    def handler(signum: int, frame: object) -> None:
+        signals.append(signum)
+        signal.raise_signal(signal.SIGINT)  # asyncio's own SIGINT handling: a clean stop
+
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `gemlib` command; returns the exit code."""
+    """Entry point of the `gemlib` command; returns the exit code.
+
+    0: done. 1: ``gemlib validate`` found failing trajectories. 2: refused or
+    stopped (bad settings, model unreachable or refusing the key, too many
+    failures, an unusable run directory or cache). 3: the run went through the
+    corpus but left items for retry (rerun to retry them). 130 / 143: stopped
+    by Ctrl-C (SIGINT) / SIGTERM, finished items kept.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
+    terminated: list[int] = []
+    previous = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt(terminated))
     try:
         code: int = args.handler(args)
     except (GemlibError, FileNotFoundError) as exc:
         print(f"gemlib: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_STOPPED
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
@@ -858,7 +891,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "gemlib: interrupted; finished items are kept, rerun the command to resume",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_SIGTERM if terminated else EXIT_SIGINT
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code
 
 

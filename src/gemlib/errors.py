@@ -8,16 +8,23 @@ can catch the library's failures with one ``except`` clause::
     ├── FormatError            a trajectory or record in some format cannot be read
     │   └── ParseError         a model reply without the required structure (says where)
     ├── PipelineError          a pipeline is mis-assembled (stages that do not fit together)
+    ├── ModelConfigError       an LLM's settings cannot work (malformed api_base, credentials in it)
     ├── RunDirError            a run directory is unusable (other config, locked, corrupt)
     │   └── RunDirWriteError   writing to it failed (disk full, I/O error); the run stops
     ├── RunAborted             a run stopped early (too many failures, or a fatal error)
     ├── FatalError             raised by a stage: every further item would fail too
     │   │                      (bad credentials, unknown model), so the run stops at once
-    │   └── ModelAuthError     the provider refused the credentials or does not know the model
-    ├── ModelError             a model call failed
+    │   ├── ModelAuthError     the provider refused the credentials or does not know the model
+    │   ├── ModelUnreachable   the model's server was never reached (nothing listens there)
+    │   └── CacheError         the request cache cannot be opened (unwritable, corrupt)
+    ├── ModelError             a model call failed: never the item's fault (left for retry)
     │   ├── TransientModelError    worth retrying: timeouts, connection errors, 5xx
-    │   │   └── RateLimited        HTTP 429; ``retry_after`` holds the server's advice
-    │   └── ModelRequestError      the request itself was refused (4xx other than 429)
+    │   │   ├── RateLimited        HTTP 429; ``retry_after`` holds the server's advice
+    │   │   └── ConnectFailed      no connection to the server could be opened
+    │   ├── ModelRequestError      the request itself was refused (4xx other than 429)
+    │   │   └── PromptTooLong      the prompt does not fit the model's context: the
+    │   │                          item's fault, so a rejection
+    │   └── ReplyTooLarge          the reply passed ``LLM.max_reply_bytes``
     └── ReplyError             a reply that could not be used (cut off, or unparseable
                                after the repair attempts); ``raw`` keeps the reply
 
@@ -63,6 +70,11 @@ class ParseError(FormatError):
 
 class PipelineError(GemlibError, TypeError):
     """A pipeline whose stages do not fit together, found when it is composed."""
+
+
+class ModelConfigError(GemlibError, ValueError):
+    """An :class:`~gemlib.llm.LLM` whose settings cannot work, found when it is built
+    (a malformed ``api_base``, credentials inside ``api_base``)."""
 
 
 class RunDirError(GemlibError):
@@ -119,10 +131,47 @@ class ModelRequestError(ModelError):
     """The provider refused the request itself (4xx other than 429): not retried."""
 
 
+class PromptTooLong(ModelRequestError):
+    """The prompt does not fit the model's context window.
+
+    Unlike other model errors this is the item's own fault (its text is too
+    long for this model), so :class:`~gemlib.stages.llm_stage.LLMStage` turns it
+    into a ``prompt_too_long`` rejection.
+    """
+
+
+class ConnectFailed(TransientModelError):
+    """No connection to the model's server could be opened (refused, no such host)."""
+
+
+class ReplyTooLarge(ModelError):
+    """A reply longer than ``LLM.max_reply_bytes``; it is refused without being read whole.
+
+    A model does not write tens of megabytes in one reply; a server that sends
+    them is broken, so the item is left for the next run rather than rejected.
+    """
+
+
 class ModelAuthError(FatalError, ModelError):
     """Bad or missing credentials, or a model name the provider does not know.
 
     Every further request would fail the same way, so a run stops at once.
+    """
+
+
+class ModelUnreachable(FatalError, ModelError):
+    """The model's server could not be reached at all since the run began.
+
+    Every item would fail the same way, so the run stops within seconds; the
+    message says which address was tried.
+    """
+
+
+class CacheError(FatalError):
+    """The request cache cannot be used (its folder is unwritable, its file is not a database).
+
+    Raised when the cache is first opened, so the run stops before spending
+    anything; the message names the file and how to run without it.
     """
 
 

@@ -643,6 +643,12 @@ class RunStats(BaseModel):
     """Items skipped because an item with the same ID came earlier in the corpus."""
     outputs: int = 0
     rejections: int = 0
+    left_for_retry: dict[str, int] = Field(default_factory=dict)
+    """Items this session left not done, by cause (``"stage: error"``): a failure that
+    was not the item's fault (model, network, cache, a stage's own exception). They
+    are neither outputs nor rejections; the next run of the same command retries them."""
+    left_for_retry_examples: dict[str, str] = Field(default_factory=dict)
+    """The first error message of each cause in :attr:`left_for_retry`."""
     stages: dict[str, StageStats] = Field(default_factory=dict)
     usage: dict[str, dict[str, ModelUsage]] = Field(default_factory=dict)
     """Model usage by stage, then model (all sessions of a run directory)."""

@@ -91,6 +91,22 @@ def format_rejections(rejections: Iterable[Rejection], limit: int = 10) -> str:
     return "\n".join(lines)
 
 
+def format_left_for_retry(stats: RunStats, width: int = 160) -> str:
+    """How many items the run left not done, and why, by cause ('' when none)."""
+    left = stats.left_for_retry
+    if not left:
+        return ""
+    lines = [
+        f"{sum(left.values())} items left for retry (not done, not rejected: the failure "
+        "was not theirs); rerun the same command to retry them:"
+    ]
+    for cause, count in sorted(left.items(), key=lambda kv: (-kv[1], kv[0])):
+        example = stats.left_for_retry_examples.get(cause, "")
+        line = f"  {count:>6}  {cause}" + (f": {example}" if example else "")
+        lines.append(line if len(line) <= width else line[: width - 3] + "...")
+    return "\n".join(lines)
+
+
 def format_costs(stats: RunStats, kept: int | None = None) -> str:
     """Requests, tokens (and the reasoning tokens among them) and cost per stage and model,
     also per kept trajectory.

@@ -12,6 +12,8 @@ to share its limits: a 429 then slows every stage's traffic to that model.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import os
 import random
 from collections.abc import Mapping, Sequence
@@ -19,8 +21,15 @@ from typing import Any
 
 import attrs
 
+from gemlib._secrets import check_api_base, scrub, url_without_credentials
 from gemlib._sync import run_sync
-from gemlib.errors import ModelError, RateLimited, TransientModelError
+from gemlib.errors import (
+    ConnectFailed,
+    ModelError,
+    ModelUnreachable,
+    RateLimited,
+    TransientModelError,
+)
 from gemlib.llm.batch import BatchBackend, BatchSettings
 from gemlib.llm.cache import RequestCache
 from gemlib.llm.limits import Limiter, Limits
@@ -33,6 +42,8 @@ from gemlib.progress import BatchCounts
 
 __all__ = ["LLM", "as_llm"]
 
+log = logging.getLogger("gemlib")
+
 CacheSetting = bool | str | os.PathLike[str] | RequestCache | None
 
 
@@ -44,10 +55,19 @@ class LLM:
     ``limits``: concurrency and rate limits. ``max_retries``: attempts after the
     first for 429s, timeouts, connection errors and 5xx, with exponential
     backoff and jitter (``backoff_base``, ``backoff_max`` seconds) and
-    ``Retry-After`` honoured; other 4xx are not retried. ``cache``: ``True`` for
-    the shared cache (:func:`~gemlib.llm.cache.default_cache_path`), a path,
-    a :class:`RequestCache`, or ``False``/``None`` for none. ``api_key`` is never
-    shown, logged, cached or written to a manifest.
+    ``Retry-After`` honoured up to ``max_retry_after`` seconds; other 4xx are not
+    retried. ``cache``: ``True`` for the shared cache
+    (:func:`~gemlib.llm.cache.default_cache_path`), a path, a :class:`RequestCache`,
+    or ``False``/``None`` for none. ``max_reply_bytes``: a longer reply is refused
+    (:class:`~gemlib.errors.ReplyTooLarge`). ``api_key`` is never shown, logged,
+    cached or written to a manifest; an ``api_base`` carrying ``user:password@``
+    is refused when the ``LLM`` is built (:class:`~gemlib.errors.ModelConfigError`).
+
+    Every failure leaves :meth:`acomplete` as a :class:`~gemlib.errors.ModelError`
+    (or :class:`~gemlib.errors.FatalError`) whose text is scrubbed of credentials;
+    a server that was never reached raises :class:`~gemlib.errors.ModelUnreachable`
+    after ``min(max_retries, 2)`` retries, so a run against a wrong address stops
+    within seconds.
     """
 
     model: str
@@ -69,6 +89,10 @@ class LLM:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     timeout: float = 120.0
+    max_retry_after: float = attrs.field(default=120.0, validator=attrs.validators.ge(0.0))
+    """The longest pause a ``Retry-After`` header can impose (``inf``, a day or
+    garbage are capped to it, with a warning)."""
+    max_reply_bytes: int = attrs.field(default=16 * 2**20, validator=attrs.validators.ge(1))
     cache: CacheSetting = True
     transport: str = attrs.field(
         default="auto", validator=attrs.validators.in_(("auto", "litellm", "openai-compatible"))
@@ -88,12 +112,17 @@ class LLM:
     usage: dict[str, ModelUsage] = attrs.field(init=False, factory=dict)
     """Usage by stage name (``""`` for calls made outside a stage)."""
     _cache: RequestCache | None = attrs.field(init=False, default=None)
+    _cache_failed: bool = attrs.field(init=False, default=False)
+    _reached: bool = attrs.field(init=False, default=False)
+    _capped_retry_after: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
             raise ValueError("LLM needs a model string such as 'openai/gpt-4.1-mini'")
         if self.batch:
             self._use_batches()
+        if self.api_base is not None:
+            check_api_base(self.api_base)
         self.limiter = Limiter(self.limits)
         if self.backend is None:
             direct = self.model.startswith("hosted_vllm/") or (
@@ -110,7 +139,9 @@ class LLM:
                     else ("OPENAI_API_KEY")
                 )
                 key = self.api_key or os.environ.get(variable)  # as litellm would
-                self.backend = OpenAICompatBackend(self.api_base, key, self.timeout)
+                self.backend = OpenAICompatBackend(
+                    self.api_base, key, self.timeout, max_reply_bytes=self.max_reply_bytes
+                )
             else:
                 self.backend = LiteLLMBackend(self.api_base, self.api_key, self.timeout)
 
@@ -157,8 +188,12 @@ class LLM:
         )
 
     def __repr__(self) -> str:
-        base = f", api_base={self.api_base!r}" if self.api_base else ""
-        return f"LLM({self.model!r}{base})"
+        base = f", api_base={self._scrub(self.api_base)!r}" if self.api_base else ""
+        return f"LLM({self._scrub(self.model)!r}{base})"
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without this model's key or anything shaped like a credential."""
+        return scrub(text, (self.api_key, getattr(self.backend, "api_key", None)))
 
     def describe(self) -> dict[str, Any]:
         """What identifies this model's output (manifests, run fingerprints).
@@ -177,6 +212,8 @@ class LLM:
         return params
 
     def _request_cache(self) -> RequestCache | None:
+        if self._cache_failed:
+            return None
         if self._cache is None and self.cache not in (None, False):
             setting = self.cache
             if isinstance(setting, RequestCache):
@@ -290,6 +327,49 @@ class LLM:
             ledger.reasoning_tokens += reply.reasoning_tokens
             ledger.cost += reply.cost
             return reply
+
+    def _model_error(self, exc: Exception) -> ModelError:
+        """Any exception out of a backend as a gemlib model error."""
+        if isinstance(exc, ModelError):
+            return exc
+        if isinstance(exc, asyncio.TimeoutError):
+            return TransientModelError(f"no reply within {self.timeout}s", model=self.model)
+        return ModelError(f"the backend failed: {type(exc).__name__}: {exc}", model=self.model)
+
+    def _retries(self, error: ModelError) -> int:
+        """Retries allowed for ``error``: few while the server has never answered."""
+        if isinstance(error, ConnectFailed) and not self._reached:
+            return min(self.max_retries, 2)
+        return self.max_retries
+
+    def _unreachable(self, error: ConnectFailed) -> ModelUnreachable:
+        where = f"at {url_without_credentials(self.api_base)}" if self.api_base else ""
+        return ModelUnreachable(
+            f"cannot reach the model {where} ({error}). Start the server, or fix "
+            "--api-base / the network; finished items are kept, rerun the same command "
+            "to resume",
+            model=self.model,
+        )
+
+    def _retry_after(self, seconds: float, backoff: float) -> float:
+        """The server's ``Retry-After``, capped at ``max_retry_after`` (with one warning).
+
+        A value that is no duration (negative, NaN) leaves the ``backoff``.
+        """
+        if math.isnan(seconds) or seconds < 0:
+            return backoff
+        if seconds <= self.max_retry_after:
+            return seconds
+        if not self._capped_retry_after:
+            self._capped_retry_after = True
+            log.warning(
+                "%s: the server asked to wait %s s (Retry-After); waiting %s s instead "
+                "(LLM(max_retry_after=...))",
+                self.model,
+                seconds,
+                self.max_retry_after,
+            )
+        return self.max_retry_after
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)

@@ -112,7 +112,7 @@ class Limiter:
             except asyncio.CancelledError:
                 if future.done() and not future.cancelled():
                     self.release(ok=False)  # granted just before the cancel: hand it on
-                else:
+                elif future in state.waiters:  # _wake may already have dropped it
                     state.waiters.remove(future)
                 raise
         else:

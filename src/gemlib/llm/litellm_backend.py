@@ -15,10 +15,13 @@ from typing import Any
 
 import attrs
 
+from gemlib._secrets import scrub
 from gemlib.errors import (
+    ConnectFailed,
     ModelAuthError,
     ModelError,
     ModelRequestError,
+    PromptTooLong,
     RateLimited,
     TransientModelError,
 )
@@ -55,10 +58,15 @@ def _retry_after(exc: BaseException) -> float | None:
 
 def _map_error(exc: BaseException, model: str, secret: str | None) -> ModelError:
     litellm = import_litellm()
-    message = str(exc)
-    if secret:
-        message = message.replace(secret, "***")
+    message = scrub(str(exc), (secret,))
     status = getattr(exc, "status_code", None)
+    if "llm provider not provided" in message.lower():
+        # A model string without a provider, or a misspelt one (`opnai/...`).
+        return ModelAuthError(
+            f"unknown provider in the model name {model!r}: give it as provider/model, such "
+            "as openai/gpt-4.1-mini or hosted_vllm/NAME (with --api-base)",
+            model=model,
+        )
     if "missing credentials" in message.lower() or "api_key client option must be set" in message:
         # litellm raises these as server errors, but no retry can fix them.
         return ModelAuthError(
@@ -73,8 +81,12 @@ def _map_error(exc: BaseException, model: str, secret: str | None) -> ModelError
         exc, (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError)
     ):
         return ModelAuthError(message, model=model, status=status)
-    if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError)):
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return PromptTooLong(message, model=model, status=status)
+    if isinstance(exc, litellm.Timeout):
         return TransientModelError(message, model=model, status=status)
+    if isinstance(exc, litellm.APIConnectionError):
+        return ConnectFailed(message, model=model, status=status)
     if isinstance(status, int) and 400 <= status < 500:
         return ModelRequestError(message, model=model, status=status)
     return TransientModelError(message, model=model, status=status)

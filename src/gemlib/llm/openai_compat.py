@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
 import aiohttp
 import attrs
 
+from gemlib._secrets import check_api_base, scrub
 from gemlib.errors import (
+    ConnectFailed,
     ModelAuthError,
     ModelError,
     ModelRequestError,
+    PromptTooLong,
     RateLimited,
+    ReplyTooLarge,
     TransientModelError,
 )
 from gemlib.llm.prices import cost
@@ -50,9 +55,21 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def error_for_status(status: int, text: str, headers: Any, model: str) -> ModelError:
-    """The gemlib error for an HTTP failure: 429 rate limited, 401/403/404 fatal, 5xx transient."""
-    text = text[:300]
+# What OpenAI, vLLM, llama.cpp and TGI say when a prompt does not fit the context.
+_TOO_LONG = re.compile(
+    r"(?i)context[ _](?:length|window)|maximum context|too many tokens|exceeds? the "
+    r"(?:available )?context|prompt is too long|input is too long"
+)
+
+
+def error_for_status(
+    status: int, text: str, headers: Any, model: str, secret: str | None = None
+) -> ModelError:
+    """The gemlib error for an HTTP failure: 429 rate limited, 401/403/404 fatal, 5xx transient,
+    a prompt too long for the context the item's own; ``secret`` and credentials scrubbed."""
+    text = scrub(text[:300], (secret,))
+    if status in (400, 413) and _TOO_LONG.search(text):
+        return PromptTooLong(f"HTTP {status}: {text}", model=model, status=status)
     if status == 429:
         return RateLimited(f"HTTP 429: {text}", model=model, retry_after=_retry_after(headers))
     if status in (401, 403):
@@ -75,13 +92,19 @@ def error_for_status(status: int, text: str, headers: Any, model: str) -> ModelE
 class OpenAICompatBackend:
     """Posts to ``{api_base}/chat/completions``; no retries here (the ``LLM`` retries)."""
 
-    api_base: str
+    api_base: str = attrs.field()
     api_key: str | None = attrs.field(default=None, repr=False)
     timeout: float = 120.0
     price: bool = True
+    max_reply_bytes: int = 16 * 2**20
+    """A longer body is refused (:class:`~gemlib.errors.ReplyTooLarge`) without being read."""
     _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = attrs.field(
         factory=dict, repr=False
     )
+
+    @api_base.validator
+    def _check(self, _: Any, value: str) -> None:
+        check_api_base(value)
 
     def _session(self) -> aiohttp.ClientSession:
         # A session belongs to one event loop; a later run gets its own.
@@ -105,6 +128,30 @@ class OpenAICompatBackend:
         if session is not None:
             await session.close()
 
+    def _scrub(self, text: str) -> str:
+        return scrub(text, (self.api_key,))
+
+    async def _read(self, response: aiohttp.ClientResponse, model: str) -> bytes:
+        """The body, refused (:class:`ReplyTooLarge`) as soon as it passes the cap."""
+        declared = response.content_length
+        if declared is not None and declared > self.max_reply_bytes:
+            raise ReplyTooLarge(
+                f"the server announced a reply of {declared} bytes "
+                f"(max_reply_bytes={self.max_reply_bytes})",
+                model=model,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await response.content.read(2**16):
+            size += len(chunk)
+            if size > self.max_reply_bytes:
+                raise ReplyTooLarge(
+                    f"a reply of more than {self.max_reply_bytes} bytes (max_reply_bytes)",
+                    model=model,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def acomplete(self, request: ChatRequest) -> ChatReply:
         """Send ``request`` once and map failures to gemlib errors."""
         body = {
@@ -116,20 +163,31 @@ class OpenAICompatBackend:
         started = time.perf_counter()
         try:
             async with self._session().post(url, json=body) as response:
-                status, text, headers = response.status, await response.text(), response.headers
+                status, headers = response.status, response.headers
+                raw = await self._read(response, request.model)
         except asyncio.TimeoutError:
             raise TransientModelError(
                 f"no reply within {self.timeout}s", model=request.model
             ) from None
+        except aiohttp.ClientConnectorError as exc:
+            reason = self._scrub(f"{type(exc).__name__}: {exc}")
+            raise ConnectFailed(reason, model=request.model) from None
         except aiohttp.ClientError as exc:
-            raise TransientModelError(f"{type(exc).__name__}: {exc}", model=request.model) from None
+            reason = self._scrub(f"{type(exc).__name__}: {exc}")
+            raise TransientModelError(reason, model=request.model) from None
+        except ValueError as exc:  # aiohttp refuses some URLs and header combinations
+            reason = self._scrub(f"{type(exc).__name__}: {exc}")
+            raise ModelRequestError(reason, model=request.model) from None
+        text = raw.decode("utf-8", errors="replace")
         if status != 200:
-            raise error_for_status(status, text, headers, request.model)
+            raise error_for_status(status, text, headers, request.model, self.api_key)
         try:
-            data = json.loads(text)
-        except ValueError:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            # Undecodable bytes and bad JSON are ValueErrors, a body nested too deep to
+            # parse a RecursionError: a server that sends them is broken, so retried.
             raise TransientModelError(
-                f"unreadable reply: {text[:200]!r}", model=request.model
+                f"unreadable reply: {self._scrub(text[:200])!r}", model=request.model
             ) from None
         reply = parse_completion(data, request.model)
         return attrs.evolve(
@@ -151,19 +209,22 @@ def parse_completion(data: Any, model: str) -> ChatReply:
         message = choice["message"]
         content = message.get("content") or ""
         reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-    except (KeyError, IndexError, TypeError, AttributeError):
+        usage = data.get("usage") or {}
+        details = usage.get("completion_tokens_details")
+        details = details if isinstance(details, dict) else {}
+        if not isinstance(content, str):
+            raise TypeError("the content is not a string")
+        return ChatReply(
+            text=content,
+            finish_reason=str(choice.get("finish_reason") or "stop"),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            model=model,
+            reasoning=reasoning if isinstance(reasoning, str) else "",
+            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+        )
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError):
+        # OverflowError: int() of an infinite float in `usage`
         raise TransientModelError(
-            f"unreadable reply: {json.dumps(data)[:200]!r}", model=model
+            f"unreadable reply: {scrub(repr(data)[:200])}", model=model
         ) from None
-    usage = data.get("usage") or {}
-    details = usage.get("completion_tokens_details")
-    details = details if isinstance(details, dict) else {}
-    return ChatReply(
-        text=content,
-        finish_reason=choice.get("finish_reason") or "stop",
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        model=model,
-        reasoning=reasoning if isinstance(reasoning, str) else "",
-        reasoning_tokens=int(details.get("reasoning_tokens") or 0),
-    )

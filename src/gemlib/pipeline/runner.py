@@ -6,11 +6,30 @@ current stage returns. A window of ``max_in_flight`` corpus items bounds memory:
 the next item is read from the (lazy) corpus only when one finishes, so the
 corpus is never held whole and nothing waits for a wave. Each stage may cap
 how many items are inside its ``process`` at once.
+
+What a stage's exception means (decided here, once):
+
+- :class:`~gemlib.errors.FatalError` (bad credentials, unknown model, unreachable
+  server, unusable cache), :class:`~gemlib.errors.ModelConfigError` and
+  :class:`~gemlib.errors.RunDirError`: no further item can succeed; the run stops
+  at once with :class:`~gemlib.errors.RunAborted`, recording nothing in flight.
+- ``ValueError`` (which includes gemlib's ``ParseError``, ``ToolSchemaError``
+  and ``FormatError``) and :class:`~gemlib.errors.ReplyError`: the item's own
+  data is bad. The item gets an ``exception`` rejection, final.
+- Anything else (:class:`~gemlib.errors.ModelError` after its retries, a
+  ``KeyError`` or ``RuntimeError`` in a stage's code, an ``OSError``): not the
+  item's fault. The item is left not done, counted in ``stats.left_for_retry``
+  by cause, and retried by the next run; a stage that wants to reject an item
+  returns a :class:`~gemlib.model.Rejection` or raises ``ValueError``.
+
+Failures of the last kind count towards ``max_error_rate``, judged per stage
+over its last ``error_window`` calls; a cancelled item is never a rejection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 import time
@@ -19,7 +38,15 @@ from typing import Any
 
 import attrs
 
-from gemlib.errors import FatalError, RunAborted, RunDirError
+from gemlib._secrets import scrub
+from gemlib.errors import (
+    FatalError,
+    ModelConfigError,
+    ModelError,
+    ReplyError,
+    RunAborted,
+    RunDirError,
+)
 from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store, merge_stats
@@ -35,9 +62,11 @@ class RunOptions:
     """How a run behaves, apart from what its stages do.
 
     ``max_in_flight``: corpus items being worked on at once (the sliding window).
-    ``max_error_rate``: the share of stage calls that may raise before the run
-    stops with :class:`~gemlib.errors.RunAborted`, judged once ``min_calls_for_abort``
-    calls have been made. ``commit_interval``: seconds between commits to a run
+    ``max_error_rate``: the share of one stage's last ``error_window`` calls that
+    may fail for reasons not the item's (model, network, cache, an exception
+    other than ``ValueError``) before the run stops with
+    :class:`~gemlib.errors.RunAborted`, judged once the stage has made
+    ``min_calls_for_abort`` calls. ``commit_interval``: seconds between commits to a run
     directory (finished work younger than this is what a crash can lose).
     ``progress_interval``: seconds between progress reports (``None``: none);
     ``progress``: the reporter (:mod:`gemlib.progress`; default: a display in
@@ -51,6 +80,7 @@ class RunOptions:
         default=0.5, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
     )
     min_calls_for_abort: int = attrs.field(default=20, validator=attrs.validators.ge(1))
+    error_window: int = attrs.field(default=50, validator=attrs.validators.ge(1))
     commit_interval: float = attrs.field(default=0.1, validator=attrs.validators.ge(0.0))
     progress_interval: float | None = 10.0
     progress: Reporter | None = None
@@ -68,6 +98,25 @@ def _item_id(item: Any) -> str:
     return value
 
 
+class _LeftForRetry(Exception):
+    """An item stopped by a failure that is not its fault: recorded nowhere, retried later."""
+
+    def __init__(self, cause: str, example: str) -> None:
+        self.cause = cause
+        self.example = example
+        super().__init__(cause)
+
+
+class _Stopped(Exception):
+    """An item cut short because the run is stopping (a fatal error)."""
+
+
+def _cause(exc: Exception) -> str:
+    """A short, stable name for what went wrong, to group items left for retry by."""
+    status = getattr(exc, "status", None) if isinstance(exc, ModelError) else None
+    return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+
+
 async def _iterate(items: Iterable[Any] | AsyncIterator[Any]) -> AsyncIterator[Any]:
     if hasattr(items, "__aiter__"):
         async for item in items:
@@ -83,10 +132,9 @@ class _Runner:
     store: Store
     options: RunOptions
     stats: RunStats = attrs.field(factory=RunStats)
-    calls: int = 0
-    errors: int = 0
     aborted: str | None = None
     store_error: RunDirError | None = None
+    _windows: dict[str, collections.deque[bool]] = attrs.field(factory=dict)
     _semaphores: list[asyncio.Semaphore | None] = attrs.field(factory=list)
     _commit_handle: asyncio.TimerHandle | None = None
     _async_process: list[bool] = attrs.field(factory=list)
@@ -139,7 +187,9 @@ class _Runner:
 
                 task.add_done_callback(_done)
             if tasks:
-                await asyncio.gather(*tasks)
+                for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                    if isinstance(outcome, Exception):  # a bug in the runner itself
+                        raise outcome
         finally:
             if reporting is not None:
                 reporting.cancel()
@@ -221,10 +271,23 @@ class _Runner:
         outputs: list[Any] = []
         rejections: list[Rejection] = []
         counts = {s.name: StageStats() for s in self.stages}
-        await self._walk(item, 0, item_id, outputs, rejections, counts)
+        try:
+            await self._walk(item, 0, item_id, outputs, rejections, counts)
+        except _Stopped:
+            return
+        except _LeftForRetry as exc:
+            if not self.aborted:
+                left = self.stats.left_for_retry
+                left[exc.cause] = left.get(exc.cause, 0) + 1
+                self.stats.left_for_retry_examples.setdefault(exc.cause, exc.example)
+            return
         if self.aborted:  # its failures may be the abort's cause: leave it for the rerun
             return
-        self.store.record(item_id, outputs, rejections, counts)
+        try:
+            self.store.record(item_id, outputs, rejections, counts)
+        except Exception as exc:  # a full disk, an I/O error: no later item can be kept
+            self._store_failed(exc)
+            return
         merge_stats(self._live, counts)
         self._finished += 1
         self.stats.outputs += len(outputs)
@@ -241,13 +304,34 @@ class _Runner:
     def _commit(self) -> None:
         """Commit finished items; a store that cannot write (a full disk) stops the run."""
         self._commit_handle = None
-        self._note_usage()
         try:
+            self._note_usage()
             self.store.commit()
-        except RunDirError as exc:
+        except Exception as exc:
+            self._store_failed(exc)
+
+    def _store_failed(self, exc: Exception) -> None:
+        """A store that cannot write (a full disk) stops the run; its own error is raised."""
+        if isinstance(exc, RunDirError):
             if self.store_error is None:
                 self.store_error = exc
-                self.aborted = str(exc)
+            self._abort(str(exc))
+        else:
+            self._abort(f"the run directory failed: {type(exc).__name__}: {exc}")
+
+    def _abort(self, message: str) -> None:
+        """Stop the run: no new item starts and the items in flight are cancelled."""
+        if self.aborted is not None:
+            return
+        self.aborted = (
+            f"{message}. Finished items are kept; fix the cause and rerun the same "
+            "command to resume."
+        )
+        asyncio.get_running_loop().call_soon(self._cancel_in_flight)
+
+    def _cancel_in_flight(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
 
     async def _walk(
         self,
@@ -287,12 +371,16 @@ class _Runner:
         if len(children) == 1:
             await self._walk(children[0], index + 1, root_id, outputs, rejections, counts)
         elif children:
-            await asyncio.gather(
+            outcomes = await asyncio.gather(
                 *(
                     self._walk(child, index + 1, root_id, outputs, rejections, counts)
                     for child in children
-                )
+                ),
+                return_exceptions=True,
             )
+            for outcome in outcomes:  # every sibling has finished: nothing runs on unseen
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
     async def _call(self, stage: Stage, index: int, item: Any, stats: StageStats) -> list[Any]:
         semaphore = self._semaphores[index]
@@ -307,17 +395,10 @@ class _Runner:
             raise
         except Exception as exc:
             stats.errors += 1
-            self._count_call(failed=True, stage=stage, exc=exc)
-            return [
-                Rejection(
-                    rule="exception",
-                    reason=f"{type(exc).__name__}: {exc}",
-                    detail={"exception": type(exc).__name__},
-                )
-            ]
+            return [self._failed(stage, exc)]
         finally:
             stats.seconds += time.perf_counter() - started
-        self._count_call(failed=False, stage=stage, exc=None)
+        self._count_call(stage, None)
         if isinstance(result, (list, tuple)):
             return list(result)
         if result is None:
@@ -341,27 +422,45 @@ class _Runner:
             result = await result
         return result
 
-    def _count_call(self, *, failed: bool, stage: Stage, exc: Exception | None) -> None:
-        self.calls += 1
-        if not failed:
-            return
-        self.errors += 1
-        log.debug("stage %s raised %r", stage.name, exc)
-        if isinstance(exc, FatalError) and self.aborted is None:
-            self.aborted = (
-                f"stage {stage.name!r} hit a fatal error: {exc}. Finished items are kept; "
-                "fix the cause and rerun the same command to resume."
+    def _failed(self, stage: Stage, exc: Exception) -> Rejection:
+        """The rejection for an item's own fault; otherwise stop the item (see the module doc)."""
+        if isinstance(exc, (FatalError, ModelConfigError, RunDirError)):
+            self._abort(f"stage {stage.name!r} hit a fatal error: {scrub(str(exc))}")
+            raise _Stopped from exc
+        if isinstance(exc, (ValueError, ReplyError)) and not isinstance(exc, ModelError):
+            self._count_call(stage, None)  # the item's fault, not the stage's
+            return Rejection(
+                rule="exception",
+                reason=scrub(f"{type(exc).__name__}: {exc}"),
+                detail={"exception": type(exc).__name__},
             )
-        elif (
-            self.aborted is None
-            and self.calls >= self.options.min_calls_for_abort
-            and self.errors / self.calls > self.options.max_error_rate
+        cause = f"{stage.name}: {_cause(exc)}"
+        example = scrub(f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, ModelError) and cause not in self.stats.left_for_retry_examples:
+            log.warning(
+                "stage %r raised %s; the item is left for the next run",
+                stage.name,
+                example,
+                exc_info=exc,
+            )
+        self._count_call(stage, example)
+        raise _LeftForRetry(cause, example) from exc
+
+    def _count_call(self, stage: Stage, error: str | None) -> None:
+        """Note one call's outcome in the stage's window; stop the run past the bound."""
+        window = self._windows.get(stage.name)
+        if window is None:
+            window = self._windows[stage.name] = collections.deque(maxlen=self.options.error_window)
+        window.append(error is not None)
+        if error is None or len(window) < min(
+            self.options.min_calls_for_abort, self.options.error_window
         ):
-            self.aborted = (
-                f"{self.errors} of {self.calls} stage calls failed (limit "
-                f"{self.options.max_error_rate:.0%}); last error in stage {stage.name!r}: "
-                f"{type(exc).__name__}: {exc}. Finished items are kept; fix the cause and "
-                "rerun the same command to resume."
+            return
+        failed = sum(window)
+        if failed / len(window) > self.options.max_error_rate:
+            self._abort(
+                f"{failed} of the last {len(window)} calls of stage {stage.name!r} failed "
+                f"(limit {self.options.max_error_rate:.0%}); last error: {error}"
             )
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import attrs
 from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from gemlib.errors import GemlibError
+from gemlib.errors import FatalError, GemlibError
 
 __all__ = ["Prompt", "load_prompt"]
 
@@ -50,6 +51,8 @@ class Prompt:
         try:
             text: str = _compiled(self.source).render(**variables)
             return text
+        except SecurityError as exc:  # the template's fault, so every item's: stop the run
+            raise FatalError(f"prompt template {self.origin}: {exc}") from None
         except TemplateError as exc:
             raise GemlibError(f"prompt template {self.origin}: {exc}") from None
 

@@ -13,10 +13,14 @@ Subclass and write two methods::
 
 The base class sends the prompt through the stage's :class:`~gemlib.llm.LLM`
 (limits, retries, cache, accounting), sends parse errors back to the model up
-to ``max_repairs`` times, and turns failures into rejections: ``truncated_reply``
-and ``unparseable_reply`` (with the raw reply kept), ``model_error`` when the
-model could not be reached after its retries. Bad credentials or an unknown
-model raise :class:`~gemlib.errors.ModelAuthError`, which stops the run.
+to ``max_repairs`` times, and turns the item's own failures into rejections:
+``truncated_reply`` and ``unparseable_reply`` (with the raw reply kept), and
+``prompt_too_long`` when the prompt does not fit the model's context. A model
+that could not answer (outage, retries spent, any other
+:class:`~gemlib.errors.ModelError`) is not the item's fault: the error leaves
+``process``, and the runner leaves the item for the next run. Bad credentials,
+an unknown model or an unreachable server stop the run
+(:class:`~gemlib.errors.FatalError`), as does a template the sandbox refuses.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any, ClassVar
 import attrs
 from pydantic import BaseModel
 
-from gemlib.errors import ModelAuthError, ModelError, ReplyError
+from gemlib.errors import PromptTooLong, ReplyError
 from gemlib.llm.client import LLM, as_llm
 from gemlib.llm.structured import Answer, ask
 from gemlib.model import ModelUsage, Provenance, Rejection, StageRecord
@@ -98,7 +102,11 @@ class LLMStage(Stage):
         return output_types_of(typing.get_type_hints(self.parse).get("return", Any))
 
     async def process(self, item: Any) -> Any:
-        """Ask the model about ``item``; return the parsed output or a rejection."""
+        """Ask the model about ``item``; return the parsed output or a rejection.
+
+        Raises :class:`~gemlib.errors.ModelError` when the model could not answer:
+        that is not the item's fault, and the runner leaves the item for the next run.
+        """
         try:
             answer: Answer[Any] = await ask(
                 self.model,
@@ -111,10 +119,8 @@ class LLMStage(Stage):
             )
         except ReplyError as exc:
             return Rejection(rule=exc.rule, reason=exc.reason, raw=exc.raw)
-        except ModelAuthError:
-            raise
-        except ModelError as exc:
-            return Rejection(rule="model_error", reason=str(exc))
+        except PromptTooLong as exc:
+            return Rejection(rule="prompt_too_long", reason=str(exc))
         record = StageRecord(
             stage=self.name,
             version=self.version,
