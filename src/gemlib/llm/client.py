@@ -24,10 +24,12 @@ import attrs
 from gemlib._secrets import check_api_base, scrub, url_without_credentials
 from gemlib._sync import run_sync
 from gemlib.errors import (
+    CacheError,
     ConnectFailed,
     ModelError,
     ModelUnreachable,
     RateLimited,
+    ReplyTooLarge,
     TransientModelError,
 )
 from gemlib.llm.batch import BatchBackend, BatchSettings
@@ -272,19 +274,40 @@ class LLM:
         """
         request = ChatRequest(self.model, messages, {**self._params(), **params}, sample)
         ledger = self.usage_for(stage)
-        cache = self._request_cache()
-        if cache is None:
-            return await self._send_with_retries(request, ledger)
-        key = request.cache_key(self.api_base or "")
-        if (hit := cache.get(key)) is not None:
-            ledger.cache_hits += 1
-            if not hit.reasoning:  # written before reasoning was separated
-                hit = separate_reasoning(hit)
-            return attrs.evolve(hit, cached=True, latency=0.0, cost=0.0)
-        reply = await self._send_with_retries(request, ledger)
-        if not reply.truncated:
-            cache.put(key, reply)
+        try:
+            cache = self._request_cache()  # CacheError when it cannot be opened: fatal
+            key = request.cache_key(self.api_base or "")
+            if cache is not None and (hit := self._cache_get(cache, key)) is not None:
+                ledger.cache_hits += 1
+                if not hit.reasoning:  # written before reasoning was separated
+                    hit = separate_reasoning(hit)
+                return attrs.evolve(hit, cached=True, latency=0.0, cost=0.0)
+            reply = await self._send_with_retries(request, ledger)
+        except (ModelError, CacheError) as exc:
+            exc.args = tuple(self._scrub(a) if isinstance(a, str) else a for a in exc.args)
+            raise
+        if cache is not None and not reply.truncated:
+            self._cache_put(cache, key, reply)
         return reply
+
+    def _cache_get(self, cache: RequestCache, key: str) -> ChatReply | None:
+        try:
+            return cache.get(key)
+        except CacheError as exc:
+            self._cache_broke(exc)
+            return None
+
+    def _cache_put(self, cache: RequestCache, key: str, reply: ChatReply) -> None:
+        try:
+            cache.put(key, reply)
+        except CacheError as exc:
+            self._cache_broke(exc)
+
+    def _cache_broke(self, exc: CacheError) -> None:
+        """A cache that failed mid-run (disk full, I/O error): warn once, go on without it."""
+        if not self._cache_failed:
+            self._cache_failed = True
+            log.warning("%s; going on without the request cache", exc)
 
     async def _send_with_retries(self, request: ChatRequest, ledger: ModelUsage) -> ChatReply:
         assert self.backend is not None
@@ -297,29 +320,35 @@ class LLM:
                 reply = await asyncio.wait_for(
                     self.backend.acomplete(request), self._attempt_timeout
                 )
-                reply = separate_reasoning(reply)
-            except (ModelError, asyncio.TimeoutError) as exc:
-                self.limiter.release(ok=False)
-                error = (
-                    exc
-                    if isinstance(exc, ModelError)
-                    else TransientModelError(
-                        f"no reply within {self._attempt_timeout}s", model=self.model
+                if len(reply.text) > self.max_reply_bytes:  # a backend that cannot stop early
+                    raise ReplyTooLarge(
+                        f"a reply of {len(reply.text)} characters (max_reply_bytes="
+                        f"{self.max_reply_bytes})",
+                        model=self.model,
                     )
-                )
-                if not isinstance(error, TransientModelError) or attempt >= self.max_retries:
+                reply = separate_reasoning(reply)
+            except BaseException as exc:
+                self.limiter.release(ok=False)  # every exit frees the slot
+                if not isinstance(exc, Exception):
+                    raise  # cancelled: the run is stopping
+                error = self._model_error(exc)
+                if not isinstance(error, TransientModelError) or attempt >= self._retries(error):
                     ledger.errors += 1
+                    if isinstance(error, ConnectFailed) and not self._reached:
+                        raise self._unreachable(error) from None
                     raise error from None
                 delay = self._backoff(attempt)
                 if isinstance(error, RateLimited):
                     if error.retry_after is not None:
-                        delay = error.retry_after + random.uniform(0, 0.1)
+                        delay = self._retry_after(error.retry_after, delay)
+                        delay += random.uniform(0, 0.1)
                     self.limiter.rate_limited(delay)
                 else:
                     await asyncio.sleep(delay)
                 attempt += 1
                 ledger.retries += 1
                 continue
+            self._reached = True
             self.limiter.release(ok=True)
             self.limiter.settle_tokens(estimate, reply.prompt_tokens + reply.completion_tokens)
             ledger.prompt_tokens += reply.prompt_tokens
@@ -333,7 +362,9 @@ class LLM:
         if isinstance(exc, ModelError):
             return exc
         if isinstance(exc, asyncio.TimeoutError):
-            return TransientModelError(f"no reply within {self.timeout}s", model=self.model)
+            return TransientModelError(
+                f"no reply within {self._attempt_timeout}s", model=self.model
+            )
         return ModelError(f"the backend failed: {type(exc).__name__}: {exc}", model=self.model)
 
     def _retries(self, error: ModelError) -> int:
@@ -343,11 +374,11 @@ class LLM:
         return self.max_retries
 
     def _unreachable(self, error: ConnectFailed) -> ModelUnreachable:
-        where = f"at {url_without_credentials(self.api_base)}" if self.api_base else ""
+        where = f" at {url_without_credentials(self.api_base)}" if self.api_base else ""
+        reason = str(error).removeprefix(f"{self.model}: ")
         return ModelUnreachable(
-            f"cannot reach the model {where} ({error}). Start the server, or fix "
-            "--api-base / the network; finished items are kept, rerun the same command "
-            "to resume",
+            f"cannot reach the model{where} ({reason}); start the server, or fix "
+            "--api-base / the network",
             model=self.model,
         )
 

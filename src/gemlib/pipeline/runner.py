@@ -435,7 +435,7 @@ class _Runner:
                 detail={"exception": type(exc).__name__},
             )
         cause = f"{stage.name}: {_cause(exc)}"
-        example = scrub(f"{type(exc).__name__}: {exc}")
+        example = scrub(str(exc)) or type(exc).__name__
         if not isinstance(exc, ModelError) and cause not in self.stats.left_for_retry_examples:
             log.warning(
                 "stage %r raised %s; the item is left for the next run",
