@@ -336,3 +336,12 @@ def test_a_partitioned_run_is_summed_over_its_partitions(tmp_path: Path) -> None
     assert (summary.stats.inputs, summary.stats.outputs, summary.stats.rejections) == (6, 3, 3)
     assert summary.stats.stages["alpha_writer"].rejections_by_rule == {"too_short": 2}
     assert len(summary.examples[("alpha_writer", "too_short")]) == 2
+    done = subprocess.run(
+        [sys.executable, "-m", "gemlib.cli", "stats", str(root), "--fast"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^alpha_writer +5 +3 +2  too_short 2$", done.stdout, re.M), done.stdout
+    assert "3 trajectories" in done.stdout

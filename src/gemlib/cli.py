@@ -353,15 +353,20 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from gemlib.errors import RunDirError
     from gemlib.formats import read_trajectories
-    from gemlib.pipeline.store import MANIFEST
+    from gemlib.pipeline.store import MANIFEST, run_dirs
     from gemlib.report import html_report, text_report
     from gemlib.stats import dataset_stats
     from gemlib.summary import load_summary
 
     source = Path(args.file)
     dataset = dataset_stats(read_trajectories(source, args.format), count_tokens=not args.fast)
-    summary = load_summary(source) if (source / MANIFEST).is_file() else None
+    try:  # a run directory, or a partitioned run's root: the run report too
+        runs = run_dirs(source) if source.is_dir() else []
+    except RunDirError:
+        runs = []
+    summary = load_summary(source) if runs and (runs[0] / MANIFEST).is_file() else None
     if summary is None:
         print(dataset.format())
     else:
