@@ -149,12 +149,21 @@ def test_files_skipped_in_a_folder_are_counted_and_named(
 
 
 def test_a_json_array_file_gets_a_hint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "corpus.json"
-    path.write_text(json.dumps([{"text": "one"}, {"text": "two"}], indent=2))
+    for name, document in {
+        "array.json": [{"text": "one"}, {"text": "two"}],
+        "object.json": {"text": "one", "id": "a"},
+    }.items():
+        path = tmp_path / name
+        path.write_text(json.dumps(document, indent=2))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="gemlib"):
+            assert list(read_corpus(path)) == []
+        assert "convert it to JSON Lines" in caplog.text, name
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="gemlib"):
-        assert list(read_corpus(path)) == []
-    warnings = " | ".join(r.getMessage() for r in caplog.records)
-    assert "convert it to JSON Lines" in warnings
+        (tmp_path / "fine.jsonl").write_text('{"text": "one"}\n{broken\n')
+        assert len(list(read_corpus(tmp_path / "fine.jsonl"))) == 1
+    assert "JSON Lines" not in caplog.text, "a JSONL file with one bad line gets no hint"
 
 
 def test_csv_and_tsv_are_tables(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -151,19 +151,11 @@ def _read_stream(
 def _json_lines(
     stream: BinaryIO, problems: _Problems, text_field: str, id_field: str
 ) -> Iterator[Document | None]:
-    hinted = False
+    first = True
     for number, raw in numbered_lines(stream):
         line = _decode(raw, problems, number)
         if not line.strip():
             continue
-        if not hinted:
-            hinted = True
-            if line.lstrip().startswith("["):
-                log.warning(
-                    "%s starts with '[': if it is one JSON array, convert it to JSON Lines "
-                    "(one object per line), for example with jq -c '.[]'",
-                    problems.source,
-                )
         place = f"line {number}"
         try:
             record = loads(line)
@@ -171,17 +163,33 @@ def _json_lines(
             problems.note(place, f"JSON {exc}")
             continue
         except json.JSONDecodeError as exc:
+            _hint_json_lines(problems.source, first)
+            first = False
             problems.note(place, "not valid JSON", f" ({exc.msg})")
             continue
         if not isinstance(record, dict):
+            _hint_json_lines(problems.source, first)
+            first = False
             problems.note(place, "not a JSON object")
             continue
+        first = False
         if _SURROGATE_ESCAPE.search(line):
             if _LONE_SURROGATE.search(str(record.get(id_field, ""))):
                 problems.note(place, "an ID with a lone surrogate")
                 continue
             record = _without_lone_surrogates(record)
         yield _document(record, text_field, id_field, problems, place)
+
+
+def _hint_json_lines(source: str, first: bool) -> None:
+    """When the first line is not an object, the file is likely one JSON document: say so."""
+    if first:
+        log.warning(
+            "%s: the first line is not a JSON object; if the file is one JSON document (an "
+            "array, or an object spread over lines), convert it to JSON Lines, one object per "
+            "line, for example with jq -c '.[]'",
+            source,
+        )
 
 
 def _decode(raw: bytes, problems: _Problems, number: int) -> str:
