@@ -260,8 +260,17 @@ JUDGE = {
     'asking which of the free slots the user wanted"}}\n```',
 }
 
+JUDGE_TURNS = {  # the booking made without asking (6); the thermostat ID changed (8)
+    "Northwind": '{"R1": 1, "R2": 1, "R3": 1}',
+    "Heatly": '{"R1": 0, "R2": 1, "R3": 1, "reasons": {"R1": "T-13 is not the thermostat listed"}, '
+    '"turns": {"R1": [8]}}',
+    "Teamdesk": '{"R1": 1, "R2": 0, "R3": 1, "reasons": {"R2": "it booked a room without asking '
+    'which of the free slots the user wanted"}, "turns": {"R2": [6]}}',
+}
+
 STAGES = {
     "Turn the following text into multi-turn tool-use trajectories": "synthesize",
+    "You are auditing each turn of a conversation": "judge_turns",
     "You are auditing a conversation": "judge",
     "You are screening text": "relevance",
     "The text below describes how to do something": "extraction",
@@ -300,6 +309,8 @@ def teacher_reply(body: dict[str, Any], n: int) -> Reply:
         return Reply(GENERATION[doc])
     if stage == "judge":
         return Reply(JUDGE[doc])
+    if stage == "judge_turns":
+        return Reply(JUDGE_TURNS[doc])
     if stage == "synthesize":  # a well-trained synthesizer answers like the refiner
         return Reply(REFINEMENT[doc])
     if doc == "Heatly" and repair:
@@ -317,6 +328,7 @@ def canned_reply(body: dict[str, Any], n: int) -> Reply:
         "generation": GENERATION,
         "refinement": REFINEMENT,
         "judge": JUDGE,
+        "judge_turns": JUDGE_TURNS,
         "synthesize": REFINEMENT,
     }[stage]
     return Reply(replies["Northwind"])

@@ -19,7 +19,9 @@ from gemlib.stages.refinement import ComplexityRefiner
 from gemlib.stages.relevance import RelevanceFilter
 from gemlib.stages.segmenter import Segmenter
 from gemlib.stages.synthesize import Synthesize
+from gemlib.stages.turn_judge import TurnJudge
 from gemlib.validation.ladder import RuleValidator, default_checks
+from gemlib.validation.verdicts import TurnPolicy, TurnValidator
 
 __all__ = ["GEM_STAGES", "gem", "synthesizer"]
 
@@ -42,6 +44,7 @@ def gem(
     max_chars: int = 6000,
     one_call_per_turn: bool = True,
     reasoning_traces: bool = False,
+    turn_policy: TurnPolicy | None = None,
     max_repairs: int = 2,
     **llm_options: Any,
 ) -> Pipeline:
@@ -61,7 +64,11 @@ def gem(
     overrides prompts per stage, ``stage_params`` request settings per stage (e.g.
     ``{"relevance": {"reasoning_effort": "low"}}``). ``reasoning_traces=True``
     (beyond the paper) has the teacher write the assistant's private reasoning
-    before each assistant turn, kept as ``Message.reasoning``. Other keywords
+    before each assistant turn, kept as ``Message.reasoning``. ``turn_policy``
+    (beyond the paper) masks bad assistant turns instead of rejecting the whole
+    trajectory where the :class:`~gemlib.validation.verdicts.TurnPolicy` allows:
+    the rules run as a :class:`~gemlib.validation.verdicts.TurnValidator` and the
+    judge as a :class:`~gemlib.stages.turn_judge.TurnJudge`. Other keywords
     (``api_base``, ``temperature``, ``limits``, ``cache``...) configure the ``LLM``
     objects built from strings.
     """
@@ -111,8 +118,13 @@ def gem(
         )
     if validate:
         checks = default_checks(one_call_per_turn=refine and one_call_per_turn)
-        stages.append(RuleValidator(checks=checks))
-    if judge:
+        if turn_policy is not None:
+            stages.append(TurnValidator(checks=checks, policy=turn_policy))
+        else:
+            stages.append(RuleValidator(checks=checks))
+    if judge and turn_policy is not None:
+        stages.append(TurnJudge(**options("judge"), policy=turn_policy))
+    elif judge:
         stages.append(LLMJudge(**options("judge")))
     return Pipeline(stages)
 
