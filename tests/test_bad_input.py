@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gemlib import Pipeline, read_corpus
+from gemlib import Document, Pipeline, read_corpus
 from gemlib.stages.prefilter import ProcedurePrefilter
 from gemlib.stages.segmenter import Segmenter
 
@@ -218,3 +218,26 @@ def test_gemlib_run_on_an_empty_corpus_says_so_and_fails(tmp_path: Path) -> None
     assert "gemlib: error: no documents in empty.jsonl" in done.stderr
     assert "no string field 'text' (fields: body)" in done.stderr
     assert not (tmp_path / "r").exists(), "nothing is written for an empty corpus"
+
+
+def test_lone_surrogates_from_python_never_stop_a_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Strings, mappings and Documents from Python (a scraper's output, say): same guarantee."""
+    items = [
+        "How to pair\n\n" + STEPS,
+        "bad \ud800 text\n\n" + STEPS,
+        {"id": "m", "text": "lone \udc00 in a mapping", "meta": {"k": "v\ud800"}},
+        {"id": "m\ud800", "text": "an ID no file can hold"},
+        Document(id="d", text="doc \udfff text", meta={"k": "\ud801"}),
+        Document(id="d\udfff", text="an ID no file can hold"),
+    ]
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        result = Pipeline([Segmenter()]).run(items, run_dir=tmp_path / "run")
+    assert result.stats.inputs == 4
+    assert "input item 3: an ID with a lone surrogate; skipped" in caplog.text
+    assert "input item 5: an ID with a lone surrogate; skipped" in caplog.text
+    texts = " ".join(d.text for d in result.outputs)
+    assert "bad \ufffd text" in texts
+    assert "lone \ufffd in a mapping" in texts
+    assert "doc \ufffd text" in texts

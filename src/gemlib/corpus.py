@@ -363,10 +363,13 @@ def as_items(items: Any, input_type: Any = Document) -> Iterable[Any]:
 def _coerce(items: Iterable[Any], model: type[BaseModel]) -> Iterator[Any]:
     for position, item in enumerate(items):
         if isinstance(item, str):
-            yield Document(text=item)
+            yield Document(text=_LONE_SURROGATE.sub("\ufffd", item))
         elif isinstance(item, Mapping):
+            if _LONE_SURROGATE.search(str(item.get("id", ""))):
+                log.warning("input item %d: an ID with a lone surrogate; skipped", position)
+                continue
             try:
-                yield model.model_validate(item)
+                yield model.model_validate(_without_lone_surrogates(dict(item)))
             except ValidationError as exc:
                 log.warning(
                     "input item %d: not a valid %s (%s); skipped",
@@ -374,5 +377,26 @@ def _coerce(items: Iterable[Any], model: type[BaseModel]) -> Iterator[Any]:
                     model.__name__,
                     exc.errors()[0]["msg"],
                 )
+        elif isinstance(item, Document):
+            document = _storable(item, position)
+            if document is not None:
+                yield document
         else:
             yield item
+
+
+def _storable(document: Document, position: int) -> Document | None:
+    """``document`` with lone surrogates replaced (UTF-8 cannot store them); ``None`` for its ID."""
+    if _LONE_SURROGATE.search(document.id):
+        log.warning("input item %d: an ID with a lone surrogate; skipped", position)
+        return None
+    if _LONE_SURROGATE.search(document.text) or (
+        document.meta and _LONE_SURROGATE.search(json.dumps(document.meta, ensure_ascii=False))
+    ):
+        return document.model_copy(
+            update={
+                "text": _LONE_SURROGATE.sub("\ufffd", document.text),
+                "meta": _without_lone_surrogates(document.meta),
+            }
+        )
+    return document
