@@ -22,6 +22,7 @@ from gemlib.llm import LLM, ChatRequest
 from gemlib.llm.batch import BatchSettings, custom_id
 from gemlib.llm.batch_ledger import BatchLedger
 from gemlib.progress import Snapshot
+from gemlib.report import format_costs
 from teacher import teacher_reply
 from test_gem_stages import _docs, _llm
 
@@ -88,6 +89,11 @@ def test_a_gem_run_in_batch_mode_keeps_the_direct_runs_trajectories(
     assert final.requests_done == final.requests_submitted == requests
     assert any(s.batches and s.batches.in_progress for s in seen), "progress shows batches waiting"
     assert "batches " in seen[-1].line()
+    usage = [u for models in result.usage.values() for u in models.values()]
+    assert sum(u.batched for u in usage) == sum(u.requests for u in usage) == requests
+    assert f"{requests} of {requests} requests went in provider batches" in format_costs(
+        result.stats
+    )
 
 
 def test_anthropic_message_batches_give_the_direct_trajectories(

@@ -586,7 +586,10 @@ class ModelUsage(BaseModel):
     """The part of ``completion_tokens`` spent on reasoning (reported by the provider,
     else estimated by the reasoning's share of the reply's length)."""
     cost: float = 0.0
-    """US dollars, from litellm's local price table (0 for models it does not price)."""
+    """US dollars, from litellm's local price table (0 for models it does not price);
+    requests sent in provider batches at the batch price."""
+    batched: int = 0
+    """Of ``requests``, those sent in provider batches (batch mode)."""
 
     def merge(self, other: ModelUsage) -> None:
         """Add ``other``'s figures into this one."""

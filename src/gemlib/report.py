@@ -141,6 +141,10 @@ def format_costs(stats: RunStats, kept: int | None = None) -> str:
         f"{total_cost:>9.4f} "
         f"{per_kept(total_tokens, '>11.0f'):>11} {per_kept(total_cost, '>9.5f'):>9}"
     )
+    requests = sum(u.requests for models in stats.usage.values() for u in models.values())
+    batched = sum(u.batched for models in stats.usage.values() for u in models.values())
+    if batched:
+        rows.append(f"{batched} of {requests} requests went in provider batches, at batch prices")
     return "\n".join(rows)
 
 

@@ -316,6 +316,7 @@ class LLM:
         while True:
             await self.limiter.acquire(estimate)
             ledger.requests += 1
+            ledger.batched += 1 if self.batch else 0
             try:
                 reply = await asyncio.wait_for(
                     self.backend.acomplete(request), self._attempt_timeout
