@@ -408,13 +408,8 @@ async def aestimate(
     store = _Counter(counters, exact)
     stream = items if hasattr(items, "__aiter__") else as_items(items, stages[0].input_type)
     stats = RunStats()
-    if prefix:
-        options = RunOptions(max_in_flight=256, progress_interval=None, commit_interval=1.0)
-        await run_items(prefix, stream, store, options, stats)  # type: ignore[arg-type]
-    else:
-        async for item in _aiter(stream):  # type: ignore[arg-type]
-            stats.inputs += 1
-            store.record(str(getattr(item, "id", stats.inputs)), [item], [], {})
+    options = RunOptions(max_in_flight=256, progress_interval=None, commit_interval=1.0)
+    await run_items(prefix, stream, store, options, stats)  # type: ignore[arg-type]
     chosen = {**GEM_ASSUMPTIONS, **(assumptions or {})}
     chosen = {
         k: attrs.evolve(v, source="given") if k in (assumptions or {}) else v
@@ -462,15 +457,6 @@ async def aestimate(
         prices={m: prices(m) for m in llms},
         pilot=None if pilot is None else str(pilot),
     )
-
-
-async def _aiter(items: Iterable[Any] | AsyncIterator[Any]) -> AsyncIterator[Any]:
-    if hasattr(items, "__aiter__"):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
 
 
 def _built_prompt(
