@@ -212,6 +212,7 @@ def test_corrupt_run_directory_states_are_named(tmp_path: Path) -> None:
         "manifest.json": lambda d: (d / "manifest.json").write_text("[1, 2]"),
         "progress.sqlite": lambda d: (d / "progress.sqlite").write_bytes(os.urandom(8192)),
         ".lock": lambda d: ((d / ".lock").unlink(), (d / ".lock").mkdir()),
+        "outputs.jsonl": lambda d: ((d / "outputs.jsonl").unlink(), (d / "outputs.jsonl").mkdir()),
     }
     for name, damage in cases.items():
         run_dir = tmp_path / name
@@ -221,3 +222,7 @@ def test_corrupt_run_directory_states_are_named(tmp_path: Path) -> None:
             Pipeline([Counting()]).run(["a", "b"], run_dir=run_dir)
         assert str(run_dir / name) in str(refused.value), name
         assert "\n" not in str(refused.value), "one line"
+        if name not in (".lock", "manifest.json"):  # readers take no lock, need no manifest
+            with pytest.raises(RunDirError) as unreadable:
+                open_results(run_dir)
+            assert str(run_dir / name) in str(unreadable.value), name

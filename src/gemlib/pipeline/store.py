@@ -558,6 +558,13 @@ def check_committed(path: Path, committed: int, records: int) -> None:
     if not committed:
         return
     try:
+        _check_committed(path, committed, records)
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path} ({exc.strerror or exc}); {_START_AFRESH}") from None
+
+
+def _check_committed(path: Path, committed: int, records: int) -> None:
+    try:
         size = path.stat().st_size
     except FileNotFoundError:
         size = 0
@@ -635,13 +642,16 @@ def _usage_from_json(text: str) -> UsageByStage:
 def _committed_lines(path: Path, length: int) -> Iterator[bytes]:
     if not length:
         return
-    with open(path, "rb") as handle:
-        read = 0
-        for line in handle:
-            read += len(line)
-            if read > length:
-                return
-            yield line
+    try:
+        with open(path, "rb") as handle:
+            read = 0
+            for line in handle:
+                read += len(line)
+                if read > length:
+                    return
+                yield line
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path} ({exc.strerror or exc}); {_START_AFRESH}") from None
 
 
 def pipeline_changes(there: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
