@@ -226,3 +226,31 @@ def test_corrupt_run_directory_states_are_named(tmp_path: Path) -> None:
             with pytest.raises(RunDirError) as unreadable:
                 open_results(run_dir)
             assert str(run_dir / name) in str(unreadable.value), name
+
+
+@pytest.mark.parametrize("damage", ["cut", "deleted"])
+def test_forget_missing_redoes_exactly_the_items_whose_records_are_gone(
+    tmp_path: Path, damage: str
+) -> None:
+    """New: the old code had no way to recover a cut file but starting afresh."""
+    from gemlib.pipeline.store import forget_missing
+
+    corpus = [f"doc {i}" for i in range(12)]
+    reference = Pipeline([Counting()]).run(corpus, run_dir=tmp_path / "reference")
+    expected = sorted(d.text for d in reference.outputs)
+    run_dir = tmp_path / "run"
+    Pipeline([Counting()]).run(corpus[:6], run_dir=run_dir)
+    Pipeline([Counting()]).run(corpus, run_dir=run_dir)  # two sessions
+    outputs = run_dir / "outputs.jsonl"
+    if damage == "cut":
+        data = outputs.read_bytes()
+        outputs.write_bytes(data[: len(data) // 2 + 3])  # half a record at the end too
+    else:
+        outputs.unlink()
+    items, lost, _ = forget_missing(run_dir)
+    assert items == lost == (12 - 6 if damage == "cut" else 12)
+    again = Counting()
+    result = Pipeline([again]).run(corpus, run_dir=run_dir)
+    assert len(again.seen) == items, "only the forgotten items run again"
+    assert sorted(d.text for d in result.outputs) == expected
+    assert forget_missing(run_dir) == (0, 0, 0)

@@ -146,6 +146,7 @@ def _damaged_copies(tmp_path: Path, server: str) -> dict[str, Path]:
         "manifest.json": lambda d: (d / "manifest.json").write_text("[]"),
         "progress.sqlite": lambda d: (d / "progress.sqlite").write_bytes(b"garbage" * 999),
         ".lock": lambda d: ((d / ".lock").unlink(missing_ok=True), (d / ".lock").mkdir()),
+        "outputs.jsonl": lambda d: (d / "outputs.jsonl").write_bytes(b""),
     }
     copies = {}
     for name, apply in damage.items():
@@ -161,10 +162,23 @@ def test_every_corrupt_state_is_one_line_naming_the_file_and_exit_code_2(
 ) -> None:
     """Fails on the old code: tracebacks (pydantic ValidationError, AttributeError,
     sqlite3.DatabaseError, IsADirectoryError)."""
-    for name, copy in _damaged_copies(tmp_path, server).items():
+    copies = _damaged_copies(tmp_path, server)
+    for name, copy in copies.items():
         resumed = _gemlib("resume", str(copy), cwd=tmp_path)
         _one_line_error(resumed, str(copy / name))
         assert "Traceback" not in resumed.stdout
+    cut = copies["outputs.jsonl"]
+    repaired = _gemlib("resume", str(cut), "--forget-missing", cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "items will run again (1 outputs and" in repaired.stdout
+    assert "1 trajectories in" in repaired.stdout
+    for name, key in (("outputs.jsonl", ("id",)), ("rejections.jsonl", ("item_id", "rule"))):
+
+        def keys(run_dir: Path, name: str = name, key: tuple[str, ...] = key) -> list[str]:
+            lines = (run_dir / name).read_text().splitlines()
+            return sorted(json.dumps([json.loads(line)[k] for k in key]) for line in lines)
+
+        assert keys(cut) == keys(tmp_path / "run"), name
 
 
 def _half_lines(run_dir: Path) -> None:

@@ -292,6 +292,16 @@ def _resume(args: argparse.Namespace) -> int:
             "this run read its corpus from standard input; run it again with "
             "`gemlib run - --out ...` and the same input"
         )
+    if args.forget_missing:
+        from gemlib.pipeline.store import forget_missing, run_dirs
+
+        for directory in run_dirs(args.run_dir):
+            items, outputs, rejections = forget_missing(directory)
+            if items:
+                print(
+                    f"{directory}: {items} items will run again ({outputs} outputs and "
+                    f"{rejections} rejections were missing from its files)"
+                )
     return _run_and_report(spec, quiet=args.quiet)
 
 
@@ -734,6 +744,12 @@ def build_parser() -> argparse.ArgumentParser:
         "resume", help="resume a run made by gemlib run", epilog="example: gemlib resume runs/one"
     )
     resume.add_argument("run_dir", help="the run directory (works from any folder)")
+    resume.add_argument(
+        "--forget-missing",
+        action="store_true",
+        help="when outputs.jsonl or rejections.jsonl were cut or deleted, run the items "
+        "whose records are gone again",
+    )
     resume.add_argument(
         "--api-base",
         help="the server URL, if the run's had credentials (they are never recorded)",

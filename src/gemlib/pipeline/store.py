@@ -53,6 +53,7 @@ __all__ = [
     "MemoryStore",
     "RunTotals",
     "Store",
+    "forget_missing",
     "open_results",
     "partition_dir",
     "pipeline_changes",
@@ -231,32 +232,7 @@ class DirStore(Store):
     # ------------------------------------------------------------------ opening
 
     def _lock(self) -> IO[str]:
-        path = self.path / LOCK
-        try:
-            handle = open(path, "a+")  # noqa: SIM115  # held for the store's life
-        except IsADirectoryError:
-            raise RunDirError(
-                f"{path} is a directory, not gemlib's lock file: remove it and rerun"
-            ) from None
-        except OSError as exc:
-            raise RunDirError(_os_problem(self.path, exc)) from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise RunDirError(
-                f"run directory {self.path} is in use by {holder}; wait for it to finish "
-                "or choose another run directory"
-            ) from None
-        try:
-            os.ftruncate(handle.fileno(), 0)
-            _write_all(handle.fileno(), f"pid {os.getpid()}\n".encode())
-        except OSError as exc:
-            handle.close()
-            raise RunDirError(_os_problem(self.path, exc)) from None
-        return handle
+        return _take_lock(self.path)
 
     def _unlock(self) -> None:
         with contextlib.suppress(OSError):
@@ -460,6 +436,109 @@ class DirStore(Store):
         return int(row[0] or 0), int(row[1] or 0)
 
 
+def _take_lock(base: Path) -> IO[str]:
+    """Hold ``base``'s lock (until the handle is closed) or raise :class:`RunDirError`."""
+    path = base / LOCK
+    try:
+        handle = open(path, "a+")  # noqa: SIM115  # held for the store's life
+    except IsADirectoryError:
+        raise RunDirError(
+            f"{path} is a directory, not gemlib's lock file: remove it and rerun"
+        ) from None
+    except OSError as exc:
+        raise RunDirError(_os_problem(base, exc)) from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunDirError(
+            f"run directory {base} is in use by {holder}; wait for it to finish "
+            "or choose another run directory"
+        ) from None
+    try:
+        os.ftruncate(handle.fileno(), 0)
+        _write_all(handle.fileno(), f"pid {os.getpid()}\n".encode())
+    except OSError as exc:
+        handle.close()
+        raise RunDirError(_os_problem(base, exc)) from None
+    return handle
+
+
+def forget_missing(path: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """Make a run directory whose files were cut or deleted usable again.
+
+    The items whose outputs or rejections are no longer in the files (and every
+    item recorded after the first of them, since records follow the order
+    items were recorded) are marked not done, and the files are cut back to the
+    records that remain, so the next run redoes those items. Returns ``(items,
+    outputs, rejections)`` forgotten. Stage counts in the run's totals are
+    cumulative and still include the forgotten items' first attempt.
+    """
+    base = Path(path)
+    lock = _take_lock(base)
+    try:
+        db = _open_progress(base / PROGRESS)
+        try:
+            return _forget_missing(base, db)
+        except (OSError, sqlite3.Error) as exc:
+            raise RunDirError(f"could not repair {base} ({exc}); {_START_AFRESH}") from None
+        finally:
+            db.close()
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _forget_missing(base: Path, db: sqlite3.Connection) -> tuple[int, int, int]:
+    lengths = {str(k): int(v) for k, v in db.execute("SELECT name, length FROM files")}
+    ends = {name: _line_ends(base / name, lengths.get(name, 0)) for name in (OUTPUTS, REJECTIONS)}
+    items = db.execute("SELECT rowid, outputs, rejections FROM items ORDER BY rowid").fetchall()
+    kept_out = kept_rej = 0
+    cut = None
+    for rowid, outputs, rejections in items:
+        if kept_out + outputs > len(ends[OUTPUTS]) or kept_rej + rejections > len(ends[REJECTIONS]):
+            cut = rowid
+            break
+        kept_out += outputs
+        kept_rej += rejections
+    if cut is None:
+        return 0, 0, 0
+    total_out = sum(row[1] for row in items)
+    total_rej = sum(row[2] for row in items)
+    new = {
+        OUTPUTS: ends[OUTPUTS][kept_out - 1] if kept_out else 0,
+        REJECTIONS: ends[REJECTIONS][kept_rej - 1] if kept_rej else 0,
+    }
+    db.execute("BEGIN IMMEDIATE")
+    forgotten = db.execute("DELETE FROM items WHERE rowid >= ?", (cut,)).rowcount
+    db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?)", list(new.items()))
+    db.execute("COMMIT")
+    for name, length in new.items():  # longer than committed: also what the next open does
+        with open(base / name, "ab") as handle:
+            handle.truncate(length)
+    return forgotten, total_out - kept_out, total_rej - kept_rej
+
+
+def _line_ends(path: Path, limit: int) -> list[int]:
+    """Byte offsets just past each whole line in the first ``limit`` bytes of ``path``."""
+    ends: list[int] = []
+    try:
+        handle = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return ends
+    with handle:
+        position = 0
+        for line in handle:
+            position += len(line)
+            if position > limit or not line.endswith(b"\n"):
+                break
+            ends.append(position)
+    return ends
+
+
 def run_dirs(path: str | os.PathLike[str]) -> list[Path]:
     """The run directories at ``path``: itself, or its partitions (``part-NNNNN``) in order.
 
@@ -575,8 +654,7 @@ def _check_committed(path: Path, committed: int, records: int) -> None:
                 return
         raise RunDirError(
             f"{path} was changed by hand: its committed part ({committed} bytes) no longer "
-            "ends with a whole record. Restore the file from a backup, or start afresh with "
-            "`gemlib run ... --overwrite` (in Python: overwrite=True)."
+            f"ends with a whole record. {_RECOVER}"
         )
     present = 0
     if size:
@@ -586,9 +664,7 @@ def _check_committed(path: Path, committed: int, records: int) -> None:
     raise RunDirError(
         f"{path} is shorter than what the run committed ({size} of {committed} bytes): "
         f"{records - present} of its {records} records are missing (the file was cut or "
-        "deleted by hand), and the items they came from count as done. Restore the file "
-        "from a backup, or start afresh with `gemlib run ... --overwrite` "
-        "(in Python: overwrite=True)."
+        f"deleted by hand), and the items they came from count as done. {_RECOVER}"
     )
 
 
@@ -720,6 +796,11 @@ def _open_progress(path: Path) -> sqlite3.Connection:
     return db
 
 
+_RECOVER = (
+    "Restore the file from a backup; or redo the items whose records are gone with "
+    "`gemlib resume DIR --forget-missing` (in Python: gemlib.pipeline.store.forget_missing); "
+    "or start afresh with `gemlib run ... --overwrite` (in Python: overwrite=True)."
+)
 _START_AFRESH = (
     "move the directory away, or start it afresh (its results are deleted) with "
     "`gemlib run ... --overwrite` (in Python: overwrite=True)"
