@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gemlib._atomic import write_atomic
+from gemlib._secrets import MASK, scrub
 from gemlib.errors import GemlibError
 from gemlib.llm.limits import Limits
 from gemlib.pipeline.store import SETTINGS
@@ -44,21 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["SPEC_FILE", "RunSpec", "load_config"]
 
 SPEC_FILE = SETTINGS
-MASK = "***"
-# user:password@ after the scheme, and the value of a query parameter named like a secret
-_URL_SECRETS = (
-    re.compile(r"(?i)^([a-z][a-z0-9+.-]*://)[^/@?#]*@"),
-    re.compile(r"(?i)([?&][^=&#]*(?:key|token|secret|password|auth|sig)[^=&#]*=)[^&#]*"),
-)
-
-
-def without_credentials(url: str) -> str:
-    """``url`` with ``user:password@`` and secret-named query values masked (``***``).
-
-    A stand-in until the LLM layer's scrubber (f14-runtime) lands; it should adopt this.
-    """
-    masked = _URL_SECRETS[0].sub(rf"\1{MASK}@", url)
-    return _URL_SECRETS[1].sub(rf"\1{MASK}", masked)
 
 
 class RunSpec(BaseModel):
@@ -156,7 +141,7 @@ class RunSpec(BaseModel):
             if data[key] is not None and data[key] != "-":
                 data[key] = str(Path(data[key]).absolute())
         if self.api_base is not None:
-            data["api_base"] = without_credentials(self.api_base)
+            data["api_base"] = scrub(self.api_base)
         return data
 
     def save(self) -> None:
@@ -186,9 +171,9 @@ class RunSpec(BaseModel):
             ) from None
         if api_base is not None:
             recorded = spec.api_base or ""
-            if without_credentials(api_base).replace(MASK, "") != recorded.replace(MASK, ""):
+            if scrub(api_base).replace(MASK, "") != recorded.replace(MASK, ""):
                 raise GemlibError(
-                    f"--api-base {without_credentials(api_base)} is not the server this run "
+                    f"--api-base {scrub(api_base)} is not the server this run "
                     f"used ({recorded or 'none'})"
                 )
         elif spec.api_base is not None and MASK in spec.api_base:
