@@ -7,10 +7,8 @@ Each test here was written against the code before this change and fails on it
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,36 +16,14 @@ import pytest
 
 from gemlib import RunStats
 from gemlib.pipeline.store import DirStore, read_manifest
+from test_cli import LOCAL_KEY, _five_docs
+from test_cli import _gemlib as run_gemlib
 
 pytestmark = pytest.mark.faults  # real subprocesses against a loopback server: ~2 minutes
 
-KEY = {"OPENAI_API_KEY": "none"}
-
 
 def _gemlib(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gemlib.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "GEMLIB_CACHE_DIR": str(cwd / "cache"), **KEY},
-    )
-
-
-def _five_docs(folder: Path) -> Path:
-    source = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jsonl"
-    keep = {
-        "return-online-order",
-        "calendar-meeting",
-        "history-printing",
-        "smart-thermostat",
-        "bank-transfer",
-    }
-    lines = [ln for ln in source.read_text().splitlines() if json.loads(ln)["id"] in keep]
-    corpus = folder / "corpus.jsonl"
-    corpus.write_text("\n".join(lines) + "\n")
-    return corpus
+    return run_gemlib(*args, cwd=cwd, env=LOCAL_KEY)
 
 
 @pytest.fixture
