@@ -9,9 +9,10 @@ tokens (mean, median, p90, max); over the set: calls per tool, the share of
 read and write calls, interaction patterns where labelled, and the domain,
 platform and task-category distributions.
 
-Read or write is judged from the tool's name (``get_``, ``list_``,
-``search_``... read; ``create_``, ``cancel_``, ``book_``... write); names that
-say neither are counted as unknown. Tokens are counted with tiktoken's
+Read or write is judged from the tool's name as the state ledger judges it
+(:mod:`gemlib.validation.tool_kinds`: the first known verb, ``get``, ``list``...
+read; ``create``, ``cancel``, ``toggle``... write); names that say neither are
+counted as unknown. Tokens are counted with tiktoken's
 ``cl100k_base`` encoding, read from the copy litellm ships (offline) without
 importing litellm, which takes seconds; where that copy or tiktoken is missing,
 or with ``count_tokens=False``, they are estimated as characters divided by
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from gemlib.model import Trajectory
 from gemlib.tokens import tiktoken_encoding
+from gemlib.validation.tool_kinds import ToolKinds
 
 __all__ = [
     "ESTIMATE",
@@ -41,21 +42,6 @@ __all__ = [
     "tool_kind",
 ]
 
-_READ = re.compile(
-    r"^(get|list|search|find|read|check|view|show|query|lookup|fetch|count|describe|"
-    r"display|cat|ls|grep|tail|head|wc|diff|pwd|du|calculate|compute|estimate|verify|"
-    r"retrieve|mean|standard_deviation|logarithm|\w+_to_\w+)(_|$|[A-Z])"
-)
-_WRITE = re.compile(
-    r"^(create|update|delete|remove|set|add|cancel|book|send|post|place|modify|edit|"
-    r"register|submit|pay|transfer|mv|cp|rm|mkdir|touch|echo|sort|reset|lock|unlock|start|"
-    r"stop|fill|activate|close|open|purchase|reserve|change|upload|write|make|assign|"
-    r"schedule|apply|follow|unfollow|mention|comment|retweet|login|logout|authenticate|"
-    r"fund|exchange|order|return|resolve|cd|rmdir|press|contact|withdraw|\w+_login|"
-    r"\w+_logout)(_|$|[A-Z])"
-)
-
-
 ESTIMATE = "estimate (characters / 4)"
 
 PAPER_FIGURES = {"messages": 46.1, "distinct_tools_used": 8.6, "tool_calls": 16.3}
@@ -63,13 +49,10 @@ PAPER_FIGURES = {"messages": 46.1, "distinct_tools_used": 8.6, "tool_calls": 16.
 
 
 def tool_kind(name: str) -> str:
-    """``"read"``, ``"write"`` or ``"unknown"``, judged from a tool's name."""
-    bare = name.split(".")[-1]
-    if _READ.match(bare):
-        return "read"
-    if _WRITE.match(bare):
-        return "write"
-    return "unknown"
+    """``"read"``, ``"write"`` or ``"unknown"``, judged from a tool's name by
+    :class:`~gemlib.validation.tool_kinds.ToolKinds` (the state ledger's judge)."""
+    kind = ToolKinds().kind(name)
+    return "unknown" if kind == "other" else kind
 
 
 class Distribution(BaseModel):

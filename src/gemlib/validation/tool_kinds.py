@@ -310,6 +310,7 @@ WRITE_VERBS = frozenset(
         "kick",
         "ban",
         "return",
+        "contact",
     ]
 )
 DELETE_VERBS = frozenset(
