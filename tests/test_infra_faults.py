@@ -10,6 +10,7 @@ subprocesses on this machine.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -280,3 +281,20 @@ def test_a_prompt_too_long_is_the_items_fault(tmp_path: Path) -> None:
     assert rejection.item_id == "long"
     assert "maximum context length" in rejection.reason
     assert result.stats.left_for_retry == {"echo: ModelRequestError (HTTP 400)": 1}
+
+
+def test_a_stage_exception_is_logged_once_per_cause_without_secrets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The traceback of a stage's own exception is shown once, with credentials masked."""
+
+    @stage
+    def leaky(doc: Document) -> Document:
+        raise RuntimeError("upstream said: Authorization: Bearer sk-abcdefghijklmnopqrstuvwx")
+
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        result = Pipeline([leaky]).run(["a", "b", "c"], progress_interval=None)
+    assert result.stats.left_for_retry == {"leaky: RuntimeError": 3}
+    assert caplog.text.count("the item is left for the next run") == 1
+    assert "Traceback" in caplog.text
+    assert "sk-abcdefghijklmnopqrstuvwx" not in caplog.text + json.dumps(result.stats.model_dump())

@@ -33,6 +33,7 @@ import collections
 import inspect
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from typing import Any
 
@@ -437,11 +438,12 @@ class _Runner:
         cause = f"{stage.name}: {_cause(exc)}"
         example = scrub(str(exc)) or type(exc).__name__
         if not isinstance(exc, ModelError) and cause not in self.stats.left_for_retry_examples:
+            trace = scrub("".join(traceback.format_exception(exc)))
             log.warning(
-                "stage %r raised %s; the item is left for the next run",
+                "stage %r raised %s; the item is left for the next run\n%s",
                 stage.name,
                 example,
-                exc_info=exc,
+                trace,
             )
         self._count_call(stage, example)
         raise _LeftForRetry(cause, example) from exc
