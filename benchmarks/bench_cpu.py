@@ -59,7 +59,7 @@ def measure(n: int, profile: bool) -> float:
             profiler.enable()
             once(docs, Path(tmp) / "run")
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(90)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
             return 0.0
         started = time.process_time()
@@ -70,14 +70,12 @@ def measure(n: int, profile: bool) -> float:
 def child(src: Path, n: int) -> float:
     """Run :func:`measure` in a fresh process importing gemlib from ``src``."""
     env = {**os.environ, "PYTHONPATH": str(src)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(n)],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return float(out.strip().splitlines()[-1])
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(n)], env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(f"the run with {src} failed:\n{done.stderr}")
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def extract(commit: str, into: Path) -> Path:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import bisect
 import contextlib
+import functools
 import io
 import itertools
 import json
@@ -143,6 +144,12 @@ def loads_lenient(
 
 
 # --------------------------------------------------------------------------- blocks
+
+
+@functools.lru_cache(maxsize=64)
+def _closer(tag: str) -> re.Pattern[str]:
+    """``</tag>``, in any case."""
+    return re.compile(rf"</{tag}\s*>", re.IGNORECASE)
 
 
 def _opener(tag: str) -> re.Pattern[str]:
@@ -277,6 +284,9 @@ REASONING_TAG = "think"
 
 _ANY_TAG = re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>")
 """A tag, with or without attributes (``<assistant name="agent">``); linear to scan."""
+_ROLE_TAG = re.compile(rf"<(/?)((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
+"""The tags of :data:`_ANY_TAG` whose name is a role (no tag holds a ``<``, so scanning for
+these alone finds the same ones)."""
 _CALL_OPEN = re.compile(rf"<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>", re.IGNORECASE)
 _WRAPPED_JSON = re.compile(r"<([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>\s*\{")
 _THINK_OPEN = re.compile(rf"\s*<{REASONING_TAG}>", re.IGNORECASE)
@@ -305,7 +315,7 @@ def _problem(text: str, offset: int, what: str, problem: str) -> ParseError:
 
 def _closing(text: str, name: str, start: int, end: int) -> _Tag | None:
     """The first ``</name>`` in ``text[start:end]``, in any case."""
-    found = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(text, start, end)
+    found = _closer(name).search(text, start, end)
     return _Tag(found.start(), found.end(), True, name, found.group(0)) if found else None
 
 
@@ -329,8 +339,7 @@ class _RoleTags:
     """Every role tag of a reply, found once; turns look up the ones after them."""
 
     def __init__(self, text: str) -> None:
-        found = (_Tag.of(m) for m in _ANY_TAG.finditer(text))
-        self.tags = [t for t in found if t.name in ROLES]
+        self.tags = [_Tag.of(m) for m in _ROLE_TAG.finditer(text)]
         self.starts = [t.start for t in self.tags]
 
     def after(self, offset: int) -> Iterator[_Tag]:
