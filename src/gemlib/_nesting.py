@@ -13,6 +13,7 @@ levels at most; the bound leaves the recursive code behind it ample stack.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,13 +50,21 @@ def check_depth(value: Any) -> None:
 def loads(text: str | bytes) -> Any:
     """``json.loads`` that raises :class:`TooDeep` instead of recursing without bound.
 
-    Other errors are ``json.JSONDecodeError`` as usual. Text with fewer opening
-    brackets than the bound cannot be too deep, so most text is never walked.
+    Other errors are ``json.JSONDecodeError`` as usual, including a number
+    too long for Python to convert (``sys.get_int_max_str_digits``, 4300
+    digits by default), which ``json`` raises as a bare ``ValueError``. Text
+    with fewer opening brackets than the bound cannot be too deep, so most text
+    is never walked.
     """
     try:
         value = json.loads(text)
     except RecursionError:
         raise TooDeep() from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer literal longer than Python converts
+        too_long = f"a number longer than {sys.get_int_max_str_digits()} digits"
+        raise json.JSONDecodeError(too_long, text if isinstance(text, str) else "", 0) from None
     if isinstance(text, bytes):
         opening = text.count(b"[") + text.count(b"{")
     else:

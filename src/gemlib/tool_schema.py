@@ -217,7 +217,11 @@ def _bounded(schema: Any, tool: str) -> None:
 
 def check_schema(schema: Mapping[str, Any], tool: str) -> None:
     """Raise :class:`ToolSchemaError` unless ``schema`` is valid JSON Schema 2020-12."""
-    problem = _schema_problem(json.dumps(schema, sort_keys=True, default=str))
+    try:
+        canonical = json.dumps(schema, sort_keys=True, default=str)
+    except (TypeError, ValueError) as exc:  # keys that are not strings, circular references
+        raise ToolSchemaError(tool, f"the schema is not JSON: {exc}") from None
+    problem = _schema_problem(canonical)
     if problem is not None:
         raise ToolSchemaError(tool, problem)
 

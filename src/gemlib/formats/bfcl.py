@@ -57,6 +57,8 @@ def parse_call_string(text: str, tool: Tool | None = None) -> tuple[str, dict[st
     Positional arguments take the names of the tool's parameters in order.
     Raises :class:`FormatError` for anything but a call with literal arguments.
     """
+    if not isinstance(text, str):
+        raise FormatError(f"a call must be a string, got {type(text).__name__}")
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:

@@ -30,7 +30,6 @@ them is a changed ID (whether each is given is the grounding check's concern).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from gemlib._nesting import loads
 from gemlib.model import Message, Problem, Tool, Trajectory
 from gemlib.validation.checks import Check
 
@@ -261,8 +261,8 @@ def _id_values(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
 
 def _json(message: Message) -> Any:
     try:
-        return json.loads(message.content)
-    except (json.JSONDecodeError, TypeError):
+        return loads(message.content)
+    except (ValueError, TypeError):  # not JSON, or nested too deeply (TooDeep)
         return None
 
 

@@ -49,6 +49,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from gemlib._nesting import loads
 from gemlib.model import Problem, Tool, ToolCall, Trajectory
 from gemlib.validation.checks import Check
 from gemlib.validation.tool_kinds import READ_VERBS, WRITE_VERBS, Kind, ToolKinds, name_words
@@ -67,8 +68,8 @@ def reply_json(content: str) -> Any:
     text = content.strip()
     if text[:1] in "{[":
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
+            return loads(text)
+        except ValueError:  # not JSON, or nested too deeply (TooDeep)
             return text
     return text
 

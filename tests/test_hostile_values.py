@@ -1,0 +1,113 @@
+"""Hostile values that are valid JSON syntax but break Python's readers.
+
+A number longer than Python converts to ``int`` (4300 digits by default)
+makes ``json.loads`` raise a bare ``ValueError``; a tool reply nested a
+hundred thousand levels deep makes it recurse without bound. Each must cost
+only its own line or trajectory, with a gemlib error or a problem.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gemlib import Pipeline, Tool, Trajectory, read_corpus
+from gemlib.errors import FormatError, ToolSchemaError
+from gemlib.formats import bfcl, read_trajectories
+from gemlib.stages.segmenter import Segmenter
+from gemlib.validation import validate
+
+LONG_NUMBER = "9" * 5000
+
+
+def test_a_corpus_line_with_a_long_number_costs_only_itself(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        '{"text": "first document", "n": ' + LONG_NUMBER + "}\n"
+        '{"text": "second document", "id": ' + LONG_NUMBER + "}\n"
+        '{"text": "third document"}\n',
+        encoding="utf-8",
+    )
+    assert [d.text for d in read_corpus(corpus)] == ["third document"]
+    result = Pipeline([Segmenter()]).run(corpus)
+    assert result.stats.inputs == 1
+
+
+def test_read_trajectories_reports_a_long_number_as_a_format_error(tmp_path: Path) -> None:
+    good = {"messages": [{"role": "user", "content": "hi"}]}
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"messages": [], "n": ' + LONG_NUMBER + "}\n" + json.dumps(good) + "\n", encoding="utf-8"
+    )
+    errors: list[Exception] = []
+    read = list(read_trajectories(path, on_error=errors.append))
+    assert len(read) == 1
+    assert len(errors) == 1
+    assert isinstance(errors[0], FormatError)
+    assert "4300 digits" in str(errors[0])
+
+
+def _with_reply(reply: str) -> Trajectory:
+    arguments = json.dumps({"order_id": "12"})
+    return Trajectory.from_openai(
+        {
+            "messages": [
+                {"role": "system", "content": "You are an agent."},
+                {"role": "user", "content": "What is the status of order 12?"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "get_order", "arguments": arguments},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": reply},
+                {"role": "assistant", "content": "Order 12 has shipped."},
+            ],
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "get_order",
+                        "description": "Look up an order.",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"order_id": {"type": "string"}},
+                            "required": ["order_id"],
+                        },
+                    },
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 5_000 + "1" + "}" * 5_000,
+        '{"order_id": ' + LONG_NUMBER + "}",
+    ],
+    ids=["deep-array", "deep-object", "long-number"],
+)
+def test_validate_reports_a_hostile_tool_reply_as_a_problem(reply: str) -> None:
+    problems = validate(_with_reply(reply)).problems
+    assert [p.rule for p in problems] == ["tool_reply"]
+
+
+def test_tool_from_any_refuses_keys_that_are_not_strings() -> None:
+    with pytest.raises(ToolSchemaError):
+        Tool.from_any({"name": "f", "parameters": {(1, 2): 3, "type": "object"}})
+
+
+@pytest.mark.parametrize("value", [None, 3, ["f()"]])
+def test_bfcl_call_string_that_is_not_a_string(value: object) -> None:
+    with pytest.raises(FormatError):
+        bfcl.parse_call_string(value)  # type: ignore[arg-type]
