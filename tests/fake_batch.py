@@ -10,6 +10,9 @@
 ``failed`` or ``cancelled`` (none answered). Anthropic's Message Batches
 (``/v1/messages/batches``) are served too, with the same knobs. ``on_create(batch)`` runs when a
 batch is created, before the reply is sent (a test kills the client there).
+``fault(method, path)`` may answer any call itself with ``(status, body, headers)``
+(upload, create, retrieve failing); ``mangle(kind, lines)`` rewrites the lines of a
+finished batch's ``output`` or ``error`` file (reordered, missing, duplicated, garbled).
 A batch stays ``in_progress`` for ``delay`` seconds. Every created batch's
 custom IDs are kept in ``submitted`` (in order); a batch holding the same
 custom ID twice is refused with 400, as OpenAI refuses it.
@@ -32,6 +35,7 @@ from urllib.parse import parse_qs, urlparse
 from fake_openai import Handler, Reply, completion_body
 
 Outcome = Callable[[int], str]
+Fault = Callable[[str, str], "tuple[int, Any, dict[str, str]] | None"]
 MESSAGE_BATCHES = "/v1/messages/batches"
 
 
@@ -59,12 +63,16 @@ class FakeBatch:
         outcome: Outcome | None = None,
         partial: float = 0.5,
         on_create: Callable[[dict[str, Any]], None] | None = None,
+        fault: Fault | None = None,
+        mangle: Callable[[str, list[bytes]], list[bytes]] | None = None,
     ) -> None:
         self.reply = reply or (lambda body, n: Reply())
         self.delay = delay
         self.outcome = outcome or (lambda n: "completed")
         self.partial = partial
         self.on_create = on_create
+        self.fault = fault
+        self.mangle = mangle
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.submitted: list[list[str]] = []
@@ -131,7 +139,10 @@ class FakeBatch:
         for key, entries in (("output_file_id", outputs), ("error_file_id", errors)):
             if entries:
                 file_id = self._new_id("file")
-                self.files[file_id] = "".join(json.dumps(e) + "\n" for e in entries).encode()
+                content = [json.dumps(e).encode() for e in entries]
+                if self.mangle is not None:
+                    content = self.mangle(key.split("_")[0], content)
+                self.files[file_id] = b"".join(line + b"\n" for line in content)
                 batch[key] = file_id
         batch["status"] = ending
         batch["request_counts"] = {
@@ -188,10 +199,23 @@ class FakeBatch:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _send(self, status: int, payload: Any) -> None:
+            def _faulted(self, method: str, path: str) -> bool:
+                answer = fake.fault(method, path) if fake.fault is not None else None
+                if answer is None:
+                    return False
+                status, body, headers = answer
+                self._body()
+                self._send(status, body, headers)
+                return True
+
+            def _send(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
@@ -205,6 +229,8 @@ class FakeBatch:
             def do_POST(self) -> None:
                 path = urlparse(self.path).path
                 fake.calls.append(f"POST {path}")
+                if self._faulted("POST", path):
+                    return None
                 if path == MESSAGE_BATCHES:
                     return self._create_messages()
                 if path.startswith(MESSAGE_BATCHES + "/") and path.endswith("/cancel"):
@@ -327,6 +353,8 @@ class FakeBatch:
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 fake.calls.append(f"GET {url.path}")
+                if self._faulted("GET", url.path):
+                    return None
                 parts = url.path.split("/")
                 with fake._lock:
                     if url.path.startswith(MESSAGE_BATCHES):

@@ -39,14 +39,16 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
 
-from gemlib.errors import ModelError, TransientModelError
+from gemlib._secrets import scrub
+from gemlib.errors import ModelError, ModelRequestError, TransientModelError
 from gemlib.llm.batch_ledger import BatchLedger
 from gemlib.llm.openai_compat import error_for_status, parse_completion, served_name
 from gemlib.llm.prices import prices
@@ -68,6 +70,27 @@ log = logging.getLogger("gemlib")
 OPENAI_API = "https://api.openai.com/v1"
 TERMINAL = ("completed", "expired", "failed", "cancelled")
 CHAT_PATH = "/v1/chat/completions"
+OWN_FAULT = (400, 413, 422)
+"""Statuses of a batch line that say the request itself was wrong; another 4xx (402
+billing, 409 conflict...) is about the account or the provider, never the item."""
+
+
+def provider_error(
+    status: int, text: str, headers: Any, model: str, own: tuple[int, ...] = ()
+) -> ModelError:
+    """:func:`error_for_status`, except that a client error whose status is not in ``own``
+    is transient: it is the account's or the provider's, not the request's."""
+    error = error_for_status(status, text, headers, model)
+    if isinstance(error, ModelRequestError) and status not in own:
+        return TransientModelError(
+            str(error).removeprefix(f"{model}: "), model=model, status=status
+        )
+    return error
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
 
 
 @attrs.frozen
@@ -187,6 +210,10 @@ class HTTPBatchAPI:
                 headers=self.headers(), timeout=aiohttp.ClientTimeout(total=self.timeout)
             )
         url = path if path.startswith(("http://", "https://")) else self.api_base.rstrip("/") + path
+        if _origin(url) != _origin(self.api_base):  # the session carries the API key
+            raise TransientModelError(
+                f"the provider pointed to another server: {_origin(url)}", model=self.model
+            )
         try:
             async with self._session.request(method, url, json=body, data=form) as response:
                 status, content, headers = response.status, await response.read(), response.headers
@@ -195,11 +222,18 @@ class HTTPBatchAPI:
                 f"no reply within {self.timeout}s", model=self.model
             ) from None
         except aiohttp.ClientError as exc:
-            raise TransientModelError(f"{type(exc).__name__}: {exc}", model=self.model) from None
+            problem = self.scrub(f"{type(exc).__name__}: {exc}")
+            raise TransientModelError(problem, model=self.model) from None
         if status != 200:
-            text = content.decode("utf-8", "replace")
-            raise error_for_status(status, text, headers, self.model)
+            # no call to a batch endpoint is about one request's content
+            raise provider_error(
+                status, self.scrub(content.decode("utf-8", "replace")), headers, self.model
+            )
         return content
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the API key or anything shaped like a credential."""
+        return scrub(text, (self.api_key,))
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         content = await self._call(method, path, **kwargs)
@@ -284,9 +318,10 @@ class OpenAIBatchAPI(HTTPBatchAPI):
             except TransientModelError as exc:
                 return LineResult(cid, message=str(exc))
         if isinstance(status, int):
-            return LineResult(cid, status=status, message=json.dumps(response.get("body"))[:500])
+            body = self.scrub(json.dumps(response.get("body"))[:500])
+            return LineResult(cid, status=status, message=body)
         message = error.get("message") if isinstance(error, dict) else str(error)
-        return LineResult(cid, message=f"batch line error: {message}")
+        return LineResult(cid, message=self.scrub(f"batch line error: {message}"))
 
     async def find(
         self, local_id: str, since: float, count: int, known: Container[str]
@@ -323,6 +358,8 @@ class _LoopState:
     batches: dict[str, asyncio.Task[None]] = attrs.field(factory=dict)
     sizes: dict[str, int] = attrs.field(factory=dict)
     """Requests in each batch being worked on."""
+    members: dict[str, set[str]] = attrs.field(factory=dict)
+    """Custom IDs this process waits for in each batch (known without the ledger)."""
     flusher: asyncio.Task[None] | None = None
 
 
@@ -387,7 +424,7 @@ class BatchBackend:
             if known is not None:
                 return ChatReply.from_json(known)
             if holder is not None:
-                self._watch(state, holder)
+                self._watch(state, holder, [cid])
             elif cid not in state.queue:
                 self._enqueue(state, cid, self.api.line(request, cid))
             return await future
@@ -441,9 +478,10 @@ class BatchBackend:
         except (sqlite3.Error, OSError) as exc:  # nothing was sent: its callers retry
             self._fail(state, lines, self._ledger_error(exc))
             return
-        self._watch(state, local_id)
+        self._watch(state, local_id, lines)
 
-    def _watch(self, state: _LoopState, local_id: str) -> None:
+    def _watch(self, state: _LoopState, local_id: str, cids: Iterable[str]) -> None:
+        state.members.setdefault(local_id, set()).update(cids)
         if local_id not in state.batches:
             task = asyncio.create_task(self._run_batch(state, local_id))
             state.batches[local_id] = task
@@ -451,24 +489,29 @@ class BatchBackend:
             def forget(_: asyncio.Task[None]) -> None:
                 state.batches.pop(local_id, None)
                 state.sizes.pop(local_id, None)
+                state.members.pop(local_id, None)
 
             task.add_done_callback(forget)
 
     async def _run_batch(self, state: _LoopState, local_id: str) -> None:
-        lines = self.ledger.lines(local_id)
-        state.sizes[local_id] = len(lines)
+        lines = dict.fromkeys(state.members.get(local_id, ()), "")  # if the ledger fails
         try:
+            lines = self.ledger.lines(local_id)
+            state.sizes[local_id] = len(lines)
             batch_id = await self._submit(local_id, lines)
             batch = await self._poll(batch_id, self.ledger.batch(local_id).created)
             ok, failed = await self._results(batch, lines)
+            self.ledger.finished(local_id, ok, failed)
         except ModelError as exc:  # not submitted, or not readable: its callers retry
             self._fail(state, lines, exc)
             return
-        except Exception as exc:  # the ledger's disk, a provider's odd reply: never the item's
+        except (sqlite3.Error, OSError) as exc:  # the ledger's disk: the batch stays pending
+            self._fail(state, lines, self._ledger_error(exc))
+            return
+        except Exception as exc:  # a provider's odd reply: never the item's
             problem = TransientModelError(f"batch {local_id}: {type(exc).__name__}: {exc}")
             self._fail(state, lines, problem)
             return
-        self.ledger.finished(local_id, ok, failed)
         self.done += 1
         self.requests_done += len(lines)
         log.info(
@@ -554,7 +597,8 @@ class BatchBackend:
             if result.reply is not None:
                 reply = attrs.evolve(result.reply, cost=self._cost(result.reply))
                 ok[result.custom_id] = reply.to_json()
-            else:
+                failed.pop(result.custom_id, None)
+            elif result.custom_id not in ok:  # a line listed twice: a reply wins
                 failed[result.custom_id] = _error_outcome(result.status, result.message)
         for cid in lines:
             if cid not in ok and cid not in failed:
@@ -566,7 +610,8 @@ class BatchBackend:
         data = json.loads(outcome)
         if data.get("status") is None:
             return TransientModelError(str(data.get("message")), model=self.model)
-        return error_for_status(int(data["status"]), str(data.get("message")), {}, self.model)
+        status, message = int(data["status"]), str(data.get("message"))
+        return provider_error(status, message, {}, self.model, OWN_FAULT)
 
     def _cost(self, reply: ChatReply) -> float:
         found = prices(self.model)

@@ -145,11 +145,14 @@ class AnthropicBatchAPI(HTTPBatchAPI):
             try:
                 return LineResult(cid, self._reply(result["message"]))
             except (KeyError, TypeError, AttributeError):
-                return LineResult(cid, message=f"unreadable message: {json.dumps(result)[:200]}")
+                unreadable = f"unreadable message: {json.dumps(result)[:200]}"
+                return LineResult(cid, message=self.scrub(unreadable))
         if kind == "errored":
             error = (result.get("error") or {}).get("error") or {}
             status = ERROR_STATUS.get(str(error.get("type")), 500)
-            return LineResult(cid, status=status, message=str(error.get("message"))[:500])
+            return LineResult(
+                cid, status=status, message=self.scrub(str(error.get("message"))[:500])
+            )
         return LineResult(cid, message=f"the request was {kind} before it ran")
 
     def _reply(self, message: dict[str, Any]) -> ChatReply:
