@@ -8,7 +8,10 @@ only its own line or trajectory, with a gemlib error or a problem.
 
 from __future__ import annotations
 
+import codecs
 import json
+import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,31 @@ def test_tool_from_any_refuses_keys_that_are_not_strings() -> None:
 def test_bfcl_call_string_that_is_not_a_string(value: object) -> None:
     with pytest.raises(FormatError):
         bfcl.parse_call_string(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_corpora_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: str) -> None:
+    bom = codecs.BOM_UTF16_LE if encoding.endswith("le") else codecs.BOM_UTF16_BE
+    lines = "".join(
+        json.dumps({"text": f"doc {i} caf\u00e9 \U0001f600"}) + "\r\n" for i in range(30000)
+    )
+    (tmp_path / "c.jsonl").write_bytes(bom + lines.encode(encoding))  # several 1 MiB blocks
+    texts = [d.text for d in read_corpus(tmp_path / "c.jsonl")]
+    assert len(texts) == 30000
+    assert texts[-1] == "doc 29999 caf\u00e9 \U0001f600"
+    # Excel's "Unicode text" export: UTF-16 TSV.
+    (tmp_path / "t.tsv").write_bytes(bom + "id\ttext\r\n7\tcaf\u00e9\r\n".encode(encoding))
+    assert [(d.id, d.text) for d in read_corpus(tmp_path / "t.tsv")] == [("7", "caf\u00e9")]
+
+
+def test_a_fifo_in_a_folder_is_named_as_skipped_not_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a.txt").write_text("a document", encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe.txt")  # reading it would block forever
+    (tmp_path / "gone.md").symlink_to(tmp_path / "missing.md")
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        texts = [d.text for d in read_corpus(tmp_path)]
+    assert texts == ["a document"]
+    assert "pipe.txt" in caplog.text
+    assert "gone.md" in caplog.text

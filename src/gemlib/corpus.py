@@ -301,7 +301,14 @@ def _read_folder(base: Path) -> Iterator[Document]:
 
 def _folder_files(base: Path, problems: _Problems) -> Iterator[Document | None]:
     for file in sorted(base.rglob("*")):
-        if not file.is_file():
+        if file.is_dir():
+            continue
+        if not file.is_file():  # a FIFO would block the read; a dangling link has nothing
+            problems.note(
+                str(file.relative_to(base)),
+                "not a regular file (a pipe, socket, device or dangling link)",
+                where=str(file),
+            )
             continue
         if file.suffix.lower() not in TEXT_SUFFIXES:
             problems.note(
