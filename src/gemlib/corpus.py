@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from gemlib._lines import numbered_lines
 from gemlib._nesting import TooDeep, loads
+from gemlib._unicode import LONE_SURROGATE, without_lone_surrogates
 from gemlib.model import Document
 
 __all__ = ["as_items", "read_corpus"]
@@ -37,9 +38,6 @@ TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 EXAMPLES = 3
 """How many places a summary names for each kind of problem."""
 
-# After json.loads every character in this range is a lone surrogate (a pair
-# decodes to one character above U+FFFF); UTF-8 files cannot hold them.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -174,10 +172,10 @@ def _json_lines(
             continue
         first = False
         if _SURROGATE_ESCAPE.search(line):
-            if _LONE_SURROGATE.search(str(record.get(id_field, ""))):
+            if LONE_SURROGATE.search(str(record.get(id_field, ""))):
                 problems.note(place, "an ID with a lone surrogate")
                 continue
-            record = _without_lone_surrogates(record)
+            record = without_lone_surrogates(record)
         yield _document(record, text_field, id_field, problems, place)
 
 
@@ -220,17 +218,6 @@ def _document(
         return None
     doc_id = record.pop(id_field, None)
     return Document(id=str(doc_id) if doc_id not in (None, "") else "", text=text, meta=record)
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    """``value`` with each lone surrogate replaced by U+FFFD (they cannot be stored as UTF-8)."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
-    return value
 
 
 def _read_table(path: Path, delimiter: str, text_field: str, id_field: str) -> Iterator[Document]:
@@ -370,13 +357,13 @@ def as_items(items: Any, input_type: Any = Document) -> Iterable[Any]:
 def _coerce(items: Iterable[Any], model: type[BaseModel]) -> Iterator[Any]:
     for position, item in enumerate(items):
         if isinstance(item, str):
-            yield Document(text=_LONE_SURROGATE.sub("\ufffd", item))
+            yield Document(text=LONE_SURROGATE.sub("\ufffd", item))
         elif isinstance(item, Mapping):
-            if _LONE_SURROGATE.search(str(item.get("id", ""))):
+            if LONE_SURROGATE.search(str(item.get("id", ""))):
                 log.warning("input item %d: an ID with a lone surrogate; skipped", position)
                 continue
             try:
-                yield model.model_validate(_without_lone_surrogates(dict(item)))
+                yield model.model_validate(without_lone_surrogates(dict(item)))
             except ValidationError as exc:
                 log.warning(
                     "input item %d: not a valid %s (%s); skipped",
@@ -394,16 +381,16 @@ def _coerce(items: Iterable[Any], model: type[BaseModel]) -> Iterator[Any]:
 
 def _storable(document: Document, position: int) -> Document | None:
     """``document`` with lone surrogates replaced (UTF-8 cannot store them); ``None`` for its ID."""
-    if _LONE_SURROGATE.search(document.id):
+    if LONE_SURROGATE.search(document.id):
         log.warning("input item %d: an ID with a lone surrogate; skipped", position)
         return None
-    if _LONE_SURROGATE.search(document.text) or (
-        document.meta and _LONE_SURROGATE.search(json.dumps(document.meta, ensure_ascii=False))
+    if LONE_SURROGATE.search(document.text) or (
+        document.meta and LONE_SURROGATE.search(json.dumps(document.meta, ensure_ascii=False))
     ):
         return document.model_copy(
             update={
-                "text": _LONE_SURROGATE.sub("\ufffd", document.text),
-                "meta": _without_lone_surrogates(document.meta),
+                "text": LONE_SURROGATE.sub("\ufffd", document.text),
+                "meta": without_lone_surrogates(document.meta),
             }
         )
     return document

@@ -23,6 +23,7 @@ import attrs
 
 from gemlib._secrets import check_api_base, scrub, url_without_credentials
 from gemlib._sync import run_sync
+from gemlib._unicode import LONE_SURROGATE, without_lone_surrogates
 from gemlib.errors import (
     CacheError,
     ConnectFailed,
@@ -327,7 +328,7 @@ class LLM:
                         f"{self.max_reply_bytes})",
                         model=self.model,
                     )
-                reply = separate_reasoning(reply)
+                reply = _storable(separate_reasoning(reply))
             except BaseException as exc:
                 self.limiter.release(ok=False)  # every exit frees the slot
                 if not isinstance(exc, Exception):
@@ -406,6 +407,18 @@ class LLM:
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)
+
+
+def _storable(reply: ChatReply) -> ChatReply:
+    """``reply`` with lone surrogates (from a stray ``\\ud800`` escape) replaced, so the
+    cache and the run directory can store it: a server's odd escape is no one's fault."""
+    if LONE_SURROGATE.search(reply.text) or LONE_SURROGATE.search(reply.reasoning):
+        return attrs.evolve(
+            reply,
+            text=without_lone_surrogates(reply.text),
+            reasoning=without_lone_surrogates(reply.reasoning),
+        )
+    return reply
 
 
 def as_llm(model: str | LLM, **options: Any) -> LLM:

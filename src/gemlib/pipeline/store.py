@@ -42,8 +42,10 @@ from typing import IO, Any, NamedTuple, NoReturn
 
 import attrs
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import PydanticSerializationError
 
 from gemlib._atomic import write_atomic
+from gemlib._unicode import LONE_SURROGATE, without_lone_surrogates
 from gemlib._version import __version__
 from gemlib.errors import RunDirError, RunDirWriteError
 from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage, merge_usage
@@ -74,9 +76,14 @@ _RUN_FILES = (MANIFEST, OUTPUTS, REJECTIONS, PROGRESS, PROGRESS + "-wal", PROGRE
 
 
 def _dump(item: Any) -> str:
+    """One JSON line, storable as UTF-8: a lone surrogate (left in a value by a model's
+    stray ``\\ud800`` escape) becomes U+FFFD rather than failing the commit."""
     if isinstance(item, BaseModel):
-        return item.model_dump_json()
-    return json.dumps(item, ensure_ascii=False, default=str)
+        try:
+            return item.model_dump_json()
+        except PydanticSerializationError:
+            item = without_lone_surrogates(item.model_dump(mode="json"))
+    return LONE_SURROGATE.sub("\ufffd", json.dumps(item, ensure_ascii=False, default=str))
 
 
 def merge_stats(total: dict[str, StageStats], part: dict[str, StageStats]) -> None:
@@ -318,7 +325,7 @@ class DirStore(Store):
     ) -> None:
         """Queue one item's results; nothing reaches the files before :meth:`commit`."""
         out = "".join(_dump(o) + "\n" for o in outputs).encode()
-        rej = "".join(r.model_dump_json() + "\n" for r in rejections).encode()
+        rej = "".join(_dump(r) + "\n" for r in rejections).encode()
         self._buffers[OUTPUTS] += out
         self._buffers[REJECTIONS] += rej
         self._pending.append((item_id, len(outputs), len(rejections)))
