@@ -14,6 +14,7 @@ from conftest import third_party
 from gemlib import Message, Tool, ToolCall, Trajectory, validate
 from gemlib.validation import default_checks
 from gemlib.validation.ledger import state_ledger
+from gemlib.validation.limits import prompt_limits
 from gemlib.validation.tool_kinds import ToolKinds
 from state_walks import bfcl_walks, mutants, sweep, tau2_walks
 
@@ -133,6 +134,16 @@ def test_an_entity_used_after_its_delete_and_an_invented_id() -> None:
         ("get_order_details", {"order_id": "W1"}, {**ORDER, "user_id": "u2"}),
     )
     assert "listed it under user_id='u1'" in _problems(moved)[0][1]
+
+
+def test_hostile_replies_are_text_not_a_crash() -> None:
+    for depth in (100, 5000, 200_000):
+        t = _trace(
+            ("read_file", {"path": "a"}, "[" * depth + "]" * depth),
+            ("read_file", {"path": "a"}, "[" * depth + "]" * depth),
+        )
+        assert _problems(t) == []
+        assert list(prompt_limits()(t)) == []
 
 
 def test_tolerances_clock_fields_and_declared_fields() -> None:
