@@ -64,7 +64,9 @@ def test_jsonl_with_broken_lines_bad_bytes_missing_fields_and_duplicates(
     assert any(f"{path} line 2: not valid JSON" in w for w in warnings)
     assert any(f"{path} line 3: no string field 'text'" in w for w in warnings)
     assert any(f"{path} line 4: not valid UTF-8" in w for w in warnings)
-    assert any("skipping item a: its ID came earlier in this corpus" in w for w in warnings)
+    assert any(
+        "skipped 1 item(s) whose ID came earlier in this corpus ('a')" in w for w in warnings
+    )
     assert result.stats.duplicates == 1
     assert {d.document_id for d in result.outputs} == {"a", "d"}
     assert [(r.document_id, r.rule) for r in result.rejections] == [("e", "empty_document")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -182,3 +183,16 @@ def test_duplicate_ids_in_a_corpus_are_processed_once() -> None:
     result = Pipeline([Upper()]).run(["same", "same", "other"])
     assert len(result.outputs) == 2
     assert result.stats.duplicates == 1
+
+
+def test_many_duplicates_make_one_warning_with_examples(caplog: pytest.LogCaptureFixture) -> None:
+    # One warning per duplicate used to flood the log of a corpus with repeated IDs.
+    docs = [Document(id=f"d{i % 10}", text=f"text {i}") for i in range(1000)]
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        result = Pipeline([Upper()]).run(docs)
+    assert result.stats.duplicates == 990
+    about = [r.getMessage() for r in caplog.records if "came earlier" in r.getMessage()]
+    assert about == [
+        "skipped 990 item(s) whose ID came earlier in this corpus ('d0', 'd1', 'd2', ...); "
+        "give each document its own id to process them"
+    ]

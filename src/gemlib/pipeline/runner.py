@@ -57,6 +57,9 @@ __all__ = ["RunOptions", "run_items"]
 
 log = logging.getLogger("gemlib")
 
+_EXAMPLES = 3
+"""How many IDs a warning about skipped duplicates names."""
+
 
 @attrs.frozen
 class RunOptions:
@@ -144,6 +147,7 @@ class _Runner:
     _finished: int = 0
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     _started: float = 0.0
+    _duplicate_ids: list[str] = attrs.field(factory=list)
 
     def __attrs_post_init__(self) -> None:
         self._usage_base = self._usage_now()
@@ -171,7 +175,8 @@ class _Runner:
                     continue
                 if state == "duplicate":
                     self.stats.duplicates += 1
-                    log.warning("skipping item %s: its ID came earlier in this corpus", item_id)
+                    if len(self._duplicate_ids) < _EXAMPLES:
+                        self._duplicate_ids.append(item_id)
                     continue
                 await window.acquire()
                 if self.aborted:
@@ -203,6 +208,7 @@ class _Runner:
             self._commit()
             for stage in self.stages:
                 await stage.aclose()
+            self._warn_duplicates()
             self.stats.wall_seconds = time.perf_counter() - started
             self.stats.stages = {s.name: StageStats() for s in self.stages}
             merge_stats(self.stats.stages, self.store.stage_stats())
@@ -215,6 +221,19 @@ class _Runner:
         if self.aborted:
             raise RunAborted(self.aborted)
         return self.stats
+
+    def _warn_duplicates(self) -> None:
+        """One line for every item skipped for a repeated ID, with the first few IDs."""
+        if self.stats.duplicates:
+            shown = ", ".join(repr(i) for i in self._duplicate_ids)
+            more = ", ..." if self.stats.duplicates > len(self._duplicate_ids) else ""
+            log.warning(
+                "skipped %d item(s) whose ID came earlier in this corpus (%s%s); "
+                "give each document its own id to process them",
+                self.stats.duplicates,
+                shown,
+                more,
+            )
 
     def _usage_now(self) -> UsageByStage:
         return {
