@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 
 from gemlib import Tool, Trajectory
+from gemlib.errors import ToolSchemaError
 from gemlib.model import Message, ToolCall
 from gemlib.validation import validate
 from gemlib.validation.checks import valid_arguments
+from gemlib.validation.schema_validator import RegexTooCostly, argument_validator
 from test_cli import _gemlib
 
 HOSTILE = "a" * 34 + "!"
@@ -180,3 +182,57 @@ def test_a_hostile_schema_through_a_real_run_is_rejected_quickly_and_again_on_re
             assert any(
                 "tool 'login'" in t and pattern in t and "ran longer than" in t for t in texts
             ), rejections
+
+
+ALTERNATIVES = "|".join("a" * i for i in range(1, 1000))  # 500,000 characters
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"properties": {"code": {"type": "string", "pattern": ALTERNATIVES}}},
+        {"patternProperties": {ALTERNATIVES: {}}},
+    ],
+    ids=["pattern", "patternProperties"],
+)
+def test_an_enormous_pattern_is_refused_before_anything_compiles_it(
+    parameters: dict[str, Any],
+) -> None:
+    # Before: about 3 s in re.compile (the meta-schema check), then 9 s compiling with the
+    # regex module and 18 s searching past its 0.5 s limit, which it checks too coarsely.
+    started = time.monotonic()
+    with pytest.raises(ToolSchemaError, match="500,498 characters"):
+        Tool.from_any({"name": "sign_in", "parameters": parameters})
+    assert time.monotonic() - started < 1
+
+
+def test_the_validator_refuses_an_enormous_pattern_it_is_given_directly() -> None:
+    schema = {"type": "string", "pattern": ALTERNATIVES}
+    with pytest.raises(RegexTooCostly, match="characters long"):
+        list(argument_validator(schema).iter_errors("b" * 1000))
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"$ref": "#"},
+        {
+            "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}},
+            "properties": {"code": {"$ref": "#/$defs/a"}},
+        },
+    ],
+    ids=["itself", "two-definitions"],
+)
+def test_a_ref_loop_is_a_problem_not_a_recursion_error(parameters: dict[str, Any]) -> None:
+    problems = validate(_trajectory(parameters, {"code": "x"})).problems
+    assert any("refers back to itself" in p.text for p in problems), problems
+
+
+def test_a_recursive_schema_that_ends_still_validates() -> None:
+    node = {
+        "type": "object",
+        "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+    }
+    parameters = {"$defs": {"node": node}, "properties": {"tree": {"$ref": "#/$defs/node"}}}
+    arguments = {"tree": {"children": [{"children": []}, {"children": [{"children": []}]}]}}
+    assert validate(_trajectory(parameters, arguments)).ok

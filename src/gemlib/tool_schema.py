@@ -26,6 +26,15 @@ from jsonschema.exceptions import SchemaError
 from gemlib._nesting import TooDeep, check_depth
 from gemlib.errors import ToolSchemaError, ToolSchemaWarning
 
+MAX_PATTERN_CHARS = 4096
+"""Longest regex a schema may hold (``pattern``, a ``patternProperties`` name).
+
+Compiling and searching grow with a pattern's length, and a regex engine's
+time limit is checked too coarsely to stop a search through a pattern of a
+million alternatives; real schemas' patterns are a few hundred characters.
+"""
+
+
 # Type names used by real datasets, mapped to JSON-Schema type names.
 # ``None`` means "any type": the ``type`` keyword is dropped.
 _TYPE_ALIASES: dict[str, str | None] = {
@@ -217,6 +226,13 @@ def _bounded(schema: Any, tool: str) -> None:
 
 def check_schema(schema: Mapping[str, Any], tool: str) -> None:
     """Raise :class:`ToolSchemaError` unless ``schema`` is valid JSON Schema 2020-12."""
+    for pattern in _patterns(schema):
+        if len(pattern) > MAX_PATTERN_CHARS:
+            raise ToolSchemaError(
+                tool,
+                f"a regex pattern of {len(pattern):,} characters "
+                f"(at most {MAX_PATTERN_CHARS:,}): {pattern[:40]!r}...",
+            )
     try:
         canonical = json.dumps(schema, sort_keys=True, default=str)
     except (TypeError, ValueError) as exc:  # keys that are not strings, circular references
@@ -224,6 +240,23 @@ def check_schema(schema: Mapping[str, Any], tool: str) -> None:
     problem = _schema_problem(canonical)
     if problem is not None:
         raise ToolSchemaError(tool, problem)
+
+
+def _patterns(schema: Any) -> list[str]:
+    """Every ``pattern`` value and ``patternProperties`` name in ``schema`` (iteratively)."""
+    found: list[str] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if isinstance(node.get("pattern"), str):
+                found.append(node["pattern"])
+            if isinstance(node.get("patternProperties"), Mapping):
+                found.extend(str(k) for k in node["patternProperties"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 @functools.lru_cache(maxsize=8192)

@@ -127,6 +127,11 @@ class _ValidArguments:
                     # One hostile pattern is enough to reject; running it again would only cost.
                     yield self._problem(index, f"tool {call.name!r}: schema {exc}")
                     return
+                except RecursionError:  # "$ref": "#", or two definitions naming each other
+                    yield self._problem(
+                        index, f"tool {call.name!r}: schema $ref refers back to itself without end"
+                    )
+                    return
                 except Unresolvable as exc:
                     yield self._problem(
                         index,

@@ -32,6 +32,7 @@ from jsonschema.validators import extend
 from referencing import Registry
 
 from gemlib.errors import GemlibError
+from gemlib.tool_schema import MAX_PATTERN_CHARS
 
 __all__ = ["MAX_EXPANSION", "REGEX_SECONDS", "RegexTooCostly", "argument_validator"]
 
@@ -108,6 +109,10 @@ def expansion(pattern: str) -> int:
 
 @functools.lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> Any:
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise RegexTooCostly(
+            pattern, f"is {len(pattern):,} characters long (at most {MAX_PATTERN_CHARS:,})"
+        )
     if expansion(pattern) > MAX_EXPANSION:
         raise RegexTooCostly(
             pattern, f"has counted repeats multiplying past {MAX_EXPANSION:,}: too costly to run"
