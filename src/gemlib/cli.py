@@ -354,9 +354,12 @@ def _estimate(args: argparse.Namespace) -> int:
         corpus = read_corpus(spec.corpus, text_field=spec.text_field)
     except (FileNotFoundError, ValueError) as exc:
         raise GemlibError(str(exc)) from None
-    result = spec.pipeline().estimate(
-        corpus, pilot=args.pilot, assumptions=_assumptions(args.assume)
-    )
+    try:
+        result = spec.pipeline().estimate(
+            corpus, pilot=args.pilot, assumptions=_assumptions(args.assume)
+        )
+    except ValueError as exc:  # an assumption no stage uses, a corpus that cannot be read
+        raise GemlibError(str(exc)) from None
     print(result.format())
     print(f"\nestimated in {time.perf_counter() - started:.1f}s; no model was called")
     return 0

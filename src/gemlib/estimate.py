@@ -56,12 +56,19 @@ REPAIR_OVERHEAD = 60
 """Prompt tokens a repair adds besides the reply it returns (the error and the request)."""
 
 
+MAX_ASSUMED = 1e6
+"""No assumed figure goes above this (a million tokens per reply, items per item, repairs)."""
+
+
 def _span(value: float | Span) -> Span:
     if isinstance(value, (int, float)):
-        return (float(value), float(value), float(value))
+        value = (value, value, value)
     low, mid, high = (float(v) for v in value)
-    if not low <= mid <= high:
-        raise ValueError(f"a range must be (low, expected, high) in order, got {value}")
+    if not 0 <= low <= mid <= high <= MAX_ASSUMED:
+        raise ValueError(
+            f"a range must be (low, expected, high) in order, each from 0 to {MAX_ASSUMED:g}; "
+            f"got {value}"
+        )
     return (low, mid, high)
 
 
@@ -317,6 +324,17 @@ def _assumption_for(stage: Stage, chosen: Mapping[str, Assumption]) -> Assumptio
     return Assumption()
 
 
+def _check_names(assumptions: Mapping[str, Assumption], stages: Iterable[Stage]) -> None:
+    """Refuse an assumption that no stage would use (a typo would silently change nothing)."""
+    names = {n for s in stages for n in (s.name, getattr(s, "prompt_name", None)) if n}
+    unused = sorted(set(assumptions) - names)
+    if unused:
+        raise ValueError(
+            f"no stage after the filters is named {', '.join(unused)}; "
+            f"assumptions apply to: {', '.join(sorted(names))}"
+        )
+
+
 def _renders_segments(stage: Stage, segment_type: Any) -> bool:
     return hasattr(stage, "prompt") and accepts(stage.input_type, segment_type)
 
@@ -405,6 +423,7 @@ async def aestimate(
     counters = {model: token_counter(model) for model in llms}
     segment_type = prefix[-1].output_types[0] if prefix else stages[0].input_type
     exact = [s for s in rest if s.models() and _renders_segments(s, segment_type)]
+    _check_names(assumptions or {}, rest)
     store = _Counter(counters, exact)
     stream = items if hasattr(items, "__aiter__") else as_items(items, stages[0].input_type)
     stats = RunStats()
@@ -548,8 +567,8 @@ def _direct_seconds(results: list[StageEstimate], llms: Mapping[str, LLM]) -> Sp
 
 def _batch_seconds(results: list[StageEstimate]) -> Span:
     """One round per model stage, and one more for the repairs of the slowest."""
-    rounds = sum(1 for s in results if s.model is not None)
-    repairs = any(s.assumption.repairs[2] > 0 for s in results if s.model is not None)
+    rounds = sum(1 for s in results if s.model is not None and s.requests[2] > 0)
+    repairs = any(s.assumption.repairs[2] > 0 for s in results if s.model is not None) and rounds
     low = rounds * BATCH_TURNAROUND[0]
     mid = rounds * BATCH_TURNAROUND[1]
     high = (rounds + repairs) * BATCH_TURNAROUND[2]
