@@ -142,3 +142,15 @@ def test_a_fifo_in_a_folder_is_named_as_skipped_not_read(
     assert texts == ["a document"]
     assert "pipe.txt" in caplog.text
     assert "gone.md" in caplog.text
+
+
+def test_a_text_field_that_is_not_a_string_is_named_as_such(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": 12, "id": "a"}\n{"text": ["x"]}\n{"text": "ok"}\n', "utf-8")
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        assert [d.text for d in read_corpus(corpus)] == ["ok"]
+    # Before: "no string field 'text' (fields: id)", as if the field were missing.
+    assert f"{corpus} line 1: field 'text' is not a string (its value is of type int); skipped" in caplog.text
+    assert "field 'text' is not a string on 2 lines (line 1, line 2)" in caplog.text
