@@ -152,5 +152,8 @@ def test_a_text_field_that_is_not_a_string_is_named_as_such(
     with caplog.at_level(logging.WARNING, logger="gemlib"):
         assert [d.text for d in read_corpus(corpus)] == ["ok"]
     # Before: "no string field 'text' (fields: id)", as if the field were missing.
-    assert f"{corpus} line 1: field 'text' is not a string (its value is of type int); skipped" in caplog.text
+    assert (
+        f"{corpus} line 1: field 'text' is not a string (its value is of type int); skipped"
+        in caplog.text
+    )
     assert "field 'text' is not a string on 2 lines (line 1, line 2)" in caplog.text

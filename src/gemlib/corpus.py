@@ -214,7 +214,9 @@ def _document(
     text = record.pop(text_field, None)
     if text is not None and not isinstance(text, str):
         kind = type(text).__name__
-        problems.note(place, f"field {text_field!r} is not a string", f" (its value is of type {kind})")
+        problems.note(
+            place, f"field {text_field!r} is not a string", f" (its value is of type {kind})"
+        )
         return None
     if not isinstance(text, str):
         fields = ", ".join(sorted(map(str, record))[:8]) or "none"
