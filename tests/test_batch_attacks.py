@@ -170,3 +170,31 @@ def test_a_results_url_on_another_server_never_gets_the_key() -> None:
         with pytest.raises(TransientModelError, match="another server"):
             asyncio.run(read())
     assert theirs.calls == []
+
+
+def test_a_batch_that_never_ends_and_cannot_be_cancelled_frees_its_requests(
+    tmp_path: Path,
+) -> None:
+    cancels: list[str] = []
+
+    def fault(m: str, p: str) -> Any:
+        if p.endswith("/cancel"):
+            cancels.append(p)
+            server.delay = 0.0  # later batches finish; the first stays in_progress forever
+            return 500, {"error": {"message": "cannot cancel"}}, {}
+        return None
+
+    with FakeBatch(_echo, delay=1e9, fault=fault) as server:
+        llm = LLM(
+            "openai/teacher",
+            api_base=server.url,
+            api_key=KEY,
+            cache=False,
+            backoff_base=0.01,
+            max_retries=2,
+            batch=BatchSettings(ledger=tmp_path / "l.sqlite", **{**FAST, "max_wait": 0.3}),
+        )
+        replies = _ask_all(llm, 3)
+    assert cancels
+    assert replies == ["re q0", "re q1", "re q2"]
+    assert [len(b) for b in server.submitted] == [3, 3]

@@ -101,9 +101,10 @@ class BatchSettings:
     requests and 200 MB). ``flush_after``: seconds a request may wait for its
     batch to fill; ``idle_after``: a batch goes out once no request has come
     for this long. ``poll_interval``: seconds between status checks.
-    ``max_wait``: the longest a request waits for its batch (beyond it the
-    request fails as transient and is retried). ``max_in_flight``: requests
-    queued or in batches at once (the pipeline's window follows it).
+    ``max_wait``: the longest a batch is waited for (beyond it the batch is
+    cancelled and its unfinished requests fail as transient and go into a later
+    batch). ``max_in_flight``: requests queued or in batches at once (the
+    pipeline's window follows it).
     ``ledger``: the ledger's path (default: ``batches.sqlite`` beside the
     request cache). ``price_factor``: batch price as a share of the direct
     price, overriding litellm's table (default: the table's batch prices, else
@@ -578,12 +579,26 @@ class BatchBackend:
                 if failures > 10:
                     raise
             if time.time() - created > self.settings.max_wait:
-                await self.api.cancel(batch_id)
-                raise TransientModelError(
-                    f"batch {batch_id} did not finish within {self.settings.max_wait:.0f}s",
-                    model=self.model,
-                )
+                return await self._give_up(batch_id)
             await asyncio.sleep(self.settings.poll_interval)
+
+    async def _give_up(self, batch_id: str) -> ProviderBatch:
+        """A batch past ``max_wait``: cancelled if the provider lets us, and its requests
+        freed for a later batch even if it will not end (else they would wait for it forever)."""
+        log.warning(
+            "batch %s did not finish within %.0fs: cancelling it; its unfinished requests go "
+            "into a new batch",
+            batch_id,
+            self.settings.max_wait,
+        )
+        try:
+            await self.api.cancel(batch_id)
+            batch = await self.api.status(batch_id)
+            if batch.done:
+                return batch  # cancelled at once: the lines it ran are kept
+        except ModelError as exc:
+            log.warning("batch %s could not be cancelled: %s", batch_id, exc)
+        return ProviderBatch(batch_id, "abandoned", True)
 
     async def _results(
         self, batch: ProviderBatch, lines: dict[str, str]
