@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from gemlib import Pipeline, Tool, Trajectory, read_corpus
-from gemlib.errors import FormatError, ToolSchemaError
+from gemlib.errors import CorpusReadError, FormatError, ToolSchemaError
 from gemlib.formats import bfcl, read_trajectories
 from gemlib.stages.segmenter import Segmenter
 from gemlib.validation import validate
+from test_cli import _gemlib
 
 LONG_NUMBER = "9" * 5000
 
@@ -157,3 +158,27 @@ def test_a_text_field_that_is_not_a_string_is_named_as_such(
         in caplog.text
     )
     assert "field 'text' is not a string on 2 lines (line 1, line 2)" in caplog.text
+
+
+def _unreadable(path: Path) -> Path:
+    """``path``, a file every read of which fails with an I/O error (even for root)."""
+    if not os.path.exists("/proc/self/mem"):
+        pytest.skip("needs Linux's /proc/self/mem to make a file that cannot be read")
+    path.symlink_to("/proc/self/mem")
+    return path
+
+
+@pytest.mark.parametrize("name", ["c.jsonl", "c.csv"])
+def test_an_unreadable_corpus_stops_with_one_gemlib_error(tmp_path: Path, name: str) -> None:
+    corpus = _unreadable(tmp_path / name)
+    # Before: a bare OSError out of Pipeline.run, a traceback and exit code 1 from gemlib run.
+    with pytest.raises(CorpusReadError, match=f"cannot read the corpus {corpus}"):
+        Pipeline([Segmenter()]).run(corpus)
+    done = _gemlib(
+        "run", str(corpus), "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1",
+        "--out", str(tmp_path / "run"), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"gemlib: error: cannot read the corpus {corpus}" in done.stderr
+    assert not (tmp_path / "run").exists()

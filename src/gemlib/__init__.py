@@ -13,6 +13,7 @@ from gemlib.corpus import read_corpus
 from gemlib.errors import (
     CacheError,
     ConnectFailed,
+    CorpusReadError,
     FatalError,
     FormatError,
     GemlibError,
@@ -79,6 +80,7 @@ __all__ = [
     "LLM",
     "CacheError",
     "ConnectFailed",
+    "CorpusReadError",
     "Document",
     "FatalError",
     "FormatError",

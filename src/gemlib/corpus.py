@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from gemlib._lines import numbered_lines
 from gemlib._nesting import TooDeep, loads
 from gemlib._unicode import LONE_SURROGATE, without_lone_surrogates
+from gemlib.errors import CorpusReadError
 from gemlib.model import Document
 
 __all__ = ["as_items", "read_corpus"]
@@ -124,12 +125,19 @@ class _Problems:
             log.warning("%s: no documents read", self.source)
 
     def report(self, documents: Iterable[Document | None]) -> Iterator[Document]:
-        """The documents (``None`` stands for one skipped record), then the summary."""
+        """The documents (``None`` stands for one skipped record), then the summary.
+
+        Raises :class:`~gemlib.errors.CorpusReadError` when the source cannot be
+        read at all (no permission, an I/O error).
+        """
         try:
             for document in documents:
                 if document is not None:
                     self.documents += 1
                     yield document
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise CorpusReadError(f"cannot read the corpus {self.source}: {reason}") from None
         finally:
             self.summarise()
 

@@ -11,6 +11,7 @@ can catch the library's failures with one ``except`` clause::
     ├── ModelConfigError       an LLM's settings cannot work (malformed api_base, credentials in it)
     ├── RunDirError            a run directory is unusable (other config, locked, corrupt)
     │   └── RunDirWriteError   writing to it failed (disk full, I/O error); the run stops
+    ├── CorpusReadError        a corpus file cannot be read (permissions, I/O error)
     ├── RunAborted             a run stopped early (too many failures, or a fatal error)
     ├── FatalError             raised by a stage: every further item would fail too
     │   │                      (bad credentials, unknown model), so the run stops at once
@@ -87,6 +88,14 @@ class RunDirWriteError(RunDirError):
     Whatever the failed write left was cut back, nothing half-written counts as
     committed, and the run stops: rerunning the same command once the cause is
     fixed resumes it with nothing lost or duplicated.
+    """
+
+
+class CorpusReadError(GemlibError, OSError):
+    """A corpus file that cannot be read at all (no permission, an I/O error).
+
+    Unlike a bad line, which costs only itself, nothing after it can be read,
+    so the run stops; rerunning once the file is readable resumes it.
     """
 
 
