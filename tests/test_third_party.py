@@ -540,3 +540,23 @@ def test_a_bfcl_entry_that_cannot_be_read_is_a_format_error_naming_it(tmp_path: 
         list(read_bfcl_multi_turn("multi_turn_miss_func", tmp_path))
     with pytest.raises(FormatError, match=r"cannot read BFCL file BFCL_v4_multi_turn_nope.json"):
         list(read_bfcl_multi_turn("multi_turn_nope", tmp_path))
+
+
+def test_a_bfcl_data_folder_without_function_docs_is_a_format_error(tmp_path: Path) -> None:
+    """Before: FileNotFoundError for multi_turn_func_doc/...json escaped the importer."""
+    third_party("bfcl_eval")
+    from gemlib.errors import FormatError
+
+    (tmp_path / "possible_answer").mkdir()
+    entry = {
+        "id": "multi_turn_base_x",
+        "question": [[{"role": "user", "content": "list the files"}]],
+        "involved_classes": ["GorillaFileSystem"],
+        "initial_config": {},
+    }
+    category = tmp_path / "BFCL_v4_multi_turn_base.json"
+    category.write_text(json.dumps(entry) + "\n")
+    answer = {"id": entry["id"], "ground_truth": [["ls()"]]}
+    (tmp_path / "possible_answer" / category.name).write_text(json.dumps(answer) + "\n")
+    with pytest.raises(FormatError, match=r"multi_turn_base_x.*FileNotFoundError"):
+        list(read_bfcl_multi_turn("multi_turn_base", tmp_path))
