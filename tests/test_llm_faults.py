@@ -164,6 +164,33 @@ def test_retry_after_is_capped_and_said(
         assert "waiting 0.3 s instead" in caplog.text
 
 
+def test_a_capped_retry_after_shows_in_the_progress_line(tmp_path: Path) -> None:
+    """While a model waits out a capped Retry-After, the progress line says so (it said
+    nothing before: the run looked stalled)."""
+    seen: list[str] = []
+
+    class Collect:
+        def update(self, snapshot: Any) -> None:
+            seen.append(snapshot.line())
+
+        def close(self, snapshot: Any) -> None:
+            seen.append(snapshot.line())
+
+    with FakeOpenAI(
+        lambda b, n: Reply(status=429, headers={"Retry-After": "86400"}) if n == 0 else Reply("a")
+    ) as server:
+        llm = _llm(server.url, tmp_path, max_retries=2, max_retry_after=1.5)
+        result = Pipeline([Echo(llm)]).run(
+            [Document(id="a", text="x")], progress_interval=0.2, progress=Collect()
+        )
+    assert result.stats.outputs == 1
+    assert any(
+        "openai/hostile paused" in line and "Retry-After 86400s capped at 1.5s" in line
+        for line in seen
+    ), seen
+    assert "paused" not in seen[-1]  # the pause is over by the end
+
+
 def test_an_oversized_reply_is_refused_without_being_read_whole(tmp_path: Path) -> None:
     """Fails on the code before the fix: the 8 MB reply was read, cached and returned."""
     big = "x" * (8 * 2**20)

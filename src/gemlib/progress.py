@@ -88,6 +88,8 @@ class Snapshot:
     """Of ``finished``, the items an earlier session had finished (they take no time)."""
     batches: BatchCounts | None = None
     """Provider batches, for models in batch mode."""
+    paused: tuple[str, ...] = ()
+    """Models waiting out a 429, and for how long (see :meth:`gemlib.llm.LLM.pause_note`)."""
 
     @property
     def _total(self) -> int | None:
@@ -130,6 +132,7 @@ class Snapshot:
             parts.append(f"ETA {_duration(self.eta)}")
         if self.batches is not None:
             parts.append(self.batches.line())
+        parts.extend(self.paused)
         stages = " ".join(f"{name}:{out}/{got}" for name, (got, out, _) in self.stages.items())
         return " | ".join(parts) + (f" | {stages}" if stages else "")
 

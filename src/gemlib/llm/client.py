@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -118,6 +119,7 @@ class LLM:
     _cache_failed: bool = attrs.field(init=False, default=False)
     _reached: bool = attrs.field(init=False, default=False)
     _capped_retry_after: bool = attrs.field(init=False, default=False)
+    _asked_retry_after: float | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
@@ -384,6 +386,18 @@ class LLM:
             model=self.model,
         )
 
+    def pause_note(self) -> str | None:
+        """Why requests to this model are waiting now (a 429's pause), for progress lines."""
+        left = self.limiter.paused_until - time.monotonic()
+        if left <= 0:
+            return None
+        note = f"{self.model} paused {left:.0f}s after a 429"
+        if self._asked_retry_after is not None:
+            note += (
+                f" (Retry-After {self._asked_retry_after:g}s capped at {self.max_retry_after:g}s)"
+            )
+        return note
+
     def _retry_after(self, seconds: float, backoff: float) -> float:
         """The server's ``Retry-After``, capped at ``max_retry_after`` (with one warning).
 
@@ -392,7 +406,9 @@ class LLM:
         if math.isnan(seconds) or seconds < 0:
             return backoff
         if seconds <= self.max_retry_after:
+            self._asked_retry_after = None
             return seconds
+        self._asked_retry_after = seconds
         if not self._capped_retry_after:
             self._capped_retry_after = True
             log.warning(

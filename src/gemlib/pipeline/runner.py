@@ -35,7 +35,7 @@ import logging
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -52,6 +52,9 @@ from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageBySta
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store, merge_stats
 from gemlib.progress import BatchCounts, Reporter, Snapshot, default_reporter
+
+if TYPE_CHECKING:
+    from gemlib.llm.client import LLM
 
 __all__ = ["RunOptions", "run_items"]
 
@@ -280,11 +283,15 @@ class _Runner:
             total_estimated=self.options.total_estimated,
             resumed=self.stats.resumed,
             batches=self._batch_counts(),
+            paused=tuple(n for llm in self._models() if (n := llm.pause_note()) is not None),
         )
 
+    def _models(self) -> list[LLM]:
+        """Each model the stages call, once."""
+        return list({id(llm): llm for s in self.stages for llm in s.models()}.values())
+
     def _batch_counts(self) -> BatchCounts | None:
-        models = {id(llm): llm for s in self.stages for llm in s.models()}
-        counts = [c for llm in models.values() if (c := llm.batch_counts()) is not None]
+        counts = [c for llm in self._models() if (c := llm.batch_counts()) is not None]
         return sum(counts, BatchCounts()) if counts else None
 
     async def _run_item(self, item: Any, item_id: str) -> None:
