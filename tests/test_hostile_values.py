@@ -9,6 +9,7 @@ only its own line or trajectory, with a gemlib error or a problem.
 from __future__ import annotations
 
 import codecs
+import datetime
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gemlib import Pipeline, Tool, Trajectory, read_corpus
+from gemlib import Document, Pipeline, Tool, Trajectory, read_corpus
 from gemlib.errors import CorpusReadError, FormatError, ToolSchemaError
 from gemlib.formats import bfcl, read_trajectories
 from gemlib.stages.segmenter import Segmenter
@@ -182,3 +183,21 @@ def test_an_unreadable_corpus_stops_with_one_gemlib_error(tmp_path: Path, name: 
     assert "Traceback" not in done.stderr
     assert f"gemlib: error: cannot read the corpus {corpus}" in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_python_items_whose_metadata_cannot_be_stored_cost_only_themselves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: the Document with a datetime raised TypeError (json.dumps in the surrogate check);
+    # undecodable bytes aborted the whole run in the store ("the run directory failed").
+    items = [
+        {"text": "first", "meta": {"raw": b"\xff"}},
+        Document(text="second", meta={"raw": b"\xfe"}),
+        Document(text="third", meta={"when": datetime.datetime(2020, 1, 1), "s": "a\ud800"}),
+        "fourth",
+    ]
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        result = Pipeline([Segmenter()]).run(items, run_dir=tmp_path / "run")
+    assert result.stats.inputs == 2
+    assert "input item 0: cannot be stored as JSON" in caplog.text
+    assert "input item 1: cannot be stored as JSON" in caplog.text

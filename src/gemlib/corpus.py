@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import attrs
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from gemlib._lines import numbered_lines
 from gemlib._nesting import TooDeep, loads
@@ -377,7 +378,7 @@ def _coerce(items: Iterable[Any], model: type[BaseModel]) -> Iterator[Any]:
                 log.warning("input item %d: an ID with a lone surrogate; skipped", position)
                 continue
             try:
-                yield model.model_validate(without_lone_surrogates(dict(item)))
+                validated = model.model_validate(without_lone_surrogates(dict(item)))
             except ValidationError as exc:
                 log.warning(
                     "input item %d: not a valid %s (%s); skipped",
@@ -385,6 +386,9 @@ def _coerce(items: Iterable[Any], model: type[BaseModel]) -> Iterator[Any]:
                     model.__name__,
                     exc.errors()[0]["msg"],
                 )
+                continue
+            if _serialisable(validated, position):
+                yield validated
         elif isinstance(item, Document):
             document = _storable(item, position)
             if document is not None:
@@ -399,12 +403,26 @@ def _storable(document: Document, position: int) -> Document | None:
         log.warning("input item %d: an ID with a lone surrogate; skipped", position)
         return None
     if LONE_SURROGATE.search(document.text) or (
-        document.meta and LONE_SURROGATE.search(json.dumps(document.meta, ensure_ascii=False))
+        document.meta
+        and LONE_SURROGATE.search(json.dumps(document.meta, ensure_ascii=False, default=str))
     ):
-        return document.model_copy(
+        document = document.model_copy(
             update={
                 "text": LONE_SURROGATE.sub("\ufffd", document.text),
                 "meta": without_lone_surrogates(document.meta),
             }
         )
-    return document
+    return document if _serialisable(document, position) else None
+
+
+def _serialisable(item: BaseModel, position: int) -> bool:
+    """Whether ``item`` can be stored as JSON; if not (metadata holding undecodable bytes,
+    an object pydantic cannot serialise), say so and skip it rather than fail the store."""
+    if not getattr(item, "meta", None):
+        return True
+    try:
+        item.model_dump_json()
+    except (ValueError, PydanticSerializationError) as exc:
+        log.warning("input item %d: cannot be stored as JSON (%s); skipped", position, exc)
+        return False
+    return True
