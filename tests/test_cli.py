@@ -131,6 +131,24 @@ def test_run_command_drives_gem_against_a_server(tmp_path: Path) -> None:
         assert len(server.requests) == requests, "a resumed run sends nothing"
 
 
+def test_mask_turns_keeps_trajectories_with_masked_turns(tmp_path: Path) -> None:
+    from fake_openai import FakeOpenAI
+    from teacher import teacher_reply
+
+    with FakeOpenAI(teacher_reply) as server:
+        command = [*_run_command(tmp_path, server.url), "--mask-turns"]
+        done = _gemlib(*command, cwd=tmp_path, env=LOCAL_KEY)
+        assert done.returncode == 0, done.stderr
+        # Without the flag one trajectory is kept; turn-level verdicts keep three.
+        assert "3 trajectories in run/outputs.jsonl" in done.stdout
+        assert "turn_validator" in done.stdout
+        settings = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert settings["mask_turns"] == 0.5
+        bad = _gemlib(*command[:-1], "--mask-turns", "2", "--out", "r2", cwd=tmp_path)
+        assert bad.returncode == 2
+        assert "max_masked is a share between 0 and 1" in bad.stderr
+
+
 def test_run_command_user_mistakes_fail_before_spending(tmp_path: Path) -> None:
     missing = _gemlib("run", "nope.jsonl", "--model", "openai/x", "--out", "r", cwd=tmp_path)
     assert missing.returncode == 2

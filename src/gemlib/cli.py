@@ -149,6 +149,7 @@ def _spec(args: argparse.Namespace) -> RunSpec:
         "refine": False if args.no_refine else None,
         "judge": False if args.no_judge else None,
         "reasoning_traces": True if getattr(args, "reasoning_traces", False) else None,
+        "mask_turns": getattr(args, "mask_turns", None),
     }
     return RunSpec.resolve(load_config(args.config) if args.config else {}, flags)
 
@@ -594,6 +595,15 @@ def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         "--reasoning-traces",
         action="store_true",
         help="have the teacher write the assistant's private reasoning before each turn",
+    )
+    parser.add_argument(
+        "--mask-turns",
+        type=float,
+        nargs="?",
+        const=0.5,
+        metavar="SHARE",
+        help="turn-level verdicts: mask the assistant turns a problem points at (up to SHARE "
+        "of them, 0.5 if not given) instead of rejecting the whole trajectory",
     )
     parser.add_argument(
         "--prefilter",

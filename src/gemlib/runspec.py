@@ -67,6 +67,10 @@ class RunSpec(BaseModel):
     reasoning_traces: bool = False
     """The teacher writes the assistant's private reasoning before each assistant turn."""
     judge: bool = True
+    mask_turns: float | None = None
+    """Turn-level verdicts: mask up to this share of a trajectory's assistant turns
+    instead of rejecting it (:class:`~gemlib.validation.verdicts.TurnPolicy`); ``None``
+    rejects a trajectory with any problem, as the paper does."""
     prefilter: bool = False
     classifier: str | None = None
     batch: bool = False
@@ -90,6 +94,7 @@ class RunSpec(BaseModel):
         ``concurrency`` setting, else the default)."""
         from gemlib.llm.batch import BatchSettings
         from gemlib.pipeline.pipeline import Pipeline
+        from gemlib.validation.verdicts import TurnPolicy
 
         if limits is None and self.concurrency is not None:
             limits = Limits(self.concurrency)
@@ -102,6 +107,9 @@ class RunSpec(BaseModel):
                 refine=self.refine,
                 reasoning_traces=self.reasoning_traces,
                 judge=self.judge,
+                turn_policy=None
+                if self.mask_turns is None
+                else TurnPolicy(max_masked=self.mask_turns),
                 prefilter=self.prefilter,
                 classifier=self.classifier,
                 api_base=self.api_base,
