@@ -205,9 +205,14 @@ def test_failed_lines_follow_the_direct_rules_transient_retried_client_errors_no
     assert seen["q7"] == 1
 
 
-def test_a_ledger_that_cannot_be_written_is_an_outage_not_the_requests_fault(
-    tmp_path: Path,
+@pytest.mark.parametrize("kind", ["directory", "not a database"])
+def test_a_ledger_that_cannot_be_opened_stops_the_run_and_is_never_the_requests_fault(
+    tmp_path: Path, kind: str
 ) -> None:
+    ledger = tmp_path
+    if kind == "not a database":
+        ledger = tmp_path / "batches.sqlite"
+        ledger.write_bytes(bytes(range(256)) * 20)
     with FakeBatch(_echo) as server:
         llm = LLM(
             "openai/teacher",
@@ -216,11 +221,13 @@ def test_a_ledger_that_cannot_be_written_is_an_outage_not_the_requests_fault(
             cache=False,
             max_retries=1,
             backoff_base=0.01,
-            batch=BatchSettings(ledger=tmp_path, **FAST),  # a directory: SQLite cannot open it
+            batch=BatchSettings(ledger=ledger, **FAST),  # SQLite cannot open it
         )
+        started = time.monotonic()
         replies = _ask_all(llm, 3)
-    assert [type(r).__name__ for r in replies] == ["TransientModelError"] * 3
-    assert "batch ledger" in str(replies[0])
+    assert time.monotonic() - started < 2, "no retries: the ledger will not heal by itself"
+    assert [type(r).__name__ for r in replies] == ["CacheError"] * 3, "a fatal error, as the cache"
+    assert f"batch ledger {ledger} cannot be used" in str(replies[0])
     assert server.submitted == [], "nothing is sent that the ledger did not record"
 
 

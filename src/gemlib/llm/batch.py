@@ -48,8 +48,8 @@ import aiohttp
 import attrs
 
 from gemlib._secrets import scrub
-from gemlib.errors import ModelError, ModelRequestError, TransientModelError
-from gemlib.llm.batch_ledger import BatchLedger
+from gemlib.errors import CacheError, ModelError, ModelRequestError, TransientModelError
+from gemlib.llm.batch_ledger import BatchLedger, default_ledger_path
 from gemlib.llm.openai_compat import error_for_status, parse_completion, served_name
 from gemlib.llm.prices import prices
 from gemlib.llm.protocol import ChatReply, ChatRequest
@@ -385,8 +385,19 @@ class BatchBackend:
     def ledger(self) -> BatchLedger:
         """The ledger (opened on first use)."""
         if self._ledger is None:
-            self._ledger = BatchLedger(self.settings.ledger)
+            try:
+                self._ledger = BatchLedger(self.settings.ledger)
+            except (sqlite3.Error, OSError) as exc:  # as for the request cache: stop at once
+                raise CacheError(
+                    f"the batch ledger {self._ledger_path()} cannot be used "
+                    f"({type(exc).__name__}: {exc}); free or fix its disk, move the file "
+                    "aside (batches it records would be submitted again), or set "
+                    "BatchSettings.ledger to another file"
+                ) from None
         return self._ledger
+
+    def _ledger_path(self) -> Path:
+        return Path(self.settings.ledger) if self.settings.ledger else default_ledger_path()
 
     @property
     def in_progress(self) -> int:
@@ -438,8 +449,7 @@ class BatchBackend:
 
     def _ledger_error(self, exc: BaseException) -> TransientModelError:
         """The ledger's disk failing is never the request's fault: retried like an outage."""
-        path = self.settings.ledger or "batches.sqlite beside the request cache"
-        return TransientModelError(f"batch ledger {path}: {exc}", model=self.model)
+        return TransientModelError(f"batch ledger {self._ledger_path()}: {exc}", model=self.model)
 
     def _enqueue(self, state: _LoopState, cid: str, line: str) -> None:
         size = len(line.encode()) + 1

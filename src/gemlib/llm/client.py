@@ -335,6 +335,8 @@ class LLM:
                 self.limiter.release(ok=False)  # every exit frees the slot
                 if not isinstance(exc, Exception):
                     raise  # cancelled: the run is stopping
+                if isinstance(exc, CacheError):  # the batch ledger unusable: stop the run
+                    raise
                 error = self._model_error(exc)
                 if not isinstance(error, TransientModelError) or attempt >= self._retries(error):
                     ledger.errors += 1
