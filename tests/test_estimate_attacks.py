@@ -11,6 +11,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from gemlib import Pipeline, read_corpus
 from gemlib.estimate import Assumption
+from gemlib.llm import LLM
 from teacher import canned_reply
 from test_estimate import CORPUS, _llm
 
@@ -66,3 +67,16 @@ def test_a_sample_then_the_full_run_into_the_same_directory_loses_and_repeats_no
     assert len(ids) == len(set(ids)), "no trajectory twice"
     assert sorted(ids) == sorted(t.id for t in alone.trajectories), "nothing lost"
     assert len(list(read_corpus(CORPUS))) == 20
+
+
+def test_replies_are_assumed_no_longer_than_the_models_max_tokens() -> None:
+    with FakeOpenAI(canned_reply) as server:
+        llm = LLM("openai/gpt-4.1-mini", api_base=server.url, api_key="k", max_tokens=5)
+        capped = Pipeline.gem(llm).estimate(CORPUS)
+        free = Pipeline.gem(_llm(server)).estimate(CORPUS)
+        assert server.requests == []
+    for stage in capped.stages:
+        if stage.model is not None:
+            assert stage.assumption.output_tokens == (5.0, 5.0, 5.0)
+            assert stage.completion_tokens[2] <= 5 * stage.requests[2]
+    assert capped.total("cost")[1] < free.total("cost")[1]

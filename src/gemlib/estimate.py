@@ -447,6 +447,9 @@ async def aestimate(
             results.append(_passive(stage, flow, assumption))
         else:
             llm = models[0]
+            if llm.max_tokens is not None:  # no reply is longer than the cap
+                low, mid, high = (min(o, llm.max_tokens) for o in assumption.output_tokens)
+                assumption = attrs.evolve(assumption, output_tokens=(low, mid, high))
             if assumption.prompt_tokens is not None:
                 prompt = assumption.prompt_tokens
             elif stage.name in store.prompt_tokens and segments:
