@@ -23,7 +23,7 @@ from gemlib._nesting import TooDeep, loads
 from gemlib.errors import ToolSchemaError
 from gemlib.model import Problem, Tool, Trajectory
 from gemlib.tool_schema import check_schema
-from gemlib.validation.schema_validator import RegexTooCostly, argument_validator
+from gemlib.validation.schema_validator import RegexTooCostly, argument_validator, regex_budget
 
 __all__ = [
     "Check",
@@ -109,6 +109,12 @@ class _ValidArguments:
     allow_unknown: bool = False
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        # Collected before any is yielded, so the regex budget covers exactly this trajectory.
+        with regex_budget():
+            problems = list(self._problems(trajectory))
+        yield from problems
+
+    def _problems(self, trajectory: Trajectory) -> Iterator[Problem]:
         tools: dict[str, Tool] = {t.name: t for t in trajectory.offered_tools}
         validators: dict[str, Validator] = {}
         for index, message in enumerate(trajectory.messages):

@@ -19,8 +19,11 @@ problem, so the item is rejected with the tool and pattern named.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -34,10 +37,19 @@ from referencing import Registry
 from gemlib.errors import GemlibError
 from gemlib.tool_schema import MAX_PATTERN_CHARS
 
-__all__ = ["MAX_EXPANSION", "REGEX_SECONDS", "RegexTooCostly", "argument_validator"]
+__all__ = [
+    "MAX_EXPANSION",
+    "REGEX_SECONDS",
+    "TOTAL_REGEX_SECONDS",
+    "RegexTooCostly",
+    "argument_validator",
+    "regex_budget",
+]
 
 REGEX_SECONDS = 0.5
 """Time allowed for one regex search of one string."""
+TOTAL_REGEX_SECONDS = 2.0
+"""Time allowed for all regex searches of one :func:`regex_budget` block (one trajectory)."""
 MAX_EXPANSION = 100_000
 """Largest product of nested counted repeats (``(a{100}){100}`` is 10,000) a pattern may have."""
 
@@ -123,12 +135,42 @@ def _compiled(pattern: str) -> Any:
         raise RegexTooCostly(pattern, f"cannot be compiled ({exc})") from None
 
 
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "gemlib_regex_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def regex_budget(seconds: float = TOTAL_REGEX_SECONDS) -> Iterator[None]:
+    """Bound the time of every :func:`search` inside the block together to ``seconds``.
+
+    Each search is bounded alone, but an array of a thousand strings each just
+    under the limit would still take minutes.
+    """
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
 def search(pattern: str, text: str) -> bool:
     """Whether ``pattern`` matches in ``text``; :class:`RegexTooCostly` past the limits."""
+    limit = REGEX_SECONDS
+    deadline = _deadline.get()
+    if deadline is not None:
+        limit = min(limit, deadline - time.monotonic())
+    over_budget = RegexTooCostly(
+        pattern, f"and the schema's other regexes ran longer than {TOTAL_REGEX_SECONDS} s together"
+    )
+    if limit <= 0:
+        raise over_budget
     try:
-        found = _compiled(pattern).search(text, timeout=REGEX_SECONDS, concurrent=True)
+        found = _compiled(pattern).search(text, timeout=limit, concurrent=True)
         return found is not None
     except TimeoutError:
+        if limit < REGEX_SECONDS:
+            raise over_budget from None
         raise RegexTooCostly(
             pattern,
             f"ran longer than {REGEX_SECONDS} s on a {len(text):,}-character string "
