@@ -8,17 +8,18 @@ import subprocess
 import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cluster_pipelines import gem_against
 from conftest import third_party
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, Reply
 from gemlib.cluster import run_partitions, share_limits
 from gemlib.errors import GemlibError
 from gemlib.llm import Limits
 from gemlib.pipeline.store import open_results
-from teacher import canned_reply
+from teacher import JUDGE, canned_reply
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jsonl"
 
@@ -121,6 +122,21 @@ def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
     assert "part-00001: corpus-1.jsonl, 3 trajectories, 0 rejections" in first.stdout
     assert f"6 trajectories, 0 rejections in run/part-*, {sent} requests this run" in first.stdout
     assert "3 already done, 0 requests this run" in again.stdout
+
+    # A judge the server refuses (a 400: the service's doing, not the items') leaves
+    # every item for retry: the summary adds the partitions up and the exit code says so.
+    def refuse_judge(body: dict[str, Any], n: int) -> Reply:
+        reply = canned_reply(body, n)
+        return Reply(status=400) if reply.content == JUDGE["Northwind"] else reply
+
+    with FakeOpenAI(refuse_judge) as server:
+        left = gemlib(
+            "run", "corpus", "--model", "openai/teacher", "--api-base", server.url,
+            "--out", "left", "--dask", "local:2", "--concurrency", "4",
+        )  # fmt: skip
+    assert left.returncode == 3, left.stderr
+    assert "6 items left for retry" in left.stdout
+    assert "llm_judge: ModelRequestError (HTTP 400)" in left.stdout
 
     single = gemlib(
         "run", "corpus/corpus-0.jsonl", "--model", "m", "--out", "x", "--dask", "local"

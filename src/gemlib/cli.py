@@ -212,7 +212,9 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
     """
     from gemlib.cluster import run_partitions
     from gemlib.llm.limits import Limits
+    from gemlib.model import RunStats
     from gemlib.pipeline.store import PARTITION_GLOB
+    from gemlib.report import format_left_for_retry
 
     folder = Path(spec.corpus)
     if not folder.is_dir():
@@ -267,7 +269,15 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
         f"\n{result.outputs} trajectories, {result.rejections} rejections in "
         f"{Path(spec.out)}/part-*, {result.requests} requests this run"
     )
-    return 0
+    left = RunStats()
+    for part in result.partitions:
+        for cause, count in part.stats.left_for_retry.items():
+            left.left_for_retry[cause] = left.left_for_retry.get(cause, 0) + count
+            example = part.stats.left_for_retry_examples.get(cause, "")
+            left.left_for_retry_examples.setdefault(cause, example)
+    if text := format_left_for_retry(left):
+        print(text)
+    return EXIT_LEFT_FOR_RETRY if left.left_for_retry else 0
 
 
 def _run_and_report(spec: RunSpec, quiet: bool, overwrite: bool = False) -> int:
