@@ -80,3 +80,21 @@ def test_replies_are_assumed_no_longer_than_the_models_max_tokens() -> None:
             assert stage.assumption.output_tokens == (5.0, 5.0, 5.0)
             assert stage.completion_tokens[2] <= 5 * stage.requests[2]
     assert capped.total("cost")[1] < free.total("cost")[1]
+
+
+def test_a_pilot_of_another_model_does_not_calibrate_its_stages(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FakeOpenAI(canned_reply) as server:
+        pilot = tmp_path / "pilot"
+        Pipeline.gem(_llm(server, "openai/teacher")).run(
+            CORPUS, run_dir=pilot, limit=5, progress_interval=None
+        )
+        same = Pipeline.gem(_llm(server, "openai/teacher")).estimate(CORPUS, pilot=pilot)
+        requests = len(server.requests)
+        other = Pipeline.gem(_llm(server)).estimate(CORPUS, pilot=pilot)
+        assert len(server.requests) == requests, "the estimate sent nothing"
+    assert same.stages[0].assumption.source == "pilot"
+    models = [s for s in other.stages if s.model is not None]
+    assert {s.assumption.source for s in models} == {"default"}
+    assert "ran with openai/teacher, not openai/gpt-4.1-mini" in caplog.text

@@ -368,6 +368,17 @@ def _calibrate(
         measured = totals.stages.get(stage.name)
         if measured is None or measured.received == 0:
             continue
+        models = {llm.model for llm in stage.models()}
+        used = set(totals.usage.get(stage.name, {}))
+        if models and used and not models & used:  # another teacher answers otherwise
+            log.warning(
+                "pilot %s: stage %s ran with %s, not %s; its measurements are not used",
+                run_dir,
+                stage.name,
+                ", ".join(sorted(used)),
+                ", ".join(sorted(models)),
+            )
+            continue
         n = measured.received
         passed = measured.emitted
         pass_rate = _wilson(passed, n) if passed <= n else _fan_out_interval(passed, n)
