@@ -201,3 +201,20 @@ def test_python_items_whose_metadata_cannot_be_stored_cost_only_themselves(
     assert result.stats.inputs == 2
     assert "input item 0: cannot be stored as JSON" in caplog.text
     assert "input item 1: cannot be stored as JSON" in caplog.text
+
+
+def test_a_parquet_corpus_with_a_binary_column_is_read_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    parquet = pytest.importorskip("pyarrow.parquet")
+    table = pa.table(
+        {"text": [b"one doc", b"two doc"], "blob": [b"\xff\xfe", b"\x89PNG"], "n": [1, 2]}
+    )
+    parquet.write_table(table, tmp_path / "c.parquet")
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        # Before: the run aborted ("the run directory failed: UnicodeDecodeError").
+        result = Pipeline([Segmenter()]).run(tmp_path / "c.parquet", run_dir=tmp_path / "run")
+    assert result.stats.inputs == 2
+    assert [d.meta for d in read_corpus(tmp_path / "c.parquet")] == [{"n": 1}, {"n": 2}]
+    assert "column 'blob' holds binary data; not kept" in caplog.text

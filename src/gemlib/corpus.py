@@ -291,9 +291,28 @@ def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Docume
 
     problems = _Problems(str(path), unit="rows")
     return problems.report(
-        _document(record, text_field, id_field, problems, f"row {number}")
+        _document(
+            _without_binary(record, problems, f"row {number}"),
+            text_field,
+            id_field,
+            problems,
+            f"row {number}",
+        )
         for number, record in parquet_rows(path)
     )
+
+
+def _without_binary(record: dict[str, Any], problems: _Problems, place: str) -> dict[str, Any]:
+    """``record`` with binary cells as text when they are UTF-8, else dropped (JSON cannot hold
+    them, and one such cell would fail the run directory)."""
+    for key, value in list(record.items()):
+        if isinstance(value, bytes):
+            try:
+                record[key] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                del record[key]
+                problems.note(place, f"column {key!r} holds binary data", action="not kept")
+    return record
 
 
 def _read_folder(base: Path) -> Iterator[Document]:
