@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,27 @@ def test_a_batch_that_never_ends_and_cannot_be_cancelled_frees_its_requests(
     assert cancels
     assert replies == ["re q0", "re q1", "re q2"]
     assert [len(b) for b in server.submitted] == [3, 3]
+
+
+def test_429_with_retry_after_on_create_and_500s_on_retrieve_are_waited_out(
+    tmp_path: Path,
+) -> None:
+    seen: dict[str, int] = {}
+
+    def fault(m: str, p: str) -> Any:
+        kind = (
+            "create" if p == "/v1/batches" else "retrieve" if p.startswith("/v1/batches/") else ""
+        )
+        seen[kind] = seen.get(kind, 0) + 1
+        if kind == "create" and seen[kind] == 1:
+            return 429, {"error": {"message": "slow down"}}, {"Retry-After": "0.5"}
+        if kind == "get" and seen[kind] <= 4:
+            return 500, {"error": {"message": "oops"}}, {}
+        return None
+
+    with FakeBatch(_echo, fault=fault) as server:
+        started = time.monotonic()
+        replies = _ask_all(_llm(server, tmp_path / "l.sqlite"), 3)
+    assert replies == ["re q0", "re q1", "re q2"]
+    assert time.monotonic() - started >= 0.5, "Retry-After was honoured"
+    assert [len(b) for b in server.submitted] == [3], "one batch, created on the second try"
