@@ -211,6 +211,12 @@ def test_a_parquet_corpus_with_a_binary_column_is_read_without_it(
     table = pa.table(
         {"text": [b"one doc", b"two doc"], "blob": [b"\xff\xfe", b"\x89PNG"], "n": [1, 2]}
     )
+    nested = pa.table({"text": ["three", "four"], "parts": [[b"\xff"], []]})
+    parquet.write_table(nested, tmp_path / "nested.parquet")
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        result = Pipeline([Segmenter()]).run(tmp_path / "nested.parquet", run_dir=tmp_path / "n")
+    assert result.stats.inputs == 1  # the row with binary inside a list is skipped
+    assert "row 1: a cell that cannot be stored as JSON" in caplog.text
     parquet.write_table(table, tmp_path / "c.parquet")
     with caplog.at_level(logging.WARNING, logger="gemlib"):
         # Before: the run aborted ("the run directory failed: UnicodeDecodeError").

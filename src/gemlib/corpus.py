@@ -291,15 +291,24 @@ def _read_parquet(path: Path, text_field: str, id_field: str) -> Iterator[Docume
 
     problems = _Problems(str(path), unit="rows")
     return problems.report(
-        _document(
-            _without_binary(record, problems, f"row {number}"),
-            text_field,
-            id_field,
-            problems,
-            f"row {number}",
-        )
+        _parquet_document(record, text_field, id_field, problems, f"row {number}")
         for number, record in parquet_rows(path)
     )
+
+
+def _parquet_document(
+    record: dict[str, Any], text_field: str, id_field: str, problems: _Problems, place: str
+) -> Document | None:
+    document = _document(
+        _without_binary(record, problems, place), text_field, id_field, problems, place
+    )
+    if document is not None and document.meta:
+        try:  # a cell JSON cannot hold (binary in a list or struct) would fail the run dir
+            document.model_dump_json()
+        except (ValueError, PydanticSerializationError) as exc:
+            problems.note(place, "a cell that cannot be stored as JSON", f" ({exc})")
+            return None
+    return document
 
 
 def _without_binary(record: dict[str, Any], problems: _Problems, place: str) -> dict[str, Any]:
