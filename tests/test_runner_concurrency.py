@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 import attrs
 import pytest
 
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline, Stage
 from gemlib.llm import LLM, Limits
 from gemlib.stages.llm_stage import LLMStage
@@ -114,7 +115,17 @@ class Echo(LLMStage):
 def test_default_window_keeps_a_models_whole_concurrency_busy() -> None:
     # The window of items used to default to 64 whatever the models allowed, so a
     # model with 256 request slots had at most 64 requests in flight.
-    with FakeOpenAI(latency=0.5) as server:
+    # Replies wait until 256 requests are in at once (or 10 s pass), so the peak does
+    # not depend on how fast a loaded machine opens 256 connections.
+    full = threading.Event()
+
+    def hold(body: dict[str, object], n: int) -> Reply:
+        if server.active >= 256:
+            full.set()
+        full.wait(10)
+        return Reply("ok")
+
+    with FakeOpenAI(hold) as server:
         model = LLM("openai/x", api_base=server.url, api_key="k", cache=False, limits=Limits(256))
         result = Pipeline([Echo(model)]).run([f"doc {i}" for i in range(300)])
     assert result.stats.outputs == 300
