@@ -34,7 +34,7 @@ from gemlib.llm.prices import Prices, prices
 from gemlib.model import Rejection, RunStats, StageStats, UsageByStage
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import Stage, accepts
-from gemlib.pipeline.store import Store, read_totals
+from gemlib.pipeline.store import Store, merge_stats, read_totals
 from gemlib.prompts import load_prompt
 from gemlib.tokens import TokenCounter, token_counter
 
@@ -284,8 +284,7 @@ class _Counter(Store):
         stats: dict[str, StageStats],
     ) -> None:
         self._seen.add(item_id)
-        for name, part in stats.items():
-            self._stats.setdefault(name, StageStats()).merge(part)
+        merge_stats(self._stats, stats)
         for segment in outputs:
             self.segments += 1
             text = str(getattr(segment, "text", "") or "")
