@@ -128,7 +128,11 @@ class Page:
 async def browser(width: int = 1280, height: int = 900) -> AsyncIterator[Page]:
     """A fresh headless Chromium with one tab recording its requests."""
     binary = chromium_or_skip()
-    with tempfile.TemporaryDirectory(prefix="gemlib-chromium-") as profile:
+    # Chromium's helper processes can still write to the profile for a moment after the
+    # browser exits, so removing it may race them: that is no failure of the page.
+    with tempfile.TemporaryDirectory(
+        prefix="gemlib-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = await asyncio.create_subprocess_exec(
             binary,
             *FLAGS,
