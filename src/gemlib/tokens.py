@@ -23,6 +23,8 @@ from typing import Any
 
 import attrs
 
+from gemlib.llm.model_id import ModelId
+
 __all__ = ["TokenCounter", "tiktoken_encoding", "token_counter"]
 
 _BLOB = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
@@ -101,7 +103,7 @@ def _from_tiktoken(name: str, exact: bool) -> TokenCounter | None:
 
 def token_counter(model: str) -> TokenCounter:
     """A counter for ``model`` (a litellm model string), exact where the files allow."""
-    bare = model.rsplit("/", 1)[-1].lower()
+    bare = ModelId.parse(model).leaf.lower()
     if bare.startswith(_O200K) and (counter := _from_tiktoken("o200k_base", True)):
         return counter
     if bare.startswith(("gpt-4", "gpt-3.5")) and (counter := _from_tiktoken("cl100k_base", True)):

@@ -50,7 +50,9 @@ import attrs
 from gemlib._secrets import scrub
 from gemlib.errors import CacheError, ModelError, ModelRequestError, TransientModelError
 from gemlib.llm.batch_ledger import BatchLedger, default_ledger_path
-from gemlib.llm.openai_compat import error_for_status, parse_completion, served_name
+from gemlib.llm.http_status import error_for_status, retry_after_seconds
+from gemlib.llm.model_id import ModelId
+from gemlib.llm.openai_compat import PROVIDERS, parse_completion
 from gemlib.llm.prices import prices
 from gemlib.llm.protocol import ChatReply, ChatRequest
 from gemlib.progress import BatchCounts
@@ -80,7 +82,7 @@ def provider_error(
 ) -> ModelError:
     """:func:`error_for_status`, except that a client error whose status is not in ``own``
     is transient: it is the account's or the provider's, not the request's."""
-    error = error_for_status(status, text, headers, model)
+    error = error_for_status(status, text[:300], model, retry_after=retry_after_seconds(headers))
     if isinstance(error, ModelRequestError) and status not in own:
         return TransientModelError(
             str(error).removeprefix(f"{model}: "), model=model, status=status
@@ -263,7 +265,7 @@ class OpenAIBatchAPI(HTTPBatchAPI):
         """A ``/v1/chat/completions`` request line."""
         body = {
             **request.params,
-            "model": served_name(request.model),
+            "model": ModelId.parse(request.model).served_as(PROVIDERS),
             "messages": [dict(m) for m in request.messages],
         }
         line = {"custom_id": custom_id, "method": "POST", "url": CHAT_PATH, "body": body}

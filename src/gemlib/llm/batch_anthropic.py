@@ -24,6 +24,7 @@ import attrs
 
 from gemlib.errors import TransientModelError
 from gemlib.llm.batch import HTTPBatchAPI, LineResult, ProviderBatch
+from gemlib.llm.model_id import ModelId
 from gemlib.llm.protocol import ChatReply, ChatRequest
 
 __all__ = ["ANTHROPIC_API", "AnthropicBatchAPI"]
@@ -73,7 +74,7 @@ class AnthropicBatchAPI(HTTPBatchAPI):
             str(m.get("content") or "") for m in request.messages if m.get("role") == "system"
         ]
         params: dict[str, Any] = {
-            "model": request.model.removeprefix("anthropic/"),
+            "model": ModelId.parse(request.model).served_as(("anthropic",)),
             "max_tokens": int(request.params.get("max_tokens") or DEFAULT_MAX_TOKENS),
             "messages": [
                 {"role": m.get("role"), "content": m.get("content")}

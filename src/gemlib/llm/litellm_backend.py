@@ -20,11 +20,10 @@ from gemlib.errors import (
     ConnectFailed,
     ModelAuthError,
     ModelError,
-    ModelRequestError,
     PromptTooLong,
-    RateLimited,
     TransientModelError,
 )
+from gemlib.llm.http_status import error_for_status, retry_after_seconds
 from gemlib.llm.protocol import ChatReply, ChatRequest
 
 __all__ = ["LiteLLMBackend", "import_litellm"]
@@ -44,22 +43,25 @@ def import_litellm() -> ModuleType:
     return litellm
 
 
-def _retry_after(exc: BaseException) -> float | None:
+_STATUS_OF = (
+    ("RateLimitError", 429),
+    ("AuthenticationError", 401),
+    ("PermissionDeniedError", 403),
+    ("NotFoundError", 404),
+)
+"""litellm's exception types and the statuses they stand for (whatever status they carry)."""
+
+
+def _headers(exc: BaseException) -> Any:
     headers = getattr(exc, "litellm_response_headers", None)
     if headers is None:
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None  # an HTTP date: fall back to backoff
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    return headers
 
 
 def _map_error(exc: BaseException, model: str, secret: str | None) -> ModelError:
     litellm = import_litellm()
     message = scrub(str(exc), (secret,))
-    status = getattr(exc, "status_code", None)
     if "llm provider not provided" in message.lower():
         # A model string without a provider, or a misspelt one (`opnai/...`).
         return ModelAuthError(
@@ -75,21 +77,23 @@ def _map_error(exc: BaseException, model: str, secret: str | None) -> ModelError
             "such as OPENAI_API_KEY=none",
             model=model,
         )
-    if isinstance(exc, litellm.RateLimitError) or status == 429:
-        return RateLimited(message, model=model, retry_after=_retry_after(exc))
-    if isinstance(
-        exc, (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError)
-    ):
-        return ModelAuthError(message, model=model, status=status)
+    status = getattr(exc, "status_code", None)
+    # litellm's types say more than their statuses: a timeout is 408, a lost connection 500.
     if isinstance(exc, litellm.ContextWindowExceededError):
         return PromptTooLong(message, model=model, status=status)
     if isinstance(exc, litellm.Timeout):
         return TransientModelError(message, model=model, status=status)
     if isinstance(exc, litellm.APIConnectionError):
         return ConnectFailed(message, model=model, status=status)
-    if isinstance(status, int) and 400 <= status < 500:
-        return ModelRequestError(message, model=model, status=status)
-    return TransientModelError(message, model=model, status=status)
+    for kind, implied in _STATUS_OF:
+        if isinstance(exc, getattr(litellm, kind)):
+            status = implied
+    return error_for_status(
+        status if isinstance(status, int) else None,
+        message,
+        model,
+        retry_after=retry_after_seconds(_headers(exc)),
+    )
 
 
 @attrs.define

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from typing import Any
 
@@ -22,70 +21,18 @@ import aiohttp
 import attrs
 
 from gemlib._secrets import check_api_base, scrub
-from gemlib.errors import (
-    ConnectFailed,
-    ModelAuthError,
-    ModelError,
-    ModelRequestError,
-    PromptTooLong,
-    RateLimited,
-    ReplyTooLarge,
-    TransientModelError,
-)
+from gemlib.errors import ConnectFailed, ModelRequestError, ReplyTooLarge, TransientModelError
+from gemlib.llm.http_status import error_for_status, retry_after_seconds
+from gemlib.llm.model_id import ModelId
 from gemlib.llm.prices import cost
 from gemlib.llm.protocol import ChatReply, ChatRequest
 
-__all__ = ["OpenAICompatBackend", "error_for_status", "parse_completion", "served_name"]
+__all__ = ["PROVIDERS", "OpenAICompatBackend", "parse_completion"]
 
-_PREFIXES = ("openai/", "hosted_vllm/")
+PROVIDERS = ("openai", "hosted_vllm")
+"""The prefixes this backend strips from a model string: the rest is the name the server knows."""
 
-
-def served_name(model: str) -> str:
-    """The name the server knows: the litellm string without its provider prefix."""
-    for prefix in _PREFIXES:
-        if model.startswith(prefix):
-            return model[len(prefix) :]
-    return model
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        return float(headers["retry-after"])
-    except (KeyError, ValueError):
-        return None
-
-
-# What OpenAI, vLLM, llama.cpp and TGI say when a prompt does not fit the context.
-_TOO_LONG = re.compile(
-    r"(?i)context[ _](?:length|window)|maximum context|too many tokens|exceeds? the "
-    r"(?:available )?context|prompt is too long|input is too long"
-)
-
-
-def error_for_status(
-    status: int, text: str, headers: Any, model: str, secret: str | None = None
-) -> ModelError:
-    """The gemlib error for an HTTP failure: 429 rate limited, 401/403/404 fatal, 5xx transient,
-    a prompt too long for the context the item's own; ``secret`` and credentials scrubbed."""
-    text = scrub(text[:300], (secret,))
-    if status in (400, 413) and _TOO_LONG.search(text):
-        return PromptTooLong(f"HTTP {status}: {text}", model=model, status=status)
-    if status == 429:
-        return RateLimited(f"HTTP 429: {text}", model=model, retry_after=_retry_after(headers))
-    if status in (401, 403):
-        return ModelAuthError(
-            f"HTTP {status}: {text} (pass api_key=..., or set OPENAI_API_KEY "
-            "or HOSTED_VLLM_API_KEY)",
-            model=model,
-            status=status,
-        )
-    if status == 404:
-        return ModelAuthError(
-            f"HTTP 404: {text} (check the model name and api_base)", model=model, status=status
-        )
-    if 400 <= status < 500:
-        return ModelRequestError(f"HTTP {status}: {text}", model=model, status=status)
-    return TransientModelError(f"HTTP {status}: {text}", model=model, status=status)
+KEY_HINT = "pass api_key=..., or set OPENAI_API_KEY or HOSTED_VLLM_API_KEY"
 
 
 @attrs.define
@@ -156,7 +103,7 @@ class OpenAICompatBackend:
         """Send ``request`` once and map failures to gemlib errors."""
         body = {
             **request.params,
-            "model": served_name(request.model),
+            "model": ModelId.parse(request.model).served_as(PROVIDERS),
             "messages": [dict(m) for m in request.messages],
         }
         url = self.api_base.rstrip("/") + "/chat/completions"
@@ -180,7 +127,11 @@ class OpenAICompatBackend:
             raise ModelRequestError(reason, model=request.model) from None
         text = raw.decode("utf-8", errors="replace")
         if status != 200:
-            raise error_for_status(status, text, headers, request.model, self.api_key)
+            wait = retry_after_seconds(headers)
+            detail = self._scrub(text[:300])
+            raise error_for_status(
+                status, detail, request.model, retry_after=wait, key_hint=KEY_HINT
+            )
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):

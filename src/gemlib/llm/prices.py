@@ -19,6 +19,8 @@ from typing import Any
 
 import attrs
 
+from gemlib.llm.model_id import ModelId
+
 __all__ = ["BATCH_DISCOUNT_PROVIDERS", "Prices", "cost", "prices"]
 
 PRICE_TABLE = "model_prices_and_context_window_backup.json"
@@ -65,8 +67,9 @@ def _price_table() -> dict[str, Any]:
 def prices(model: str) -> Prices | None:
     """The prices of ``model`` (a litellm string); ``None`` for models the table does not price."""
     table = _price_table()
-    for name in (model, model.partition("/")[2]):
-        entry = table.get(name) if name else None
+    model_id = ModelId.parse(model)
+    for name in (model, model_id.name):
+        entry = table.get(name)
         if isinstance(entry, dict) and "input_cost_per_token" in entry:
             prompt = float(entry["input_cost_per_token"])
             completion = float(entry.get("output_cost_per_token") or 0.0)
@@ -77,7 +80,7 @@ def prices(model: str) -> Prices | None:
                     float(entry["input_cost_per_token_batches"]),
                     float(entry.get("output_cost_per_token_batches") or completion / 2),
                 )
-            provider = str(entry.get("litellm_provider") or model.partition("/")[0])
+            provider = str(entry.get("litellm_provider") or model_id.provider)
             if provider.startswith(BATCH_DISCOUNT_PROVIDERS):
                 return Prices(prompt, completion, prompt / 2, completion / 2, "half")
             return Prices(prompt, completion, prompt, completion, "direct")
