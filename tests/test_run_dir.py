@@ -254,3 +254,39 @@ def test_forget_missing_redoes_exactly_the_items_whose_records_are_gone(
     assert len(again.seen) == items, "only the forgotten items run again"
     assert sorted(d.text for d in result.outputs) == expected
     assert forget_missing(run_dir) == (0, 0, 0)
+
+
+def test_a_partitioned_runs_totals_add_up_its_partitions(tmp_path: Path) -> None:
+    """Fails on the old code: read_totals (the pilot of `gemlib estimate --pilot`) read
+    only a single run directory and refused a partitioned run's root."""
+    from gemlib.pipeline.rundir import RunDir, read_totals
+
+    root = RunDir(tmp_path / "parts")
+    for index, corpus in enumerate((["a", "b"], ["c", "d", "e"])):
+        Pipeline([Counting()]).run(corpus, run_dir=root.partition(index).path)
+        with open(root.partition(index).outputs_file, "a") as handle:
+            handle.write('{"id": "half-writ')  # what a killed partition leaves
+    assert [run.path.name for run in root.runs()] == ["part-00000", "part-00001"]
+    totals = read_totals(root.path)
+    assert (totals.items, totals.outputs, totals.rejections) == (5, 5, 0)
+    assert totals.stages["counting"].received == 5
+    assert sorted(d["text"] for d in root.results()[0]) == ["A", "B", "C", "D", "E"]
+
+
+def test_readers_never_read_past_the_committed_length(tmp_path: Path) -> None:
+    """Fails on the old code: the reader read the uncommitted tail line by line, so a
+    long half-written last line was held in memory whole (64 MB here) before being
+    dropped."""
+    import tracemalloc
+
+    Pipeline([Counting()]).run(["a", "b"], run_dir=tmp_path)
+    with open(tmp_path / "outputs.jsonl", "ab") as handle:
+        handle.write(b'{"id": "half-written", "text": "' + b"x" * (64 << 20))
+    tracemalloc.start()
+    try:
+        texts = sorted(d["text"] for d in open_results(tmp_path)[0])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert texts == ["A", "B"]
+    assert peak < 8 << 20, f"{peak / 2**20:.0f} MB held to read two short records"

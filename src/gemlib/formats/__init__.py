@@ -35,7 +35,7 @@ from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.formats import gem_tags, hermes, openai, sharegpt
 from gemlib.formats.masks import MaskFallback, without_masks
 from gemlib.model import Trajectory, validation_summary
-from gemlib.pipeline.store import open_results
+from gemlib.pipeline.rundir import open_results
 
 __all__ = [
     "FLAGS_MASKS",
@@ -129,7 +129,7 @@ def read_trajectories(
     A JSONL file's format is guessed per line unless ``format`` names it; a
     ``.parquet`` file is read as written by :func:`gemlib.formats.hf.write_parquet`
     (``format`` does not apply). A run directory (or a partitioned run's root)
-    is read through :func:`~gemlib.pipeline.store.open_results`: only its
+    is read through :func:`~gemlib.pipeline.rundir.open_results`: only its
     committed records, so a half-written last line left by a killed run is not
     read. A line or row that cannot be read raises
     :class:`FormatError` naming the file and line; with ``on_error`` that error

@@ -18,9 +18,10 @@ from gemlib._sync import run_sync
 from gemlib.corpus import as_items
 from gemlib.errors import PipelineError
 from gemlib.model import ModelUsage, Rejection, RunStats, Trajectory
+from gemlib.pipeline.rundir import open_results
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import FunctionStage, Stage, accepts
-from gemlib.pipeline.store import DirStore, MemoryStore, Store, open_results
+from gemlib.pipeline.store import DirStore, MemoryStore, Store
 from gemlib.progress import corpus_total
 
 __all__ = ["Pipeline", "RunResult"]
