@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -15,6 +17,7 @@ import pytest
 from cluster_pipelines import gem_against
 from conftest import third_party
 from fake_openai import FakeOpenAI, Reply
+from gemlib.cli import main
 from gemlib.cluster import run_partitions, share_limits
 from gemlib.errors import GemlibError
 from gemlib.llm import Limits
@@ -106,6 +109,9 @@ def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
         sent = len(server.requests)
         assert 0 < sent <= 6 * 5, "five calls per text at most (the rest from the cache)"
         assert server.peak <= 4
+        for written in (tmp_path / "run").glob("part-*/*.jsonl"):
+            with open(written, "a") as handle:  # what killed partitions leave
+                handle.write('{"id": "half-writ')
         again = gemlib("resume", "run")
         assert again.returncode == 0, again.stderr
         assert len(server.requests) == sent
@@ -122,6 +128,9 @@ def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
     assert "part-00001: corpus-1.jsonl, 3 trajectories, 0 rejections" in first.stdout
     assert f"6 trajectories, 0 rejections in run/part-*, {sent} requests this run" in first.stdout
     assert "3 already done, 0 requests this run" in again.stdout
+    _every_reader_reads_the_committed_records(
+        tmp_path / "run", tmp_path / "corpus" / "corpus-0.jsonl"
+    )
 
     # A judge the server refuses (a 400: the service's doing, not the items') leaves
     # every item for retry: the summary adds the partitions up and the exit code says so.
@@ -143,3 +152,29 @@ def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
     )  # fmt: skip
     assert single.returncode == 2
     assert "--dask needs a folder of corpus files" in single.stderr
+
+
+def _every_reader_reads_the_committed_records(root: Path, corpus: Path) -> None:
+    """The commands that read a run read a partitioned one, half lines after each file."""
+    for written in root.glob("part-*/*.jsonl"):
+        with open(written, "a") as handle:
+            handle.write('{"id": "half-writ')
+    out = root.parent / "read"
+    commands = {
+        "export": ["export", str(root), "--format", "sharegpt", "--out", str(out / "x")],
+        "stats": ["stats", str(root), "--fast"],
+        "validate": ["validate", str(root)],
+        "synth-data": ["synth-data", str(root), "--out", str(out / "synth")],
+        "view": ["view", str(root), "--out", str(out / "view.html")],
+        "estimate": ["estimate", str(corpus), "--pilot", str(root)],
+    }
+    printed = {}
+    for name, argv in commands.items():
+        with contextlib.redirect_stdout(io.StringIO()) as stdout:
+            assert main(argv) == 0, name
+        printed[name] = stdout.getvalue()
+    assert "wrote 6 trajectories" in printed["export"]
+    assert "6 trajectories" in printed["stats"]
+    assert "6 of 6 trajectories pass" in printed["validate"]
+    assert "from 6 source documents" in printed["synth-data"]
+    assert "[pilot]" in printed["estimate"], "calibrated from both partitions"
