@@ -10,10 +10,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["LONE_SURROGATE", "without_lone_surrogates"]
+__all__ = ["LONE_SURROGATE", "has_lone_surrogate", "without_lone_surrogates"]
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 """Matches a lone surrogate (after decoding, a pair is one character above U+FFFF)."""
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate; several times faster than searching with
+    :data:`LONE_SURROGATE` (ASCII text has none; other text encodes unless it has one)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def without_lone_surrogates(value: Any) -> Any:

@@ -24,7 +24,7 @@ import attrs
 
 from gemlib._secrets import check_api_base, scrub, url_without_credentials
 from gemlib._sync import run_sync
-from gemlib._unicode import LONE_SURROGATE, without_lone_surrogates
+from gemlib._unicode import has_lone_surrogate, without_lone_surrogates
 from gemlib.errors import (
     CacheError,
     ConnectFailed,
@@ -279,7 +279,7 @@ class LLM:
         ledger = self.usage_for(stage)
         try:
             cache = self._request_cache()  # CacheError when it cannot be opened: fatal
-            key = request.cache_key(self.api_base or "")
+            key = request.cache_key(self.api_base or "") if cache is not None else ""
             if cache is not None and (hit := self._cache_get(cache, key)) is not None:
                 ledger.cache_hits += 1
                 if not hit.reasoning:  # written before reasoning was separated
@@ -430,7 +430,7 @@ class LLM:
 def _storable(reply: ChatReply) -> ChatReply:
     """``reply`` with lone surrogates (from a stray ``\\ud800`` escape) replaced, so the
     cache and the run directory can store it: a server's odd escape is no one's fault."""
-    if LONE_SURROGATE.search(reply.text) or LONE_SURROGATE.search(reply.reasoning):
+    if has_lone_surrogate(reply.text) or has_lone_surrogate(reply.reasoning):
         return attrs.evolve(
             reply,
             text=without_lone_surrogates(reply.text),

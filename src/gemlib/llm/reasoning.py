@@ -29,9 +29,27 @@ __all__ = ["separate_reasoning", "split_reasoning"]
 
 _NAMES = "think|thinking|reasoning"
 _OPENING = re.compile(rf"\s*<({_NAMES})>", re.IGNORECASE)
-_CLOSING_LINE = re.compile(rf"(?:^|\n)[ \t]*</({_NAMES})>[ \t]*(?=\n|$)", re.IGNORECASE)
-"""A closing tag on a line of its own, as reasoning models end a block whose opening
-tag the prompt template wrote; one among other text is left to the answer."""
+_CLOSING_TAG = re.compile(rf"</({_NAMES})>[ \t]*(?=\n|$)", re.IGNORECASE)
+"""A closing tag with nothing after it on its line (searched from its literal ``</``, which
+is fast; scanning for the line start first tried the pattern at every character)."""
+
+
+def _closing_line(text: str) -> tuple[str, int, int] | None:
+    """The first closing tag on a line of its own: its name, where its line starts (the
+    newline before it, or 0) and where the line ends. Linear: each line is looked at once.
+    As reasoning models end a block whose opening tag the prompt template wrote; one among
+    other text is left to the answer."""
+    line_start = previous_end = 0
+    for index, found in enumerate(_CLOSING_TAG.finditer(text)):
+        newline = text.rfind("\n", previous_end, found.start())
+        previous_end = found.end()
+        if newline >= 0:
+            line_start = newline + 1
+        elif index:  # on the line of the previous tag, so not on a line of its own
+            continue
+        if not text[line_start : found.start()].strip(" \t"):
+            return found.group(1), max(line_start - 1, 0), found.end()
+    return None
 
 
 def split_reasoning(text: str) -> tuple[str, str]:
@@ -53,11 +71,11 @@ def split_reasoning(text: str) -> tuple[str, str]:
             return _joined(thoughts), ""
         thoughts.append(text[opening.end() : closing.start()])
         pos = closing.end()
-    if not thoughts and (closing := _CLOSING_LINE.search(text)) is not None:
-        opener = re.compile(rf"<{closing.group(1)}>", re.IGNORECASE)
-        if opener.search(text, 0, closing.start()) is None:
-            thoughts.append(text[: closing.start()])
-            pos = closing.end()
+    if not thoughts and (line := _closing_line(text)) is not None:
+        name, start, end = line
+        if re.compile(rf"<{name}>", re.IGNORECASE).search(text, 0, start) is None:
+            thoughts.append(text[:start])
+            pos = end
     if not thoughts:
         return "", text
     return _joined(thoughts), text[pos:]
