@@ -342,6 +342,15 @@ class _RoleTags:
         self.tags = [_Tag.of(m) for m in _ROLE_TAG.finditer(text)]
         self.starts = [t.start for t in self.tags]
 
+    def next_closes(self, opening: _Tag) -> _Tag | None:
+        """The tag right after ``opening`` when it closes the same role (most turns)."""
+        index = bisect.bisect_left(self.starts, opening.end)
+        if index < len(self.tags):
+            following = self.tags[index]
+            if following.closing and following.name == opening.name:
+                return following
+        return None
+
     def after(self, offset: int) -> Iterator[_Tag]:
         tags = self.tags
         return (tags[i] for i in range(bisect.bisect_left(self.starts, offset), len(tags)))
@@ -395,6 +404,8 @@ def _turn_end(text: str, opening: _Tag, roles: _RoleTags, first: bool) -> _Tag:
     earlier tag was a mention in a preamble). Otherwise the turn was never
     closed: the error names the turn that starts inside it.
     """
+    if (closing := roles.next_closes(opening)) is not None:
+        return closing  # nothing inside: the loop below would stop at it at once
     name = opening.name
     inside: list[_Tag] = []
     depth = 0
@@ -424,13 +435,17 @@ def _turn_end(text: str, opening: _Tag, roles: _RoleTags, first: bool) -> _Tag:
 
 
 def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
-    where = f"<{tag}> at {_where(text, start)}"
-    data = loads_lenient(text[start:end], where, lambda pos: _at(text, start + pos))
+    try:  # most calls are plain JSON: read them without placing them in the reply
+        data = _loads(text[start:end])
+    except ValueError:  # not JSON, or too deep: the lenient reader repairs or explains
+        where = f"<{tag}> at {_where(text, start)}"
+        data = loads_lenient(text[start:end], where, lambda pos: _at(text, start + pos))
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
         raise _problem(text, start, f"<{tag}>", ' needs a JSON object with a "name"')
     arguments = data.get("arguments", data.get("parameters", {}))
     if isinstance(arguments, str):
-        arguments = loads_lenient(arguments, f"{where} arguments") if arguments.strip() else {}
+        where = f"<{tag}> at {_where(text, start)} arguments"
+        arguments = loads_lenient(arguments, where) if arguments.strip() else {}
     if not isinstance(arguments, dict):
         raise _problem(text, start, f"<{tag}>", ': "arguments" must be a JSON object')
     return ToolCall(id=call_id, name=data["name"], arguments=arguments)
@@ -583,7 +598,7 @@ def parse_refined(
             raise ParseError(f"<toolsets> tool {index}: {exc}") from None
     cut = closing.end
     # blanked rather than cut off, so that errors in the conversation give the reply's lines
-    rest = re.sub(r"[^\n]", " ", text[:cut]) + text[cut:]
+    rest = "\n".join(" " * len(line) for line in text[:cut].split("\n")) + text[cut:]
     return tools, parse_conversation(rest, call_ids, exact=exact)
 
 
