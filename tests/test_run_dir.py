@@ -290,3 +290,41 @@ def test_readers_never_read_past_the_committed_length(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert texts == ["A", "B"]
     assert peak < 8 << 20, f"{peak / 2**20:.0f} MB held to read two short records"
+
+
+@pytest.mark.parametrize(
+    ("name", "garble"),
+    [
+        ("outputs.jsonl", b"\xff"),  # not UTF-8
+        ("outputs.jsonl", b"["),  # not JSON
+        ("rejections.jsonl", b"["),
+        ("rejections.jsonl", b'{"x": 1}'),  # JSON, but not a Rejection
+    ],
+)
+def test_a_committed_record_edited_by_hand_is_named_by_every_reader(
+    tmp_path: Path, name: str, garble: bytes
+) -> None:
+    """Fails on the old code: UnicodeDecodeError, JSONDecodeError or pydantic's
+    ValidationError escaped from the readers (a traceback from every command)."""
+    from gemlib import Rejection
+    from gemlib.formats import read_trajectories
+
+    class Rejecting(Stage):
+        def process(self, doc: Document) -> Document | Rejection:
+            if doc.text.startswith("no"):
+                return Rejection(item_id=doc.id, stage=self.name, rule="no", reason="no")
+            return doc
+
+    Pipeline([Rejecting()]).run(["a", "b", "no c", "no d"], run_dir=tmp_path)
+    path = tmp_path / name
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[0] = garble + b" " * (len(lines[0]) - len(garble) - 1) + b"\n"  # same length
+    path.write_bytes(b"".join(lines))
+    readers = [lambda: list(open_results(tmp_path)[name == "rejections.jsonl"])]
+    if name == "outputs.jsonl":
+        readers.append(lambda: list(read_trajectories(tmp_path)))
+    for read in readers:
+        with pytest.raises(RunDirError) as refused:
+            read()
+        assert f"{path} line 1 is not a record as gemlib wrote it" in str(refused.value)
+        assert "\n" not in str(refused.value)

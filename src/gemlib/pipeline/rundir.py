@@ -30,9 +30,9 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, TypeVar
 
 import attrs
 from pydantic import TypeAdapter
@@ -62,6 +62,7 @@ _PARTITION = "part-{:05d}"
 _PARTITION_GLOB = "part-[0-9][0-9][0-9][0-9][0-9]"
 _RECORDS = {"outputs": _OUTPUTS, "rejections": _REJECTIONS}
 """The JSONL files by kind of record (also the ``items`` column counting them)."""
+_T = TypeVar("_T")
 _RUN_FILES = (
     _MANIFEST,
     _OUTPUTS,
@@ -179,15 +180,20 @@ class RunDir:
         what is missing.
         """
         runs = [(run, run._committed()) for run in self.runs()]
+        load = output_adapter.validate_json if output_adapter else json.loads
         outputs = (
-            output_adapter.validate_json(line) if output_adapter else json.loads(line)
+            record
             for run, state in runs
-            for line in committed_lines(run.outputs_file, state.lengths.get(_OUTPUTS, 0))
+            for record in _records(run.outputs_file, state.lengths.get(_OUTPUTS, 0), load)
         )
         rejections = (
-            Rejection.model_validate_json(line)
+            record
             for run, state in runs
-            for line in committed_lines(run.rejections_file, state.lengths.get(_REJECTIONS, 0))
+            for record in _records(
+                run.rejections_file,
+                state.lengths.get(_REJECTIONS, 0),
+                Rejection.model_validate_json,
+            )
         )
         return outputs, rejections
 
@@ -498,6 +504,19 @@ def _line_ends(path: Path, limit: int) -> list[int]:
         for line in _lines_within(handle, limit):
             ends.append((ends[-1] if ends else 0) + len(line))
     return ends
+
+
+def _records(path: Path, length: int, load: Callable[[bytes], _T]) -> Iterator[_T]:
+    """The committed records of ``path``; a record that does not load was edited by hand."""
+    for number, line in enumerate(committed_lines(path, length), start=1):
+        try:
+            record = load(line)
+        except ValueError:  # not UTF-8, not JSON, or not the record type
+            raise RunDirError(
+                f"{path} line {number} is not a record as gemlib wrote it: the committed part "
+                f"of the file was changed by hand. Restore it from a backup, or {START_AFRESH}"
+            ) from None
+        yield record
 
 
 def committed_lines(path: Path, length: int) -> Iterator[bytes]:
