@@ -115,14 +115,24 @@ def _date_forms(value: str) -> list[str]:
 
 @attrs.define
 class _Context:
-    """What the conversation has given so far."""
+    """What the conversation has given so far.
+
+    Each content is normalised once, when a value is first checked after it came;
+    the looser forms (separators as spaces, punctuation dropped, numbers) are built
+    only when a value is not found in the plain text, which is rare.
+    """
 
     text: str = ""
-    loose: str = ""
-    compact: str = ""
-    numbers: set[float] = attrs.field(factory=lambda: set(_ALWAYS_GIVEN))
     pending: list[str] = attrs.field(factory=list)
     """Contents added since the last question: indexed only when one is asked."""
+    _raw: list[str] = attrs.field(factory=list)
+    _normal: list[str] = attrs.field(factory=list)
+    _loose: str = ""
+    _loose_upto: int = 0
+    _compact: str = ""
+    _compact_upto: int = 0
+    _numbers: set[float] = attrs.field(factory=lambda: set(_ALWAYS_GIVEN))
+    _numbers_upto: int = 0
 
     def add(self, content: str) -> None:
         self.pending.append(content)
@@ -132,11 +142,35 @@ class _Context:
             return
         normals = [_norm(content) for content in self.pending]
         self.text += "".join("\n" + n for n in normals)
-        self.loose += "".join("\n" + _SEPARATORS.sub(" ", n).strip() for n in normals)
-        self.compact += "".join("\n" + _NON_ALNUM.sub("", n) for n in normals)
-        for content in self.pending:
-            self.numbers |= _numbers(content)
+        self._raw += self.pending
+        self._normal += normals
         self.pending.clear()
+
+    @property
+    def loose(self) -> str:
+        """The text with runs of separators (space, ``_``, ``-``) as one space."""
+        if self._loose_upto < len(self._normal):
+            new = self._normal[self._loose_upto :]
+            self._loose += "".join("\n" + _SEPARATORS.sub(" ", n).strip() for n in new)
+            self._loose_upto = len(self._normal)
+        return self._loose
+
+    @property
+    def compact(self) -> str:
+        """The text with everything but letters and digits dropped."""
+        if self._compact_upto < len(self._normal):
+            new = self._normal[self._compact_upto :]
+            self._compact += "".join("\n" + _NON_ALNUM.sub("", n) for n in new)
+            self._compact_upto = len(self._normal)
+        return self._compact
+
+    @property
+    def numbers(self) -> set[float]:
+        """Every number the text gives, in digits or as a word."""
+        for content in self._raw[self._numbers_upto :]:
+            self._numbers |= _numbers(content)
+        self._numbers_upto = len(self._raw)
+        return self._numbers
 
     def _number(self, value: float) -> bool:
         if value in self.numbers:

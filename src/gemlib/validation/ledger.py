@@ -42,6 +42,7 @@ mappings are compared by their size too.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -52,7 +53,14 @@ import attrs
 from gemlib._nesting import loads
 from gemlib.model import Problem, Tool, ToolCall, Trajectory
 from gemlib.validation.checks import Check
-from gemlib.validation.tool_kinds import READ_VERBS, WRITE_VERBS, Kind, ToolKinds, name_words
+from gemlib.validation.tool_kinds import (
+    MEMO_CHARS,
+    READ_VERBS,
+    WRITE_VERBS,
+    Kind,
+    ToolKinds,
+    name_words,
+)
 
 __all__ = ["is_error_reply", "reply_json", "state_ledger"]
 
@@ -86,9 +94,23 @@ def is_error_reply(value: Any) -> bool:
     return False
 
 
-def _is_id_key(key: str) -> bool:
+def _names_id(key: str) -> bool:
     low = key.lower()
     return low == "id" or low.endswith("_id") or (key.endswith(("Id", "ID")) and len(key) > 2)
+
+
+def _clock_word(key: str) -> bool:
+    return bool(CLOCK_WORDS & set(name_words(key)))
+
+
+_known_id_key = functools.lru_cache(maxsize=4096)(_names_id)
+_known_clock_word = functools.lru_cache(maxsize=4096)(_clock_word)
+"""Keys recur in every reply: their verdicts are kept (short keys only, so the memo
+stays small whatever a model writes)."""
+
+
+def _is_id_key(key: str) -> bool:
+    return _known_id_key(key) if len(key) <= MEMO_CHARS else _names_id(key)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -139,7 +161,9 @@ def _key(value: Any) -> Any:
 
 def _volatile_field(path: str, declared: frozenset[str]) -> bool:
     leaf = _last_key(path)
-    return leaf in declared or bool(CLOCK_WORDS & set(name_words(leaf)))
+    if leaf in declared:
+        return True
+    return _known_clock_word(leaf) if len(leaf) <= MEMO_CHARS else _clock_word(leaf)
 
 
 def _last_key(path: str) -> str:

@@ -20,6 +20,7 @@ time, the weather, a random number).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Literal
@@ -323,9 +324,19 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _DESCRIPTION_WORD = re.compile(r"[A-Za-z]+")
 
 
+def _words(name: str) -> tuple[str, ...]:
+    return tuple(w.lower() for w in _WORD.findall(name.split(".")[-1]))
+
+
+_known_words = functools.lru_cache(maxsize=4096)(_words)
+"""Names and keys recur in every call and reply of a trajectory, and across trajectories."""
+MEMO_CHARS = 80
+"""Longer names are split each time, so the memo stays small whatever a model writes."""
+
+
 def name_words(name: str) -> list[str]:
     """``"Vehicle.displayCarStatus"`` -> ``["display", "car", "status"]`` (the method only)."""
-    return [w.lower() for w in _WORD.findall(name.split(".")[-1])]
+    return list(_known_words(name) if len(name) <= MEMO_CHARS else _words(name))
 
 
 def _verb_kind(words: list[str]) -> tuple[Kind, int] | None:
