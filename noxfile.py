@@ -39,6 +39,16 @@ THIRD_PARTY_RUNTIME = [
 ]
 
 
+# Tiny plug-in packages that the tests require gemlib to find through its entry points.
+TEST_PLUGINS = ["tests/plugins/gemlib-example-format"]
+
+
+def install_test_plugins(session: nox.Session) -> dict[str, str]:
+    """Install :data:`TEST_PLUGINS`; the environment that makes their tests fail without them."""
+    session.install("--no-deps", *TEST_PLUGINS)
+    return {"GEMLIB_REQUIRE_PLUGINS": "1"}
+
+
 def python_docs(session: nox.Session) -> dict[str, str]:
     """Unpack Debian's python3.11-doc (real procedural text) into .nox/_data.
 
@@ -76,7 +86,8 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.install("--no-deps", *THIRD_PARTY_DATA)
     session.install(*THIRD_PARTY_RUNTIME)
-    env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1", **python_docs(session)}
+    plugins = install_test_plugins(session)
+    env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1", **plugins, **python_docs(session)}
     session.run(
         "pytest", "-m", "not slow and not faults and not browser", *session.posargs, env=env
     )
@@ -92,7 +103,7 @@ def faults(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.install("--no-deps", *THIRD_PARTY_DATA)
     session.install(*THIRD_PARTY_RUNTIME)
-    env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1"}
+    env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1", **install_test_plugins(session)}
     session.run("pytest", "-m", "faults", *session.posargs, env=env)
 
 

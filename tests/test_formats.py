@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 
 from gemlib import Document, Message, Provenance, StageRecord, Tool, ToolCall, Trajectory
 from gemlib.errors import FormatError
-from gemlib.formats import FORMATS, gem_tags, hermes, openai, read_jsonl, sharegpt, write_jsonl
+from gemlib.formats import gem_tags, hermes, openai, read_jsonl, sharegpt, write_jsonl
 from gemlib.formats._common import renumber_calls
+
+JSONL_FORMATS = ("openai", "sharegpt", "hermes", "gem")
+"""gemlib's own formats that write and read one JSONL record per trajectory."""
 
 TEXT = st.text(
     alphabet=string.ascii_letters + string.digits + " .,:;!?'\"()-_/éü\n\t",
@@ -156,7 +159,7 @@ def test_files_round_trip_and_bad_lines_are_named(tmp_path: Path) -> None:
     from test_model import OPENAI_RECORD
 
     example = Trajectory.from_openai(OPENAI_RECORD)
-    for name in FORMATS:
+    for name in JSONL_FORMATS:
         path = tmp_path / f"{name}.jsonl"
         assert write_jsonl([example, example], path, name) == 2
         assert len(list(read_jsonl(path, name))) == 2

@@ -53,6 +53,10 @@ def test_the_exported_folder_is_a_dataset_with_a_card(tmp_path: Path) -> None:
     assert "`_Grounded()`" in card
     assert "| messages | 7.1 |" in card
     assert "## Known limits" in card
+    assert (
+        "| hermes | `data/hermes/train.jsonl` | 18 | JSONL: ChatML text with &lt;tool_call&gt;"
+        in card
+    )
     # Every config loads offline, with the rows the card says.
     rows = {"openai": 19, "sharegpt": 18, "hermes": 18, "gem": 18}
     for name, expected in rows.items():

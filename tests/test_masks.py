@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gemlib import Message, Trajectory
-from gemlib.formats import FORMATS, openai, read_jsonl, write_jsonl
+from gemlib.formats import openai, read_jsonl, write_jsonl
 from gemlib.formats.masks import without_masks
-from test_formats import SETTINGS, trajectories
+from gemlib.formats.registry import get_format
+from test_formats import JSONL_FORMATS, SETTINGS, trajectories
 
 
 def _masked(t: Trajectory, picks: list[bool]) -> Trajectory:
@@ -58,11 +59,11 @@ def test_formats_without_flags_never_export_a_masked_turn(t: Trajectory, picks: 
     assert cut.messages == masked.messages[: len(cut.messages)]
     assert cut.messages[-1].role == "assistant"
     assert not cut.messages[-1].tool_calls
-    for name in FORMATS:
+    for name in JSONL_FORMATS:
         if name == "openai":
             continue
-        dump, load = FORMATS[name]
-        back = load(json.loads(json.dumps(dump(cut))))
+        chosen = get_format(name)
+        back = chosen.load(json.loads(json.dumps(chosen.dump(cut))))
         assert len(back.messages) == len(cut.messages), name
 
 

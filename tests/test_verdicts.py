@@ -10,10 +10,11 @@ import pytest
 
 from fake_openai import FakeOpenAI
 from gemlib import Document, Message, Pipeline, Problem, Rejection, Tool, ToolCall, Trajectory
-from gemlib.formats import FORMATS, read_jsonl, write_jsonl
+from gemlib.formats import read_jsonl, write_jsonl
 from gemlib.llm import LLM
 from gemlib.validation.verdicts import TurnPolicy, TurnValidator, blamed_turn
 from teacher import teacher_reply
+from test_formats import JSONL_FORMATS
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jsonl"
 CHOSEN = ("return-online-order", "calendar-meeting", "smart-thermostat")
@@ -122,7 +123,7 @@ def test_turn_masking_keeps_more_training_turns_per_request(
         for m in t.messages
         if not m.train
     }
-    for name in FORMATS:
+    for name in JSONL_FORMATS:
         out = tmp_path / f"{name}.jsonl"
         write_jsonl(masked, out, name)
         for back in read_jsonl(out, name):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gemlib._version import __version__
+from gemlib.formats.registry import get_format
 from gemlib.stats import PAPER_FIGURES, DatasetStats
 from gemlib.summary import RunSummary
 
@@ -64,8 +65,9 @@ def _yaml(value: Any, indent: int = 0) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+    def cell(value: object) -> str:  # text, even with <tags> in it (the Hub renders HTML)
+        text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
@@ -235,7 +237,7 @@ def dataset_card(
         _table(
             ["config", "file", "rows", "format"],
             [
-                (name, f"`{path}`", n, _FORMATS.get(name, name))
+                (name, f"`{path}`", n, get_format(name).description)
                 for name, (path, n) in configs.items()
             ],
         ),
@@ -264,11 +266,3 @@ def dataset_card(
             "",
         ]
     return "\n".join(lines)
-
-
-_FORMATS = {
-    "openai": "JSONL: OpenAI chat `messages` + `tools` (TRL, most APIs)",
-    "sharegpt": "JSONL: ShareGPT `conversations` with function_call/observation (LLaMA-Factory)",
-    "hermes": "JSONL: ChatML text with `<tool_call>` / `<tool_response>`",
-    "gem": "JSONL: the GEM tag format (`<toolsets>`), the synthesizer's target",
-}

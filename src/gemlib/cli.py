@@ -6,7 +6,6 @@ import argparse
 import importlib
 import importlib.util
 import itertools
-import json
 import logging
 import signal
 import sys
@@ -425,32 +424,19 @@ def _view(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from gemlib.formats import read_trajectories, write_jsonl
-    from gemlib.formats.sharegpt import dataset_info
+    from gemlib.formats import export
 
-    if args.format == "hf":
-        from gemlib.hub import export_hf
-
-        configs = export_hf(args.file, args.out, license=args.license, pretty_name=args.name)
-        rows = ", ".join(f"{name} {n}" for name, (_, n) in configs.items())
-        print(f"wrote a Hugging Face dataset folder to {args.out} (rows per config: {rows})")
-        print(f"load it with datasets.load_dataset({str(args.out)!r}, CONFIG)")
-        return 0
-    trajectories = read_trajectories(args.file, args.input_format)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    if args.format == "parquet":
-        from gemlib.formats.hf import write_parquet
-
-        count = write_parquet(trajectories, args.out)
-    else:
-        count = write_jsonl(trajectories, args.out, args.format, masked=args.masked)
-    print(f"wrote {count} trajectories to {args.out} ({args.format})")
-    if args.format == "sharegpt":
-        info = Path(args.out).with_name("dataset_info.json")
-        write_atomic(
-            info, json.dumps(dataset_info(Path(args.out).stem, Path(args.out).name), indent=2)
+    print(
+        export(
+            args.file,
+            args.out,
+            args.format,
+            input_format=args.input_format,
+            masked=args.masked,
+            license=args.license,
+            pretty_name=args.name,
         )
-        print(f"LLaMA-Factory entry: {info}")
+    )
     return 0
 
 
@@ -637,6 +623,8 @@ def _card_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `gemlib` command."""
+    from gemlib.formats.registry import available_formats
+
     parser = argparse.ArgumentParser(
         prog="gemlib",
         description="Turn text corpora into validated multi-turn tool-use trajectories.",
@@ -780,7 +768,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--quiet", action="store_true", help="no progress display")
     resume.set_defaults(handler=_resume)
 
-    formats = ["openai", "sharegpt", "hermes", "gem"]
+    known = available_formats()  # gemlib's and the plug-ins' (entry points gemlib.formats)
+    formats = [f.name for f in known if f.reads]
+    writers = [f for f in known if f.writes]
     stats = commands.add_parser(
         "stats",
         help="statistics of a run directory or trajectory file",
@@ -809,15 +799,17 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export",
         help="write trajectories in a training format",
-        epilog="example: gemlib export runs/one --format sharegpt --out data/gem.jsonl",
+        epilog="formats:\n"
+        + "".join(f"  {f.name:<10} {f.description}\n" for f in writers)
+        + "\nexample: gemlib export runs/one --format sharegpt --out data/gem.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("file", help="a run directory or a JSONL file of trajectories")
     export.add_argument(
         "--format",
         required=True,
-        choices=[*formats, "parquet", "hf"],
-        help="hf: a folder ready for the Hugging Face Hub (every format as a config, "
-        "and a dataset card)",
+        choices=[f.name for f in writers],
+        help="the format to write (listed below)",
     )
     export.add_argument("--out", required=True, help="the file (or, for hf, folder) to write")
     _card_options(export, "hf: ")
@@ -826,7 +818,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--masked",
         choices=["cut", "drop"],
         default="cut",
-        help="formats without per-message training flags (sharegpt, hermes, gem): cut a "
+        help="formats without per-message training flags "
+        f"({', '.join(f.name for f in writers if f.dump and not f.carries_masks)}): cut a "
         "conversation before its first masked turn, or drop it (default: cut)",
     )
     export.set_defaults(handler=_export)

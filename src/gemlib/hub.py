@@ -34,9 +34,10 @@ from typing import Any
 
 from gemlib.card import dataset_card
 from gemlib.errors import GemlibError
+from gemlib.formats.format import ExportRequest, Format
 from gemlib.model import Trajectory
 
-__all__ = ["export_hf", "push_to_hub"]
+__all__ = ["DATASET_FOLDER", "export_hf", "push_to_hub"]
 
 CONFIGS = ("openai", "sharegpt", "hermes", "gem")
 """One config per export format; the first is the default."""
@@ -95,6 +96,27 @@ def export_hf(
         shutil.rmtree(building, ignore_errors=True)
         raise
     return configs
+
+
+def _export(request: ExportRequest) -> str:
+    out = request.out
+    configs = export_hf(
+        request.source, out, license=request.license, pretty_name=request.pretty_name
+    )
+    rows = ", ".join(f"{name} {n}" for name, (_, n) in configs.items())
+    return (
+        f"wrote a Hugging Face dataset folder to {out} (rows per config: {rows})\n"
+        f"load it with datasets.load_dataset({str(out)!r}, CONFIG)"
+    )
+
+
+DATASET_FOLDER = Format(
+    name="hf",
+    description="a Hugging Face Hub dataset folder: each JSONL format a config, and a card",
+    suffix="",
+    write=_export,
+)
+"""The ``hf`` entry of the format registry."""
 
 
 def _is_export(folder: Path) -> bool:

@@ -1,7 +1,12 @@
 """Formats at the edge: exporting and importing trajectories.
 
-Every format module has ``dump(trajectory) -> record`` and ``load(record) ->
-trajectory``; :func:`write_jsonl` and :func:`read_jsonl` apply them to files.
+Every format is an entry of one registry (:mod:`gemlib.formats.registry`),
+gemlib's own and those of plug-ins alike (entry-point group ``gemlib.formats``;
+docs/formats.md shows how to add one). The JSONL formats give
+``dump(trajectory) -> record`` and ``load(record) -> trajectory``;
+:func:`write_jsonl` and :func:`read_jsonl` apply them to files, and
+:func:`read_trajectories` reads anything a format reads, guessing JSONL
+records' formats with :func:`detect_format`. gemlib's own:
 
 - ``openai`` (:mod:`~gemlib.formats.openai`): ``messages`` + ``tools``, as TRL and
   most APIs read them; carries everything;
@@ -10,7 +15,12 @@ trajectory``; :func:`write_jsonl` and :func:`read_jsonl` apply them to files.
 - ``hermes`` (:mod:`~gemlib.formats.hermes`): ChatML text with ``<tool_call>``
   and ``<tool_response>``;
 - ``gem`` (:mod:`~gemlib.formats.gem_tags`): ``<toolsets>`` and the tag-format
-  conversation, the synthesizer's target.
+  conversation, the synthesizer's target;
+- ``native`` (:mod:`~gemlib.formats.native`, read only): a run directory's records;
+- ``parquet`` (:mod:`~gemlib.formats.hf`) and ``hf`` (:mod:`gemlib.hub`, a
+  dataset folder, write only);
+- ``tau2`` and ``bfcl`` (:mod:`~gemlib.formats.tau2`, :mod:`~gemlib.formats.bfcl`):
+  importers of benchmark tasks, read only.
 
 Masked assistant turns (:attr:`gemlib.Message.train`) are flagged per message
 in ``openai`` records; the other formats cannot flag them and apply the
@@ -20,50 +30,29 @@ fallback of :mod:`~gemlib.formats.masks` (``masked="cut"`` or ``"drop"``).
 from __future__ import annotations
 
 import functools
-import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from gemlib._atomic import replacing
 from gemlib._lines import numbered_lines
-from gemlib._nesting import check_depth, loads
-from gemlib.errors import FormatError, ToolSchemaError
-from gemlib.formats import gem_tags, hermes, openai, sharegpt
-from gemlib.formats.masks import MaskFallback, without_masks
-from gemlib.model import Trajectory, validation_summary
+from gemlib._nesting import loads
+from gemlib.errors import FormatError
+from gemlib.formats.format import Entry, ExportRequest, Format, attempt, write_records
+from gemlib.formats.masks import MaskFallback
+from gemlib.formats.registry import FORMATS, detect_format, file_format, format_detector, get_format
+from gemlib.model import Trajectory
 from gemlib.pipeline.rundir import open_results
 
 __all__ = [
-    "FLAGS_MASKS",
     "FORMATS",
+    "Format",
     "detect_format",
+    "export",
     "read_jsonl",
     "read_trajectories",
     "write_jsonl",
 ]
-
-FORMATS: dict[
-    str, tuple[Callable[[Trajectory], dict[str, Any]], Callable[[dict[str, Any]], Trajectory]]
-] = {
-    "openai": (openai.dump, openai.load),
-    "sharegpt": (sharegpt.dump, sharegpt.load),
-    "hermes": (hermes.dump, hermes.load),
-    "gem": (gem_tags.dump, gem_tags.load),
-}
-FLAGS_MASKS = frozenset({"openai"})
-"""The formats that carry per-message training flags."""
-
-
-def _format(
-    name: str,
-) -> tuple[Callable[[Trajectory], dict[str, Any]], Callable[[dict[str, Any]], Trajectory]]:
-    if name not in FORMATS:
-        raise FormatError(f"unknown format {name!r}; choose one of {sorted(FORMATS)}")
-    return FORMATS[name]
 
 
 def write_jsonl(
@@ -80,42 +69,52 @@ def write_jsonl(
     per-message training flags, trajectories with masked turns are cut or
     dropped as ``masked`` says (:func:`~gemlib.formats.masks.without_masks`).
     """
-    dump = _format(format)[0]
-    count = 0
-    with replacing(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        for original in trajectories:
-            trajectory = original if format in FLAGS_MASKS else without_masks(original, masked)
-            if trajectory is None:
-                continue
-            handle.write(json.dumps(dump(trajectory), ensure_ascii=False) + "\n")
-            count += 1
-    return count
+    return write_records(trajectories, path, get_format(format), masked=masked)
 
 
 def read_jsonl(path: str | os.PathLike[str], format: str = "openai") -> Iterator[Trajectory]:
     """Stream trajectories from a JSONL file; a bad line raises naming the file and line."""
-    _format(format)
+    _readable(format)
     return read_trajectories(path, format)
 
 
-def _native(record: dict[str, Any]) -> Trajectory:
-    check_depth(record)
-    return Trajectory.model_validate(record)
+def export(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    format: str,
+    *,
+    input_format: str | None = None,
+    masked: MaskFallback = "cut",
+    license: str = "other",
+    pretty_name: str = "",
+) -> str:
+    """Write ``source`` (what :func:`read_trajectories` reads) to ``out`` in ``format``.
+
+    What ``gemlib export`` does; returns the lines it prints. ``masked`` is the
+    fallback of formats without per-message training flags; ``license`` and
+    ``pretty_name`` go to the dataset card of formats that write one (``hf``).
+    """
+    chosen = get_format(format)
+    if not chosen.writes:
+        raise FormatError(f"the {format} format is read only")
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    request = ExportRequest(
+        source=Path(source),
+        out=target,
+        trajectories=functools.partial(read_trajectories, source, input_format),
+        masked=masked,
+        license=license,
+        pretty_name=pretty_name,
+    )
+    return chosen.export(request)
 
 
-def detect_format(record: dict[str, Any]) -> str:
-    """Guess a record's format: ``native`` (a run directory's outputs) or one of :data:`FORMATS`."""
-    if not isinstance(record, dict):
-        raise FormatError(f"a record is a JSON object, not {type(record).__name__}")
-    if "conversations" in record:
-        return "sharegpt"
-    if isinstance(record.get("text"), str):
-        return "gem" if "<toolsets>" in record["text"] else "hermes"
-    if "provenance" in record or "labels" in record:
-        return "native"
-    if "messages" in record:
-        return "openai"
-    raise FormatError(f"cannot tell the format of a record with keys {sorted(record)}")
+def _readable(name: str) -> Format:
+    chosen = get_format(name)
+    if not chosen.reads:
+        raise FormatError(f"the {name} format is write only")
+    return chosen
 
 
 def read_trajectories(
@@ -124,43 +123,47 @@ def read_trajectories(
     *,
     on_error: Callable[[FormatError], None] | None = None,
 ) -> Iterator[Trajectory]:
-    """Trajectories from a run directory, a JSONL file in any format, or a Parquet export.
+    """Trajectories from a run directory, a file in any readable format, or an importer.
 
     A JSONL file's format is guessed per line unless ``format`` names it; a
-    ``.parquet`` file is read as written by :func:`gemlib.formats.hf.write_parquet`
+    file whose suffix a format reads whole (``.parquet``) is read by that format
     (``format`` does not apply). A run directory (or a partitioned run's root)
     is read through :func:`~gemlib.pipeline.rundir.open_results`: only its
     committed records, so a half-written last line left by a killed run is not
-    read. A line or row that cannot be read raises
-    :class:`FormatError` naming the file and line; with ``on_error`` that error
-    goes to ``on_error`` instead and reading goes on with the next line.
+    read. An importer's ``format`` (``tau2``, ``bfcl``) reads the source it names
+    (``path`` is then a domain or category, not a file). A line or row that cannot
+    be read raises :class:`FormatError` naming the file and line; with
+    ``on_error`` that error goes to ``on_error`` instead and reading goes on
+    with the next line.
     """
-    source = Path(path)
-    if not source.exists():
-        raise FileNotFoundError(f"no such file: {source}")
-    if format is not None:
-        _format(format)
-    for where, result in _entries(source, format):
+    named = None if format is None else _readable(format)
+    if named is not None and named.read is not None and named.imports:
+        entries = named.read(str(path))
+    else:
+        source = Path(path)
+        if not source.exists():
+            raise FileNotFoundError(f"no such file: {source}")
+        entries = _entries(source, named)
+    for where, result in entries:
         if isinstance(result, Trajectory):
             yield result
             continue
-        error = FormatError(f"{source} {where}: {result}")
+        error = FormatError(f"{path} {where}: {result}")
         if on_error is None:
             raise error
         on_error(error)
 
 
-def _entries(source: Path, format: str | None) -> Iterator[tuple[str, Trajectory | Exception]]:
+def _entries(source: Path, format: Format | None) -> Iterator[Entry]:
     """``(line or row, its trajectory or why it has none)`` for every record of ``source``."""
+    load = functools.partial(_from_record, format=format, detect=format_detector())
     if source.is_dir():
         for number, record in enumerate(open_results(source)[0], start=1):
-            yield f"record {number}", _attempt(functools.partial(_from_record, record, format))
+            yield f"record {number}", attempt(functools.partial(load, record))
         return
-    if source.suffix.lower() == ".parquet":
-        from gemlib.formats.hf import from_row, parquet_rows
-
-        for number, row in parquet_rows(source):
-            yield f"row {number}", _attempt(functools.partial(from_row, row))
+    whole = file_format(source.suffix)
+    if whole is not None and whole.read is not None:
+        yield from whole.read(str(source))
         return
     with open(source, "rb") as handle:
         for number, raw in numbered_lines(handle):
@@ -173,19 +176,13 @@ def _entries(source: Path, format: str | None) -> Iterator[tuple[str, Trajectory
             except ValueError as exc:  # not JSON, or nested too deeply
                 yield f"line {number}", exc
             else:
-                yield f"line {number}", _attempt(functools.partial(_from_record, record, format))
+                yield f"line {number}", attempt(functools.partial(load, record))
 
 
-def _from_record(record: Any, format: str | None) -> Trajectory:
-    name = format or detect_format(record)
-    return (_native if name == "native" else _format(name)[1])(record)
-
-
-def _attempt(load: Callable[[], Trajectory]) -> Trajectory | Exception:
-    """The trajectory ``load`` reads, or the error saying why there is none."""
-    try:
-        return load()
-    except ValidationError as exc:
-        return FormatError(validation_summary(exc))
-    except (FormatError, ToolSchemaError) as exc:
-        return exc
+def _from_record(
+    record: Any, *, format: Format | None, detect: Callable[[Mapping[str, Any]], str]
+) -> Trajectory:
+    chosen = format or get_format(detect(record))
+    if chosen.load is None:
+        raise FormatError(f"the {chosen.name} format has no JSONL records")
+    return chosen.load(record)

@@ -38,9 +38,16 @@ from typing import Any
 
 from gemlib._nesting import check_depth
 from gemlib.errors import FormatError
+from gemlib.formats.format import importer
 from gemlib.model import Message, Provenance, Tool, ToolCall, Trajectory
 
-__all__ = ["BfclBackends", "bfcl_data_dir", "parse_call_string", "read_bfcl_multi_turn"]
+__all__ = [
+    "FORMAT",
+    "BfclBackends",
+    "bfcl_data_dir",
+    "parse_call_string",
+    "read_bfcl_multi_turn",
+]
 
 
 def bfcl_data_dir() -> Path:
@@ -203,6 +210,8 @@ def read_bfcl_multi_turn(
     left empty (no backend runs). Raises :class:`FormatError` naming the entry
     for anything in it that cannot be read.
     """
+    if not category.isidentifier():  # it becomes part of a file name
+        raise FormatError(f"BFCL has no category {category!r}")
     base = data_dir or bfcl_data_dir()
     entries = _jsonl(base / f"BFCL_v4_{category}.json")
     answers = {
@@ -277,3 +286,13 @@ def _offer(tools: tuple[Tool, ...]) -> Message:
     )
     text = prompts.DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING.format(functions=docs)
     return Message(role="user", content=text, tools=tools)
+
+
+FORMAT = importer(
+    "bfcl",
+    "read only: a BFCL multi-turn category (multi_turn_base, ...), named as the source "
+    "(needs bfcl-eval)",
+    read_bfcl_multi_turn,
+    unit="entry",
+)
+"""The ``bfcl`` entry of the format registry: an importer whose source is a category name."""

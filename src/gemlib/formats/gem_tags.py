@@ -25,7 +25,7 @@ import itertools
 import json
 import re
 import tokenize
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -34,9 +34,11 @@ from gemlib._nesting import TooDeep, check_depth
 from gemlib._nesting import loads as _loads
 from gemlib.errors import ParseError, ToolSchemaError
 from gemlib.formats._common import link_replies
+from gemlib.formats.format import Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory
 
 __all__ = [
+    "FORMAT",
     "RawWorkflow",
     "dump",
     "graph_tool_names",
@@ -650,3 +652,18 @@ def load(record: dict[str, Any]) -> Trajectory:
     tools, messages = parse_refined(text, exact=True)
     draft = Trajectory(id=str(record.get("id") or ""), tools=tuple(tools), messages=tuple(messages))
     return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})
+
+
+def _is_tag_record(record: Mapping[str, Any]) -> bool:
+    text = record.get("text")
+    return isinstance(text, str) and "<toolsets>" in text
+
+
+FORMAT = Format(
+    name="gem",
+    description="JSONL: <toolsets> and the GEM tag conversation (the synthesizer's target)",
+    dump=dump,
+    load=load,
+    recognise=_is_tag_record,
+)
+"""The ``gem`` entry of the format registry."""

@@ -49,9 +49,10 @@ from pydantic import ValidationError
 from gemlib._nesting import check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.formats._common import link_replies, split_thought
+from gemlib.formats.format import Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory, validation_summary
 
-__all__ = ["CHAT_TEMPLATE", "dump", "load"]
+__all__ = ["CHAT_TEMPLATE", "FORMAT", "dump", "load"]
 
 CHAT_TEMPLATE = (
     "{%- if messages and messages[0].role == 'system' -%}"
@@ -186,3 +187,13 @@ def _call(payload: str) -> ToolCall:
         ) from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise FormatError(f"unreadable <tool_call> {payload[:80]!r}: {exc!r}") from None
+
+
+FORMAT = Format(
+    name="hermes",
+    description="JSONL: ChatML text with <tool_call> / <tool_response> (the paper's template)",
+    dump=dump,
+    load=load,
+    recognise=lambda record: isinstance(record.get("text"), str),
+)
+"""The ``hermes`` entry of the format registry (after ``gem``, whose records are text too)."""

@@ -17,6 +17,7 @@ whose ``Json`` feature keeps each schema as written.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -27,9 +28,10 @@ from gemlib._atomic import replacing
 from gemlib._nesting import loads
 from gemlib.errors import FormatError, GemlibError
 from gemlib.formats import openai
+from gemlib.formats.format import Entry, ExportRequest, Format, attempt, wrote
 from gemlib.model import Trajectory
 
-__all__ = ["from_dataset", "read_parquet", "to_dataset", "write_parquet"]
+__all__ = ["PARQUET", "from_dataset", "read_parquet", "to_dataset", "write_parquet"]
 
 
 def _datasets() -> Any:
@@ -142,3 +144,22 @@ def parquet_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, 
                 yield number, row
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise FormatError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _export(request: ExportRequest) -> str:
+    return wrote(write_parquet(request.trajectories(), request.out), request.out, "parquet")
+
+
+def _entries(path: str) -> Iterator[Entry]:
+    for number, row in parquet_rows(path):
+        yield f"row {number}", attempt(functools.partial(from_row, row))
+
+
+PARQUET = Format(
+    name="parquet",
+    description="Parquet: one row per trajectory, for Hugging Face datasets (gemlib[hf])",
+    suffix=".parquet",
+    write=_export,
+    read=_entries,
+)
+"""The ``parquet`` entry of the format registry: a ``.parquet`` file is read with it."""

@@ -31,9 +31,10 @@ from pydantic import ValidationError
 
 from gemlib._nesting import loads
 from gemlib.errors import FormatError, ToolSchemaError
+from gemlib.formats.format import Format
 from gemlib.model import Document, Message, Provenance, Tool, Trajectory, validation_summary
 
-__all__ = ["dump", "load"]
+__all__ = ["FORMAT", "dump", "load"]
 
 
 def dump(trajectory: Trajectory) -> dict[str, Any]:
@@ -119,3 +120,14 @@ def _with_message_tools(trajectory: Trajectory, added: Any) -> tuple[Message, ..
         except (ToolSchemaError, ValueError) as exc:
             raise FormatError(f"metadata.message_tools[{key}]: {exc}") from None
     return tuple(messages)
+
+
+FORMAT = Format(
+    name="openai",
+    description="JSONL: OpenAI chat messages + tools (TRL, most APIs); carries everything",
+    dump=dump,
+    load=load,
+    recognise=lambda record: "messages" in record,
+    carries_masks=True,
+)
+"""The ``openai`` entry of the format registry."""

