@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from _server import fake_server
 
 from gemlib.llm import LLM, Limits
-from gemlib.llm.litellm_backend import import_litellm
+from gemlib.llm.backends.litellm import import_litellm
 
 MODEL = "openai/gpt-4o-mini"
 

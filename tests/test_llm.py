@@ -408,7 +408,7 @@ def test_scripted_backend_serves_unit_tests_without_a_server() -> None:
 
 
 def test_the_direct_transport_closes_its_connections_when_a_run_ends(serve: Any) -> None:
-    from gemlib.llm.openai_compat import OpenAICompatBackend
+    from gemlib.llm.backends import OpenAICompatBackend
 
     server = serve(_summary_server)
     llm = LLM("openai/x", api_base=server.url, api_key="k", cache=False)

@@ -1,19 +1,23 @@
-"""The `local/` litellm provider: errors that need no model, then (slow) a real GGUF."""
+"""The `local/` backend: errors needing no model, a stand-in llama.cpp, (slow) a real GGUF."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
+import time
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gemlib.errors import ModelAuthError
-from gemlib.llm import LLM
-from gemlib.llm import local as local_models
+from gemlib.errors import ModelAuthError, PromptTooLong
+from gemlib.llm import LLM, Limits
+from gemlib.llm.backends import local as local_models
 
 
 def test_a_missing_model_file_stops_at_once_with_its_path(tmp_path: Path) -> None:
@@ -31,20 +35,137 @@ def test_an_alias_without_its_package_says_what_to_install(
         local_models.model_path("tiny")
 
 
-@pytest.mark.slow
-def test_the_embedded_270m_model_answers_through_litellm() -> None:
-    pytest.importorskip("llama_cpp")
-    from gemlib.llm.litellm_backend import import_litellm
+class _StandInLlama:
+    """llama_cpp.Llama's surface as the backend uses it: answers, counts, and overlap checks."""
+
+    loads: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    in_flight = 0
+    most_in_flight = 0
+    fail_with: Exception | None = None
+
+    def __init__(self, **settings: Any) -> None:
+        if str(settings["model_path"]).endswith("broken.gguf"):
+            raise ValueError("Failed to load model from file")
+        type(self).loads.append(settings)
+        self.metadata: dict[str, str] = {}  # a base model: no chat template
+        self.chat_format = "llama-2"
+
+    def create_chat_completion(self, messages: list[Any], **options: Any) -> dict[str, Any]:
+        cls = type(self)
+        cls.in_flight += 1
+        cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+        time.sleep(0.02)
+        cls.in_flight -= 1
+        if cls.fail_with is not None:
+            raise cls.fail_with
+        cls.calls.append({"messages": messages, "chat_format": self.chat_format, **options})
+        return {
+            "choices": [{"message": {"content": "hello"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 2},
+        }
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def stand_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A stand-in llama_cpp module (the real one builds for minutes) and a model file."""
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=_StandInLlama))
+    monkeypatch.setattr(local_models, "_LOADED", local_models._Loaded())
+    for name, value in (("loads", []), ("calls", []), ("most_in_flight", 0), ("fail_with", None)):
+        monkeypatch.setattr(_StandInLlama, name, value)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    return model
+
+
+def test_local_models_are_served_by_gemlibs_own_backend_one_call_at_a_time(
+    stand_in: Path,
+) -> None:
+    """Two stages' LLMs on one model share one loaded context and never overlap on it."""
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    llms = [
+        LLM(f"local/{stand_in}", cache=False, max_tokens=5, limits=Limits(max_concurrency=4))
+        for _ in range(2)
+    ]
+
+    async def many() -> list[Any]:
+        asks = [
+            llm.acomplete(
+                [{"role": "user", "content": f"q{i}"}],
+                response_format={"type": "json_schema", "json_schema": {"schema": schema}},
+                n_ctx=2048,
+                logit_bias={"1": 2},
+            )
+            for i in range(4)
+            for llm in llms
+        ]
+        return list(await asyncio.gather(*asks))
+
+    replies = asyncio.run(many())
+    assert [r.text for r in replies] == ["hello"] * 8
+    assert (replies[0].prompt_tokens, replies[0].completion_tokens) == (7, 2)
+    assert replies[0].model == f"local/{stand_in}"
+    assert len(_StandInLlama.loads) == 1, "one context for the process"
+    assert _StandInLlama.loads[0]["n_ctx"] == 2048
+    assert _StandInLlama.most_in_flight == 1
+    call = _StandInLlama.calls[0]
+    assert call["chat_format"] == "chatml", "a base model is prompted in ChatML"
+    assert call["response_format"] == {"type": "json_object", "schema": schema}
+    assert call["max_tokens"] == 5
+    assert "logit_bias" not in call
+    assert "n_ctx" not in call
+    assert LLM(f"local/{stand_in}").limits.max_concurrency == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "fault", "error", "says"),
+    [
+        (
+            "model.gguf",
+            ValueError("Requested tokens (5000) exceed context window of 4096"),
+            PromptTooLong,
+            "exceed context window",
+        ),
+        ("broken.gguf", None, ModelAuthError, "cannot load .*broken.gguf"),
+    ],
+)
+def test_local_failures_map_onto_gemlib_errors(
+    stand_in: Path, model: str, fault: Exception | None, error: type[Exception], says: str
+) -> None:
+    (stand_in.parent / "broken.gguf").write_bytes(b"not a model")
+    _StandInLlama.fail_with = fault
+    llm = LLM(f"local/{stand_in.parent / model}", cache=False)
+    with pytest.raises(error, match=says):
+        llm.complete([{"role": "user", "content": "hi"}])
+
+
+def test_without_llama_cpp_the_run_stops_saying_what_to_install(
+    stand_in: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails
+    with pytest.raises(ModelAuthError, match=r"pip install 'gemlib\[local\]'"):
+        LLM(f"local/{stand_in}", cache=False).complete([{"role": "user", "content": "hi"}])
+
+
+def test_gemlib_registers_nothing_in_litellms_globals() -> None:
+    """Fails on the code before the local backend: importing litellm through gemlib added a
+    `local` provider to litellm's process-wide custom_provider_map."""
+    from gemlib.llm.backends.litellm import import_litellm
 
     litellm = import_litellm()
-    response = litellm.completion(
-        model="local/gemma3-270m",
-        max_tokens=12,
-        temperature=0,
-        messages=[{"role": "user", "content": "Say hello."}],
-    )
-    assert response.choices[0].message.content.strip()
-    assert response.usage.completion_tokens > 0
+    assert not any(item.get("provider") == "local" for item in litellm.custom_provider_map)
+
+
+@pytest.mark.slow
+def test_the_embedded_270m_model_answers_through_its_backend() -> None:
+    pytest.importorskip("llama_cpp")
+    llm = LLM("local/gemma3-270m", cache=False, temperature=0, max_tokens=12)
+    reply = llm.complete([{"role": "user", "content": "Say hello."}])
+    assert reply.text.strip()
+    assert reply.completion_tokens > 0
     assert local_models.model_path("gemma3-270m").stat().st_size > 200_000_000
 
 

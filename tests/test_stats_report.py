@@ -280,7 +280,7 @@ def test_stats_counts_tokens_without_importing_litellm(tmp_path: Path) -> None:
 
 
 def test_the_token_count_agrees_with_litellms() -> None:
-    from gemlib.llm.litellm_backend import import_litellm
+    from gemlib.llm.backends.litellm import import_litellm
 
     litellm = import_litellm()
     trajectory = _trajectory()

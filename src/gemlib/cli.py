@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import itertools
 import logging
 import signal
@@ -48,13 +47,15 @@ CAPABLE = (
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from gemlib.llm.backends import backend_type
+    from gemlib.llm.backends.local import LocalBackend
     from gemlib.runspec import RunSpec
 
     corpus = resources.files("gemlib") / "data" / EXAMPLES
     print(f"gemlib {__version__} demo")
     print("corpus:   the bundled example corpus (20 short texts, 16 procedural, 4 not)")
     embedded = args.model == EMBEDDED_MODEL
-    if args.model.startswith("local/") and importlib.util.find_spec("llama_cpp") is None:
+    if backend_type(args.model) is LocalBackend and LocalBackend.missing():
         return _demo_without_model(args.out, corpus)
     if embedded:
         print(

@@ -1,17 +1,29 @@
-"""Models: the protocol, the litellm backend, limits, the request cache, structured replies."""
+"""Models: the protocol, the backends (:mod:`gemlib.llm.backends`), limits, the request cache,
+structured replies."""
 
 from gemlib.llm.cache import RequestCache
 from gemlib.llm.client import LLM, as_llm
 from gemlib.llm.limits import Limits
-from gemlib.llm.protocol import Backend, ChatReply, ChatRequest, ScriptedBackend
+from gemlib.llm.model_id import ModelId
+from gemlib.llm.protocol import (
+    Backend,
+    BackendOptions,
+    BackendType,
+    ChatReply,
+    ChatRequest,
+    ScriptedBackend,
+)
 from gemlib.llm.structured import ask, json_reply
 
 __all__ = [
     "LLM",
     "Backend",
+    "BackendOptions",
+    "BackendType",
     "ChatReply",
     "ChatRequest",
     "Limits",
+    "ModelId",
     "RequestCache",
     "ScriptedBackend",
     "as_llm",

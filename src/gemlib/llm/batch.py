@@ -49,10 +49,10 @@ import attrs
 
 from gemlib._secrets import scrub
 from gemlib.errors import CacheError, ModelError, ModelRequestError, TransientModelError
+from gemlib.llm.backends.openai_compat import PROVIDERS, parse_completion
 from gemlib.llm.batch_ledger import BatchLedger, default_ledger_path
 from gemlib.llm.http_status import error_for_status, retry_after_seconds
 from gemlib.llm.model_id import ModelId
-from gemlib.llm.openai_compat import PROVIDERS, parse_completion
 from gemlib.llm.prices import prices
 from gemlib.llm.protocol import ChatReply, ChatRequest
 from gemlib.progress import BatchCounts

@@ -34,12 +34,13 @@ from gemlib.errors import (
     ReplyTooLarge,
     TransientModelError,
 )
+from gemlib.llm.backends import TRANSPORTS, backend_type
+from gemlib.llm.backends.openai_compat import key_from_environment
 from gemlib.llm.batch import BatchBackend, BatchSettings
 from gemlib.llm.cache import RequestCache
 from gemlib.llm.limits import Limiter, Limits
-from gemlib.llm.litellm_backend import LiteLLMBackend
-from gemlib.llm.openai_compat import OpenAICompatBackend
-from gemlib.llm.protocol import Backend, ChatReply, ChatRequest
+from gemlib.llm.model_id import ModelId
+from gemlib.llm.protocol import Backend, BackendOptions, ChatReply, ChatRequest
 from gemlib.llm.reasoning import separate_reasoning
 from gemlib.model import ModelUsage
 from gemlib.progress import BatchCounts
@@ -82,13 +83,13 @@ class LLM:
     params: dict[str, Any] = attrs.field(factory=dict)
     limits: Limits = attrs.field(
         default=attrs.Factory(
-            lambda self: Limits(max_concurrency=1 if str(self.model).startswith("local/") else 16),
+            lambda self: Limits(max_concurrency=backend_type(str(self.model)).default_concurrency),
             takes_self=True,
         )
     )
-    """Defaults to 16 requests in flight, and 1 for ``local/`` models: a llama.cpp
-    context serves one request at a time, so queued calls would spend their
-    ``timeout`` waiting for it."""
+    """Defaults to the backend's ``default_concurrency``: 16 requests in flight, and 1
+    for ``local/`` models (a llama.cpp context serves one request at a time, so queued
+    calls would spend their ``timeout`` waiting for it)."""
     max_retries: int = attrs.field(default=5, validator=attrs.validators.ge(0))
     backoff_base: float = 0.5
     backoff_max: float = 30.0
@@ -99,12 +100,13 @@ class LLM:
     max_reply_bytes: int = attrs.field(default=16 * 2**20, validator=attrs.validators.ge(1))
     cache: CacheSetting = True
     transport: str = attrs.field(
-        default="auto", validator=attrs.validators.in_(("auto", "litellm", "openai-compatible"))
+        default="auto", validator=attrs.validators.in_(("auto", *TRANSPORTS))
     )
     """How requests travel when no ``backend`` is given: ``litellm``, or the direct
     ``openai-compatible`` client (about a tenth of litellm's CPU per call). ``auto``
-    picks the direct one for ``hosted_vllm/...`` and for ``openai/...`` with an
-    ``api_base``, litellm for everything else."""
+    asks the model prefix's backend (:mod:`gemlib.llm.backends`): the direct client
+    for ``hosted_vllm/...`` and for ``openai/...`` with an ``api_base``, llama.cpp for
+    ``local/...``, a plug-in's backend for its prefix, litellm for everything else."""
     backend: Backend | None = None
     batch: bool | BatchSettings = False
     """Send requests in provider batches at batch prices (:mod:`gemlib.llm.batch`):
@@ -130,25 +132,10 @@ class LLM:
             check_api_base(self.api_base)
         self.limiter = Limiter(self.limits)
         if self.backend is None:
-            direct = self.model.startswith("hosted_vllm/") or (
-                self.model.startswith("openai/") and self.api_base is not None
+            options = BackendOptions(
+                self.model, self.api_base, self.api_key, self.timeout, self.max_reply_bytes
             )
-            if self.transport == "openai-compatible" or (self.transport == "auto" and direct):
-                if not self.api_base:
-                    raise ValueError(
-                        f"{self.model}: the openai-compatible transport needs api_base"
-                    )
-                variable = (
-                    "HOSTED_VLLM_API_KEY"
-                    if self.model.startswith("hosted_vllm/")
-                    else ("OPENAI_API_KEY")
-                )
-                key = self.api_key or os.environ.get(variable)  # as litellm would
-                self.backend = OpenAICompatBackend(
-                    self.api_base, key, self.timeout, max_reply_bytes=self.max_reply_bytes
-                )
-            else:
-                self.backend = LiteLLMBackend(self.api_base, self.api_key, self.timeout)
+            self.backend = backend_type(self.model, self.transport).build(options)
 
     def _use_batches(self) -> None:
         from gemlib.llm.batch import OpenAIBatchAPI
@@ -158,14 +145,12 @@ class LLM:
         if self.backend is not None:
             raise ValueError("batch mode brings its own backend: pass backend or batch, not both")
         api: OpenAIBatchAPI | AnthropicBatchAPI
-        if self.model.startswith("anthropic/"):
+        provider = ModelId.parse(self.model).provider
+        if provider == "anthropic":
             key = self.api_key or os.environ.get("ANTHROPIC_API_KEY")
             api = AnthropicBatchAPI(api_key=key, model=self.model, timeout=self.timeout)
-        elif self.model.startswith(("openai/", "hosted_vllm/")) or "/" not in self.model:
-            variable = (
-                "HOSTED_VLLM_API_KEY" if self.model.startswith("hosted_vllm/") else "OPENAI_API_KEY"
-            )
-            key = self.api_key or os.environ.get(variable)
+        elif provider in ("openai", "hosted_vllm", ""):
+            key = self.api_key or key_from_environment(self.model)
             api = OpenAIBatchAPI(api_key=key, model=self.model, timeout=self.timeout)
         else:
             raise ValueError(
@@ -180,8 +165,7 @@ class LLM:
 
     def batch_counts(self) -> BatchCounts | None:
         """Batches submitted, in progress and done, with their requests (batch mode only)."""
-        counts = getattr(self.backend, "counts", None)
-        return counts() if callable(counts) else None
+        return self.backend.counts() if isinstance(self.backend, BatchBackend) else None
 
     @property
     def _attempt_timeout(self) -> float:
@@ -253,9 +237,8 @@ class LLM:
 
     async def aclose(self) -> None:
         """Release the connections opened in the running event loop."""
-        close = getattr(self.backend, "aclose", None)
-        if close is not None:
-            await close()
+        if self.backend is not None:
+            await self.backend.aclose()
 
     async def acomplete(
         self,

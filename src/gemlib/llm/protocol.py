@@ -1,10 +1,12 @@
 """The model interface gemlib owns: a chat request in, a reply with usage and cost out.
 
 A *backend* sends one request and maps provider failures onto gemlib's
-:mod:`~gemlib.errors`; it has one async method. :class:`ScriptedBackend` is the
-test double shipped with the library: its replies are chosen by a function of
-the request. Limits, retries, caching and accounting sit above backends, in
-:class:`gemlib.llm.Model`, so every backend gets them.
+:mod:`~gemlib.errors` (:meth:`Backend.acomplete`), and releases what it holds when
+a run ends (:meth:`Backend.aclose`). A :class:`BackendType` builds one for a model
+prefix from :class:`BackendOptions` (see :mod:`gemlib.llm.backends`).
+:class:`ScriptedBackend` is the test double shipped with the library: its replies
+are chosen by a function of the request. Limits, retries, caching and accounting
+sit above backends, in :class:`gemlib.llm.LLM`, so every backend gets them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["Backend", "ChatReply", "ChatRequest", "ScriptedBackend", "canonical_json"]
+__all__ = [
+    "Backend",
+    "BackendOptions",
+    "BackendType",
+    "ChatReply",
+    "ChatRequest",
+    "ScriptedBackend",
+    "canonical_json",
+]
 
 
 def canonical_json(value: Any) -> str:
@@ -103,6 +113,41 @@ class Backend(Protocol):
         """Send ``request`` and return the reply."""
         ...
 
+    async def aclose(self) -> None:
+        """Release what the backend opened in the running event loop (connections,
+        sessions); the ``LLM`` calls it when a run ends. A backend holding nothing
+        does nothing."""
+        ...
+
+
+@attrs.frozen
+class BackendOptions:
+    """What an :class:`~gemlib.llm.LLM` tells a :class:`BackendType` to build its backend.
+
+    ``api_key`` is the one the user passed (``None``: the backend reads its
+    provider's variable, if it needs one); it is left out of the repr.
+    """
+
+    model: str
+    api_base: str | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    timeout: float = 120.0
+    max_reply_bytes: int = 16 * 2**20
+
+
+class BackendType(Protocol):
+    """What serves a model prefix (``local``, ``hosted_vllm``, a plug-in's ``example``):
+    usually a backend class with a ``build`` classmethod and a class attribute."""
+
+    @property
+    def default_concurrency(self) -> int:
+        """Requests in flight when the user sets no ``Limits`` (a llama.cpp context serves one)."""
+        ...
+
+    def build(self, options: BackendOptions) -> Backend:
+        """The backend for one ``LLM``."""
+        ...
+
 
 ScriptResult = str | ChatReply | BaseException
 Script = Callable[[ChatRequest], ScriptResult | Awaitable[ScriptResult]]
@@ -120,6 +165,9 @@ class ScriptedBackend:
 
     script: Script
     requests: list[ChatRequest] = attrs.field(factory=list)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
     async def acomplete(self, request: ChatRequest) -> ChatReply:
         """Record the request and play the script's answer."""

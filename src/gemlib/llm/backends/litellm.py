@@ -11,7 +11,7 @@ import functools
 import os
 import time
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -23,23 +23,21 @@ from gemlib.errors import (
     PromptTooLong,
     TransientModelError,
 )
+from gemlib.llm.backends.registry import BACKENDS
 from gemlib.llm.http_status import error_for_status, retry_after_seconds
-from gemlib.llm.protocol import ChatReply, ChatRequest
+from gemlib.llm.protocol import BackendOptions, ChatReply, ChatRequest
 
 __all__ = ["LiteLLMBackend", "import_litellm"]
 
 
 @functools.cache
 def import_litellm() -> ModuleType:
-    """Import litellm once, offline and quiet, with gemlib's ``local/`` provider registered."""
+    """Import litellm once, offline and quiet (gemlib changes nothing else in it)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    from gemlib.llm.local import register
-
     litellm.suppress_debug_info = True
     litellm.telemetry = False
-    register(litellm)
     return litellm
 
 
@@ -50,6 +48,20 @@ _STATUS_OF = (
     ("NotFoundError", 404),
 )
 """litellm's exception types and the statuses they stand for (whatever status they carry)."""
+
+
+_WELL_KNOWN = ("anthropic", "gemini", "vertex_ai", "bedrock", "azure", "openrouter", "ollama")
+
+
+def _unknown_provider(model: str, litellm: ModuleType) -> str:
+    theirs = {str(getattr(p, "value", p)) for p in litellm.provider_list}
+    examples = ", ".join(f"{name}/" for name in _WELL_KNOWN if name in theirs)
+    ours = ", ".join(f"{name}/" for name in BACKENDS.names())
+    return (
+        f"unknown provider in the model name {model!r}: give it as provider/model, such as "
+        f"openai/gpt-4.1-mini or hosted_vllm/NAME (with --api-base); known prefixes: {ours} "
+        f"(gemlib's backends) and the {len(theirs)} providers litellm knows ({examples} ...)"
+    )
 
 
 def _headers(exc: BaseException) -> Any:
@@ -64,11 +76,7 @@ def _map_error(exc: BaseException, model: str, secret: str | None) -> ModelError
     message = scrub(str(exc), (secret,))
     if "llm provider not provided" in message.lower():
         # A model string without a provider, or a misspelt one (`opnai/...`).
-        return ModelAuthError(
-            f"unknown provider in the model name {model!r}: give it as provider/model, such "
-            "as openai/gpt-4.1-mini or hosted_vllm/NAME (with --api-base)",
-            model=model,
-        )
+        return ModelAuthError(_unknown_provider(model, litellm), model=model)
     if "missing credentials" in message.lower() or "api_key client option must be set" in message:
         # litellm raises these as server errors, but no retry can fix them.
         return ModelAuthError(
@@ -105,10 +113,20 @@ class LiteLLMBackend:
     (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``...).
     """
 
+    default_concurrency: ClassVar[int] = 16
+
     api_base: str | None = None
     api_key: str | None = attrs.field(default=None, repr=False)
     timeout: float = 120.0
     extra: dict[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def build(cls, options: BackendOptions) -> LiteLLMBackend:
+        """A backend passing ``options``' server, key and timeout to litellm."""
+        return cls(options.api_base, options.api_key, options.timeout)
+
+    async def aclose(self) -> None:
+        """Nothing to release: litellm keeps its own connection pools."""
 
     async def acomplete(self, request: ChatRequest) -> ChatReply:
         """Send ``request`` once (no retries here) and map failures to gemlib errors."""

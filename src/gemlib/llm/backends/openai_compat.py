@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import attrs
@@ -25,9 +26,9 @@ from gemlib.errors import ConnectFailed, ModelRequestError, ReplyTooLarge, Trans
 from gemlib.llm.http_status import error_for_status, retry_after_seconds
 from gemlib.llm.model_id import ModelId
 from gemlib.llm.prices import cost
-from gemlib.llm.protocol import ChatReply, ChatRequest
+from gemlib.llm.protocol import BackendOptions, ChatReply, ChatRequest
 
-__all__ = ["PROVIDERS", "OpenAICompatBackend", "parse_completion"]
+__all__ = ["PROVIDERS", "OpenAICompatBackend", "key_from_environment", "parse_completion"]
 
 PROVIDERS = ("openai", "hosted_vllm")
 """The prefixes this backend strips from a model string: the rest is the name the server knows."""
@@ -35,9 +36,18 @@ PROVIDERS = ("openai", "hosted_vllm")
 KEY_HINT = "pass api_key=..., or set OPENAI_API_KEY or HOSTED_VLLM_API_KEY"
 
 
+def key_from_environment(model: str) -> str | None:
+    """The key litellm would read for ``model``: ``HOSTED_VLLM_API_KEY`` for ``hosted_vllm/``,
+    else ``OPENAI_API_KEY``."""
+    provider = ModelId.parse(model).provider
+    return os.environ.get("HOSTED_VLLM_API_KEY" if provider == "hosted_vllm" else "OPENAI_API_KEY")
+
+
 @attrs.define
 class OpenAICompatBackend:
     """Posts to ``{api_base}/chat/completions``; no retries here (the ``LLM`` retries)."""
+
+    default_concurrency: ClassVar[int] = 16
 
     api_base: str = attrs.field()
     api_key: str | None = attrs.field(default=None, repr=False)
@@ -52,6 +62,14 @@ class OpenAICompatBackend:
     @api_base.validator
     def _check(self, _: Any, value: str) -> None:
         check_api_base(value)
+
+    @classmethod
+    def build(cls, options: BackendOptions) -> OpenAICompatBackend:
+        """The client for ``options.api_base``, with the given key or the environment's."""
+        if not options.api_base:
+            raise ValueError(f"{options.model}: the openai-compatible transport needs api_base")
+        key = options.api_key or key_from_environment(options.model)
+        return cls(options.api_base, key, options.timeout, max_reply_bytes=options.max_reply_bytes)
 
     def _session(self) -> aiohttp.ClientSession:
         # A session belongs to one event loop; a later run gets its own.
