@@ -40,7 +40,10 @@ THIRD_PARTY_RUNTIME = [
 
 
 # Tiny plug-in packages that the tests require gemlib to find through its entry points.
-TEST_PLUGINS = ["tests/plugins/gemlib-example-format"]
+TEST_PLUGINS = [
+    "tests/plugins/gemlib-example-backend",
+    "tests/plugins/gemlib-example-format",
+]
 
 
 def install_test_plugins(session: nox.Session) -> dict[str, str]:
