@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 from pydantic import BaseModel, ValidationError
 
+from gemlib._turns import cpu_turn
 from gemlib.errors import ParseError, ReplyError
 from gemlib.llm.client import LLM
 from gemlib.llm.protocol import ChatReply
@@ -88,6 +89,7 @@ async def ask(
                 "raise max_tokens",
                 reply.text,
             )
+        await cpu_turn()  # parsing waits for the requests and reads that are ready
         try:
             if reply.reasoning and not reply.text.strip():
                 raise ParseError("the reply holds reasoning but no answer after it")
