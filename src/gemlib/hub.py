@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gemlib.card import dataset_card
 from gemlib.errors import GemlibError
 from gemlib.formats.format import ExportRequest, Format
 from gemlib.model import Trajectory
@@ -64,6 +63,7 @@ def export_hf(
     moved into place whole; an existing ``out`` is replaced only if it is an
     earlier export (it holds a README.md and data/), never another folder.
     """
+    from gemlib.card import dataset_card  # with the statistics and token counting
     from gemlib.formats import write_jsonl
     from gemlib.stats import dataset_stats
     from gemlib.summary import load_summary
