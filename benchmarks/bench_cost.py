@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from gemlib.classifier import LabelledText, RelevanceClassifier  # noqa: E402
+from gemlib.gem.prefilter import ProcedurePrefilter  # noqa: E402
 from gemlib.model import Document  # noqa: E402
-from gemlib.stages.prefilter import ProcedurePrefilter  # noqa: E402
 from real_text import labelled_segments  # noqa: E402
 
 

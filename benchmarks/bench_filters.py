@@ -85,9 +85,9 @@ def train_classifier(path: Path) -> None:
 def run_pass(kind: str, corpus: str, limit: int, model: str) -> None:
     """One pass in this process; prints its JSON figures."""
     from gemlib.classifier import RelevanceClassifier
-    from gemlib.corpus import read_corpus
+    from gemlib.formats.corpus import read_corpus
+    from gemlib.gem.prefilter import ProcedurePrefilter
     from gemlib.model import Document
-    from gemlib.stages.prefilter import ProcedurePrefilter
 
     def docs() -> Iterator[Document]:
         for count, doc in enumerate(read_corpus(corpus)):

@@ -11,9 +11,9 @@ from pathlib import Path
 import attrs
 
 from gemlib import Document, Pipeline, Rejection, Stage
-from gemlib.report import format_funnel, format_rejections
-from gemlib.stages.prefilter import ProcedurePrefilter
-from gemlib.stages.segmenter import Segmenter
+from gemlib.analysis.report import format_funnel, format_rejections
+from gemlib.gem.prefilter import ProcedurePrefilter
+from gemlib.gem.segmenter import Segmenter
 
 
 @attrs.define

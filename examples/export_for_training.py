@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from gemlib.analysis.stats import dataset_stats
 from gemlib.formats import read_trajectories, write_jsonl
 from gemlib.formats.sharegpt import dataset_info
-from gemlib.stats import dataset_stats
 from gemlib.synthesizer import write_synth_data
 
 

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from gemlib import Pipeline
-from gemlib.report import format_funnel, format_rejections
+from gemlib.analysis.report import format_funnel, format_rejections
 
 CORPUS = Path(__file__).parent / "corpus" / "gem_examples.jsonl"
 

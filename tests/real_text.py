@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import third_party
+from gemlib.gem.segmenter import Segmenter
 from gemlib.model import Document
-from gemlib.stages.segmenter import Segmenter
 
 PYTHON_DOCS = Path(os.environ.get("GEMLIB_PYTHON_DOCS", "/usr/share/doc/python3.11/html/_sources"))
 PROCEDURAL_TAU2 = [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from gemlib import Document, Pipeline, read_corpus
-from gemlib.stages.prefilter import ProcedurePrefilter
-from gemlib.stages.segmenter import Segmenter
+from gemlib.gem.prefilter import ProcedurePrefilter
+from gemlib.gem.segmenter import Segmenter
 
 STEPS = "\n".join(f"{i}. Open the app and tap the button on screen {i}." for i in range(1, 6))
 

@@ -18,11 +18,11 @@ import pytest
 from fake_batch import FakeBatch
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Pipeline, RunResult
+from gemlib.analysis.report import format_costs
 from gemlib.llm import LLM, ChatRequest
 from gemlib.llm.batch import BatchSettings, custom_id
 from gemlib.llm.batch_ledger import BatchLedger
-from gemlib.progress import Snapshot
-from gemlib.report import format_costs
+from gemlib.pipeline.progress import Snapshot
 from teacher import teacher_reply
 from test_gem_stages import _docs, _llm
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from chromium import Page, browser
+from gemlib.analysis.report import html_report
+from gemlib.analysis.stats import dataset_stats
+from gemlib.analysis.summary import load_summary
+from gemlib.analysis.viewer import build_viewer, write_viewer
 from gemlib.formats import read_trajectories
-from gemlib.report import html_report
-from gemlib.stats import dataset_stats
-from gemlib.summary import load_summary
-from gemlib.viewer import build_viewer, write_viewer
 from viewer_data import HOSTILE, NEEDLE, REASONING, make_run
 
 pytestmark = pytest.mark.browser

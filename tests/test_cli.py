@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from gemlib.formats.chat import from_chat
+
 
 def _gemlib(
     *args: str, cwd: Path, env: dict[str, str] | None = None
@@ -237,11 +239,10 @@ def test_a_missing_api_key_stops_the_run_with_the_fix(tmp_path: Path) -> None:
 
 
 def test_stats_export_and_validate_commands(tmp_path: Path) -> None:
-    from gemlib import Trajectory
     from gemlib.formats import write_jsonl
     from test_model import OPENAI_RECORD
 
-    good = Trajectory.from_openai(OPENAI_RECORD)
+    good = from_chat(OPENAI_RECORD)
     bad = good.model_copy(update={"id": "bad", "messages": good.messages[:3]})
     write_jsonl([good, bad], tmp_path / "in.jsonl", "openai")
 

@@ -18,9 +18,9 @@ from cluster_pipelines import gem_against
 from conftest import third_party
 from fake_openai import FakeOpenAI, Reply
 from gemlib.cli import main
-from gemlib.cluster import run_partitions, share_limits
 from gemlib.errors import GemlibError
 from gemlib.llm import Limits
+from gemlib.pipeline.cluster import run_partitions, share_limits
 from gemlib.pipeline.store import open_results
 from teacher import JUDGE, canned_reply
 

@@ -15,10 +15,10 @@ import pytest
 
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline, read_corpus
-from gemlib.estimate import Assumption, estimate
 from gemlib.llm import LLM
-from gemlib.pilot import pilot_items
-from gemlib.tokens import tiktoken_encoding
+from gemlib.llm.tokens import tiktoken_encoding
+from gemlib.pipeline.estimate import Assumption, estimate
+from gemlib.pipeline.sampling import pilot_items
 from teacher import RELEVANCE, canned_reply
 
 ROOT = Path(__file__).resolve().parents[1]

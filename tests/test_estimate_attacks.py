@@ -10,8 +10,8 @@ import pytest
 
 from fake_openai import FakeOpenAI
 from gemlib import Pipeline, read_corpus
-from gemlib.estimate import Assumption
 from gemlib.llm import LLM
+from gemlib.pipeline.estimate import Assumption
 from teacher import canned_reply
 from test_estimate import CORPUS, _llm
 

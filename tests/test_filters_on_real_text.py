@@ -15,18 +15,14 @@ import pytest
 
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Pipeline
-from gemlib.classifier import (
-    LabelledText,
-    RelevanceClassifier,
-    label_with_llm,
-    precision_recall,
-    reservoir_sample,
-)
+from gemlib.classifier import LabelledText, RelevanceClassifier, precision_recall
 from gemlib.errors import GemlibError
+from gemlib.gem.classifier_labels import label_with_llm
+from gemlib.gem.prefilter import ProcedurePrefilter
 from gemlib.llm import LLM
 from gemlib.model import Rejection
+from gemlib.pipeline.sampling import reservoir_sample
 from gemlib.stages.classifier_filter import ClassifierFilter
-from gemlib.stages.prefilter import ProcedurePrefilter
 from real_text import labelled_segments
 
 

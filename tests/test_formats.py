@@ -14,6 +14,7 @@ from gemlib import Document, Message, Provenance, StageRecord, Tool, ToolCall, T
 from gemlib.errors import FormatError
 from gemlib.formats import gem_tags, hermes, openai, read_jsonl, sharegpt, write_jsonl
 from gemlib.formats._common import renumber_calls
+from gemlib.formats.chat import from_chat
 
 JSONL_FORMATS = ("openai", "sharegpt", "hermes", "gem")
 """gemlib's own formats that write and read one JSONL record per trajectory."""
@@ -158,7 +159,7 @@ def test_gem_tags_round_trip(t: Trajectory) -> None:
 def test_files_round_trip_and_bad_lines_are_named(tmp_path: Path) -> None:
     from test_model import OPENAI_RECORD
 
-    example = Trajectory.from_openai(OPENAI_RECORD)
+    example = from_chat(OPENAI_RECORD)
     for name in JSONL_FORMATS:
         path = tmp_path / f"{name}.jsonl"
         assert write_jsonl([example, example], path, name) == 2

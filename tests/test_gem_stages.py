@@ -11,9 +11,9 @@ import pytest
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline, Trajectory, Workflow, read_corpus
 from gemlib.errors import RunAborted
+from gemlib.gem.extraction import WorkflowExtractor
+from gemlib.gem.relevance import RelevanceFilter
 from gemlib.llm import LLM
-from gemlib.stages.extraction import WorkflowExtractor
-from gemlib.stages.relevance import RelevanceFilter
 from teacher import teacher_reply
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jsonl"

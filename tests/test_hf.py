@@ -10,6 +10,7 @@ import pytest
 
 from gemlib import Message, Tool, ToolCall, Trajectory
 from gemlib.formats import hermes, write_jsonl
+from gemlib.formats.chat import from_chat
 from gemlib.formats.hf import from_dataset, read_parquet, to_dataset, write_parquet
 from test_model import OPENAI_RECORD
 
@@ -17,7 +18,7 @@ datasets = pytest.importorskip("datasets")
 
 
 def _corpus() -> list[Trajectory]:
-    first = Trajectory.from_openai(OPENAI_RECORD)
+    first = from_chat(OPENAI_RECORD)
     tool = Tool.from_any(
         {
             "name": "lookup",

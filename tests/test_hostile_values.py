@@ -20,7 +20,8 @@ import pytest
 from gemlib import Document, Pipeline, Tool, Trajectory, read_corpus
 from gemlib.errors import CorpusReadError, FormatError, ToolSchemaError
 from gemlib.formats import bfcl, read_trajectories
-from gemlib.stages.segmenter import Segmenter
+from gemlib.formats.chat import from_chat
+from gemlib.gem.segmenter import Segmenter
 from gemlib.validation import validate
 from test_cli import _gemlib
 
@@ -56,7 +57,7 @@ def test_read_trajectories_reports_a_long_number_as_a_format_error(tmp_path: Pat
 
 def _with_reply(reply: str) -> Trajectory:
     arguments = json.dumps({"order_id": "12"})
-    return Trajectory.from_openai(
+    return from_chat(
         {
             "messages": [
                 {"role": "system", "content": "You are an agent."},

@@ -6,8 +6,8 @@ import pytest
 
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Message, Pipeline, Tool, ToolCall, Trajectory
+from gemlib.gem.judge import LLMJudge
 from gemlib.llm import LLM
-from gemlib.stages.judge import LLMJudge
 
 TRAJECTORY = Trajectory(
     tools=(

@@ -17,6 +17,7 @@ import pytest
 from gemlib import Tool, Trajectory
 from gemlib.errors import FormatError, GemlibError
 from gemlib.formats import bfcl, gem_tags, hermes, openai, read_trajectories, sharegpt
+from gemlib.formats.chat import from_chat
 from gemlib.formats.hf import from_dataset
 from test_cli import _gemlib
 
@@ -45,13 +46,13 @@ GOOD = Trajectory(
 )
 
 CASES: list[tuple[str, Callable[[Any], Any], Any]] = [
-    ("openai tools not a list", Trajectory.from_openai, {"messages": [], "tools": 5}),
+    ("openai tools not a list", from_chat, {"messages": [], "tools": 5}),
     (
         "openai function not an object",
-        Trajectory.from_openai,
+        from_chat,
         {"messages": [{"role": "assistant", "tool_calls": [{"function": 3}]}]},
     ),
-    ("openai id not a string", Trajectory.from_openai, {"messages": [], "id": [1]}),
+    ("openai id not a string", from_chat, {"messages": [], "id": [1]}),
     ("openai metadata not an object", openai.load, {**openai.dump(GOOD), "metadata": "[1]"}),
     (
         "openai metadata labels a list",
@@ -65,12 +66,12 @@ CASES: list[tuple[str, Callable[[Any], Any], Any]] = [
     ),
     (
         "openai deep tools",
-        Trajectory.from_openai,
+        from_chat,
         {"messages": [], "tools": [{"name": "t", "parameters": _nested_schema(DEEP)}]},
     ),
     (
         "openai deep arguments",
-        Trajectory.from_openai,
+        from_chat,
         {
             "messages": [
                 {

@@ -17,6 +17,7 @@ from gemlib import (
     ToolCall,
     Trajectory,
 )
+from gemlib.formats.chat import from_chat, to_chat
 
 OPENAI_RECORD = {
     "messages": [
@@ -105,9 +106,9 @@ def test_document_id_is_stable_and_derived_from_text() -> None:
 
 
 def test_openai_round_trip_is_exact() -> None:
-    trajectory = Trajectory.from_openai(OPENAI_RECORD)
-    assert trajectory.to_openai() == OPENAI_RECORD
-    assert Trajectory.from_openai(trajectory.to_openai()) == trajectory
+    trajectory = from_chat(OPENAI_RECORD)
+    assert to_chat(trajectory) == OPENAI_RECORD
+    assert from_chat(to_chat(trajectory)) == trajectory
     calls = trajectory.tool_calls
     assert [c.name for c in calls] == ["get_order", "cancel_order"]
     assert calls[1].arguments == {"order_id": "W123", "reasons": ["late"]}
@@ -115,13 +116,13 @@ def test_openai_round_trip_is_exact() -> None:
 
 
 def test_trajectory_id_is_stable_and_content_derived() -> None:
-    first = Trajectory.from_openai(OPENAI_RECORD)
-    second = Trajectory.from_openai(json.loads(json.dumps(OPENAI_RECORD)))
+    first = from_chat(OPENAI_RECORD)
+    second = from_chat(json.loads(json.dumps(OPENAI_RECORD)))
     assert first.id == second.id
     changed = json.loads(json.dumps(OPENAI_RECORD))
     changed["messages"][1]["content"] = "Cancel order W124 please."
-    assert Trajectory.from_openai(changed).id != first.id
-    assert Trajectory.from_openai(OPENAI_RECORD, id="mine").id == "mine"
+    assert from_chat(changed).id != first.id
+    assert from_chat(OPENAI_RECORD, id="mine").id == "mine"
 
 
 def test_missing_call_ids_get_stable_ids_and_replies_link_in_order() -> None:
@@ -139,7 +140,7 @@ def test_missing_call_ids_get_stable_ids_and_replies_link_in_order() -> None:
             {"role": "tool", "content": "2"},
         ]
     }
-    t1, t2 = Trajectory.from_openai(record), Trajectory.from_openai(record)
+    t1, t2 = from_chat(record), from_chat(record)
     ids = [c.id for c in t1.tool_calls]
     assert ids == [c.id for c in t2.tool_calls]
     assert len(set(ids)) == 2
@@ -180,12 +181,12 @@ def test_unreadable_openai_records_name_the_message(messages: list[object], prob
     with pytest.raises(
         FormatError, match=problem.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
     ):
-        Trajectory.from_openai({"messages": messages})
+        from_chat({"messages": messages})
 
 
 def test_a_bad_tool_in_a_record_is_named() -> None:
     with pytest.raises(FormatError, match=r"tools\[1\]: tool 'x y'"):
-        Trajectory.from_openai({"messages": [], "tools": [{"name": "ok"}, {"name": "x y"}]})
+        from_chat({"messages": [], "tools": [{"name": "ok"}, {"name": "x y"}]})
 
 
 def test_messages_check_role_specific_fields() -> None:

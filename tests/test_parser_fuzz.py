@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from gemlib import Tool, Trajectory, read_corpus
 from gemlib.errors import GemlibError
 from gemlib.formats import bfcl, gem_tags, hermes, openai, read_trajectories, sharegpt
+from gemlib.formats.chat import from_chat, to_chat
 from gemlib.formats.hf import _row, from_row
 from gemlib.model import Message, ToolCall
-from gemlib.tool_schema import normalize_parameters, normalize_schema
+from gemlib.model.tool_schema import normalize_parameters, normalize_schema
 from gemlib.validation import default_checks, validate
 
 pytestmark = pytest.mark.faults
@@ -174,7 +175,7 @@ def _validated(record: Any) -> Any:
 
 
 RECORD_PARSERS: dict[str, tuple[Callable[[Any], Any], dict[str, Any]]] = {
-    "Trajectory.from_openai": (Trajectory.from_openai, SAMPLE.to_openai()),
+    "from_chat": (from_chat, to_chat(SAMPLE)),
     "openai.load": (openai.load, _expanded(openai.dump(SAMPLE))),
     "sharegpt.load": (sharegpt.load, _expanded(sharegpt.dump(SAMPLE))),
     "hermes.load": (hermes.load, hermes.dump(SAMPLE)),

@@ -9,8 +9,9 @@ from pathlib import Path
 import attrs
 import pytest
 
-from gemlib import Document, Pipeline, Rejection, Stage, progress
-from gemlib.progress import LineReporter, Snapshot, TerminalReporter, corpus_total
+from gemlib import Document, Pipeline, Rejection, Stage
+from gemlib.pipeline import progress
+from gemlib.pipeline.progress import LineReporter, Snapshot, TerminalReporter, corpus_total
 
 
 @attrs.define

@@ -12,9 +12,9 @@ import pytest
 
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline, Trajectory, read_corpus
+from gemlib.analysis.report import format_costs
 from gemlib.llm import LLM, ChatReply, RequestCache, ScriptedBackend, ask
 from gemlib.llm.reasoning import separate_reasoning, split_reasoning
-from gemlib.report import format_costs
 from gemlib.stages.llm_stage import LLMStage
 from teacher import reasoning_teacher, teacher_reply
 

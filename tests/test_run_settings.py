@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from gemlib import GemlibError, Trajectory
+from gemlib.cli.runspec import RunSpec
 from gemlib.formats import read_trajectories, write_jsonl
-from gemlib.runspec import RunSpec
+from gemlib.formats.chat import from_chat
 
 
 def _spec(tmp_path: Path, api_base: str | None) -> RunSpec:
@@ -57,7 +58,7 @@ def test_an_interrupted_export_leaves_the_previous_file(tmp_path: Path) -> None:
     """Fails on the old code: the export truncated the file first, then died half-way."""
     from test_model import OPENAI_RECORD
 
-    good = Trajectory.from_openai(OPENAI_RECORD)
+    good = from_chat(OPENAI_RECORD)
     out = tmp_path / "data.jsonl"
     write_jsonl([good, good], out)
     previous = out.read_bytes()

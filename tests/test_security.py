@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Pipeline, validate
+from gemlib.gem.extraction import WorkflowExtractor
+from gemlib.gem.generation import TrajectoryGenerator
 from gemlib.llm import LLM
-from gemlib.stages.extraction import WorkflowExtractor
-from gemlib.stages.generation import TrajectoryGenerator
 
 HOSTILE_TOOLS = """<workflow><description>x</description>
 <execution_graph>(../../etc/passwd)</execution_graph>

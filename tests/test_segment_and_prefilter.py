@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gemlib import Document, Pipeline
-from gemlib.stages.prefilter import ProcedurePrefilter, procedure_signals
-from gemlib.stages.segmenter import Segmenter, split_text
+from gemlib.gem.prefilter import ProcedurePrefilter, procedure_signals
+from gemlib.gem.segmenter import Segmenter, split_text
 
 PROCEDURE = "How to reset the router\n\n" + "\n".join(
     f"{i}. Open the admin page and change setting number {i} on the menu." for i in range(1, 9)

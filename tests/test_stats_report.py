@@ -22,16 +22,17 @@ from gemlib import (
     ToolCall,
     Trajectory,
 )
-from gemlib.dedup import Deduplicate, find_duplicates
+from gemlib.analysis.report import format_costs, html_report, text_report
+from gemlib.analysis.stats import Distribution, dataset_stats, tool_kind
+from gemlib.analysis.summary import load_summary
 from gemlib.formats import read_trajectories
-from gemlib.report import format_costs, html_report, text_report
-from gemlib.stats import Distribution, dataset_stats, tool_kind
-from gemlib.summary import load_summary
+from gemlib.formats.chat import from_chat
+from gemlib.stages.dedup import Deduplicate, find_duplicates
 from test_model import OPENAI_RECORD
 
 
 def _trajectory(labels: dict[str, object] | None = None) -> Trajectory:
-    t = Trajectory.from_openai(OPENAI_RECORD)
+    t = from_chat(OPENAI_RECORD)
     return t.model_copy(update={"labels": labels or {}})
 
 

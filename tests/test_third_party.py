@@ -16,7 +16,8 @@ import pytest
 from conftest import third_party
 from gemlib import Message, Tool, ToolCall, Trajectory, validate
 from gemlib.formats.bfcl import bfcl_data_dir, parse_call_string, read_bfcl_multi_turn
-from gemlib.validation import RuleValidator, checks, consistent_ids, default_checks, grounded
+from gemlib.stages.validators import RuleValidator
+from gemlib.validation import checks, consistent_ids, default_checks, grounded
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +201,7 @@ def test_tau2_tasks_become_trajectories_that_pass_the_rule_checks() -> None:
 
 
 def test_bfcl_statistics_for_the_docs(bfcl_base: list[Trajectory]) -> None:
-    from gemlib.stats import dataset_stats
+    from gemlib.analysis.stats import dataset_stats
 
     stats = dataset_stats(bfcl_base, count_tokens=False)
     assert round(stats.messages.mean, 1) == 18.8

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gemlib import Message, Pipeline, Tool, ToolCall, Trajectory, validate
-from gemlib.validation import RuleValidator, checks, consistent_ids, default_checks, grounded
+from gemlib.stages.validators import RuleValidator
+from gemlib.validation import checks, consistent_ids, default_checks, grounded
 
 GET = Tool.from_any(
     {

@@ -12,7 +12,8 @@ from fake_openai import FakeOpenAI
 from gemlib import Document, Message, Pipeline, Problem, Rejection, Tool, ToolCall, Trajectory
 from gemlib.formats import read_jsonl, write_jsonl
 from gemlib.llm import LLM
-from gemlib.validation.verdicts import TurnPolicy, TurnValidator, blamed_turn
+from gemlib.stages.validators import TurnValidator
+from gemlib.validation.verdicts import TurnPolicy, blamed_turn
 from teacher import teacher_reply
 from test_formats import JSONL_FORMATS
 

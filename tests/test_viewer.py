@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from gemlib.analysis.viewer import write_viewer
 from gemlib.formats import read_trajectories, write_jsonl
-from gemlib.viewer import write_viewer
 from viewer_data import HOSTILE, NEEDLE, make_run
 
 
@@ -127,8 +127,8 @@ def test_serve_answers_on_loopback_only_with_the_page(tmp_path: Path) -> None:
 
 def test_a_run_that_keeps_documents_lists_their_text(tmp_path: Path) -> None:
     from gemlib import Pipeline
-    from gemlib.stages.prefilter import ProcedurePrefilter
-    from gemlib.stages.segmenter import Segmenter
+    from gemlib.gem.prefilter import ProcedurePrefilter
+    from gemlib.gem.segmenter import Segmenter
 
     corpus = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jsonl"
     run = tmp_path / "segments"

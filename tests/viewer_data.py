@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gemlib import Document, Message, Pipeline, Rejection, Stage, Tool, ToolCall, Trajectory
-from gemlib.validation import RuleValidator
+from gemlib.stages.validators import RuleValidator
 
 NEEDLE = "zanzibar-umbrella-42"
 """A string in exactly one kept trajectory's user turn."""

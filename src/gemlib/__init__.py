@@ -9,7 +9,6 @@ the frameworks that depend on it.
 from typing import TYPE_CHECKING, Any
 
 from gemlib._version import __version__
-from gemlib.corpus import read_corpus
 from gemlib.errors import (
     CacheError,
     ConnectFailed,
@@ -34,22 +33,23 @@ from gemlib.errors import (
     ToolSchemaError,
     TransientModelError,
 )
+from gemlib.formats.corpus import read_corpus
+from gemlib.llm.usage import ModelUsage
 from gemlib.model import (
     Document,
     Message,
-    ModelUsage,
     Problem,
     Provenance,
     Rejection,
-    RunStats,
     StageRecord,
-    StageStats,
     Tool,
     ToolCall,
     Trajectory,
     Workflow,
 )
+from gemlib.pipeline.accounting import RunStats, StageStats
 from gemlib.pipeline.pipeline import Pipeline, RunResult
+from gemlib.pipeline.presets import PRESETS as _PRESETS
 from gemlib.pipeline.stage import FunctionStage, Stage, stage
 from gemlib.validation.ladder import ValidationReport, validate
 
@@ -57,6 +57,11 @@ if TYPE_CHECKING:
     from gemlib.llm.client import LLM
     from gemlib.llm.limits import Limits
     from gemlib.stages.llm_stage import LLMStage
+
+# The method registers itself with the runtime here, at the top of the import
+# graph, so that the runtime never imports it (see docs/architecture.md).
+_PRESETS.register_lazy("gem", "gemlib.gem.presets:gem")
+_PRESETS.register_lazy("synthesizer", "gemlib.synthesizer.preset:synthesizer")
 
 _LAZY = {
     "LLM": "gemlib.llm.client",

@@ -49,6 +49,7 @@ from pydantic import ValidationError
 from gemlib._nesting import check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
 from gemlib.formats._common import link_replies, split_thought
+from gemlib.formats.chat import to_chat
 from gemlib.formats.format import Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory, validation_summary
 
@@ -115,7 +116,7 @@ def _template() -> Template:
 
 def dump(trajectory: Trajectory) -> dict[str, Any]:
     """``{"id", "text"}``: the conversation rendered with :data:`CHAT_TEMPLATE`."""
-    record = trajectory.to_openai()
+    record = to_chat(trajectory)
     text = _template().render(
         messages=record["messages"], tools=record["tools"], add_generation_prompt=False
     )

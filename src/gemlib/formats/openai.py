@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from gemlib._nesting import loads
 from gemlib.errors import FormatError, ToolSchemaError
+from gemlib.formats.chat import from_chat, to_chat
 from gemlib.formats.format import Format
 from gemlib.model import Document, Message, Provenance, Tool, Trajectory, validation_summary
 
@@ -54,14 +55,14 @@ def dump(trajectory: Trajectory) -> dict[str, Any]:
         metadata["message_tools"] = added
     return {
         "id": trajectory.id,
-        **trajectory.to_openai(),
+        **to_chat(trajectory),
         "metadata": json.dumps(metadata, ensure_ascii=False),
     }
 
 
 def load(record: dict[str, Any]) -> Trajectory:
     """Read one record (``metadata`` optional; plain OpenAI records work too)."""
-    trajectory = Trajectory.from_openai(record)
+    trajectory = from_chat(record)
     raw = record.get("metadata")
     if not raw:
         return trajectory

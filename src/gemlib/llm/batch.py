@@ -55,7 +55,7 @@ from gemlib.llm.http_status import error_for_status, retry_after_seconds
 from gemlib.llm.model_id import ModelId
 from gemlib.llm.prices import prices
 from gemlib.llm.protocol import ChatReply, ChatRequest
-from gemlib.progress import BatchCounts
+from gemlib.llm.usage import BatchCounts
 
 __all__ = [
     "BatchAPI",

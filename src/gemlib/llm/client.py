@@ -42,8 +42,7 @@ from gemlib.llm.limits import Limiter, Limits
 from gemlib.llm.model_id import ModelId
 from gemlib.llm.protocol import Backend, BackendOptions, ChatReply, ChatRequest
 from gemlib.llm.reasoning import separate_reasoning
-from gemlib.model import ModelUsage
-from gemlib.progress import BatchCounts
+from gemlib.llm.usage import BatchCounts, ModelUsage
 
 __all__ = ["LLM", "as_llm"]
 

@@ -15,14 +15,17 @@ import attrs
 from pydantic import TypeAdapter
 
 from gemlib._sync import run_sync
-from gemlib.corpus import as_items
 from gemlib.errors import PipelineError
-from gemlib.model import ModelUsage, Rejection, RunStats, Trajectory
+from gemlib.formats.corpus import as_items
+from gemlib.llm.usage import ModelUsage
+from gemlib.model import Rejection, Trajectory
+from gemlib.pipeline.accounting import RunStats
+from gemlib.pipeline.presets import PRESETS
+from gemlib.pipeline.progress import corpus_total
 from gemlib.pipeline.rundir import open_results
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import FunctionStage, Stage, accepts
 from gemlib.pipeline.store import DirStore, MemoryStore, Store
-from gemlib.progress import corpus_total
 
 __all__ = ["Pipeline", "RunResult"]
 
@@ -79,23 +82,28 @@ class Pipeline:
                     )
 
     @classmethod
+    def preset(cls, name: str, model: Any, **options: Any) -> Pipeline:
+        """The named preset built for ``model`` (see :mod:`gemlib.pipeline.presets`).
+
+        ``"gem"`` and ``"synthesizer"`` come with gemlib; other packages add
+        theirs through the ``gemlib.presets`` entry-point group.
+        """
+        return PRESETS.get(name)(model, **options)
+
+    @classmethod
     def gem(cls, model: Any, **options: Any) -> Pipeline:
-        """The GEM method end to end; see :func:`gemlib.stages.presets.gem` for options.
+        """The GEM method end to end; see :func:`gemlib.gem.presets.gem` for options.
 
         ``Pipeline.gem("openai/gpt-4.1-mini")`` segments, filters, extracts,
-        generates, refines, checks the rules and asks the judge. The preset
-        lives above the runtime and is imported only when asked for.
+        generates, refines, checks the rules and asks the judge. The method
+        lives above the runtime: this is ``Pipeline.preset("gem", ...)``.
         """
-        from gemlib.stages.presets import gem
-
-        return gem(model, **options)
+        return cls.preset("gem", model, **options)
 
     @classmethod
     def synthesizer(cls, model: Any, **options: Any) -> Pipeline:
-        """The Trajectory Synthesizer path; see :func:`gemlib.stages.presets.synthesizer`."""
-        from gemlib.stages.presets import synthesizer
-
-        return synthesizer(model, **options)
+        """The Trajectory Synthesizer path; see :func:`gemlib.synthesizer.preset.synthesizer`."""
+        return cls.preset("synthesizer", model, **options)
 
     def __or__(self, other: StageLike) -> Pipeline:
         return Pipeline([*self.stages, other])
@@ -151,12 +159,12 @@ class Pipeline:
     ) -> Any:
         """What running over ``items`` would cost, without calling a model.
 
-        Returns a :class:`gemlib.estimate.Estimate` (``print(e.format())``):
+        Returns a :class:`gemlib.pipeline.estimate.Estimate` (``print(e.format())``):
         requests, tokens, dollars direct and in batches, and time, each a range,
         from the model-free stages run over the corpus and the stated
         assumptions, or those measured by a ``pilot`` run directory.
         """
-        from gemlib.estimate import estimate
+        from gemlib.pipeline.estimate import estimate
 
         return estimate(self.stages, items, pilot=pilot, assumptions=assumptions)
 
@@ -178,7 +186,7 @@ class Pipeline:
         ``run_dir``: keep results in a resumable directory; rerunning the same
         pipeline on it skips finished items. ``overwrite``: start that directory
         afresh. ``limit=N`` runs the first N corpus items only, ``sample=N`` (with
-        ``seed``) a uniform sample of N, for a pilot (:mod:`gemlib.pilot`); run
+        ``seed``) a uniform sample of N, for a pilot (:mod:`gemlib.pipeline.sampling`); run
         the whole corpus into the same ``run_dir`` afterwards to resume past it.
         ``settings``: what made the run (JSON-able; `gemlib run` passes
         its flags), kept as the directory's ``run.json`` once the directory is
@@ -208,7 +216,7 @@ class Pipeline:
             options["total"], options["total_estimated"] = corpus_total(items) or (None, False)
         stream = items if hasattr(items, "__aiter__") else as_items(items, self.input_type)
         if limit is not None or sample is not None:
-            from gemlib.pilot import pilot_items
+            from gemlib.pipeline.sampling import pilot_items
 
             if hasattr(stream, "__aiter__"):
                 raise TypeError("limit and sample need a corpus that is not an async iterator")

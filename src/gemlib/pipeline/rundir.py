@@ -39,7 +39,9 @@ from pydantic import TypeAdapter
 
 from gemlib._atomic import write_atomic
 from gemlib.errors import RunDirError
-from gemlib.model import ModelUsage, Rejection, StageStats, UsageByStage, merge_usage
+from gemlib.llm.usage import ModelUsage, UsageByStage, merge_usage
+from gemlib.model import Rejection
+from gemlib.pipeline.accounting import StageStats
 
 __all__ = [
     "Progress",

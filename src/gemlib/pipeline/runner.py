@@ -48,10 +48,12 @@ from gemlib.errors import (
     RunAborted,
     RunDirError,
 )
-from gemlib.model import ModelUsage, Rejection, RunStats, StageStats, UsageByStage
+from gemlib.llm.usage import BatchCounts, ModelUsage, UsageByStage
+from gemlib.model import Rejection
+from gemlib.pipeline.accounting import RunStats, StageStats
+from gemlib.pipeline.progress import Reporter, Snapshot, default_reporter
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store, merge_stats
-from gemlib.progress import BatchCounts, Reporter, Snapshot, default_reporter
 
 if TYPE_CHECKING:
     from gemlib.llm.client import LLM
@@ -76,7 +78,7 @@ class RunOptions:
     ``min_calls_for_abort`` calls. ``commit_interval``: seconds between commits to a run
     directory (finished work younger than this is what a crash can lose).
     ``progress_interval``: seconds between progress reports (``None``: none);
-    ``progress``: the reporter (:mod:`gemlib.progress`; default: a display in
+    ``progress``: the reporter (:mod:`gemlib.pipeline.progress`; default: a display in
     Jupyter, log lines elsewhere);
     ``total``: corpus items in all, for an ETA (``Pipeline.run`` fills it in for lists
     and corpus paths); ``total_estimated``: it is an estimate.

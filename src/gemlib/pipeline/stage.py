@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, Union
 import attrs
 
 from gemlib.errors import PipelineError
-from gemlib.model import ModelUsage, Rejection
+from gemlib.llm.usage import ModelUsage
+from gemlib.model import Rejection
 
 if TYPE_CHECKING:
     from gemlib.llm.client import LLM

@@ -33,7 +33,9 @@ from pydantic_core import PydanticSerializationError
 from gemlib._unicode import LONE_SURROGATE, without_lone_surrogates
 from gemlib._version import __version__
 from gemlib.errors import RunDirError, RunDirWriteError
-from gemlib.model import Rejection, RunStats, StageStats, UsageByStage, merge_usage
+from gemlib.llm.usage import UsageByStage, merge_usage
+from gemlib.model import Rejection
+from gemlib.pipeline.accounting import RunStats, StageStats
 from gemlib.pipeline.rundir import (
     _MANIFEST,
     _OUTPUTS,

@@ -36,7 +36,8 @@ from pydantic import BaseModel
 from gemlib.errors import PromptTooLong, ReplyError
 from gemlib.llm.client import LLM, as_llm
 from gemlib.llm.structured import Answer, ask
-from gemlib.model import ModelUsage, Provenance, Rejection, StageRecord
+from gemlib.llm.usage import ModelUsage
+from gemlib.model import Provenance, Rejection, StageRecord
 from gemlib.pipeline.stage import Stage, output_types_of, signature_types
 from gemlib.prompts import load_prompt
 

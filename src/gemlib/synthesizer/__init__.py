@@ -2,7 +2,7 @@
 
 - :mod:`gemlib.synthesizer.dataset`: build its fine-tuning data from validated trajectories;
 - :mod:`gemlib.synthesizer.train`: the TRL recipe (the ``train`` extra);
-- :class:`gemlib.stages.synthesize.Synthesize` and ``Pipeline.synthesizer``: use it;
+- :class:`gemlib.synthesizer.stage.Synthesize` and ``Pipeline.synthesizer``: use it;
 - :mod:`gemlib.synthesizer.compare`: the full pipeline and the synthesizer side by side.
 """
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
+from gemlib.analysis.stats import DatasetStats, dataset_stats
 from gemlib.pipeline.pipeline import Pipeline, RunResult
-from gemlib.stats import DatasetStats, dataset_stats
 
 __all__ = ["Comparison", "compare"]
 

@@ -4,7 +4,7 @@ Each check is a small callable object with a ``rule`` name: call it on a
 :class:`~gemlib.Trajectory` and it yields every :class:`~gemlib.model.Problem` it
 finds (never only the first). Build them with the factory functions below and
 combine them into a list for :func:`gemlib.validate` or
-:class:`~gemlib.validation.ladder.RuleValidator`; write your own as any callable
+:class:`~gemlib.stages.validators.RuleValidator`; write your own as any callable
 with a ``rule`` attribute.
 """
 
@@ -22,7 +22,7 @@ from referencing.exceptions import Unresolvable
 from gemlib._nesting import TooDeep, loads
 from gemlib.errors import ToolSchemaError
 from gemlib.model import Problem, Tool, Trajectory
-from gemlib.tool_schema import check_schema
+from gemlib.model.tool_schema import check_schema
 from gemlib.validation.schema_validator import RegexTooCostly, argument_validator, regex_budget
 
 __all__ = [

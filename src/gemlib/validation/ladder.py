@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import attrs
 from pydantic import BaseModel, Field
 
-from gemlib.model import Problem, Rejection, Trajectory
-from gemlib.pipeline.stage import Stage
+from gemlib.model import Problem, Trajectory
 from gemlib.validation.checks import (
     Check,
     known_tools,
@@ -22,7 +20,7 @@ from gemlib.validation.grounding import consistent_ids, grounded
 from gemlib.validation.ledger import state_ledger
 from gemlib.validation.limits import prompt_limits
 
-__all__ = ["DEFAULT_CHECKS", "RuleValidator", "ValidationReport", "default_checks", "validate"]
+__all__ = ["DEFAULT_CHECKS", "ValidationReport", "default_checks", "validate"]
 
 
 def default_checks(
@@ -81,37 +79,6 @@ def validate(trajectory: Trajectory, checks: Iterable[Check] = DEFAULT_CHECKS) -
     return ValidationReport(problems=[p for check in checks for p in check(trajectory)])
 
 
-def _as_checks(checks: Iterable[Check]) -> tuple[Check, ...]:
+def as_checks(checks: Iterable[Check]) -> tuple[Check, ...]:
+    """``checks`` as a tuple (a stage's ``checks`` setting accepts any iterable)."""
     return tuple(checks)
-
-
-@attrs.define
-class RuleValidator(Stage):
-    """Reject trajectories that fail any check; pass the others through unchanged.
-
-    The rejection's rule is the first failed rule in ladder order (so the funnel
-    counts each trajectory once), its reason lists the problems,
-    ``detail["problems"]`` holds all of them, and ``detail["item"]`` the rejected
-    trajectory (so ``gemlib view`` shows each problem at its message).
-    """
-
-    blocking = True  # off the event loop: model-written schemas run regexes (bounded, still work)
-
-    checks: tuple[Check, ...] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=_as_checks)
-
-    def process(self, trajectory: Trajectory) -> Trajectory | Rejection:
-        """Pass ``trajectory`` or reject it with every problem found."""
-        report = validate(trajectory, self.checks)
-        if report.ok:
-            return trajectory
-        shown = "; ".join(p.text for p in report.problems[:3])
-        more = len(report.problems) - 3
-        return Rejection(
-            rule=report.problems[0].rule,
-            reason=shown + (f"; and {more} more" if more > 0 else ""),
-            item_id=trajectory.id,
-            detail={
-                "problems": [p.model_dump() for p in report.problems],
-                "item": trajectory.model_dump(mode="json"),
-            },
-        )

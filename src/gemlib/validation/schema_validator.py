@@ -35,7 +35,7 @@ from jsonschema.validators import extend
 from referencing import Registry
 
 from gemlib.errors import GemlibError
-from gemlib.tool_schema import MAX_PATTERN_CHARS
+from gemlib.model.tool_schema import MAX_PATTERN_CHARS
 
 __all__ = [
     "MAX_EXPANSION",

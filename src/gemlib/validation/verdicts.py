@@ -29,11 +29,8 @@ from typing import Literal
 import attrs
 
 from gemlib.model import Problem, Rejection, Trajectory
-from gemlib.pipeline.stage import Stage
-from gemlib.validation.checks import Check
-from gemlib.validation.ladder import DEFAULT_CHECKS, validate
 
-__all__ = ["STRUCTURAL_RULES", "TurnPolicy", "TurnValidator", "Verdict", "blamed_turn", "mask"]
+__all__ = ["STRUCTURAL_RULES", "TurnPolicy", "Verdict", "blamed_turn", "mask"]
 
 STRUCTURAL_RULES = frozenset(
     {
@@ -124,24 +121,6 @@ def mask(trajectory: Trajectory, turns: Iterable[int]) -> Trajectory:
         for i, m in enumerate(trajectory.messages)
     )
     return trajectory.model_copy(update={"messages": messages})
-
-
-def _as_checks(checks: Iterable[Check]) -> tuple[Check, ...]:
-    return tuple(checks)
-
-
-@attrs.define
-class TurnValidator(Stage):
-    """Like :class:`~gemlib.validation.ladder.RuleValidator`, but masks bad turns when the
-    :class:`TurnPolicy` allows, instead of rejecting the whole trajectory."""
-
-    checks: tuple[Check, ...] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=_as_checks)
-    policy: TurnPolicy = attrs.field(factory=TurnPolicy)
-
-    def process(self, trajectory: Trajectory) -> Trajectory | Rejection:
-        """The trajectory whole or masked, or a rejection naming every problem."""
-        problems = validate(trajectory, self.checks).problems
-        return apply_verdict(trajectory, self.policy.decide(trajectory, problems))
 
 
 def apply_verdict(trajectory: Trajectory, verdict: Verdict) -> Trajectory | Rejection:

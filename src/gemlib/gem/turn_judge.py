@@ -1,7 +1,7 @@
 """`TurnJudge`: the GEM judge, naming the assistant turns that fail, so they can be masked.
 
 The judge sees the conversation with each message numbered and answers the
-R1-R3 grades of :class:`~gemlib.stages.judge.LLMJudge` plus ``"turns"``: for
+R1-R3 grades of :class:`~gemlib.gem.judge.LLMJudge` plus ``"turns"``: for
 each failed rubric, the numbers of the assistant messages that fail it. The
 :class:`~gemlib.validation.verdicts.TurnPolicy` then decides: mask those turns
 (they stay as context and are never exported as trainable), or reject the
@@ -15,10 +15,10 @@ import attrs
 from pydantic import Field
 
 from gemlib.formats.gem_tags import render_conversation
+from gemlib.gem.generation import tools_json
+from gemlib.gem.judge import RUBRICS, JudgeVerdict, LLMJudge
 from gemlib.llm.structured import json_reply
 from gemlib.model import Problem, Rejection, Trajectory
-from gemlib.stages.generation import tools_json
-from gemlib.stages.judge import RUBRICS, JudgeVerdict, LLMJudge
 from gemlib.validation.verdicts import TurnPolicy, apply_verdict
 
 __all__ = ["TurnJudge", "TurnJudgeVerdict"]

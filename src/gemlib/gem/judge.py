@@ -20,9 +20,9 @@ import attrs
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from gemlib.formats.gem_tags import render_conversation
+from gemlib.gem.generation import tools_json
 from gemlib.llm.structured import json_reply
 from gemlib.model import Rejection, Trajectory
-from gemlib.stages.generation import tools_json
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["RUBRICS", "JudgeVerdict", "LLMJudge"]

@@ -25,8 +25,9 @@ from typing import IO, Any, Protocol
 
 import attrs
 
+from gemlib.llm.usage import BatchCounts
+
 __all__ = [
-    "BatchCounts",
     "LineReporter",
     "LogReporter",
     "NotebookReporter",
@@ -38,31 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("gemlib")
-
-
-@attrs.frozen
-class BatchCounts:
-    """Provider batches of a run in batch mode, and the requests in them."""
-
-    submitted: int = 0
-    in_progress: int = 0
-    done: int = 0
-    requests_submitted: int = 0
-    requests_in_progress: int = 0
-    requests_done: int = 0
-
-    def __add__(self, other: BatchCounts) -> BatchCounts:
-        return BatchCounts(
-            *(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other), strict=True))
-        )
-
-    def line(self) -> str:
-        """``batches 5 submitted (120 requests), 1 in progress (10), 4 done (110)``."""
-        return (
-            f"batches {self.submitted} submitted ({self.requests_submitted} requests), "
-            f"{self.in_progress} in progress ({self.requests_in_progress}), "
-            f"{self.done} done ({self.requests_done})"
-        )
 
 
 @attrs.frozen
@@ -155,13 +131,13 @@ _SAMPLE_BYTES = 8 * 2**20
 def corpus_total(path: str | os.PathLike[str]) -> tuple[int, bool] | None:
     """``(items, estimated)`` in a corpus at ``path``, cheaply; ``None`` when unknown.
 
-    The count is of what :func:`gemlib.corpus.read_corpus` would read at most:
+    The count is of what :func:`gemlib.formats.corpus.read_corpus` would read at most:
     lines of a JSONL file (blank and malformed lines included, so it may be a
     little high), rows of a Parquet file, lines of a CSV or TSV file after its
     header (an estimate: a quoted field may span lines), text files in a folder,
     one for a text file. Standard input (``"-"``) and unreadable paths give ``None``.
     """
-    from gemlib.corpus import JSONL_SUFFIXES, TABLE_DELIMITERS, TEXT_SUFFIXES
+    from gemlib.formats.corpus import JSONL_SUFFIXES, TABLE_DELIMITERS, TEXT_SUFFIXES
 
     if str(path) == "-":
         return None

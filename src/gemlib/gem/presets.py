@@ -7,23 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from gemlib.classifier import RelevanceClassifier
+from gemlib.gem.extraction import WorkflowExtractor
+from gemlib.gem.generation import TrajectoryGenerator
+from gemlib.gem.judge import LLMJudge
+from gemlib.gem.prefilter import ProcedurePrefilter
+from gemlib.gem.refinement import ComplexityRefiner
+from gemlib.gem.relevance import RelevanceFilter
+from gemlib.gem.segmenter import Segmenter
+from gemlib.gem.turn_judge import TurnJudge
 from gemlib.llm.client import LLM, as_llm
 from gemlib.pipeline.pipeline import Pipeline
 from gemlib.pipeline.stage import Stage
 from gemlib.stages.classifier_filter import ClassifierFilter
-from gemlib.stages.extraction import WorkflowExtractor
-from gemlib.stages.generation import TrajectoryGenerator
-from gemlib.stages.judge import LLMJudge
-from gemlib.stages.prefilter import ProcedurePrefilter
-from gemlib.stages.refinement import ComplexityRefiner
-from gemlib.stages.relevance import RelevanceFilter
-from gemlib.stages.segmenter import Segmenter
-from gemlib.stages.synthesize import Synthesize
-from gemlib.stages.turn_judge import TurnJudge
-from gemlib.validation.ladder import RuleValidator, default_checks
-from gemlib.validation.verdicts import TurnPolicy, TurnValidator
+from gemlib.stages.validators import RuleValidator, TurnValidator
+from gemlib.validation.ladder import default_checks
+from gemlib.validation.verdicts import TurnPolicy
 
-__all__ = ["GEM_STAGES", "gem", "synthesizer"]
+__all__ = ["GEM_STAGES", "gem"]
 
 GEM_STAGES = ("relevance", "extraction", "generation", "refinement", "judge")
 """The stage keys ``stage_models``, ``templates`` and ``stage_params`` accept."""
@@ -67,8 +67,8 @@ def gem(
     before each assistant turn, kept as ``Message.reasoning``. ``turn_policy``
     (beyond the paper) masks bad assistant turns instead of rejecting the whole
     trajectory where the :class:`~gemlib.validation.verdicts.TurnPolicy` allows:
-    the rules run as a :class:`~gemlib.validation.verdicts.TurnValidator` and the
-    judge as a :class:`~gemlib.stages.turn_judge.TurnJudge`. Other keywords
+    the rules run as a :class:`~gemlib.stages.validators.TurnValidator` and the
+    judge as a :class:`~gemlib.gem.turn_judge.TurnJudge`. Other keywords
     (``api_base``, ``temperature``, ``limits``, ``cache``...) configure the ``LLM``
     objects built from strings.
     """
@@ -126,45 +126,4 @@ def gem(
         stages.append(TurnJudge(**options("judge"), policy=turn_policy))
     elif judge:
         stages.append(LLMJudge(**options("judge")))
-    return Pipeline(stages)
-
-
-def synthesizer(
-    model: str | LLM,
-    *,
-    judge_model: str | LLM | None = None,
-    relevance_model: str | LLM | None = None,
-    validate: bool = True,
-    judge: bool = True,
-    prefilter: bool = False,
-    max_chars: int = 6000,
-    max_repairs: int = 2,
-    **llm_options: Any,
-) -> Pipeline:
-    """The synthesizer path: segment, (relevance), synthesize, rules, judge.
-
-    ``model`` is the fine-tuned Trajectory Synthesizer (a vLLM server, a local
-    GGUF as ``local/<path>``, or any litellm model); ``relevance_model`` adds
-    the relevance filter in front (skip it for a corpus already filtered);
-    ``judge_model`` defaults to ``model`` but should usually be a general
-    model. The rule checks and judge are the full pipeline's, so both paths
-    are measured on equal terms.
-    """
-    shared: dict[str, LLM] = {}
-
-    def llm(chosen: str | LLM) -> LLM:
-        if isinstance(chosen, LLM):
-            return chosen
-        return shared.setdefault(chosen, as_llm(chosen, **llm_options))
-
-    stages: list[Stage] = [Segmenter(max_chars=max_chars)]
-    if prefilter:
-        stages.append(ProcedurePrefilter())
-    if relevance_model is not None:
-        stages.append(RelevanceFilter(model=llm(relevance_model), max_repairs=max_repairs))
-    stages.append(Synthesize(model=llm(model), max_repairs=max_repairs))
-    if validate:
-        stages.append(RuleValidator(checks=default_checks(one_call_per_turn=True)))
-    if judge:
-        stages.append(LLMJudge(model=llm(judge_model or model), max_repairs=max_repairs))
     return Pipeline(stages)

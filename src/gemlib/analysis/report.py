@@ -7,7 +7,7 @@ statistics of what was kept beside the figures the GEM paper reports. The HTML
 page is self-contained (inline SVG plots with axes and counts, no scripts,
 nothing fetched).
 
-Pass the stats of a run directory through :func:`gemlib.summary.load_summary`,
+Pass the stats of a run directory through :func:`gemlib.analysis.summary.load_summary`,
 which puts the stages in the order the pipeline ran them; a live run's stats
 are in that order already.
 """
@@ -17,8 +17,9 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping, Sequence
 
-from gemlib.model import Rejection, RunStats
-from gemlib.stats import PAPER_FIGURES, DatasetStats
+from gemlib.analysis.stats import PAPER_FIGURES, DatasetStats
+from gemlib.model import Rejection
+from gemlib.pipeline.accounting import RunStats
 
 __all__ = [
     "format_costs",
@@ -31,7 +32,8 @@ __all__ = [
 ]
 
 Examples = Mapping[tuple[str, str], Sequence[Rejection]]
-"""Example rejections by ``(stage, rule)``, as :func:`gemlib.summary.example_rejections` gives."""
+"""Example rejections by ``(stage, rule)``, as
+:func:`gemlib.analysis.summary.example_rejections` gives."""
 
 
 def _reasons(rules: Mapping[str, int]) -> str:

@@ -1,7 +1,7 @@
 """`RelevanceFilter`: keep segments that teach a multi-step operation, and label them.
 
 The model answers ``<multi_step>`` True or False with a one-line summary and
-labels from the GEM label sets (:mod:`gemlib.labels`): domains, platform and
+labels from the GEM label sets (:mod:`gemlib.gem.labels`): domains, platform and
 task category. A segment judged not multi-step is rejected with rule
 ``not_procedural`` (the model's summary as the reason). Labels outside the
 sets are mapped to ``other`` and kept verbatim under ``unknown_labels``. The
@@ -14,7 +14,7 @@ from __future__ import annotations
 import attrs
 
 from gemlib.formats.gem_tags import parse_relevance
-from gemlib.labels import DOMAINS, PLATFORMS, TASKS, normalize_labels
+from gemlib.gem.labels import DOMAINS, PLATFORMS, TASKS, normalize_labels
 from gemlib.model import Document, Rejection
 from gemlib.stages.llm_stage import LLMStage
 

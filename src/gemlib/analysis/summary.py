@@ -1,6 +1,6 @@
 """What a run directory says about its run: pipeline order, funnel, usage, example rejections.
 
-    from gemlib.summary import load_summary
+    from gemlib.analysis.summary import load_summary
     summary = load_summary("runs/one")
     summary.stats.stages        # per-stage counts, in pipeline order, every session
     summary.examples[("llm_judge", "capability_hallucination")]  # a few rejections
@@ -22,7 +22,9 @@ from typing import Any
 import attrs
 from pydantic import ValidationError
 
-from gemlib.model import Rejection, RunStats, StageStats, UsageByStage, merge_usage
+from gemlib.llm.usage import UsageByStage, merge_usage
+from gemlib.model import Rejection
+from gemlib.pipeline.accounting import RunStats, StageStats
 from gemlib.pipeline.store import merge_stats, open_results, read_manifest, read_totals, run_dirs
 
 __all__ = ["RunSummary", "example_rejections", "in_pipeline_order", "load_summary", "stage_order"]

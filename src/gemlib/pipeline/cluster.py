@@ -1,7 +1,7 @@
 """Run a pipeline over a partitioned corpus on a Dask cluster (the ``dask`` extra).
 
     from dask.distributed import Client, LocalCluster
-    from gemlib.cluster import run_partitions
+    from gemlib.pipeline.cluster import run_partitions
 
     def make_pipeline(limits):                     # importable: workers rebuild it
         return Pipeline.gem("hosted_vllm/Qwen/Qwen3-8B", api_base=URL, limits=limits)
@@ -34,7 +34,7 @@ import attrs
 
 from gemlib.errors import GemlibError
 from gemlib.llm.limits import Limits
-from gemlib.model import RunStats
+from gemlib.pipeline.accounting import RunStats
 
 __all__ = ["ClusterResult", "PartitionResult", "run_partitions", "share_limits"]
 
@@ -103,7 +103,7 @@ def _run_partition(
     run_options: dict[str, Any],
 ) -> PartitionResult:
     """Runs in a worker: build the pipeline with the share, run one partition."""
-    from gemlib.corpus import read_corpus
+    from gemlib.formats.corpus import read_corpus
     from gemlib.pipeline.store import partition_dir
 
     pipeline = make_pipeline(share)
@@ -129,7 +129,7 @@ def run_partitions(
 ) -> ClusterResult:
     """Run ``make_pipeline(share)`` over each partition on the Dask ``client``; wait for all.
 
-    ``partitions``: corpus paths (anything :func:`~gemlib.corpus.read_corpus`
+    ``partitions``: corpus paths (anything :func:`~gemlib.formats.corpus.read_corpus`
     reads, with ``text_field``) or lists of items. ``make_pipeline`` must be importable by the
     workers (a module-level function); it gets this partition's share of
     ``limits`` (default ``Limits()``) and returns a

@@ -12,8 +12,8 @@ import attrs
 
 from gemlib.errors import ParseError
 from gemlib.formats.gem_tags import parse_refined, render_conversation
+from gemlib.gem.generation import check_conversation_shape, tools_json
 from gemlib.model import Trajectory, stable_id
-from gemlib.stages.generation import check_conversation_shape, tools_json
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["ComplexityRefiner"]
@@ -27,7 +27,7 @@ class ComplexityRefiner(LLMStage):
     one_call_per_turn: bool = True
     reasoning_traces: bool = False
     """Keep (and write) the assistant's private reasoning before each assistant turn,
-    as :class:`~gemlib.stages.generation.TrajectoryGenerator` does."""
+    as :class:`~gemlib.gem.generation.TrajectoryGenerator` does."""
 
     def prompt(self, trajectory: Trajectory) -> list[dict[str, str]]:
         """The refinement prompt for one trajectory."""

@@ -5,7 +5,7 @@
 
 The folder holds one config per export format, each a ``train`` split::
 
-    README.md                      the dataset card (gemlib.card)
+    README.md                      the dataset card (gemlib.hub.card)
     data/openai/train.jsonl        OpenAI messages + tools (the default config)
     data/sharegpt/train.jsonl      ShareGPT with function calls
     data/hermes/train.jsonl        ChatML with <tool_call>
@@ -63,10 +63,10 @@ def export_hf(
     moved into place whole; an existing ``out`` is replaced only if it is an
     earlier export (it holds a README.md and data/), never another folder.
     """
-    from gemlib.card import dataset_card  # with the statistics and token counting
+    from gemlib.analysis.stats import dataset_stats
+    from gemlib.analysis.summary import load_summary
     from gemlib.formats import write_jsonl
-    from gemlib.stats import dataset_stats
-    from gemlib.summary import load_summary
+    from gemlib.hub.card import dataset_card  # with the statistics and token counting
 
     src, target = Path(source), Path(out)
     if not src.exists():

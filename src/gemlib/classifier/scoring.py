@@ -1,8 +1,9 @@
 """A small relevance classifier trained on the LLM's own relevance labels.
 
 GEM asks an LLM about every segment. At corpus scale most of those calls can be
-replaced: label a sample with the LLM (:func:`label_with_llm`), train a linear
-model on it (:meth:`RelevanceClassifier.train`), and let
+replaced: label a sample with the LLM
+(:func:`gemlib.gem.classifier_labels.label_with_llm`), train a linear model on
+it (:meth:`RelevanceClassifier.train`), and let
 :class:`~gemlib.stages.classifier_filter.ClassifierFilter` drop the segments it
 is confident about, so that only the rest reach the LLM's relevance stage.
 
@@ -31,15 +32,12 @@ import attrs
 from pydantic import BaseModel
 
 from gemlib.errors import GemlibError
-from gemlib.model import Document
 
 __all__ = [
     "ClassifierReport",
     "LabelledText",
     "RelevanceClassifier",
-    "label_with_llm",
     "precision_recall",
-    "reservoir_sample",
 ]
 
 FORMAT = "gemlib-relevance-classifier/1"
@@ -268,48 +266,3 @@ class RelevanceClassifier:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise GemlibError(f"{source}: malformed classifier ({exc})") from None
-
-
-def reservoir_sample(items: Iterable[Any], size: int, seed: int = 0) -> list[Any]:
-    """A uniform sample of ``size`` items from a stream of unknown length, in one pass."""
-    rng = random.Random(seed)
-    sample: list[Any] = []
-    for seen, item in enumerate(items):
-        if seen < size:
-            sample.append(item)
-        else:
-            slot = rng.randrange(seen + 1)
-            if slot < size:
-                sample[slot] = item
-    return sample
-
-
-def label_with_llm(
-    segments: Iterable[Document | str],
-    model: Any,
-    *,
-    run_dir: str | Path | None = None,
-    **run_options: Any,
-) -> tuple[list[LabelledText], int]:
-    """Ask the LLM's relevance stage about each segment; return the labels and how many failed.
-
-    Kept segments are procedural; ``not_procedural`` rejections are not; any
-    other rejection (an unparseable reply, a model error) gives no label and
-    is counted. With ``run_dir`` the labelling resumes like any run.
-    """
-    from gemlib.pipeline.pipeline import Pipeline
-    from gemlib.stages.relevance import RelevanceFilter
-
-    docs = [s if isinstance(s, Document) else Document(text=s) for s in segments]
-    texts = {d.id: d.text for d in docs}
-    result = Pipeline([RelevanceFilter(model)]).run(docs, run_dir=run_dir, **run_options)
-    labels = [LabelledText(id=d.id, text=d.text, procedural=True) for d in result.outputs]
-    failed = 0
-    for rejection in result.rejections:
-        if rejection.rule == "not_procedural" and rejection.item_id in texts:
-            labels.append(
-                LabelledText(id=rejection.item_id, text=texts[rejection.item_id], procedural=False)
-            )
-        else:
-            failed += 1
-    return labels, failed

@@ -7,7 +7,7 @@ No model is called. The corpus goes through the pipeline's model-free stages
 in front of the first model (the segmenter, the prefilter, a classifier), so
 documents and segments are counted, not guessed. Prompts of the model stages
 that read a segment (relevance, extraction) are rendered and counted with the
-model's tokenizer (:mod:`gemlib.tokens`); later prompts are the template plus
+model's tokenizer (:mod:`gemlib.llm.tokens`); later prompts are the template plus
 what they read (the source text, the previous stage's reply). What the models
 will answer is unknowable beforehand, so it comes from explicit assumptions,
 printed with the estimate: per stage, the reply's size, the share of items it
@@ -28,15 +28,17 @@ from typing import Any
 import attrs
 
 from gemlib._sync import run_sync
-from gemlib.corpus import as_items
+from gemlib.formats.corpus import as_items
 from gemlib.llm.client import LLM
 from gemlib.llm.prices import Prices, prices
-from gemlib.model import Rejection, RunStats, StageStats, UsageByStage
+from gemlib.llm.tokens import TokenCounter, token_counter
+from gemlib.llm.usage import UsageByStage
+from gemlib.model import Rejection
+from gemlib.pipeline.accounting import RunStats, StageStats
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import Stage, accepts
 from gemlib.pipeline.store import Store, merge_stats, read_totals
 from gemlib.prompts import load_prompt
-from gemlib.tokens import TokenCounter, token_counter
 
 __all__ = [
     "GEM_ASSUMPTIONS",

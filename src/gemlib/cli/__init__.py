@@ -19,8 +19,8 @@ from gemlib._version import __version__
 from gemlib.errors import FormatError, GemlibError
 
 if TYPE_CHECKING:
+    from gemlib.cli.runspec import RunSpec
     from gemlib.pipeline.pipeline import RunResult
-    from gemlib.runspec import RunSpec
 
 EXAMPLES = "gem_examples.jsonl"
 
@@ -47,9 +47,9 @@ CAPABLE = (
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from gemlib.cli.runspec import RunSpec
     from gemlib.llm.backends import backend_type
     from gemlib.llm.backends.local import LocalBackend
-    from gemlib.runspec import RunSpec
 
     corpus = resources.files("gemlib") / "data" / EXAMPLES
     print(f"gemlib {__version__} demo")
@@ -80,8 +80,8 @@ def _demo(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens or (384 if embedded else None),
         )
         result = _execute(spec, quiet=args.quiet)
+    from gemlib.analysis.report import format_costs
     from gemlib.pipeline.store import MANIFEST, OUTPUTS, REJECTIONS
-    from gemlib.report import format_costs
 
     print("\n" + format_costs(result.stats))
     out = Path(args.out)
@@ -95,12 +95,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _demo_without_model(out_dir: str, corpus: Any) -> int:
     """The model-free part of the demo, for when the embedded model is not installed."""
-    from gemlib.corpus import read_corpus
+    from gemlib.analysis.report import format_funnel, format_rejections
+    from gemlib.formats.corpus import read_corpus
+    from gemlib.gem.prefilter import ProcedurePrefilter
+    from gemlib.gem.segmenter import Segmenter
     from gemlib.pipeline.pipeline import Pipeline
     from gemlib.pipeline.store import OUTPUTS
-    from gemlib.report import format_funnel, format_rejections
-    from gemlib.stages.prefilter import ProcedurePrefilter
-    from gemlib.stages.segmenter import Segmenter
 
     pipe = Pipeline([Segmenter(), ProcedurePrefilter()])
     print(
@@ -121,7 +121,7 @@ def _demo_without_model(out_dir: str, corpus: Any) -> int:
 
 
 def _spec(args: argparse.Namespace) -> RunSpec:
-    from gemlib.runspec import RunSpec, load_config
+    from gemlib.cli.runspec import RunSpec, load_config
 
     stage_models = {}
     for entry in args.stage_model:
@@ -160,8 +160,8 @@ def _execute(spec: RunSpec, quiet: bool = False, overwrite: bool = False) -> Run
     ``spec`` is kept in the run directory once the directory accepts the run.
     The report streams: nothing here holds the run's outputs or rejections.
     """
-    from gemlib.corpus import read_corpus
-    from gemlib.report import format_funnel, format_left_for_retry, format_rejections
+    from gemlib.analysis.report import format_funnel, format_left_for_retry, format_rejections
+    from gemlib.formats.corpus import read_corpus
 
     try:
         corpus = read_corpus(spec.corpus, text_field=spec.text_field)
@@ -175,7 +175,7 @@ def _execute(spec: RunSpec, quiet: bool = False, overwrite: bool = False) -> Run
         )
     corpus = itertools.chain([first], corpus)
     pipe = spec.pipeline()
-    from gemlib.progress import TerminalReporter, corpus_total, default_reporter
+    from gemlib.pipeline.progress import TerminalReporter, corpus_total, default_reporter
 
     total, estimated = corpus_total(spec.corpus) or (None, False)
     reporter = None if quiet else default_reporter(printing=True)
@@ -210,11 +210,11 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
     The root's ``run.json`` is written before a new run, and after the partitions
     of an existing one accepted the run: a refused run leaves it as it was.
     """
-    from gemlib.cluster import run_partitions
+    from gemlib.analysis.report import format_left_for_retry
     from gemlib.llm.limits import Limits
-    from gemlib.model import RunStats
+    from gemlib.pipeline.accounting import RunStats
+    from gemlib.pipeline.cluster import run_partitions
     from gemlib.pipeline.store import PARTITION_GLOB
-    from gemlib.report import format_left_for_retry
 
     folder = Path(spec.corpus)
     if not folder.is_dir():
@@ -295,7 +295,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from gemlib.runspec import RunSpec
+    from gemlib.cli.runspec import RunSpec
 
     spec = RunSpec.load(args.run_dir, api_base=args.api_base)
     if spec.corpus == "-":
@@ -320,7 +320,7 @@ def _assumptions(entries: Sequence[str]) -> dict[str, Any]:
     """``STAGE.FIELD=LOW[:EXPECTED]:HIGH`` flags as estimate assumptions by stage."""
     import attrs
 
-    from gemlib.estimate import GEM_ASSUMPTIONS, Assumption
+    from gemlib.pipeline.estimate import GEM_ASSUMPTIONS, Assumption
 
     fields = ("output_tokens", "pass_rate", "repairs")
     changes: dict[str, dict[str, Any]] = {}
@@ -351,8 +351,8 @@ def _assumptions(entries: Sequence[str]) -> dict[str, Any]:
 def _estimate(args: argparse.Namespace) -> int:
     import time
 
-    from gemlib.corpus import read_corpus
-    from gemlib.runspec import RunSpec
+    from gemlib.cli.runspec import RunSpec
+    from gemlib.formats.corpus import read_corpus
 
     started = time.perf_counter()
     if args.pilot and not args.model and not args.config:
@@ -377,12 +377,12 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from gemlib.analysis.report import html_report, text_report
+    from gemlib.analysis.stats import dataset_stats
+    from gemlib.analysis.summary import load_summary
     from gemlib.errors import RunDirError
     from gemlib.formats import read_trajectories
     from gemlib.pipeline.store import MANIFEST, run_dirs
-    from gemlib.report import html_report, text_report
-    from gemlib.stats import dataset_stats
-    from gemlib.summary import load_summary
 
     source = Path(args.file)
     dataset = dataset_stats(read_trajectories(source, args.format), count_tokens=not args.fast)
@@ -406,7 +406,7 @@ def _stats(args: argparse.Namespace) -> int:
 def _view(args: argparse.Namespace) -> int:
     import time
 
-    from gemlib.viewer import serve_viewer, write_viewer
+    from gemlib.analysis.viewer import serve_viewer, write_viewer
 
     page = write_viewer(args.source, args.out)
     print(page)
@@ -521,12 +521,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
-    from gemlib.classifier import RelevanceClassifier, label_with_llm, reservoir_sample
-    from gemlib.corpus import read_corpus
+    from gemlib.classifier import RelevanceClassifier
+    from gemlib.formats.corpus import read_corpus
+    from gemlib.gem.classifier_labels import label_with_llm
+    from gemlib.gem.prefilter import ProcedurePrefilter
+    from gemlib.gem.segmenter import Segmenter
     from gemlib.llm import LLM
     from gemlib.model import Document
-    from gemlib.stages.prefilter import ProcedurePrefilter
-    from gemlib.stages.segmenter import Segmenter
+    from gemlib.pipeline.sampling import reservoir_sample
 
     segmenter, prefilter = Segmenter(), ProcedurePrefilter()
 
@@ -934,7 +936,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

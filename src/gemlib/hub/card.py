@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from gemlib._version import __version__
+from gemlib.analysis.stats import PAPER_FIGURES, DatasetStats
+from gemlib.analysis.summary import RunSummary
 from gemlib.formats.registry import get_format
-from gemlib.stats import PAPER_FIGURES, DatasetStats
-from gemlib.summary import RunSummary
 
 __all__ = ["dataset_card", "size_category"]
 

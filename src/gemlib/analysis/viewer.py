@@ -37,9 +37,9 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from gemlib.analysis.summary import RunSummary, load_summary
 from gemlib.errors import GemlibError
 from gemlib.model import Rejection
-from gemlib.summary import RunSummary, load_summary
 
 __all__ = ["build_viewer", "serve_viewer", "write_viewer"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import attrs
 
 from gemlib.formats.gem_tags import parse_refined
+from gemlib.gem.generation import check_conversation_shape
 from gemlib.model import Document, Provenance, Trajectory, stable_id
-from gemlib.stages.generation import check_conversation_shape
 from gemlib.stages.llm_stage import LLMStage
 from gemlib.synthesizer.dataset import synth_prompt
 

@@ -1,4 +1,7 @@
-"""Pilot runs: the first N corpus items, or a seeded uniform sample of N, before the full run.
+"""Choosing items: pilot runs (the first N corpus items, or a seeded uniform sample of N) and
+one-pass reservoir sampling.
+
+Pilot runs come before the full run.
 
 A pilot's run directory measures what the estimate can only assume (pass
 rates, reply sizes, repairs); ``gemlib estimate CORPUS --pilot DIR`` then
@@ -9,12 +12,11 @@ directory resumes it: the pilot's items are not done again.
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from gemlib.classifier import reservoir_sample
-
-__all__ = ["pilot_items"]
+__all__ = ["pilot_items", "reservoir_sample"]
 
 
 def pilot_items(
@@ -37,3 +39,17 @@ def pilot_items(
         chosen = reservoir_sample(enumerate(items), sample, seed=seed)
         return (item for _, item in sorted(chosen, key=lambda pair: pair[0]))
     return iter(items)
+
+
+def reservoir_sample(items: Iterable[Any], size: int, seed: int = 0) -> list[Any]:
+    """A uniform sample of ``size`` items from a stream of unknown length, in one pass."""
+    rng = random.Random(seed)
+    sample: list[Any] = []
+    for seen, item in enumerate(items):
+        if seen < size:
+            sample.append(item)
+        else:
+            slot = rng.randrange(seen + 1)
+            if slot < size:
+                sample[slot] = item
+    return sample

@@ -1,6 +1,6 @@
 """Dataset statistics: what a set of trajectories is like, with the figures GEM reports.
 
-    from gemlib.stats import dataset_stats
+    from gemlib.analysis.stats import dataset_stats
     stats = dataset_stats(trajectories)
     print(stats.format())
 
@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel, Field
 
+from gemlib.llm.tokens import tiktoken_encoding
 from gemlib.model import Trajectory
-from gemlib.tokens import tiktoken_encoding
 from gemlib.validation.tool_kinds import ToolKinds
 
 __all__ = [

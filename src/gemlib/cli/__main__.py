@@ -1,0 +1,7 @@
+"""``python -m gemlib.cli``: the ``gemlib`` command."""
+
+import sys
+
+from gemlib.cli import main
+
+sys.exit(main())

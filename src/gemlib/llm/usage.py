@@ -1,0 +1,76 @@
+"""What a model cost: requests, tokens, retries and dollars, by stage and model; and the
+provider batches of a run in batch mode."""
+
+from __future__ import annotations
+
+import attrs
+from pydantic import BaseModel
+
+__all__ = ["BatchCounts", "ModelUsage", "UsageByStage", "merge_usage"]
+
+
+class ModelUsage(BaseModel):
+    """What one stage spent on one model: requests, tokens, retries, cache hits, cost."""
+
+    requests: int = 0
+    """Requests that reached the provider (retries included, cache hits not)."""
+    cache_hits: int = 0
+    retries: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    """The part of ``completion_tokens`` spent on reasoning (reported by the provider,
+    else estimated by the reasoning's share of the reply's length)."""
+    cost: float = 0.0
+    """US dollars, from litellm's local price table (0 for models it does not price);
+    requests sent in provider batches at the batch price."""
+    batched: int = 0
+    """Of ``requests``, those sent in provider batches (batch mode)."""
+
+    def merge(self, other: ModelUsage) -> None:
+        """Add ``other``'s figures into this one."""
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def minus(self, other: ModelUsage) -> ModelUsage:
+        """The figures spent since ``other`` was a snapshot of this ledger."""
+        return ModelUsage(
+            **{name: getattr(self, name) - getattr(other, name) for name in type(self).model_fields}
+        )
+
+
+UsageByStage = dict[str, dict[str, ModelUsage]]
+"""Model usage by stage name, then by model name."""
+
+
+def merge_usage(total: UsageByStage, part: UsageByStage) -> None:
+    """Add ``part`` into ``total``."""
+    for stage, models in part.items():
+        for model, usage in models.items():
+            total.setdefault(stage, {}).setdefault(model, ModelUsage()).merge(usage)
+
+
+@attrs.frozen
+class BatchCounts:
+    """Provider batches of a run in batch mode, and the requests in them."""
+
+    submitted: int = 0
+    in_progress: int = 0
+    done: int = 0
+    requests_submitted: int = 0
+    requests_in_progress: int = 0
+    requests_done: int = 0
+
+    def __add__(self, other: BatchCounts) -> BatchCounts:
+        return BatchCounts(
+            *(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other), strict=True))
+        )
+
+    def line(self) -> str:
+        """``batches 5 submitted (120 requests), 1 in progress (10), 4 done (110)``."""
+        return (
+            f"batches {self.submitted} submitted ({self.requests_submitted} requests), "
+            f"{self.in_progress} in progress ({self.requests_in_progress}), "
+            f"{self.done} done ({self.requests_done})"
+        )

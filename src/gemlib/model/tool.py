@@ -1,0 +1,181 @@
+"""Tools and tool calls: a name, a description and a normalised JSON-Schema object."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+
+from gemlib._nesting import TooDeep, check_depth, loads
+from gemlib.errors import ToolSchemaError
+from gemlib.model._base import _Model, validation_summary
+from gemlib.model.tool_schema import normalize_parameters, normalize_schema, warnings_issued
+
+__all__ = ["Tool", "ToolCall"]
+
+
+class Tool(_Model):
+    """A tool the assistant may call: a name, a description and a JSON-Schema object.
+
+    Build one from any common wrapper with :meth:`from_any`; the ``parameters``
+    of a constructed tool are always normalised and checked against the JSON
+    Schema meta-schema.
+    """
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    output_schema: dict[str, Any] | None = None
+    """What the tool returns, when the source says (BFCL ``response``, MCP ``outputSchema``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ToolSchemaError(_label(name), "a tool needs a non-empty string name")
+        if any(ch.isspace() for ch in name):
+            raise ToolSchemaError(name, "a tool name may not contain whitespace")
+        data = dict(data)
+        data["parameters"] = normalize_parameters(data.get("parameters"), name)
+        if data.get("output_schema") is not None:
+            data["output_schema"] = normalize_schema(data["output_schema"], name, "output_schema")
+        if data.get("description") is None:
+            data["description"] = ""
+        return data
+
+    @classmethod
+    def from_any(cls, definition: Tool | Mapping[str, Any] | str) -> Tool:
+        """Normalise a tool definition in any common form into a :class:`Tool`.
+
+        Accepted: the OpenAI wrapper ``{"type": "function", "function": {...}}``; the
+        bare form ``{"name", "description", "parameters"}``; MCP ``inputSchema``
+        (and ``outputSchema``); Anthropic ``input_schema``; BFCL-style documents
+        with ``dict``/``float``/``tuple``/``any`` types and a ``response`` schema;
+        a JSON string of any of these. Raises :class:`ToolSchemaError` naming the
+        tool and the problem when the definition cannot be normalised.
+        """
+        if isinstance(definition, Tool):
+            return definition
+        key = _memo_key(definition)
+        if key is None:
+            return cls._build(definition)
+        hit = _TOOLS.get(key)
+        if hit is not None and (isinstance(definition, str) or hit[0] == definition):
+            return hit[1]
+        native = None if isinstance(definition, str) else json.loads(key[1:])
+        if native is not None and native != definition:
+            return cls._build(definition)
+        warned = warnings_issued()
+        tool = cls._build(definition if native is None else native)
+        if warnings_issued() == warned:
+            if len(_TOOLS) >= _TOOLS_MEMO_SIZE:
+                _TOOLS.clear()
+            _TOOLS[key] = (native, tool)
+        return tool
+
+    @classmethod
+    def _build(cls, definition: Mapping[str, Any] | str) -> Tool:
+        try:
+            if isinstance(definition, str):
+                definition = loads(definition)
+            check_depth(definition)
+        except json.JSONDecodeError as exc:
+            raise ToolSchemaError("<unnamed>", f"not valid JSON: {exc}") from None
+        except TooDeep as exc:
+            raise ToolSchemaError("<unnamed>", f"the definition is {exc}") from None
+        if not isinstance(definition, Mapping):
+            raise ToolSchemaError(
+                "<unnamed>", f"expected a mapping, got {type(definition).__name__}"
+            )
+        body: Mapping[str, Any] = definition
+        if "function" in body and isinstance(body["function"], Mapping):
+            body = body["function"]
+        name = body.get("name")
+        params_keys = [k for k in ("parameters", "inputSchema", "input_schema") if k in body]
+        if len(params_keys) > 1:
+            raise ToolSchemaError(
+                _label(name), f"has both {params_keys[0]!r} and {params_keys[1]!r}"
+            )
+        output = body.get("output_schema", body.get("outputSchema", body.get("response")))
+        try:
+            return cls.model_validate(
+                {
+                    "name": name,
+                    "description": body.get("description") or "",
+                    "parameters": body.get(params_keys[0]) if params_keys else None,
+                    "output_schema": output,
+                }
+            )
+        except ValidationError as exc:
+            raise _unwrap_tool_error(exc, _label(name)) from None
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI tools-list form: ``{"type": "function", "function": {...}}``."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+    def to_mcp(self) -> dict[str, Any]:
+        """The MCP form: ``{"name", "description", "inputSchema"[, "outputSchema"]}``."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.parameters,
+        }
+        if self.output_schema is not None:
+            out["outputSchema"] = self.output_schema
+        return out
+
+
+class ToolCall(_Model):
+    """One call of a tool by the assistant. ``arguments`` is the decoded JSON object."""
+
+    id: str = ""
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+# Tool.from_any's memo: the same tools arrive at extraction, refinement and
+# every trajectory read back, and normalising and meta-validating one costs
+# about half a millisecond. A definition maps to its Tool by its JSON text,
+# and a mapping counts as the same only when it also equals that text parsed
+# back (so a tuple, a str subclass or 1.0-for-1 never borrows another's Tool);
+# the Tool is built from that parsed copy, so it shares no list with a caller's
+# dict. Definitions that warned are not kept, so each copy warns as before.
+_TOOLS_MEMO_SIZE = 4096
+_TOOLS: dict[str, tuple[Any, Tool]] = {}
+
+
+def _memo_key(definition: Any) -> str | None:
+    if isinstance(definition, str):
+        return "s" + definition if len(definition) <= 1 << 16 else None
+    if not isinstance(definition, dict):
+        return None
+    try:
+        return "m" + json.dumps(definition)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _label(name: Any) -> str:
+    """A tool's name for an error message, whatever the definition put there."""
+    return name if isinstance(name, str) and name else "<unnamed>"
+
+
+def _unwrap_tool_error(exc: ValidationError, name: str) -> ToolSchemaError:
+    """The ToolSchemaError a validator raised, or one built from pydantic's message."""
+    first = exc.errors()[0]
+    inner = first.get("ctx", {}).get("error")
+    if isinstance(inner, ToolSchemaError):
+        return inner
+    return ToolSchemaError(name, validation_summary(exc, "definition"))
