@@ -16,10 +16,18 @@ from pydantic import BaseModel
 
 from fake_openai import FakeOpenAI, Handler, Reply
 from gemlib import Document, Pipeline, RunAborted
-from gemlib.errors import ModelAuthError, ModelRequestError, ReplyError, TransientModelError
+from gemlib.errors import (
+    ModelAuthError,
+    ModelRequestError,
+    RateLimited,
+    ReplyError,
+    TransientModelError,
+)
 from gemlib.llm import LLM, ChatReply, Limits, RequestCache, ScriptedBackend, ask, json_reply
+from gemlib.llm.limits import Limiter
 from gemlib.llm.structured import ParseError
 from gemlib.stages.llm_stage import LLMStage
+from virtual_clock import VirtualClock
 
 SECRET = "sk-test-SECRET-7f3a9c"
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -125,33 +133,11 @@ def test_retry_after_is_honoured(serve: Any, transport: str) -> None:
     server = serve(
         lambda body, n: Reply(status=429, headers={"Retry-After": "1"}) if n == 0 else Reply("ok")
     )
-    make_llm(server, transport=transport).complete(MESSAGES)
+    llm = make_llm(server, transport=transport)
+    clock = _on_virtual_time(llm)
+    llm.complete(MESSAGES)
     assert len(server.requests) == 2
-    assert server.arrivals[1] - server.arrivals[0] >= 0.95
-
-
-def test_a_429_slows_the_whole_models_traffic(serve: Any) -> None:
-    server = serve(
-        lambda body, n: Reply(status=429, headers={"Retry-After": "1"}) if n == 0 else Reply("ok")
-    )
-    llm = make_llm(server, limits=Limits(max_concurrency=8))
-
-    async def main() -> None:
-        first = asyncio.create_task(llm.acomplete([{"role": "user", "content": "first"}]))
-        while not server.requests:  # noqa: ASYNC110  # polling another thread
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)  # the 429 is back; now others start
-        others = [llm.acomplete([{"role": "user", "content": f"other {i}"}]) for i in range(3)]
-        await asyncio.gather(first, *others)
-
-    asyncio.run(main())
-    later = [
-        t
-        for body, t in zip(server.requests, server.arrivals, strict=True)
-        if body["messages"][0]["content"].startswith("other")
-    ]
-    assert len(later) == 3
-    assert min(later) - server.arrivals[0] >= 0.95, "requests that never saw the 429 waited too"
+    assert 1.0 <= clock.now() <= 1.1, "the Retry-After header, not the 0.01 s backoff"
 
 
 @TRANSPORTS
@@ -168,44 +154,88 @@ def test_concurrency_cap_is_never_exceeded(serve: Any, transport: str) -> None:
     assert server.peak == 5
 
 
-def test_requests_per_minute_limit(serve: Any) -> None:
-    server = serve()
-    llm = make_llm(server, limits=Limits(max_concurrency=50, rpm=1200))  # 20/s, burst 20
+def _on_virtual_time(llm: LLM) -> VirtualClock:
+    """Give ``llm`` a limiter on virtual time; return its clock."""
+    clock = VirtualClock()
+    llm.limiter = Limiter(llm.limits, clock=clock)
+    return clock
 
-    async def main() -> float:
-        started = time.monotonic()
+
+def test_requests_per_minute_limit() -> None:
+    sent: list[float] = []
+    llm = LLM(
+        "x/y",
+        backend=ScriptedBackend(lambda request: sent.append(clock.now()) or "ok"),
+        cache=False,
+        limits=Limits(max_concurrency=50, rpm=1200),  # 20/s, a burst of 20
+    )
+    clock = _on_virtual_time(llm)
+
+    async def main() -> None:
         await asyncio.gather(
             *(llm.acomplete([{"role": "user", "content": str(i)}]) for i in range(40))
         )
-        return time.monotonic() - started
 
-    elapsed = asyncio.run(main())
-    assert 0.9 <= elapsed < 3.0  # (40 - 20 burst) / 20 per second = 1 s
-    # In any one-second window after the burst, at most 20 (+1 for edges) arrive.
-    arrivals = sorted(server.arrivals)
-    for i, start in enumerate(arrivals[20:], start=20):
-        in_window = sum(1 for t in arrivals[i:] if t < start + 1.0)
-        assert in_window <= 21
+    asyncio.run(main())
+    # The burst goes at once; then one request every 1/20 s: (40 - 20) / 20 = 1 s.
+    expected = [0.0] * 20 + [(k - 19) / 20 for k in range(20, 40)]
+    assert sent == pytest.approx(expected, abs=1e-6)
 
 
-def test_tokens_per_minute_limit(serve: Any) -> None:
-    server = serve(lambda body, n: Reply("x", prompt_tokens=100, completion_tokens=900))
-    llm = make_llm(server, limits=Limits(max_concurrency=10, tpm=120_000), max_tokens=900)
+def test_tokens_per_minute_limit_and_the_settled_budget() -> None:
+    clock = VirtualClock()
+    limiter = Limiter(Limits(max_concurrency=10, tpm=120_000), clock=clock)  # 2000/s, burst 2000
 
-    async def main() -> float:
-        started = time.monotonic()
-        await asyncio.gather(
-            *(llm.acomplete([{"role": "user", "content": str(i)}]) for i in range(5))
-        )
-        return time.monotonic() - started
+    async def main() -> list[float]:
+        granted = []
 
-    elapsed = asyncio.run(main())  # 5 x ~1000 tokens at 2000/s with a 2000 burst: about 1.5 s
-    assert 1.2 <= elapsed < 4.0
+        async def one(tokens: int) -> None:
+            await limiter.acquire(tokens)
+            granted.append(clock.now())
+
+        await asyncio.gather(*(one(1000) for _ in range(5)))
+        # A request estimated at 1000 tokens that used 200 gives 800 back: the
+        # next 1000 wait for the 200 missing only, 0.1 s instead of 0.5 s.
+        limiter.settle_tokens(1000, 200)
+        await one(1000)
+        return granted
+
+    granted = asyncio.run(main())
+    assert granted == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.5, 1.6], abs=1e-6)
+
+
+def test_a_429_pause_holds_every_request_on_the_limiters_clock() -> None:
+    started: dict[str, list[float]] = {}
+
+    def script(request: Any) -> Any:
+        text = request.messages[0]["content"]
+        started.setdefault(text, []).append(clock.now())
+        if len(started[text]) == 1 and text == "first":
+            return RateLimited("HTTP 429", retry_after=2.0)
+        return "ok"
+
+    llm = LLM("x/y", backend=ScriptedBackend(script), cache=False, limits=Limits(8))
+    clock = _on_virtual_time(llm)
+
+    async def main() -> None:
+        first = asyncio.create_task(llm.acomplete([{"role": "user", "content": "first"}]))
+        while llm.limiter.pause_left() == 0:  # noqa: ASYNC110  # until the 429 is back
+            await asyncio.sleep(0)
+        assert llm.pause_note() == "x/y paused 2s after a 429"
+        others = [llm.acomplete([{"role": "user", "content": f"other {i}"}]) for i in range(3)]
+        await asyncio.gather(first, *others)
+
+    asyncio.run(main())
+    assert started["first"][0] == 0.0
+    # Retry-After 2 s plus up to 0.1 s of jitter, for the refused request and the
+    # ones that never saw the 429 alike.
+    for times in started.values():
+        assert 2.0 <= times[-1] <= 2.1
+    assert len(started) == 4
+    assert llm.pause_note() is None
 
 
 def test_adaptive_concurrency_halves_on_429_and_grows_back() -> None:
-    from gemlib.llm.limits import Limiter
-
     limiter = Limiter(Limits(max_concurrency=8, adaptive=True))
 
     async def main() -> list[int]:

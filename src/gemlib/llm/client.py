@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import random
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -372,7 +371,7 @@ class LLM:
 
     def pause_note(self) -> str | None:
         """Why requests to this model are waiting now (a 429's pause), for progress lines."""
-        left = self.limiter.paused_until - time.monotonic()
+        left = self.limiter.pause_left()
         if left <= 0:
             return None
         note = f"{self.model} paused {left:.0f}s after a 429"

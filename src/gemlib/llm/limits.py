@@ -4,6 +4,9 @@ One :class:`Limiter` belongs to one model and is shared by every stage that
 uses it. A 429 pauses the whole model (every request waits out the pause, not
 only the one that was refused) and, with ``adaptive=True``, halves the
 concurrency, which then grows back by one after each run of successes.
+
+Time comes from a :class:`Clock` (the monotonic clock and ``asyncio.sleep`` by
+default), so a test can run the limiter on virtual time and assert on it.
 """
 
 from __future__ import annotations
@@ -11,10 +14,35 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from typing import Protocol
 
 import attrs
 
-__all__ = ["Limiter", "Limits"]
+__all__ = ["Clock", "Limiter", "Limits", "MonotonicClock"]
+
+
+class Clock(Protocol):
+    """Where a :class:`Limiter` reads the time and waits: seconds, any fixed origin."""
+
+    def now(self) -> float:
+        """The current time in seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` have passed on this clock."""
+        ...
+
+
+class MonotonicClock:
+    """The real clock: :func:`time.monotonic` and :func:`asyncio.sleep`."""
+
+    def now(self) -> float:
+        """Seconds on the monotonic clock."""
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the running event loop."""
+        await asyncio.sleep(seconds)
 
 
 @attrs.frozen
@@ -39,14 +67,16 @@ class _Bucket:
 
     rate: float
     capacity: float
+    clock: Clock
     tokens: float = 0.0
-    stamp: float = attrs.field(factory=time.monotonic)
+    stamp: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         self.tokens = self.capacity
+        self.stamp = self.clock.now()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
 
@@ -58,7 +88,7 @@ class _Bucket:
             if self.tokens >= need:
                 self.tokens -= amount
                 return
-            await asyncio.sleep((need - self.tokens) / self.rate)
+            await self.clock.sleep((need - self.tokens) / self.rate)
 
     def give_back(self, amount: float) -> None:
         self._refill()
@@ -72,9 +102,13 @@ class _LoopState:
 
 @attrs.define
 class Limiter:
-    """Enforces :class:`Limits` for one model across all the requests sent to it."""
+    """Enforces :class:`Limits` for one model across all the requests sent to it.
+
+    ``clock``: where pauses and rate budgets read the time and wait.
+    """
 
     limits: Limits
+    clock: Clock = attrs.field(factory=MonotonicClock, kw_only=True)
     concurrency: int = 0
     active: int = 0
     peak: int = 0
@@ -89,10 +123,10 @@ class Limiter:
         self.concurrency = self.limits.max_concurrency
         if self.limits.rpm:
             per_second = self.limits.rpm / 60
-            self._requests = _Bucket(per_second, max(1.0, per_second))
+            self._requests = _Bucket(per_second, max(1.0, per_second), self.clock)
         if self.limits.tpm:
             per_second = self.limits.tpm / 60
-            self._tokens = _Bucket(per_second, max(1.0, per_second))
+            self._tokens = _Bucket(per_second, max(1.0, per_second), self.clock)
 
     def _bind(self) -> _LoopState:
         # asyncio futures belong to one loop; a model reused by a later run gets fresh state.
@@ -120,8 +154,8 @@ class Limiter:
         self.peak = max(self.peak, self.active)
         try:
             # A pause can be extended while we sleep (another 429), hence the loop.
-            while (wait := self.paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
-                await asyncio.sleep(wait)
+            while (wait := self.paused_until - self.clock.now()) > 0:
+                await self.clock.sleep(wait)
             if self._requests is not None:
                 await self._requests.take(1)
             if self._tokens is not None:
@@ -150,10 +184,14 @@ class Limiter:
 
     def rate_limited(self, pause: float) -> None:
         """A 429 arrived: pause all traffic for ``pause`` seconds; cut concurrency if adaptive."""
-        self.paused_until = max(self.paused_until, time.monotonic() + pause)
+        self.paused_until = max(self.paused_until, self.clock.now() + pause)
         if self.limits.adaptive:
             self._streak = 0
             self.concurrency = max(self.limits.min_concurrency, self.concurrency // 2)
+
+    def pause_left(self) -> float:
+        """Seconds until the pause of the last 429 ends (0 when not paused)."""
+        return max(0.0, self.paused_until - self.clock.now())
 
     def settle_tokens(self, estimated: int, actual: int) -> None:
         """Correct the token budget once the real usage of a request is known."""
