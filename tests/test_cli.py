@@ -1,32 +1,23 @@
-"""The `gemlib` command, run as a real subprocess."""
+"""The `gemlib` command, in process through ``gemlib.cli.main`` (a few as real subprocesses)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
-import os
+import logging
 import re
-import subprocess
+import runpy
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
+from cli_runner import gemlib as _gemlib
+from cli_runner import gemlib_process
 from gemlib.formats.chat import from_chat
-
-
-def _gemlib(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gemlib.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "GEMLIB_CACHE_DIR": str(cwd / "cache"), **(env or {})},
-    )
-
 
 LOCAL_KEY = {"OPENAI_API_KEY": "none"}
 
@@ -89,10 +80,33 @@ def test_demo_with_a_model_runs_all_of_gem_and_resumes_without_requests(tmp_path
 
 
 def test_version_and_usage_errors(tmp_path: Path) -> None:
-    assert _gemlib("--version", cwd=tmp_path).stdout.startswith("gemlib ")
-    wrong = _gemlib("frobnicate", cwd=tmp_path)
+    """Through the entry point, as a real process: the exit codes a shell sees."""
+    version = gemlib_process("--version", cwd=tmp_path)
+    assert (version.returncode, version.stdout.startswith("gemlib ")) == (0, True)
+    wrong = gemlib_process("frobnicate", cwd=tmp_path)
     assert wrong.returncode == 2
     assert "invalid choice" in wrong.stderr
+
+
+def test_main_returns_every_exit_code_and_leaves_no_global_state(tmp_path: Path) -> None:
+    """``main(argv)`` in process: codes returned (never SystemExit), nothing left behind.
+
+    Fails on the old code: usage errors and --version raised SystemExit, and the
+    first call's log handler stayed on the root logger (bound to that call's stderr).
+    """
+    from gemlib.cli import main
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    sigterm = signal.getsignal(signal.SIGTERM)
+    assert _gemlib("--version", cwd=tmp_path).returncode == 0
+    assert _gemlib("--help", cwd=tmp_path).stdout.startswith("usage: gemlib")
+    wrong = _gemlib("run", "--mask-turns", "x", cwd=tmp_path)
+    assert (wrong.returncode, "invalid float value" in wrong.stderr) == (2, True)
+    assert _gemlib("-v", "stats", "nope.jsonl", cwd=tmp_path).returncode == 2
+    assert main(["stats", str(tmp_path / "nope.jsonl")]) == 2
+    assert (root.handlers, root.level) == (handlers, level)
+    assert signal.getsignal(signal.SIGTERM) is sigterm
 
 
 def _five_docs(tmp_path: Path) -> Path:
@@ -172,33 +186,46 @@ def test_run_command_user_mistakes_fail_before_spending(tmp_path: Path) -> None:
     assert "unknown stage keys ['judging']" in bad_stage.stderr
 
 
-def test_example_script_runs_gem_on_a_corpus(tmp_path: Path) -> None:
+def _example(name: str, *args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """Run ``examples/NAME`` as ``python NAME ARGS`` would, in this process: (exit code, stdout)."""
+    script = Path(__file__).parents[1] / "examples" / name
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [str(script), *args])
+    monkeypatch.setenv("GEMLIB_CACHE_DIR", str(cwd / "cache"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+            code = 0
+        except SystemExit as exit:
+            code = 0 if exit.code is None else int(exit.code)
+    return code, out.getvalue()
+
+
+def test_example_script_runs_gem_on_a_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fake_openai import FakeOpenAI
     from teacher import teacher_reply
 
-    script = Path(__file__).parents[1] / "examples" / "run_gem.py"
+    monkeypatch.setenv("OPENAI_API_KEY", "none")
     with FakeOpenAI(teacher_reply) as server:
-        done = subprocess.run(
-            [
-                sys.executable,
-                str(script),
-                "--model",
-                "openai/teacher",
-                "--api-base",
-                server.url,
-                "--corpus",
-                str(_five_docs(tmp_path)),
-                "--out",
-                str(tmp_path / "ex"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "GEMLIB_CACHE_DIR": str(tmp_path / "cache"), **LOCAL_KEY},
+        code, out = _example(
+            "run_gem.py",
+            "--model",
+            "openai/teacher",
+            "--api-base",
+            server.url,
+            "--corpus",
+            str(_five_docs(tmp_path)),
+            "--out",
+            str(tmp_path / "ex"),
+            cwd=tmp_path,
+            monkeypatch=monkeypatch,
         )
-    assert done.returncode == 0, done.stderr
-    assert "1 trajectories" in done.stdout
-    assert "complexity_refiner" in done.stdout
+    assert code == 0
+    assert "1 trajectories" in out
+    assert "complexity_refiner" in out
 
 
 def test_a_missing_api_key_stops_the_run_with_the_fix(tmp_path: Path) -> None:
@@ -208,28 +235,10 @@ def test_a_missing_api_key_stops_the_run_with_the_fix(tmp_path: Path) -> None:
         return Reply(status=401)  # what a server that wants a key answers
 
     corpus = _five_docs(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     with FakeOpenAI(needs_a_key) as server:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gemlib.cli",
-                "run",
-                str(corpus),
-                "--model",
-                "openai/x",
-                "--api-base",
-                server.url,
-                "--out",
-                "r",
-            ],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**env, "GEMLIB_CACHE_DIR": str(tmp_path / "cache")},
-        )
+        command = ("run", str(corpus), "--model", "openai/x", "--api-base", server.url)
+        # A real process: the entry point's own exit code.
+        done = gemlib_process(*command, "--out", "r", cwd=tmp_path, env={"OPENAI_API_KEY": None})
         sent = len(server.requests)
     assert done.returncode == 2
     assert "HTTP 401" in done.stderr
@@ -345,27 +354,11 @@ def test_corpus_from_standard_input_and_parquet(tmp_path: Path) -> None:
 
     corpus = _five_docs(tmp_path)
     with FakeOpenAI(teacher_reply) as server:
-        piped = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gemlib.cli",
-                "run",
-                "-",
-                "--model",
-                "openai/teacher",
-                "--api-base",
-                server.url,
-                "--out",
-                "stdin-run",
-            ],
-            cwd=tmp_path,
-            input=corpus.read_text(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "GEMLIB_CACHE_DIR": str(tmp_path / "cache"), **LOCAL_KEY},
-        )
+        piped = _gemlib(
+            "run", "-", "--model", "openai/teacher", "--api-base", server.url,
+            "--out", "stdin-run",
+            cwd=tmp_path, env=LOCAL_KEY, stdin=corpus.read_text(),
+        )  # fmt: skip
     assert piped.returncode == 0, piped.stderr
     assert "5 inputs" in piped.stdout
 
@@ -383,7 +376,7 @@ def test_corpus_from_standard_input_and_parquet(tmp_path: Path) -> None:
     assert [d.id for d in docs] == [r["id"] for r in rows]
 
 
-def test_export_for_training_example(tmp_path: Path) -> None:
+def test_export_for_training_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fake_openai import FakeOpenAI
     from teacher import teacher_reply
 
@@ -392,16 +385,11 @@ def test_export_for_training_example(tmp_path: Path) -> None:
             _gemlib(*_run_command(tmp_path, server.url), cwd=tmp_path, env=LOCAL_KEY).returncode
             == 0
         )
-    script = Path(__file__).parents[1] / "examples" / "export_for_training.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "run", "data"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    code, out = _example(
+        "export_for_training.py", "run", "data", cwd=tmp_path, monkeypatch=monkeypatch
     )
-    assert done.returncode == 0, done.stderr
+    assert code == 0
     for name in ("openai", "sharegpt", "hermes"):
         assert (tmp_path / "data" / f"gem.{name}.jsonl").read_text().count("\n") == 1
     assert (tmp_path / "data" / "synthesizer" / "train.jsonl").exists()
-    assert "1 trajectories" in done.stdout
+    assert "1 trajectories" in out

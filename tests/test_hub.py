@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import gemlib as _gemlib
+from cli_runner import gemlib_process
 from fake_hub import FakeHub
-from test_cli import _gemlib
 from viewer_data import make_run
 
 yaml = pytest.importorskip("yaml")
@@ -79,6 +80,8 @@ def test_the_exported_folder_is_a_dataset_with_a_card(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+# huggingface_hub reads HF_ENDPOINT, HF_HUB_OFFLINE and the token from the
+# environment when it is imported, so each push runs in a process of its own.
 def _push_env(tmp_path: Path, hub: FakeHub, token: str | None) -> dict[str, str]:
     """Online (huggingface_hub also reads TRANSFORMERS_OFFLINE), at the fake, home in tmp."""
     return {
@@ -96,7 +99,7 @@ def test_push_uploads_the_folder_with_the_token_only_in_the_header(tmp_path: Pat
     run = make_run(tmp_path)
     token = "hf_FAKEtoken0123456789abcdef"
     with FakeHub(token=token) as hub:
-        done = _gemlib(
+        done = gemlib_process(
             "push",
             str(run),
             "me/gem-data",
@@ -137,13 +140,13 @@ def test_push_uploads_the_folder_with_the_token_only_in_the_header(tmp_path: Pat
 def test_push_refusals_never_show_the_token(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     with FakeHub(token="hf_the_right_one") as hub:
-        missing = _gemlib(
+        missing = gemlib_process(
             "push", str(run), "me/x", cwd=tmp_path, env=_push_env(tmp_path, hub, None)
         )
         assert missing.returncode == 2
         assert "no Hugging Face token: set HF_TOKEN" in missing.stderr
         wrong = "hf_WRONGtoken_9876543210"
-        refused = _gemlib(
+        refused = gemlib_process(
             "push", str(run), "me/x", cwd=tmp_path, env=_push_env(tmp_path, hub, wrong)
         )
         assert refused.returncode == 2
@@ -151,7 +154,7 @@ def test_push_refusals_never_show_the_token(tmp_path: Path) -> None:
         assert wrong not in refused.stdout + refused.stderr
         offline = _push_env(tmp_path, hub, wrong)
         offline["HF_HUB_OFFLINE"] = "1"
-        stopped = _gemlib("push", str(run), "me/x", cwd=tmp_path, env=offline)
+        stopped = gemlib_process("push", str(run), "me/x", cwd=tmp_path, env=offline)
         assert stopped.returncode == 2
         assert "HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set" in stopped.stderr
     assert "me/x" not in hub.files

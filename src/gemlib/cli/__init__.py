@@ -907,12 +907,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopped (bad settings, model unreachable or refusing the key, too many
     failures, an unusable run directory or cache). 3: the run went through the
     corpus but left items for retry (rerun to retry them). 130 / 143: stopped
-    by Ctrl-C (SIGINT) / SIGTERM, finished items kept.
+    by Ctrl-C (SIGINT) / SIGTERM, finished items kept. Usage errors, ``--help``
+    and ``--version`` return argparse's code (2 or 0) instead of raising
+    ``SystemExit``. Called in process, it leaves nothing behind: its log
+    handler, log level and SIGTERM handler are removed when it returns.
     """
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error, help or version
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else EXIT_STOPPED
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if args.verbose else logging.WARNING)
     terminated: list[int] = []
     previous = None
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -935,4 +944,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        root.removeHandler(handler)
+        root.setLevel(level)
     return code
