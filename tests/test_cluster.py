@@ -20,7 +20,15 @@ from fake_openai import FakeOpenAI, Reply
 from gemlib.cli import main
 from gemlib.errors import GemlibError
 from gemlib.llm import Limits
-from gemlib.pipeline.cluster import run_partitions, share_limits
+from gemlib.pipeline.accounting import RunStats
+from gemlib.pipeline.cluster import (
+    ClusterResult,
+    PartitionResult,
+    corpus_partitions,
+    dask_client,
+    run_partitions,
+    share_limits,
+)
 from gemlib.pipeline.store import open_results
 from teacher import JUDGE, canned_reply
 
@@ -89,6 +97,43 @@ def test_budget_shares_never_add_up_to_more_than_the_whole() -> None:
         share_limits(Limits(max_concurrency=4), 5)
 
 
+def test_partitions_are_the_folders_corpus_files_and_bad_addresses_say_so(tmp_path: Path) -> None:
+    for name in ("b.jsonl", "a.parquet", "c.NDJSON", "notes.txt", "d.json"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "sub.jsonl").mkdir()  # a folder named like a corpus file is not one
+    assert [p.name for p in corpus_partitions(tmp_path)] == ["a.parquet", "b.jsonl", "c.NDJSON"]
+    with pytest.raises(GemlibError, match="needs a folder of corpus files"):
+        corpus_partitions(tmp_path / "b.jsonl")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GemlibError, match=r"holds no \.jsonl or \.parquet files"):
+        corpus_partitions(tmp_path / "empty")
+    with (
+        pytest.raises(GemlibError, match="local:N takes a number of workers"),
+        dask_client("local:two"),
+    ):
+        pass
+
+
+def test_what_partitions_left_for_retry_adds_up() -> None:
+    def part(index: int, left: dict[str, int], example: str) -> PartitionResult:
+        stats = RunStats(left_for_retry=left, left_for_retry_examples=dict.fromkeys(left, example))
+        return PartitionResult(index=index, run_dir=Path(f"part-{index}"), stats=stats, requests=1)
+
+    result = ClusterResult(
+        partitions=[
+            part(0, {"judge: ModelError": 2}, "first"),
+            part(1, {"judge: ModelError": 1, "relevance: CacheError": 4}, "second"),
+        ],
+        share=Limits(),
+    )
+    left = result.left_for_retry()
+    assert left.left_for_retry == {"judge: ModelError": 3, "relevance: CacheError": 4}
+    assert left.left_for_retry_examples == {
+        "judge: ModelError": "first",
+        "relevance: CacheError": "second",
+    }
+
+
 def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
     third_party("distributed")
     _partitions(tmp_path / "corpus", parts=2, per_part=3)
@@ -151,7 +196,7 @@ def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
         "run", "corpus/corpus-0.jsonl", "--model", "m", "--out", "x", "--dask", "local"
     )  # fmt: skip
     assert single.returncode == 2
-    assert "--dask needs a folder of corpus files" in single.stderr
+    assert "a partitioned run needs a folder of corpus files" in single.stderr
 
 
 def _every_reader_reads_the_committed_records(root: Path, corpus: Path) -> None:

@@ -17,10 +17,11 @@ from fake_openai import FakeOpenAI, Reply
 from gemlib import Pipeline
 from gemlib.classifier import LabelledText, RelevanceClassifier, precision_recall
 from gemlib.errors import GemlibError
-from gemlib.gem.classifier_labels import label_with_llm
+from gemlib.gem.classifier_labels import candidate_segments, label_with_llm
 from gemlib.gem.prefilter import ProcedurePrefilter
+from gemlib.gem.segmenter import Segmenter
 from gemlib.llm import LLM
-from gemlib.model import Rejection
+from gemlib.model import Document, Rejection
 from gemlib.pipeline.sampling import reservoir_sample
 from gemlib.stages.classifier_filter import ClassifierFilter
 from real_text import labelled_segments
@@ -149,6 +150,24 @@ def test_reservoir_sample_is_uniform_and_repeatable() -> None:
         for value in reservoir_sample(range(10), 3, seed=seed):
             counts[value] += 1
     assert all(500 < c < 700 for c in counts), counts  # 600 expected each
+
+
+def test_candidate_segments_are_what_the_relevance_stage_would_see() -> None:
+    rows = labelled_segments(max_chars=2000)
+    documents = [doc for doc, _ in rows[:60]]
+    every = list(candidate_segments(documents, prefilter=False))
+    kept = list(candidate_segments(documents))
+    segmenter, prefilter = Segmenter(), ProcedurePrefilter()
+    expected: list[Document] = []
+    for document in documents:
+        segments = segmenter.process(document)
+        assert isinstance(segments, list)
+        expected += segments
+    assert [s.id for s in every] == [s.id for s in expected]
+    assert [s.id for s in kept] == [
+        s.id for s in expected if isinstance(prefilter.process(s), Document)
+    ]
+    assert 0 < len(kept) < len(every)  # real text: the prefilter drops some, keeps some
 
 
 def test_train_classifier_command_and_the_gem_preset(tmp_path: Path) -> None:

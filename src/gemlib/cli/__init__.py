@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import itertools
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,37 +211,15 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
     """
     from gemlib.analysis.report import format_left_for_retry
     from gemlib.llm.limits import Limits
-    from gemlib.pipeline.accounting import RunStats
-    from gemlib.pipeline.cluster import run_partitions
+    from gemlib.pipeline.cluster import corpus_partitions, dask_client, run_partitions
     from gemlib.pipeline.store import PARTITION_GLOB
 
-    folder = Path(spec.corpus)
-    if not folder.is_dir():
-        raise GemlibError(f"--dask needs a folder of corpus files (one partition each): {folder}")
-    parts = sorted(
-        p for p in folder.iterdir() if p.suffix.lower() in (".jsonl", ".ndjson", ".parquet")
-    )
-    if not parts:
-        raise GemlibError(f"{folder} holds no .jsonl or .parquet files to use as partitions")
-    try:
-        distributed: Any = importlib.import_module("dask.distributed")
-    except ImportError:
-        raise GemlibError("--dask needs the dask extra: pip install 'gemlib[dask]'") from None
+    assert spec.dask is not None
+    parts = corpus_partitions(spec.corpus)
     existing = any(Path(spec.out).glob(PARTITION_GLOB))
-    if not existing or overwrite:
-        spec.save()  # nothing to protect: resume needs it even if this run is cut short
-    if spec.dask is not None and spec.dask.startswith("local"):
-        _, _, workers = spec.dask.partition(":")
-        cluster = distributed.LocalCluster(
-            host="127.0.0.1",
-            n_workers=int(workers or 2),
-            threads_per_worker=1,
-            dashboard_address=None,
-        )
-        client = distributed.Client(cluster)
-    else:
-        cluster, client = None, distributed.Client(spec.dask)
-    try:
+    with dask_client(spec.dask) as client:
+        if not existing or overwrite:
+            spec.save()  # nothing to protect: resume needs it even if this run is cut short
         print(f"{len(parts)} partitions on {sum(client.nthreads().values())} Dask workers")
         result = run_partitions(
             spec.pipeline,  # pickled with its settings; each worker builds its own
@@ -253,10 +230,6 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
             text_field=spec.text_field,
             overwrite=overwrite,
         )
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     spec.save()  # every partition accepted these settings
     print(f"each partition ran with {result.share.max_concurrency} requests in flight")
     for part in result.partitions:
@@ -269,12 +242,7 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
         f"\n{result.outputs} trajectories, {result.rejections} rejections in "
         f"{Path(spec.out)}/part-*, {result.requests} requests this run"
     )
-    left = RunStats()
-    for part in result.partitions:
-        for cause, count in part.stats.left_for_retry.items():
-            left.left_for_retry[cause] = left.left_for_retry.get(cause, 0) + count
-            example = part.stats.left_for_retry_examples.get(cause, "")
-            left.left_for_retry_examples.setdefault(cause, example)
+    left = result.left_for_retry()
     if text := format_left_for_retry(left):
         print(text)
     return EXIT_LEFT_FOR_RETRY if left.left_for_retry else 0
@@ -523,23 +491,14 @@ def _train(args: argparse.Namespace) -> int:
 def _train_classifier(args: argparse.Namespace) -> int:
     from gemlib.classifier import RelevanceClassifier
     from gemlib.formats.corpus import read_corpus
-    from gemlib.gem.classifier_labels import label_with_llm
-    from gemlib.gem.prefilter import ProcedurePrefilter
-    from gemlib.gem.segmenter import Segmenter
+    from gemlib.gem.classifier_labels import candidate_segments, label_with_llm
     from gemlib.llm import LLM
-    from gemlib.model import Document
     from gemlib.pipeline.sampling import reservoir_sample
 
-    segmenter, prefilter = Segmenter(), ProcedurePrefilter()
-
-    def candidates() -> Iterator[Document]:
-        for doc in read_corpus(args.corpus, text_field=args.text_field):
-            segments = segmenter.process(doc)
-            for segment in segments if isinstance(segments, list) else []:
-                if args.no_prefilter or isinstance(prefilter.process(segment), Document):
-                    yield segment
-
-    sample = reservoir_sample(candidates(), args.sample, seed=args.seed)
+    candidates = candidate_segments(
+        read_corpus(args.corpus, text_field=args.text_field), prefilter=not args.no_prefilter
+    )
+    sample = reservoir_sample(candidates, args.sample, seed=args.seed)
     print(f"labelling {len(sample)} sampled segments with {args.model}")
     model = LLM(args.model, api_base=args.api_base)
     labels_dir = Path(args.out).with_name(Path(args.out).name + ".labels")

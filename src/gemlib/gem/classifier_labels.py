@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from gemlib.classifier.scoring import LabelledText
+from gemlib.gem.prefilter import ProcedurePrefilter
 from gemlib.gem.relevance import RelevanceFilter
+from gemlib.gem.segmenter import Segmenter
 from gemlib.model import Document
 from gemlib.pipeline.pipeline import Pipeline
 
-__all__ = ["label_with_llm"]
+__all__ = ["candidate_segments", "label_with_llm"]
+
+
+def candidate_segments(
+    documents: Iterable[Document], *, prefilter: bool = True
+) -> Iterator[Document]:
+    """The segments GEM's relevance stage would be asked about: each document split by the
+    :class:`~gemlib.gem.segmenter.Segmenter`, then (with ``prefilter``) those the
+    :class:`~gemlib.gem.prefilter.ProcedurePrefilter` keeps."""
+    segmenter, keeps = Segmenter(), ProcedurePrefilter()
+    for document in documents:
+        segments = segmenter.process(document)
+        for segment in segments if isinstance(segments, list) else []:
+            if not prefilter or isinstance(keeps.process(segment), Document):
+                yield segment
 
 
 def label_with_llm(

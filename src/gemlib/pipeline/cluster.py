@@ -25,8 +25,10 @@ running ones get the same share when they start. With several models,
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,17 @@ from gemlib.errors import GemlibError
 from gemlib.llm.limits import Limits
 from gemlib.pipeline.accounting import RunStats
 
-__all__ = ["ClusterResult", "PartitionResult", "run_partitions", "share_limits"]
+__all__ = [
+    "ClusterResult",
+    "PartitionResult",
+    "corpus_partitions",
+    "dask_client",
+    "run_partitions",
+    "share_limits",
+]
+
+PARTITION_SUFFIXES = (".jsonl", ".ndjson", ".parquet")
+"""The corpus files :func:`corpus_partitions` takes from a folder."""
 
 
 def share_limits(limits: Limits, parts: int) -> Limits:
@@ -91,6 +103,60 @@ class ClusterResult:
     def requests(self) -> int:
         """Model requests sent in this call, over all partitions."""
         return sum(p.requests for p in self.partitions)
+
+    def left_for_retry(self) -> RunStats:
+        """The items this call left not done, over all partitions, by cause (with one
+        example each), as :attr:`RunStats.left_for_retry` counts them for one run."""
+        left = RunStats()
+        for part in self.partitions:
+            for cause, count in part.stats.left_for_retry.items():
+                left.left_for_retry[cause] = left.left_for_retry.get(cause, 0) + count
+                example = part.stats.left_for_retry_examples.get(cause, "")
+                left.left_for_retry_examples.setdefault(cause, example)
+        return left
+
+
+def corpus_partitions(folder: str | os.PathLike[str]) -> list[Path]:
+    """The JSONL and Parquet files of ``folder``, sorted: one partition each."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise GemlibError(f"a partitioned run needs a folder of corpus files: {root}")
+    parts = sorted(
+        p for p in root.iterdir() if p.suffix.lower() in PARTITION_SUFFIXES and not p.is_dir()
+    )
+    if not parts:
+        raise GemlibError(f"{root} holds no .jsonl or .parquet files to use as partitions")
+    return parts
+
+
+@contextlib.contextmanager
+def dask_client(address: str) -> Iterator[Any]:
+    """A Dask client, closed on exit: ``local`` or ``local:N`` starts a cluster of ``N``
+    one-thread workers (default 2) on 127.0.0.1 and closes it too; anything else is the
+    address of a running scheduler."""
+    try:
+        distributed: Any = importlib.import_module("dask.distributed")
+    except ImportError:
+        raise GemlibError("Dask runs need the dask extra: pip install 'gemlib[dask]'") from None
+    cluster = None
+    if address == "local" or address.startswith("local:"):
+        _, _, workers = address.partition(":")
+        try:
+            count = int(workers or 2)
+        except ValueError:
+            raise GemlibError(f"local:N takes a number of workers, got {address!r}") from None
+        cluster = distributed.LocalCluster(
+            host="127.0.0.1", n_workers=count, threads_per_worker=1, dashboard_address=None
+        )
+        client = distributed.Client(cluster)
+    else:
+        client = distributed.Client(address)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _run_partition(
