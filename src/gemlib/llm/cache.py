@@ -10,21 +10,28 @@ Faults: a cache that cannot be opened (unwritable folder, a file that is not
 a database) raises :class:`~gemlib.errors.CacheError` when first used, so a run
 stops before it spends anything. A cache that fails later (disk full, I/O
 error) raises it from :meth:`RequestCache.get` / :meth:`RequestCache.put`;
-:class:`~gemlib.llm.LLM` then warns once and goes on without the cache.
+:class:`CacheHandle`, through which an :class:`~gemlib.llm.LLM` uses the cache,
+then warns once and goes on without it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 from pathlib import Path
 
+import attrs
+
 from gemlib._paths import cache_home
 from gemlib.errors import CacheError
-from gemlib.llm.protocol import ChatReply
+from gemlib.llm.protocol import ChatReply, ChatRequest
+from gemlib.llm.reasoning import separate_reasoning
 
-__all__ = ["RequestCache", "default_cache_path"]
+__all__ = ["CacheHandle", "CacheSetting", "RequestCache", "default_cache_path"]
+
+log = logging.getLogger("gemlib")
 
 
 def default_cache_path() -> Path:
@@ -92,3 +99,66 @@ class RequestCache:
 
     def __repr__(self) -> str:
         return f"RequestCache({str(self.path)!r})"
+
+
+CacheSetting = bool | str | os.PathLike[str] | RequestCache | None
+"""``True`` for the shared cache, a path, a :class:`RequestCache`, or ``False``/``None``."""
+
+
+@attrs.define
+class CacheHandle:
+    """The request cache as one ``LLM`` uses it: opened on first use, dropped after it fails.
+
+    ``endpoint`` (the ``api_base``) is part of every key. A cache that cannot be
+    opened raises :class:`~gemlib.errors.CacheError` (the run stops before
+    spending anything); one that fails later is warned about once and left alone.
+    """
+
+    setting: CacheSetting
+    endpoint: str = ""
+    _cache: RequestCache | None = attrs.field(init=False, default=None)
+    _failed: bool = attrs.field(init=False, default=False)
+
+    def _open(self) -> RequestCache | None:
+        if self._failed:
+            return None
+        if self._cache is None and self.setting not in (None, False):
+            setting = self.setting
+            if isinstance(setting, RequestCache):
+                self._cache = setting
+            else:
+                self._cache = RequestCache(None if setting is True else setting)  # type: ignore[arg-type]
+        return self._cache
+
+    def lookup(self, request: ChatRequest) -> tuple[str, ChatReply | None]:
+        """``request``'s key (``""`` without a cache) and its cached reply, marked ``cached``."""
+        cache = self._open()
+        if cache is None:
+            return "", None
+        key = request.cache_key(self.endpoint)
+        try:
+            hit = cache.get(key)
+        except CacheError as exc:
+            self._broke(exc)
+            return key, None
+        if hit is None:
+            return key, None
+        if not hit.reasoning:  # written before reasoning was separated
+            hit = separate_reasoning(hit)
+        return key, attrs.evolve(hit, cached=True, latency=0.0, cost=0.0)
+
+    def store(self, key: str, reply: ChatReply) -> None:
+        """Keep ``reply`` under ``key`` (from :meth:`lookup`); a truncated reply is not kept."""
+        cache = self._open()
+        if cache is None or not key or reply.truncated:
+            return
+        try:
+            cache.put(key, reply)
+        except CacheError as exc:
+            self._broke(exc)
+
+    def _broke(self, exc: CacheError) -> None:
+        """A cache that failed mid-run (disk full, I/O error): warn once, go on without it."""
+        if not self._failed:
+            self._failed = True
+            log.warning("%s; going on without the request cache", exc)

@@ -1,5 +1,9 @@
 """`LLM`: a model as gemlib's stages see it, with limits, retries, cache and accounting.
 
+An ``LLM`` composes a backend (:mod:`gemlib.llm.backends`, chosen by the model's
+prefix) with the request cache (:class:`~gemlib.llm.cache.CacheHandle`) and a
+:class:`~gemlib.llm.retrying.Retrying` sender (limits, retries, timeouts, usage).
+
     teacher = LLM("openai/gpt-4.1-mini", temperature=0.7, limits=Limits(max_concurrency=32))
     reply = await teacher.acomplete([{"role": "user", "content": "hi"}], stage="demo")
 
@@ -11,43 +15,26 @@ to share its limits: a 429 then slows every stage's traffic to that model.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import math
 import os
-import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from gemlib._secrets import check_api_base, scrub, url_without_credentials
+from gemlib._secrets import check_api_base, scrub
 from gemlib._sync import run_sync
-from gemlib._unicode import has_lone_surrogate, without_lone_surrogates
-from gemlib.errors import (
-    CacheError,
-    ConnectFailed,
-    ModelError,
-    ModelUnreachable,
-    RateLimited,
-    ReplyTooLarge,
-    TransientModelError,
-)
+from gemlib.errors import CacheError, ModelError
 from gemlib.llm.backends import TRANSPORTS, backend_type
 from gemlib.llm.backends.openai_compat import key_from_environment
 from gemlib.llm.batch import BatchBackend, BatchSettings
-from gemlib.llm.cache import RequestCache
+from gemlib.llm.cache import CacheHandle, CacheSetting
 from gemlib.llm.limits import Limiter, Limits
 from gemlib.llm.model_id import ModelId
 from gemlib.llm.protocol import Backend, BackendOptions, ChatReply, ChatRequest
-from gemlib.llm.reasoning import separate_reasoning
+from gemlib.llm.retrying import Retrying
 from gemlib.llm.usage import BatchCounts, ModelUsage
 
 __all__ = ["LLM", "as_llm"]
-
-log = logging.getLogger("gemlib")
-
-CacheSetting = bool | str | os.PathLike[str] | RequestCache | None
 
 
 @attrs.define(repr=False)
@@ -115,11 +102,8 @@ class LLM:
     limiter: Limiter = attrs.field(init=False)
     usage: dict[str, ModelUsage] = attrs.field(init=False, factory=dict)
     """Usage by stage name (``""`` for calls made outside a stage)."""
-    _cache: RequestCache | None = attrs.field(init=False, default=None)
-    _cache_failed: bool = attrs.field(init=False, default=False)
-    _reached: bool = attrs.field(init=False, default=False)
-    _capped_retry_after: bool = attrs.field(init=False, default=False)
-    _asked_retry_after: float | None = attrs.field(init=False, default=None)
+    _cache: CacheHandle = attrs.field(init=False)
+    _sender: Retrying = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
@@ -134,6 +118,20 @@ class LLM:
                 self.model, self.api_base, self.api_key, self.timeout, self.max_reply_bytes
             )
             self.backend = backend_type(self.model, self.transport).build(options)
+        self._cache = CacheHandle(self.cache, self.api_base or "")
+        self._sender = Retrying(
+            self.backend,
+            self.limiter,
+            self.model,
+            self.max_retries,
+            self.backoff_base,
+            self.backoff_max,
+            self.max_retry_after,
+            self._attempt_timeout,
+            self.max_reply_bytes,
+            self.api_base,
+            batched=bool(self.batch),
+        )
 
     def _use_batches(self) -> None:
         from gemlib.llm.batch import OpenAIBatchAPI
@@ -198,17 +196,6 @@ class LLM:
             params["max_tokens"] = self.max_tokens
         return params
 
-    def _request_cache(self) -> RequestCache | None:
-        if self._cache_failed:
-            return None
-        if self._cache is None and self.cache not in (None, False):
-            setting = self.cache
-            if isinstance(setting, RequestCache):
-                self._cache = setting
-            else:
-                self._cache = RequestCache(None if setting is True else setting)  # type: ignore[arg-type]
-        return self._cache
-
     def usage_for(self, stage: str) -> ModelUsage:
         """The usage ledger of one stage (created empty on first use)."""
         return self.usage.setdefault(stage, ModelUsage())
@@ -232,6 +219,10 @@ class LLM:
                 await self.aclose()
 
         return run_sync(once())
+
+    def pause_note(self) -> str | None:
+        """Why requests to this model are waiting now (a 429's pause), for progress lines."""
+        return self._sender.pause_note()
 
     async def aclose(self) -> None:
         """Release the connections opened in the running event loop."""
@@ -259,165 +250,16 @@ class LLM:
         request = ChatRequest(self.model, messages, {**self._params(), **params}, sample)
         ledger = self.usage_for(stage)
         try:
-            cache = self._request_cache()  # CacheError when it cannot be opened: fatal
-            key = request.cache_key(self.api_base or "") if cache is not None else ""
-            if cache is not None and (hit := self._cache_get(cache, key)) is not None:
+            key, hit = self._cache.lookup(request)  # CacheError if it cannot be opened: fatal
+            if hit is not None:
                 ledger.cache_hits += 1
-                if not hit.reasoning:  # written before reasoning was separated
-                    hit = separate_reasoning(hit)
-                return attrs.evolve(hit, cached=True, latency=0.0, cost=0.0)
-            reply = await self._send_with_retries(request, ledger)
+                return hit
+            reply = await self._sender.send(request, ledger)
         except (ModelError, CacheError) as exc:
             exc.args = tuple(self._scrub(a) if isinstance(a, str) else a for a in exc.args)
             raise
-        if cache is not None and not reply.truncated:
-            self._cache_put(cache, key, reply)
+        self._cache.store(key, reply)
         return reply
-
-    def _cache_get(self, cache: RequestCache, key: str) -> ChatReply | None:
-        try:
-            return cache.get(key)
-        except CacheError as exc:
-            self._cache_broke(exc)
-            return None
-
-    def _cache_put(self, cache: RequestCache, key: str, reply: ChatReply) -> None:
-        try:
-            cache.put(key, reply)
-        except CacheError as exc:
-            self._cache_broke(exc)
-
-    def _cache_broke(self, exc: CacheError) -> None:
-        """A cache that failed mid-run (disk full, I/O error): warn once, go on without it."""
-        if not self._cache_failed:
-            self._cache_failed = True
-            log.warning("%s; going on without the request cache", exc)
-
-    async def _send_with_retries(self, request: ChatRequest, ledger: ModelUsage) -> ChatReply:
-        assert self.backend is not None
-        estimate = request.estimated_tokens()
-        attempt = 0
-        while True:
-            await self.limiter.acquire(estimate)
-            ledger.requests += 1
-            ledger.batched += 1 if self.batch else 0
-            try:
-                reply = await asyncio.wait_for(
-                    self.backend.acomplete(request), self._attempt_timeout
-                )
-                if len(reply.text) > self.max_reply_bytes:  # a backend that cannot stop early
-                    raise ReplyTooLarge(
-                        f"a reply of {len(reply.text)} characters (max_reply_bytes="
-                        f"{self.max_reply_bytes})",
-                        model=self.model,
-                    )
-                reply = _storable(separate_reasoning(reply))
-            except BaseException as exc:
-                self.limiter.release(ok=False)  # every exit frees the slot
-                if not isinstance(exc, Exception):
-                    raise  # cancelled: the run is stopping
-                if isinstance(exc, CacheError):  # the batch ledger unusable: stop the run
-                    raise
-                error = self._model_error(exc)
-                if not isinstance(error, TransientModelError) or attempt >= self._retries(error):
-                    ledger.errors += 1
-                    if isinstance(error, ConnectFailed) and not self._reached:
-                        raise self._unreachable(error) from None
-                    raise error from None
-                delay = self._backoff(attempt)
-                if isinstance(error, RateLimited):
-                    if error.retry_after is not None:
-                        delay = self._retry_after(error.retry_after, delay)
-                        delay += random.uniform(0, 0.1)
-                    self.limiter.rate_limited(delay)
-                else:
-                    await asyncio.sleep(delay)
-                attempt += 1
-                ledger.retries += 1
-                continue
-            self._reached = True
-            self.limiter.release(ok=True)
-            self.limiter.settle_tokens(estimate, reply.prompt_tokens + reply.completion_tokens)
-            ledger.prompt_tokens += reply.prompt_tokens
-            ledger.completion_tokens += reply.completion_tokens
-            ledger.reasoning_tokens += reply.reasoning_tokens
-            ledger.cost += reply.cost
-            return reply
-
-    def _model_error(self, exc: Exception) -> ModelError:
-        """Any exception out of a backend as a gemlib model error."""
-        if isinstance(exc, ModelError):
-            return exc
-        if isinstance(exc, asyncio.TimeoutError):
-            return TransientModelError(
-                f"no reply within {self._attempt_timeout}s", model=self.model
-            )
-        return ModelError(f"the backend failed: {type(exc).__name__}: {exc}", model=self.model)
-
-    def _retries(self, error: ModelError) -> int:
-        """Retries allowed for ``error``: few while the server has never answered."""
-        if isinstance(error, ConnectFailed) and not self._reached:
-            return min(self.max_retries, 2)
-        return self.max_retries
-
-    def _unreachable(self, error: ConnectFailed) -> ModelUnreachable:
-        where = f" at {url_without_credentials(self.api_base)}" if self.api_base else ""
-        reason = str(error).removeprefix(f"{self.model}: ")
-        return ModelUnreachable(
-            f"cannot reach the model{where} ({reason}); start the server, or fix "
-            "--api-base / the network",
-            model=self.model,
-        )
-
-    def pause_note(self) -> str | None:
-        """Why requests to this model are waiting now (a 429's pause), for progress lines."""
-        left = self.limiter.pause_left()
-        if left <= 0:
-            return None
-        note = f"{self.model} paused {left:.0f}s after a 429"
-        if self._asked_retry_after is not None:
-            note += (
-                f" (Retry-After {self._asked_retry_after:g}s capped at {self.max_retry_after:g}s)"
-            )
-        return note
-
-    def _retry_after(self, seconds: float, backoff: float) -> float:
-        """The server's ``Retry-After``, capped at ``max_retry_after`` (with one warning).
-
-        A value that is no duration (negative, NaN) leaves the ``backoff``.
-        """
-        if math.isnan(seconds) or seconds < 0:
-            return backoff
-        if seconds <= self.max_retry_after:
-            self._asked_retry_after = None
-            return seconds
-        self._asked_retry_after = seconds
-        if not self._capped_retry_after:
-            self._capped_retry_after = True
-            log.warning(
-                "%s: the server asked to wait %s s (Retry-After); waiting %s s instead "
-                "(LLM(max_retry_after=...))",
-                self.model,
-                seconds,
-                self.max_retry_after,
-            )
-        return self.max_retry_after
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
-        return random.uniform(ceiling / 2, ceiling)
-
-
-def _storable(reply: ChatReply) -> ChatReply:
-    """``reply`` with lone surrogates (from a stray ``\\ud800`` escape) replaced, so the
-    cache and the run directory can store it: a server's odd escape is no one's fault."""
-    if has_lone_surrogate(reply.text) or has_lone_surrogate(reply.reasoning):
-        return attrs.evolve(
-            reply,
-            text=without_lone_surrogates(reply.text),
-            reasoning=without_lone_surrogates(reply.reasoning),
-        )
-    return reply
 
 
 def as_llm(model: str | LLM, **options: Any) -> LLM:
