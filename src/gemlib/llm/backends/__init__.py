@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from gemlib.errors import ModelConfigError
 from gemlib.llm.backends.litellm import LiteLLMBackend
 from gemlib.llm.backends.openai_compat import OpenAICompatBackend
 from gemlib.llm.backends.registry import BACKENDS
@@ -66,5 +67,7 @@ def backend_type(model: str, transport: str = "auto") -> BackendType:
     prefix, else litellm (which knows most hosted providers, and says so when it does not)."""
     if transport != "auto":
         return TRANSPORTS[transport]
-    provider = ModelId.parse(model).provider
-    return BACKENDS.get(provider) if provider in BACKENDS else LiteLLMBackend
+    try:
+        return BACKENDS.get(ModelId.parse(model).provider)  # plug-ins read only if not built in
+    except ModelConfigError:
+        return LiteLLMBackend
