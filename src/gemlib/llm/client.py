@@ -99,7 +99,6 @@ class LLM:
     OpenAI-compatible servers with the batch endpoints, and Anthropic models;
     ``limits`` then become the batches' ``max_in_flight``, and a request waits
     up to ``max_wait``."""
-    limiter: Limiter = attrs.field(init=False)
     usage: dict[str, ModelUsage] = attrs.field(init=False, factory=dict)
     """Usage by stage name (``""`` for calls made outside a stage)."""
     _cache: CacheHandle = attrs.field(init=False)
@@ -112,7 +111,6 @@ class LLM:
             self._use_batches()
         if self.api_base is not None:
             check_api_base(self.api_base)
-        self.limiter = Limiter(self.limits)
         if self.backend is None:
             options = BackendOptions(
                 self.model, self.api_base, self.api_key, self.timeout, self.max_reply_bytes
@@ -121,7 +119,7 @@ class LLM:
         self._cache = CacheHandle(self.cache, self.api_base or "")
         self._sender = Retrying(
             self.backend,
-            self.limiter,
+            Limiter(self.limits),
             self.model,
             self.max_retries,
             self.backoff_base,
@@ -158,6 +156,15 @@ class LLM:
             api.api_base = self.api_base
         self.backend = BatchBackend(self.model, api, settings, endpoint=self.api_base or "")
         self.limits = Limits(max_concurrency=settings.max_in_flight)
+
+    @property
+    def limiter(self) -> Limiter:
+        """The limiter every request to this model waits for (shared by the stages using it)."""
+        return self._sender.limiter
+
+    @limiter.setter
+    def limiter(self, limiter: Limiter) -> None:
+        self._sender.limiter = limiter
 
     def batch_counts(self) -> BatchCounts | None:
         """Batches submitted, in progress and done, with their requests (batch mode only)."""
