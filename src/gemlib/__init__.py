@@ -6,8 +6,9 @@ or internal modules and may change. The model layer (``LLM``, ``Limits``,
 the frameworks that depend on it.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from gemlib._lazy import lazy_names as _lazy_names
 from gemlib._version import __version__
 from gemlib.errors import (
     CacheError,
@@ -70,15 +71,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the model layer's public names on first use."""
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gemlib' has no attribute {name!r}")
+__getattr__ = _lazy_names(__name__, _LAZY)
 
 
 __all__ = [

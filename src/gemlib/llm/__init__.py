@@ -5,7 +5,9 @@ Names are imported on first use, so that code needing only the light parts
 (:mod:`gemlib.llm.usage`, :mod:`gemlib.llm.protocol`) does not load the client.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gemlib._lazy import lazy_names as _lazy_names
 
 if TYPE_CHECKING:
     from gemlib.llm.cache import RequestCache
@@ -39,15 +41,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use."""
-    if name in _WHERE:
-        import importlib
-
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gemlib.llm' has no attribute {name!r}")
+__getattr__ = _lazy_names(__name__, _WHERE)
 
 
 __all__ = [
