@@ -131,3 +131,17 @@ def test_both_transports_map_a_status_to_the_same_error(
     assert raised.value.status == status  # type: ignore[attr-defined]
     if error is ModelAuthError:
         assert "(" in str(raised.value), "the error says what to fix"
+
+
+def test_a_backend_without_aclose_is_refused_when_the_llm_is_built() -> None:
+    """Before aclose joined the protocol it was looked up with getattr, so a backend
+    without it ran; now the protocol says what to add, before any request is sent."""
+
+    class OnlyComplete:
+        async def acomplete(self, request: Any) -> Any:
+            raise AssertionError("never called")
+
+    with pytest.raises(
+        TypeError, match=r"OnlyComplete is no gemlib backend: it lacks async def aclose"
+    ):
+        LLM("x/y", backend=OnlyComplete(), cache=False)  # type: ignore[arg-type]

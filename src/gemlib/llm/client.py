@@ -116,6 +116,7 @@ class LLM:
                 self.model, self.api_base, self.api_key, self.timeout, self.max_reply_bytes
             )
             self.backend = backend_type(self.model, self.transport).build(options)
+        _check_backend(self.backend)
         self._cache = CacheHandle(self.cache, self.api_base or "")
         self._sender = Retrying(
             self.backend,
@@ -267,6 +268,20 @@ class LLM:
             raise
         self._cache.store(key, reply)
         return reply
+
+
+def _check_backend(backend: object) -> None:
+    """Refuse, before anything is sent, a backend lacking a method of the protocol."""
+    missing = [
+        name for name in ("acomplete", "aclose") if not callable(getattr(backend, name, None))
+    ]
+    if missing:
+        raise TypeError(
+            f"{type(backend).__name__} is no gemlib backend: it lacks "
+            f"{' and '.join(f'async def {name}()' for name in missing)} (see the Backend "
+            "protocol in gemlib.llm; a backend holding no connections writes "
+            "`async def aclose(self) -> None: pass`)"
+        )
 
 
 def as_llm(model: str | LLM, **options: Any) -> LLM:
