@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from gemlib.model import Message, Trajectory, stable_id
+import functools
+from collections.abc import Callable, Iterable
+
+from gemlib.model import Message, ToolCall, Trajectory, stable_id
 
 THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n\n"
 """How a reasoning model's chat template (Qwen3, DeepSeek-R1) puts an assistant turn's
@@ -23,49 +26,54 @@ def split_thought(text: str) -> tuple[str, str]:
     return "", text
 
 
+def link_replies(
+    messages: Iterable[Message], call_ids: Callable[[int], str] | None = None
+) -> list[Message]:
+    """``messages`` with each tool reply linked to the call it answers: every reader's rule.
+
+    A reply naming its call (``tool_call_id``) answers that call. A reply without
+    one answers the first call of the latest assistant turn that no reply has
+    answered yet, taking its ID (and its name, if the reply has none). Any other
+    message ends the calls before it, so a reply with no call left to answer
+    keeps ``tool_call_id=None``, for the validators (or the reader) to report.
+    With ``call_ids``, the n-th call (from 0) is first renamed ``call_ids(n)``,
+    for formats that carry no call IDs; replies naming an old ID follow it.
+    """
+    linked: list[Message] = []
+    pending: list[ToolCall] = []
+    renamed: dict[str, str] = {}
+    count = 0
+    for message in messages:
+        if message.role != "tool":
+            if call_ids is not None and message.tool_calls:
+                calls = []
+                for call in message.tool_calls:
+                    renamed[call.id] = call_ids(count)
+                    calls.append(call.model_copy(update={"id": renamed[call.id]}))
+                    count += 1
+                message = message.model_copy(update={"tool_calls": tuple(calls)})
+            pending = list(message.tool_calls)
+        elif message.tool_call_id is not None:
+            answered = renamed.get(message.tool_call_id, message.tool_call_id)
+            pending = [call for call in pending if call.id != answered]
+            if answered != message.tool_call_id:
+                message = message.model_copy(update={"tool_call_id": answered})
+        elif pending:
+            call = pending.pop(0)
+            message = message.model_copy(
+                update={"tool_call_id": call.id, "name": message.name or call.name}
+            )
+        linked.append(message)
+    return linked
+
+
 def renumber_calls(trajectory: Trajectory) -> Trajectory:
     """Give calls the stable IDs importers assign when a format does not carry IDs.
 
-    The n-th call gets ``stable_id("call", trajectory.id, n)``; tool replies are
-    relinked to the calls they answer, in order.
+    The n-th call gets ``stable_id("call", trajectory.id, n)``, and tool replies are
+    linked to the calls they answer (:func:`link_replies`).
     """
-    messages: list[Message] = []
-    mapping: dict[str, str] = {}
-    count = 0
-    for message in trajectory.messages:
-        if message.tool_calls:
-            calls = []
-            for call in message.tool_calls:
-                new_id = stable_id("call", trajectory.id, count)
-                count += 1
-                mapping[call.id] = new_id
-                calls.append(call.model_copy(update={"id": new_id}))
-            message = message.model_copy(update={"tool_calls": tuple(calls)})
-        elif message.tool_call_id is not None:
-            message = message.model_copy(
-                update={"tool_call_id": mapping.get(message.tool_call_id, message.tool_call_id)}
-            )
-        messages.append(message)
-    return trajectory.model_copy(update={"messages": tuple(messages)})
-
-
-def link_replies(trajectory_id: str, messages: list[Message]) -> list[Message]:
-    """Assign stable call IDs and link each tool reply to the pending call it answers."""
-    linked: list[Message] = []
-    pending: list[tuple[str, str]] = []
-    count = 0
-    for message in messages:
-        if message.tool_calls:
-            calls = []
-            for call in message.tool_calls:
-                calls.append(
-                    call.model_copy(update={"id": stable_id("call", trajectory_id, count)})
-                )
-                count += 1
-            message = message.model_copy(update={"tool_calls": tuple(calls)})
-            pending = [(c.id, c.name) for c in calls]
-        elif message.role == "tool" and pending:
-            call_id, name = pending.pop(0)
-            message = message.model_copy(update={"tool_call_id": call_id, "name": name})
-        linked.append(message)
-    return linked
+    call_ids = functools.partial(stable_id, "call", trajectory.id)
+    return trajectory.model_copy(
+        update={"messages": tuple(link_replies(trajectory.messages, call_ids))}
+    )

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from gemlib._nesting import check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
+from gemlib.formats._common import link_replies
 from gemlib.model import Message, Tool, ToolCall, Trajectory, stable_id, validation_summary
 from gemlib.model.conversation import jsonable
 
@@ -25,7 +26,8 @@ def from_chat(record: Mapping[str, Any], *, id: str | None = None) -> Trajectory
 
     Tool-call arguments may be JSON strings (as the API sends them) or
     objects. Calls without IDs get stable ones, and tool messages without a
-    ``tool_call_id`` are linked to the pending calls in order. An assistant
+    ``tool_call_id`` are linked to the pending calls in order
+    (:func:`~gemlib.formats._common.link_replies`). An assistant
     message with ``"weight": 0`` or ``"train": false`` is a masked turn; its
     ``reasoning_content`` (or ``reasoning``) is its reasoning. Raises
     :class:`FormatError` naming the message and the problem.
@@ -44,13 +46,17 @@ def from_chat(record: Mapping[str, Any], *, id: str | None = None) -> Trajectory
             raise FormatError(f"tools[{i}]: {exc}") from None
     seed = jsonable(record["messages"])
     messages: list[Message] = []
-    pending: list[ToolCall] = []
     for index, raw in enumerate(record["messages"]):
         try:
-            message, pending = _message_from_openai(raw, index, seed, pending)
+            messages.append(_message_from_openai(raw, index, seed))
         except (ValueError, TypeError) as exc:
             raise FormatError(f"messages[{index}]: {exc}") from None
-        messages.append(message)
+    messages = link_replies(messages)
+    for index, message in enumerate(messages):
+        if message.role == "tool" and message.tool_call_id is None:
+            raise FormatError(
+                f"messages[{index}]: a tool message without tool_call_id and no call to answer"
+            )
     data: dict[str, Any] = {"tools": tools, "messages": messages}
     if id or record.get("id"):
         data["id"] = id or record["id"]
@@ -97,9 +103,7 @@ def to_chat(trajectory: Trajectory) -> dict[str, Any]:
     return {"messages": messages, "tools": [t.to_openai() for t in trajectory.tools]}
 
 
-def _message_from_openai(
-    raw: Any, index: int, seed: Any, pending: list[ToolCall]
-) -> tuple[Message, list[ToolCall]]:
+def _message_from_openai(raw: Any, index: int, seed: Any) -> Message:
     if not isinstance(raw, Mapping):
         raise TypeError(f"expected an object, got {type(raw).__name__}")
     role = raw.get("role")
@@ -115,21 +119,14 @@ def _message_from_openai(
         reasoning = raw.get("reasoning_content") or raw.get("reasoning") or ""
         if not isinstance(reasoning, str):
             raise TypeError(f"reasoning_content must be a string, got {type(reasoning).__name__}")
-        message = Message(
+        return Message(
             role="assistant", content=content, tool_calls=calls, train=train, reasoning=reasoning
         )
-        return message, list(calls)
-    if role == "tool":
-        call_id = raw.get("tool_call_id")
-        name = raw.get("name")
-        if not call_id:
-            if not pending:
-                raise ValueError("a tool message without tool_call_id and no call to answer")
-            call_id, name = pending[0].id, name or pending[0].name
-        remaining = [c for c in pending if c.id != call_id]
-        return Message(role="tool", content=content, tool_call_id=call_id, name=name), remaining
+    if role == "tool":  # linked to its call by link_replies if it names none
+        call_id, name = raw.get("tool_call_id") or None, raw.get("name")
+        return Message(role="tool", content=content, tool_call_id=call_id, name=name)
     if role in ("system", "user"):
-        return Message(role=role, content=content), []
+        return Message(role=role, content=content)
     raise ValueError(f"unknown role {role!r}")
 
 

@@ -33,7 +33,7 @@ import attrs
 from gemlib._nesting import TooDeep, check_depth
 from gemlib._nesting import loads as _loads
 from gemlib.errors import ParseError, ToolSchemaError
-from gemlib.formats._common import link_replies
+from gemlib.formats._common import link_replies, renumber_calls
 from gemlib.formats.format import Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory
 
@@ -540,31 +540,19 @@ def parse_conversation(
     ids = call_ids or (lambda n: f"call_{n}")
     counter = iter(range(1_000_000))
     messages: list[Message] = []
-    pending: list[ToolCall] = []
     roles = _RoleTags(text)
     opening, closing = _first_turn(text, roles)
     while True:
         start, end = opening.end, closing.start
         if opening.name == "assistant":
             message = _assistant(text, start, end, lambda: ids(next(counter)), exact)
-            pending = list(message.tool_calls)
         else:
             content = text[start:end] if exact else text[start:end].strip()
-            if opening.name == "tool":
-                answered = pending.pop(0) if pending else None
-                message = Message(
-                    role="tool",
-                    content=content,
-                    tool_call_id=answered.id if answered else None,
-                    name=answered.name if answered else None,
-                )
-            else:
-                message = Message(role=opening.name, content=content)
-                pending = []
+            message = Message(role=opening.name, content=content)
         messages.append(message)
         found = _ANY_TAG.search(text, closing.end)
         if found is None:
-            return messages
+            return link_replies(messages)
         following = _Tag.of(found)
         if following.closing or following.name not in ROLES:
             if following.name in CALL_TAGS and not following.closing:
@@ -650,8 +638,9 @@ def load(record: dict[str, Any]) -> Trajectory:
         raise ParseError("a GEM tag record needs a 'text' string")
     check_depth(record)
     tools, messages = parse_refined(text, exact=True)
-    draft = Trajectory(id=str(record.get("id") or ""), tools=tuple(tools), messages=tuple(messages))
-    return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})
+    return renumber_calls(
+        Trajectory(id=str(record.get("id") or ""), tools=tuple(tools), messages=tuple(messages))
+    )
 
 
 def _is_tag_record(record: Mapping[str, Any]) -> bool:

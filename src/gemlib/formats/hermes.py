@@ -48,7 +48,7 @@ from pydantic import ValidationError
 
 from gemlib._nesting import check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
-from gemlib.formats._common import link_replies, split_thought
+from gemlib.formats._common import renumber_calls, split_thought
 from gemlib.formats.chat import to_chat
 from gemlib.formats.format import Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory, validation_summary
@@ -183,8 +183,9 @@ def load(record: dict[str, Any]) -> Trajectory:
             messages.append(Message(role=role, content=body))
     if position != len(text):
         raise FormatError(f"text at offset {position} is not a ChatML turn")
-    draft = Trajectory(id=str(record.get("id") or ""), tools=tuple(tools), messages=tuple(messages))
-    return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})
+    return renumber_calls(
+        Trajectory(id=str(record.get("id") or ""), tools=tuple(tools), messages=tuple(messages))
+    )
 
 
 def _call(payload: str) -> ToolCall:

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from gemlib._atomic import write_atomic
 from gemlib._nesting import check_depth, loads
 from gemlib.errors import FormatError, ToolSchemaError
-from gemlib.formats._common import link_replies, split_thought, with_thought
+from gemlib.formats._common import renumber_calls, split_thought, with_thought
 from gemlib.formats.format import ExportRequest, Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory, validation_summary
 
@@ -140,9 +140,9 @@ def load(record: dict[str, Any]) -> Trajectory:
         raise FormatError(f"not a ShareGPT record: {validation_summary(exc)}") from None
     except (KeyError, TypeError, json.JSONDecodeError, ToolSchemaError) as exc:
         raise FormatError(f"not a ShareGPT record: {exc!r}") from None
-    trajectory_id = str(record.get("id") or "")
-    draft = Trajectory(id=trajectory_id, tools=tools, messages=tuple(messages))
-    return draft.model_copy(update={"messages": tuple(link_replies(draft.id, messages))})
+    return renumber_calls(
+        Trajectory(id=str(record.get("id") or ""), tools=tools, messages=tuple(messages))
+    )
 
 
 def dataset_info(name: str, file_name: str) -> dict[str, Any]:
