@@ -42,7 +42,7 @@ _BUILT_IN = {
     "native": "gemlib.formats.native:FORMAT",
     "openai": "gemlib.formats.openai:FORMAT",
     "parquet": "gemlib.formats.hf:PARQUET",
-    "hf": "gemlib.hub:DATASET_FOLDER",
+    "hf": "gemlib.hub.push:DATASET_FOLDER",  # above the formats: it writes a card from statistics
     "tau2": "gemlib.formats.tau2:FORMAT",
     "bfcl": "gemlib.formats.bfcl:FORMAT",
 }
