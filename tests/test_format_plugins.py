@@ -92,13 +92,14 @@ def test_a_fresh_gemlib_process_finds_the_plugin_through_its_entry_point(tmp_pat
 
 
 def _broken_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Install five plug-ins on ``sys.path``: three broken, one greedy, one good."""
+    """Install six plug-ins on ``sys.path``: four broken, one greedy, one good."""
     tmp_path.mkdir()
     _dist(
         tmp_path,
         "gemlib.formats",
         {
             "exploding": "exploding_format:FORMAT",
+            "unhelpful": "unhelpful_format:FORMAT",
             "notaformat": "odd_formats:NUMBER",
             "misnamed": "odd_formats:MISNAMED",
             "greedy": "odd_formats:GREEDY",
@@ -106,6 +107,10 @@ def _broken_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         },
         {
             "exploding_format": "raise RuntimeError('this plug-in is broken')\n",
+            "unhelpful_format": (
+                "from gemlib.formats import Format\n"
+                "FORMAT = Format(name='unhelpful', description='a help text\\n  --format openai')\n"
+            ),
             "odd_formats": """
                 from gemlib import Message, Trajectory
                 from gemlib.formats import Format
@@ -131,7 +136,7 @@ def _broken_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
     monkeypatch.setattr(registry, "FORMATS", registry.new_registry())
-    for module in ("exploding_format", "odd_formats"):
+    for module in ("exploding_format", "unhelpful_format", "odd_formats"):
         monkeypatch.delitem(sys.modules, module, raising=False)
 
 
@@ -151,7 +156,7 @@ def test_broken_plugins_leave_the_builtin_formats_working(
             assert f"\n  {name} " in listed, name
         choices = page.split("--format {")[1].split("}")[0].split(",")
         assert choices == ["gem", "hermes", "hf", "openai", "parquet", "sharegpt", *plugin]
-        for name in ("exploding", "notaformat", "misnamed", "other"):
+        for name in ("exploding", "unhelpful", "notaformat", "misnamed", "other"):
             assert name not in listed, name
         for name in ("openai", "hermes"):
             out = tmp_path / f"out.{name}.jsonl"
@@ -160,6 +165,7 @@ def test_broken_plugins_leave_the_builtin_formats_working(
             assert list(read_trajectories(out)), name  # and read back, guessing the format
     assert "skipped the format plug-in 'exploding'" in caplog.text
     assert "this plug-in is broken" in caplog.text
+    assert "skipped the format plug-in 'unhelpful'" in caplog.text  # a description of two lines
     assert "skipped the format 'notaformat'" in caplog.text
     assert "skipped the format 'misnamed'" in caplog.text
     with pytest.raises(FormatError, match=r"not a gemlib\.formats\.format\.Format named"):

@@ -63,7 +63,8 @@ class ExportRequest:
 class Format:
     """One registered format (see the module docstring); every function is optional.
 
-    - ``name``: what ``--format`` takes; ``description``: one line for ``--help``;
+    - ``name``: what ``--format`` takes (letters, digits, ``_.-``; at most 64);
+      ``description``: one line for ``--help`` (at most 200 characters);
     - ``suffix``: the file suffix it writes and reads (``".jsonl"``), empty when it
       does not write or read one file (a dataset folder, an importer);
     - ``dump``/``load``: one JSONL record from/to a trajectory;
@@ -76,8 +77,8 @@ class Format:
       or, for an importer (no ``suffix``), whatever its source names.
     """
 
-    name: str
-    description: str
+    name: str = attrs.field(validator=attrs.validators.matches_re(r"[A-Za-z0-9][\w.-]{0,63}"))
+    description: str = attrs.field(validator=attrs.validators.matches_re(r"[^\r\n]{1,200}"))
     suffix: str = ".jsonl"
     dump: Callable[[Trajectory], dict[str, Any]] | None = None
     load: Callable[[dict[str, Any]], Trajectory] | None = None
