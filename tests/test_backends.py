@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fake_openai import FakeOpenAI, Reply
+from gemlib import Document, Pipeline
 from gemlib.errors import (
     ModelAuthError,
     ModelError,
@@ -16,9 +19,10 @@ from gemlib.errors import (
     RateLimited,
     TransientModelError,
 )
-from gemlib.llm import LLM
+from gemlib.llm import LLM, ChatReply, ChatRequest, ScriptedBackend
 from gemlib.llm.http_status import error_for_status, retry_after_seconds
 from gemlib.llm.model_id import ModelId
+from gemlib.stages.llm_stage import LLMStage
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -145,3 +149,45 @@ def test_a_backend_without_aclose_is_refused_when_the_llm_is_built() -> None:
         TypeError, match=r"OnlyComplete is no gemlib backend: it lacks async def aclose"
     ):
         LLM("x/y", backend=OnlyComplete(), cache=False)  # type: ignore[arg-type]
+
+
+class Echo(LLMStage):
+    """Keeps a document if the model answers ``ok``."""
+
+    def prompt(self, doc: Document) -> list[dict[str, str]]:
+        return [{"role": "user", "content": doc.text}]
+
+    def parse(self, text: str, doc: Document) -> Document:
+        return doc
+
+
+def test_a_backend_failing_to_close_does_not_break_the_finished_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fails on the code before (checked): the OSError out of aclose escaped Pipeline.run after
+    the items were done, skipping the other stages' closes and the run's statistics."""
+    closed: list[str] = []
+
+    class CloseFails:
+        async def acomplete(self, request: ChatRequest) -> ChatReply:
+            return ChatReply(text="ok", model=request.model)
+
+        async def aclose(self) -> None:
+            raise OSError("the socket is gone sk-live-0123456789abcdef0123")
+
+    class ClosesFine(ScriptedBackend):
+        async def aclose(self) -> None:
+            closed.append("fine")
+
+    class Second(Echo):
+        name = "second"
+
+    first = Echo(LLM("x/a", backend=CloseFails(), cache=False))
+    second = Second(LLM("x/b", backend=ClosesFine(lambda r: "ok"), cache=False))
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        result = Pipeline([first, second]).run(["one", "two"], run_dir=tmp_path / "run")
+    assert len(result.outputs) == 2
+    assert result.stats.outputs == 2
+    assert closed == ["fine"], "the other model was still closed"
+    assert "closing its backend failed (OSError: the socket is gone" in caplog.text
+    assert "sk-live-0123456789abcdef0123" not in caplog.text

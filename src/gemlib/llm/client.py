@@ -15,6 +15,7 @@ to share its limits: a 429 then slows every stage's traffic to that model.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +36,8 @@ from gemlib.llm.retrying import Retrying
 from gemlib.llm.usage import BatchCounts, ModelUsage
 
 __all__ = ["LLM", "as_llm"]
+
+log = logging.getLogger("gemlib")
 
 
 @attrs.define(repr=False)
@@ -233,9 +236,21 @@ class LLM:
         return self._sender.pause_note()
 
     async def aclose(self) -> None:
-        """Release the connections opened in the running event loop."""
-        if self.backend is not None:
+        """Release the connections opened in the running event loop.
+
+        A backend that fails to close is reported with a warning: its replies are
+        already recorded, and the run's other models still get closed.
+        """
+        if self.backend is None:
+            return
+        try:
             await self.backend.aclose()
+        except Exception as exc:
+            log.warning(
+                "%s: closing its backend failed (%s); its connections stay open until exit",
+                self.model,
+                self._scrub(f"{type(exc).__name__}: {exc}"),
+            )
 
     async def acomplete(
         self,
