@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from gemlib.errors import ParseError
@@ -179,3 +181,20 @@ def test_other_replies_accept_case_and_attributes_and_errors_name_reply_lines() 
     assert 'at line 5, column 1): "{\\"name\\": \\"y\\"}]</tools>"' in message
     with pytest.raises(ParseError, match=r"<toolsets> opened at line 2, column 1 is never closed"):
         parse_refined("Sure.\n<toolsets>[]\n<user>hi</user>")
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        '{"name": "x", "arguments": {"a": "' + '\\"' * 20_000 + "}}",  # a string never closed
+        "[" + '"a",' * 20_000 + '"' + '\\"' * 20_000 + ",]",  # and commas to repair before it
+    ],
+)
+def test_hostile_json_in_a_call_is_refused_in_linear_time(inside: str) -> None:
+    # An unclosed string of escaped quotes took minutes: Python's tokenize (the
+    # Python-literal repair) and the trailing-comma repair both looked for a
+    # string again at every quote after it.
+    started = time.perf_counter()
+    with pytest.raises(ParseError, match="not valid JSON"):
+        parse_conversation(f"<user>hi</user><assistant><func>{inside}</func></assistant>")
+    assert time.perf_counter() - started < 5
