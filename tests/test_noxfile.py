@@ -24,9 +24,16 @@ class Session:
     def __init__(self) -> None:
         self.commands: list[tuple[Any, ...]] = []
         self.warnings: list[str] = []
+        self.installs: list[tuple[Any, ...]] = []
+        self.envs: list[dict[str, str]] = []
+        self.posargs: list[str] = []
 
     def run(self, *args: Any, **kwargs: Any) -> None:
         self.commands.append(args)
+        self.envs.append(kwargs.get("env") or {})
+
+    def install(self, *args: Any, **kwargs: Any) -> None:
+        self.installs.append(args)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -89,3 +96,26 @@ def test_real_text_tests_skip_unless_the_docs_are_required(
     monkeypatch.setenv("GEMLIB_REQUIRE_PYTHON_DOCS", "1")
     with pytest.raises(FileNotFoundError):
         real_text._python_docs()
+
+
+@pytest.mark.parametrize("name", ["tests", "faults"])
+def test_the_test_sessions_install_every_plug_in_package_and_require_it(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plug-in tests skip without their packages, except where nox installed them."""
+    noxfile = _noxfile()
+    packages = sorted(
+        str(folder.relative_to(ROOT))
+        for folder in (ROOT / "tests" / "plugins").iterdir()
+        if (folder / "pyproject.toml").is_file()
+    )
+    assert "tests/plugins/gemlib-example-backend" in packages
+    assert sorted(noxfile.TEST_PLUGINS) == packages
+    monkeypatch.setattr(noxfile, "python_docs", lambda session: {})
+    session = Session()
+    getattr(noxfile, name)(session)
+    assert ("--no-deps", *noxfile.TEST_PLUGINS) in session.installs
+    runs = zip(session.commands, session.envs, strict=True)
+    pytest_runs = [env for args, env in runs if args[0] == "pytest"]
+    assert pytest_runs
+    assert all(env.get("GEMLIB_REQUIRE_PLUGINS") == "1" for env in pytest_runs)
