@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli_runner import gemlib as run_gemlib
 from cluster_pipelines import gem_against
 from conftest import third_party
 from fake_openai import FakeOpenAI, Reply
@@ -49,18 +49,27 @@ def _partitions(tmp_path: Path, parts: int, per_part: int) -> list[Path]:
     return paths
 
 
-def test_partitions_run_resume_and_stay_within_the_global_budget(tmp_path: Path) -> None:
-    third_party("distributed")
-    from dask.distributed import Client, LocalCluster
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """One Dask cluster of two one-thread worker processes on 127.0.0.1 for this module.
 
-    partitions = _partitions(tmp_path, parts=3, per_part=4)
-    with (
-        FakeOpenAI(canned_reply, latency=0.2) as server,
-        LocalCluster(
-            host="127.0.0.1", n_workers=2, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    Started through ``dask_client("local:2")``, the way ``--dask local:2`` starts one;
+    the tests reuse it (by client or by scheduler address) instead of paying for a
+    cluster, and workers importing gemlib, each time.
+    """
+    third_party("distributed")
+    with dask_client("local:2") as client:
+        assert sorted(client.nthreads().values()) == [1, 1]
+        assert all("127.0.0.1" in worker for worker in client.nthreads())
+        yield client
+
+
+def test_partitions_run_resume_and_stay_within_the_global_budget(
+    tmp_path: Path, cluster: Any
+) -> None:
+    partitions = _partitions(tmp_path, parts=3, per_part=2)
+    client = cluster
+    with FakeOpenAI(canned_reply, latency=0.2) as server:
         make = partial(gem_against, server.url)
         budget = Limits(max_concurrency=4)
         first = run_partitions(make, partitions, tmp_path / "run", client=client, limits=budget)
@@ -68,14 +77,14 @@ def test_partitions_run_resume_and_stay_within_the_global_budget(tmp_path: Path)
         assert first.share.max_concurrency == 2, "two workers at once: half the budget each"
         assert server.peak <= 4, "the cluster as a whole never exceeds the model's limit"
         assert server.peak >= 3, "and partitions did run side by side"
-        assert first.outputs == 12
-        assert first.requests == sent == 12 * 5
+        assert first.outputs == 6
+        assert first.requests == sent == 6 * 5
 
         again = run_partitions(make, partitions, tmp_path / "run", client=client, limits=budget)
         assert len(server.requests) == sent, "a rerun resumes every partition: no requests"
         assert again.requests == 0
-        assert again.outputs == 12, "the run directories' totals, all sessions"
-        assert sum(p.stats.resumed for p in again.partitions) == 12
+        assert again.outputs == 6, "the run directories' totals, all sessions"
+        assert sum(p.stats.resumed for p in again.partitions) == 6
 
         broken = [*partitions, tmp_path / "missing.jsonl"]
         with pytest.raises(GemlibError, match=r"1 of 4 partitions failed .*missing\.jsonl"):
@@ -85,9 +94,9 @@ def test_partitions_run_resume_and_stay_within_the_global_budget(tmp_path: Path)
     parts = sorted((tmp_path / "run").iterdir())
     assert [p.name for p in parts] == ["part-00000", "part-00001", "part-00002"]
     ids = [t["id"] for p in parts for t in open_results(p)[0]]
-    assert len(ids) == len(set(ids)) == 12
+    assert len(ids) == len(set(ids)) == 6
     sources = {t["provenance"]["document_id"] for p in parts for t in open_results(p)[0]}
-    assert sources == {f"p{p}-{i}" for p in range(3) for i in range(4)}
+    assert sources == {f"p{p}-{i}" for p in range(3) for i in range(2)}
 
 
 def test_budget_shares_never_add_up_to_more_than_the_whole() -> None:
@@ -134,21 +143,17 @@ def test_what_partitions_left_for_retry_adds_up() -> None:
     }
 
 
-def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
-    third_party("distributed")
+def test_run_command_on_a_dask_cluster_and_resume(tmp_path: Path, cluster: Any) -> None:
     _partitions(tmp_path / "corpus", parts=2, per_part=3)
-    env = {**os.environ, "OPENAI_API_KEY": "none", "GEMLIB_CACHE_DIR": str(tmp_path / "cache")}
+    scheduler = cluster.scheduler.address  # the module's cluster: --dask takes its address
 
     def gemlib(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "gemlib.cli", *args]
-        return subprocess.run(
-            command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
-        )
+        return run_gemlib(*args, cwd=tmp_path, env={"OPENAI_API_KEY": "none"})
 
     with FakeOpenAI(canned_reply) as server:
         first = gemlib(
             "run", "corpus", "--model", "openai/teacher", "--api-base", server.url,
-            "--out", "run", "--dask", "local:2", "--concurrency", "4",
+            "--out", "run", "--dask", scheduler, "--concurrency", "4",
         )  # fmt: skip
         assert first.returncode == 0, first.stderr
         sent = len(server.requests)
@@ -163,7 +168,7 @@ def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
         settings = (tmp_path / "run" / "run.json").read_bytes()
         other = gemlib(
             "run", "corpus", "--model", "openai/teacher", "--api-base", server.url,
-            "--out", "run", "--dask", "local:2", "--no-judge",
+            "--out", "run", "--dask", scheduler, "--no-judge",
         )  # fmt: skip
         assert other.returncode == 2, other.stderr
         assert "different pipeline" in other.stderr
@@ -186,7 +191,7 @@ def test_run_command_on_a_local_dask_cluster_and_resume(tmp_path: Path) -> None:
     with FakeOpenAI(refuse_judge) as server:
         left = gemlib(
             "run", "corpus", "--model", "openai/teacher", "--api-base", server.url,
-            "--out", "left", "--dask", "local:2", "--concurrency", "4",
+            "--out", "left", "--dask", scheduler, "--concurrency", "4",
         )  # fmt: skip
     assert left.returncode == 3, left.stderr
     assert "6 items left for retry" in left.stdout

@@ -117,12 +117,18 @@ class ClusterResult:
 
 
 def corpus_partitions(folder: str | os.PathLike[str]) -> list[Path]:
-    """The JSONL and Parquet files of ``folder``, sorted: one partition each."""
+    """The JSONL and Parquet files of ``folder``, sorted: one partition each.
+
+    The paths are absolute: a worker of a running scheduler has a working
+    directory of its own.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise GemlibError(f"a partitioned run needs a folder of corpus files: {root}")
     parts = sorted(
-        p for p in root.iterdir() if p.suffix.lower() in PARTITION_SUFFIXES and not p.is_dir()
+        p
+        for p in root.resolve().iterdir()
+        if p.suffix.lower() in PARTITION_SUFFIXES and not p.is_dir()
     )
     if not parts:
         raise GemlibError(f"{root} holds no .jsonl or .parquet files to use as partitions")
