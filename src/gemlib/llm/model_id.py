@@ -10,6 +10,7 @@ counting, batch APIs) asks :meth:`ModelId.parse` instead of slicing the string.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Container
 
 import attrs
@@ -27,13 +28,10 @@ class ModelId:
     provider: str
     name: str
 
-    @classmethod
-    def parse(cls, model: str) -> ModelId:
+    @staticmethod
+    def parse(model: str) -> ModelId:
         """Split ``model``; a string with no slash, or starting with one, has no prefix."""
-        provider, slash, name = model.partition("/")
-        if not slash or not provider:
-            return cls("", model)
-        return cls(provider, name)
+        return _parse(model)
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.name}" if self.provider else self.name
@@ -49,3 +47,12 @@ class ModelId:
         when it is one of them, else the whole string (a name such as
         ``meta-llama/Llama-3-8B`` forced onto such a server is sent as written)."""
         return self.name if self.provider in providers else str(self)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(model: str) -> ModelId:
+    # Cached: the direct client parses the model of every request it sends.
+    provider, slash, name = model.partition("/")
+    if not slash or not provider:
+        return ModelId("", model)
+    return ModelId(provider, name)
