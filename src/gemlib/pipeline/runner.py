@@ -443,7 +443,7 @@ class _Runner:
     async def _invoke(self, stage: Stage, index: int, item: Any) -> Any:
         if self._async_process[index]:
             return await stage.process(item)  # type: ignore[misc]
-        if stage.blocking:
+        if stage.blocks(item):
             result = await asyncio.to_thread(stage.process, item)
         else:
             result = stage.process(item)

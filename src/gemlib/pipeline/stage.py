@@ -12,7 +12,9 @@ checks them when stages are composed. Class attributes tune a stage: ``name``
 (defaults to the class name in snake case), ``version`` (bump it when behaviour
 changes: it feeds run manifests and caches), ``concurrency`` (most items in
 ``process`` at once; ``None`` means the pipeline's window only) and ``blocking``
-(run a synchronous ``process`` in a worker thread instead of the event loop).
+(run a synchronous ``process`` in a worker thread instead of the event loop; a
+stage whose work is long only for some items decides per item in
+:meth:`Stage.blocks`).
 """
 
 from __future__ import annotations
@@ -76,6 +78,12 @@ class Stage(abc.ABC):
         Raising an exception rejects the item with rule ``exception`` (the runner
         catches it); a run stops only when such failures pass its error bound.
         """
+
+    def blocks(self, item: Any) -> bool:
+        """Whether a synchronous ``process(item)`` runs in a worker thread (default:
+        ``blocking``). The hand-off costs more than a millisecond of work; override
+        this to keep short items on the event loop."""
+        return self.blocking
 
     # ------------------------------------------------------------------ introspection
 

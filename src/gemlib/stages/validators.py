@@ -8,9 +8,13 @@ from gemlib.model import Rejection, Trajectory
 from gemlib.pipeline.stage import Stage
 from gemlib.validation.checks import Check
 from gemlib.validation.ladder import DEFAULT_CHECKS, as_checks, validate
+from gemlib.validation.schema_validator import runs_regexes
 from gemlib.validation.verdicts import TurnPolicy, apply_verdict
 
 __all__ = ["RuleValidator", "TurnValidator"]
+
+_OWN_CHECKS = "gemlib.validation."
+"""The module prefix of gemlib's own checks, whose cost is known."""
 
 
 @attrs.define
@@ -26,6 +30,16 @@ class RuleValidator(Stage):
     blocking = True  # off the event loop: model-written schemas run regexes (bounded, still work)
 
     checks: tuple[Check, ...] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=as_checks)
+
+    def blocks(self, trajectory: Trajectory) -> bool:
+        """In a worker thread only when checking may take long: a tool schema with a
+        regex (each search bounded, all of them together up to 2 s), or a check that is
+        not gemlib's own. gemlib's checks of any other trajectory are linear in its size
+        and take about a millisecond, less than the hand-off to a thread and back, which
+        also delayed the event loop's next requests behind the thread's hold on the GIL."""
+        if not all(type(check).__module__.startswith(_OWN_CHECKS) for check in self.checks):
+            return True
+        return any(runs_regexes(tool.parameters) for tool in trajectory.offered_tools)
 
     def process(self, trajectory: Trajectory) -> Trajectory | Rejection:
         """Pass ``trajectory`` or reject it with every problem found."""

@@ -44,6 +44,7 @@ __all__ = [
     "RegexTooCostly",
     "argument_validator",
     "regex_budget",
+    "runs_regexes",
 ]
 
 REGEX_SECONDS = 0.5
@@ -260,6 +261,12 @@ def _validator(canonical_schema: str) -> Validator:
     cls = _BoundedNoUnevaluated if risky else _Bounded
     validator: Validator = cls(schema, registry=_LOCAL_ONLY)
     return validator
+
+
+def runs_regexes(schema: Mapping[str, Any]) -> bool:
+    """Whether validating against ``schema`` may run a regex (``pattern`` or
+    ``patternProperties`` anywhere in it, also as a property's name)."""
+    return not _keywords(schema).isdisjoint(("pattern", "patternProperties"))
 
 
 def argument_validator(schema: Mapping[str, Any]) -> Validator:

@@ -1,0 +1,69 @@
+"""The rule validator hands a trajectory to a worker thread only when checking it may
+take long: a tool schema with a regex, or a check that is not gemlib's own."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import gemlib.stages.validators as validators
+from gemlib import Pipeline
+from gemlib.model import Message, Problem, Tool, Trajectory
+from gemlib.stages.validators import RuleValidator
+from gemlib.validation.ladder import DEFAULT_CHECKS
+
+
+def trajectory(name: str, parameters: dict[str, Any]) -> Trajectory:
+    return Trajectory(
+        id=f"t-{name}",
+        tools=(Tool(name=name, parameters=parameters),),
+        messages=(Message(role="user", content="hi"), Message(role="assistant", content="hello")),
+    )
+
+
+PLAIN = trajectory("lookup", {"type": "object", "properties": {"q": {"type": "string"}}})
+PATTERNED = trajectory(
+    "lookup_code",
+    {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}},
+)
+PATTERN_NAMES = trajectory(
+    "lookup_any",
+    {"type": "object", "patternProperties": {"^x_": {"type": "string"}}},
+)
+
+
+def no_shouting(trajectory: Trajectory) -> Iterator[Problem]:
+    """A check of the user's own: its cost is unknown."""
+    return iter(())
+
+
+no_shouting.rule = "shouting"  # type: ignore[attr-defined]
+
+
+def test_which_trajectories_go_to_a_thread() -> None:
+    own = RuleValidator()
+    assert not own.blocks(PLAIN)
+    assert own.blocks(PATTERNED)
+    assert own.blocks(PATTERN_NAMES)
+    assert RuleValidator(checks=(*DEFAULT_CHECKS, no_shouting)).blocks(PLAIN)
+
+
+def test_a_run_checks_plain_trajectories_on_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: dict[str, int] = {}
+    validate = validators.validate
+
+    def recording(trajectory: Trajectory, checks: Any) -> Any:
+        threads[trajectory.id] = threading.get_ident()
+        return validate(trajectory, checks)
+
+    monkeypatch.setattr(validators, "validate", recording)
+    result = Pipeline([RuleValidator()]).run([PLAIN, PATTERNED])
+
+    assert result.stats.outputs == 2
+    assert threads["t-lookup"] == threading.get_ident()  # run_sync's loop runs here
+    assert threads["t-lookup_code"] != threading.get_ident()
