@@ -6,6 +6,7 @@ import importlib.metadata
 import logging
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,113 @@ def test_entry_points_found_and_broken_plugin_skipped(
     assert "broken" not in registry
     sys.modules.pop("good_plugin", None)
     assert importlib.metadata.entry_points(group=group)  # the test's distribution was seen
+
+
+def test_a_plugin_using_the_registry_while_it_imports_does_not_deadlock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fails on the old code: entry points were imported under the registry's lock, so a
+    plug-in that registered or looked a name up at import time hung the first lookup
+    (and with it `gemlib --help`)."""
+    group = "gemlib.tests.reentrant"
+    _dist(
+        tmp_path,
+        group,
+        {"mine": "reentrant_plugin:VALUE"},
+        {
+            "reentrant_plugin": """
+                from gemlib.formats.registry import FORMATS
+                import gemlib_test_registry as holder
+                registry = holder.REGISTRY
+                registry.register("extra", "registered at import")
+                VALUE = "mine, seeing " + ",".join(registry.names())
+            """
+        },
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    registry: Registry[str] = Registry("format", group, FormatError)
+    registry.register("plain", "built in")
+    holder = type(sys)("gemlib_test_registry")
+    holder.REGISTRY = registry  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gemlib_test_registry", holder)
+    found: list[list[str]] = []
+    reader = threading.Thread(target=lambda: found.append(registry.names()), daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    sys.modules.pop("reentrant_plugin", None)
+    assert not reader.is_alive(), "the registry deadlocked on a re-entrant plug-in"
+    assert found == [["extra", "mine", "plain"]]
+    assert registry.get("mine") == "mine, seeing extra,plain"
+
+
+def test_a_broken_plugin_is_reported_without_secrets_and_may_not_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fails on the old code: the warning quoted the plug-in's error as written (an
+    ``api_key``, a URL's password), and a plug-in calling ``sys.exit()`` at import
+    ended the program at its first lookup."""
+    group = "gemlib.tests.hostile"
+    _dist(
+        tmp_path,
+        group,
+        {"leaky": "leaky_plugin:VALUE", "exits": "exiting_plugin:VALUE", "ok": "fine_plugin:V"},
+        {
+            "leaky_plugin": """
+                raise RuntimeError(
+                    "cannot log in to https://alice:hunter2pass@example.invalid/v1 "
+                    "with sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+                )
+            """,
+            "exiting_plugin": "import sys\nsys.exit('no config file')\n",
+            "fine_plugin": "V = 'fine'\n",
+        },
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    registry: Registry[str] = Registry("format", group, FormatError)
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        assert registry.names() == ["ok"]
+    for name in ("leaky_plugin", "exiting_plugin", "fine_plugin"):
+        sys.modules.pop(name, None)
+    assert "skipped the format plug-in 'leaky'" in caplog.text
+    assert "skipped the format plug-in 'exits'" in caplog.text
+    assert "no config file" in caplog.text
+    assert "hunter2pass" not in caplog.text
+    assert "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345" not in caplog.text
+
+
+def test_a_plugin_name_taken_by_gemlib_or_by_another_plugin_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fails on the old code: a plug-in registering `openai`, or a second distribution
+    using a name the first one took, was ignored without a word."""
+    group = "gemlib.tests.twins"
+    _dist(
+        tmp_path,
+        group,
+        {"twin": "twin_one:VALUE", "plain": "twin_one:VALUE"},
+        {"twin_one": "VALUE = 'one'\n", "twin_two": "VALUE = 'two'\n"},
+    )
+    other = tmp_path / "gemlib_other_plugin-1.0.dist-info"
+    other.mkdir()
+    (other / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: gemlib-other-plugin\nVersion: 1.0\n"
+    )
+    (other / "entry_points.txt").write_text(f"[{group}]\ntwin = twin_two:VALUE\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    registry: Registry[str] = Registry("format", group, FormatError)
+    registry.register("plain", "built in")
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        assert registry.names() == ["plain", "twin"]
+    used = registry.get("twin")
+    for name in ("twin_one", "twin_two"):
+        sys.modules.pop(name, None)
+    assert registry.get("plain") == "built in"
+    assert (
+        "ignored the format plug-in 'plain' from twin_one:VALUE: the name is taken by gemlib"
+        in caplog.text
+    )
+    ignored = "twin_two:VALUE" if used == "one" else "twin_one:VALUE"
+    assert f"ignored the format plug-in 'twin' from {ignored}: the name is taken by" in caplog.text

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from gemlib._secrets import scrub
 from gemlib.errors import GemlibError
 
 __all__ = ["Registry"]
@@ -46,7 +47,8 @@ class Registry(Generic[T]):
         self._error = error
         self._entries: dict[str, T | _Lazy] = {}
         self._plugins_read = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _entries, held only briefly
+        self._reading = threading.RLock()  # held while plug-ins import (see _read_plugins)
 
     def register(self, name: str, entry: T, *, replace: bool = False) -> None:
         """Add ``name``; registering a taken name raises ``ValueError`` unless ``replace``."""
@@ -87,24 +89,42 @@ class Registry(Generic[T]):
         return isinstance(name, str) and name in self.names()
 
     def _read_plugins(self) -> None:
-        with self._lock:
+        """Import the entry points once. Other threads wait until all are read; a plug-in
+        that uses the registry while it imports (registering, looking a name up) sees
+        the entries read so far instead of deadlocking: imports run outside ``_lock``."""
+        with self._reading:
             if self._plugins_read:
                 return
             self._plugins_read = True
+            chosen: dict[str, str] = {}  # name -> the entry point used for it
             for point in importlib.metadata.entry_points(group=self.group):
-                if point.name in self._entries:
-                    continue  # gemlib's own entry wins over a plug-in of the same name
+                # gemlib's own entry (or one registered in code) wins over a plug-in of the
+                # same name, the first plug-in over a second: say which one is ignored
+                if point.name in chosen or point.name in self._entries:
+                    if chosen.get(point.name) != point.value:  # not the same one seen twice
+                        log.warning(
+                            "gemlib: ignored the %s plug-in %r from %s: the name is taken by %s",
+                            self.kind,
+                            point.name,
+                            point.value,
+                            chosen.get(point.name, "gemlib"),
+                        )
+                    continue
+                chosen[point.name] = point.value
                 try:
-                    self._entries[point.name] = point.load()
-                except Exception as error:  # one broken plug-in must not stop the rest
+                    value = point.load()
+                except (Exception, SystemExit) as error:  # a broken plug-in must not stop others
                     log.warning(
                         "gemlib: skipped the %s plug-in %r from %s: %s: %s",
                         self.kind,
                         point.name,
                         point.value,
                         type(error).__name__,
-                        error,
+                        scrub(str(error)),
                     )
+                    continue
+                with self._lock:
+                    self._entries.setdefault(point.name, value)
 
 
 @attrs.frozen
