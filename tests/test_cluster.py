@@ -29,7 +29,7 @@ from gemlib.pipeline.cluster import (
     run_partitions,
     share_limits,
 )
-from gemlib.pipeline.store import open_results
+from gemlib.pipeline.rundir import open_results
 from teacher import JUDGE, canned_reply
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "corpus" / "gem_examples.jsonl"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gemlib.pipeline.store import open_results
+from gemlib.pipeline.rundir import open_results
 
 pytestmark = pytest.mark.faults
 

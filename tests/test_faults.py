@@ -23,7 +23,7 @@ from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline
 from gemlib.errors import ParseError
 from gemlib.llm import LLM, Limits
-from gemlib.pipeline.store import open_results
+from gemlib.pipeline.rundir import open_results
 from gemlib.stages.llm_stage import LLMStage
 from test_run_dir import WORKER, _canonical, _run_worker
 

@@ -24,7 +24,7 @@ from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline, stage
 from gemlib.errors import RunAborted
 from gemlib.llm import LLM, Limits
-from gemlib.pipeline.store import open_results
+from gemlib.pipeline.rundir import open_results
 from test_faults import Echo
 
 pytestmark = pytest.mark.faults

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from fake_openai import FakeOpenAI, Reply
-from gemlib.pipeline.store import open_results
+from gemlib.pipeline.rundir import open_results
 
 pytestmark = pytest.mark.faults
 

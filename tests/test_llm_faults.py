@@ -35,7 +35,7 @@ from gemlib.llm import LLM, Limits
 from gemlib.llm.cache import RequestCache
 from gemlib.llm.limits import Limiter
 from gemlib.llm.protocol import ScriptedBackend
-from gemlib.pipeline.store import open_results
+from gemlib.pipeline.rundir import open_results
 from test_faults import Echo
 from test_infra_faults import _northwind
 

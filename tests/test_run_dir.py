@@ -15,7 +15,8 @@ import attrs
 import pytest
 
 from gemlib import Document, Pipeline, RunDirError, Stage
-from gemlib.pipeline.store import DirStore, open_results
+from gemlib.pipeline.rundir import open_results
+from gemlib.pipeline.store import DirStore
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 
@@ -237,7 +238,7 @@ def test_forget_missing_redoes_exactly_the_items_whose_records_are_gone(
     tmp_path: Path, damage: str
 ) -> None:
     """New: the old code had no way to recover a cut file but starting afresh."""
-    from gemlib.pipeline.store import forget_missing
+    from gemlib.pipeline.rundir import forget_missing
 
     corpus = [f"doc {i}" for i in range(12)]
     reference = Pipeline([Counting()]).run(corpus, run_dir=tmp_path / "reference")

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from gemlib import RunStats
-from gemlib.pipeline.store import DirStore, read_manifest
+from gemlib.pipeline.rundir import read_manifest
+from gemlib.pipeline.store import DirStore
 from test_cli import LOCAL_KEY, _five_docs
 from test_cli import _gemlib as run_gemlib
 

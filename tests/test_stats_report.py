@@ -324,13 +324,13 @@ def test_a_damaged_manifest_gives_a_report_or_one_line(tmp_path: Path) -> None:
 
 
 def test_a_partitioned_run_is_summed_over_its_partitions(tmp_path: Path) -> None:
-    from gemlib.pipeline.store import partition_dir
+    from gemlib.pipeline.rundir import RunDir
 
     root = tmp_path / "root"
     halves = (["call one", "short a", "skip this"], ["call call two", "call three", "short b"])
     for index, texts in enumerate(halves):
         Pipeline([_Zeta(), _Alpha()]).run(
-            texts, run_dir=partition_dir(root, index), progress_interval=None
+            texts, run_dir=RunDir(root).partition(index).path, progress_interval=None
         )
     summary = load_summary(root)
     assert list(summary.stats.stages) == ["zeta_screen", "alpha_writer"]

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from gemlib.llm.usage import UsageByStage, merge_usage
 from gemlib.model import Rejection
 from gemlib.pipeline.accounting import RunStats, StageStats
-from gemlib.pipeline.store import merge_stats, open_results, read_manifest, read_totals, run_dirs
+from gemlib.pipeline.rundir import RunDir, merge_stats
 
 __all__ = ["RunSummary", "example_rejections", "in_pipeline_order", "load_summary", "stage_order"]
 
@@ -104,14 +104,14 @@ def load_summary(
     A partitioned run's root (``part-NNNNN`` run directories, as ``gemlib run
     --dask`` makes) is summed over its partitions, which share one pipeline.
     """
-    path = Path(run_dir)
-    directories = run_dirs(path)
-    manifests = [read_manifest(d) for d in directories]
+    root = RunDir(run_dir)
+    runs = root.runs()
+    manifests = [run.read_manifest() for run in runs]
     stages: dict[str, StageStats] = {}
     usage: UsageByStage = {}
     whole = RunStats()
-    for directory, manifest in zip(directories, manifests, strict=True):
-        totals = read_totals(directory)
+    for run, manifest in zip(runs, manifests, strict=True):
+        totals = run.totals()
         last = _last_session(manifest)
         merge_stats(stages, totals.stages or last.stages)
         merge_usage(usage, totals.usage or last.usage)
@@ -121,9 +121,9 @@ def load_summary(
         whole.duplicates += last.duplicates
         whole.wall_seconds = max(whole.wall_seconds, last.wall_seconds)
     whole.stages, whole.usage = stages, usage
-    _, rejections = open_results(path)
+    _, rejections = root.results()
     return RunSummary(
-        path=path,
+        path=root.path,
         manifest=manifests[0],
         stats=in_pipeline_order(whole, stage_order(manifests[0])),
         examples=example_rejections(rejections, examples_per_rule),

@@ -100,10 +100,9 @@ def _index_rejected(rejection: Rejection) -> dict[str, Any]:
 def _kept_records(source: Path) -> Iterator[dict[str, Any]]:
     """Kept items as JSON-ready dicts, from a run directory or a file in any format."""
     if source.is_dir():
-        from gemlib.pipeline.store import open_results
+        from gemlib.pipeline.rundir import RunDir
 
-        outputs, _ = open_results(source)
-        for record in outputs:
+        for record in RunDir(source).results()[0]:
             yield record if isinstance(record, dict) else {"value": record}
         return
     from gemlib.formats import read_trajectories
@@ -114,9 +113,9 @@ def _kept_records(source: Path) -> Iterator[dict[str, Any]]:
 
 def _rejections(source: Path) -> Iterator[Rejection]:
     if source.is_dir():
-        from gemlib.pipeline.store import open_results
+        from gemlib.pipeline.rundir import RunDir
 
-        yield from open_results(source)[1]
+        yield from RunDir(source).results()[1]
 
 
 def _funnel(summary: RunSummary | None) -> list[dict[str, Any]]:

@@ -80,13 +80,13 @@ def _demo(args: argparse.Namespace) -> int:
         )
         result = _execute(spec, quiet=args.quiet)
     from gemlib.analysis.report import format_costs
-    from gemlib.pipeline.store import MANIFEST, OUTPUTS, REJECTIONS
+    from gemlib.pipeline.rundir import RunDir
 
     print("\n" + format_costs(result.stats))
-    out = Path(args.out)
-    print(f"\ntrajectories:   {out / OUTPUTS} ({result.stats.outputs})")
-    print(f"rejections:     {out / REJECTIONS} ({result.stats.rejections})")
-    print(f"manifest:       {out / MANIFEST}")
+    out = RunDir(args.out)
+    print(f"\ntrajectories:   {out.outputs_file} ({result.stats.outputs})")
+    print(f"rejections:     {out.rejections_file} ({result.stats.rejections})")
+    print(f"manifest:       {out.manifest_file}")
     print("run it again to see the resume: finished items are skipped, no model calls.")
     print("\nfor real trajectories, rerun with a capable model:\n" + CAPABLE)
     return 0
@@ -99,7 +99,7 @@ def _demo_without_model(out_dir: str, corpus: Any) -> int:
     from gemlib.gem.prefilter import ProcedurePrefilter
     from gemlib.gem.segmenter import Segmenter
     from gemlib.pipeline.pipeline import Pipeline
-    from gemlib.pipeline.store import OUTPUTS
+    from gemlib.pipeline.rundir import RunDir
 
     pipe = Pipeline([Segmenter(), ProcedurePrefilter()])
     print(
@@ -114,7 +114,7 @@ def _demo_without_model(out_dir: str, corpus: Any) -> int:
     print(format_funnel(result.stats))
     print("\nrejected, with reasons:")
     print(format_rejections(result.iter_rejections()))
-    print(f"\nkept segments:  {Path(out_dir) / OUTPUTS}")
+    print(f"\nkept segments:  {RunDir(out_dir).outputs_file}")
     print("\nor give the demo a model of your own:\n" + CAPABLE)
     return 0
 
@@ -212,11 +212,12 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
     from gemlib.analysis.report import format_left_for_retry
     from gemlib.llm.limits import Limits
     from gemlib.pipeline.cluster import corpus_partitions, dask_client, run_partitions
-    from gemlib.pipeline.store import PARTITION_GLOB
+    from gemlib.pipeline.rundir import RunDir
 
     assert spec.dask is not None
     parts = corpus_partitions(spec.corpus)
-    existing = any(Path(spec.out).glob(PARTITION_GLOB))
+    root = RunDir(spec.out)
+    existing = root.has_partitions()
     with dask_client(spec.dask) as client:
         if not existing or overwrite:
             spec.save()  # nothing to protect: resume needs it even if this run is cut short
@@ -240,7 +241,7 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
         )
     print(
         f"\n{result.outputs} trajectories, {result.rejections} rejections in "
-        f"{Path(spec.out)}/part-*, {result.requests} requests this run"
+        f"{root.partitions_shown}, {result.requests} requests this run"
     )
     left = result.left_for_retry()
     if text := format_left_for_retry(left):
@@ -249,12 +250,12 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
 
 
 def _run_and_report(spec: RunSpec, quiet: bool, overwrite: bool = False) -> int:
-    from gemlib.pipeline.store import OUTPUTS
+    from gemlib.pipeline.rundir import RunDir
 
     if spec.dask is not None:
         return _run_on_dask(spec, overwrite=overwrite)
     result = _execute(spec, quiet=quiet, overwrite=overwrite)
-    print(f"\n{result.stats.outputs} trajectories in {Path(spec.out) / OUTPUTS}")
+    print(f"\n{result.stats.outputs} trajectories in {RunDir(spec.out).outputs_file}")
     return EXIT_LEFT_FOR_RETRY if result.stats.left_for_retry else 0
 
 
@@ -272,9 +273,9 @@ def _resume(args: argparse.Namespace) -> int:
             "`gemlib run - --out ...` and the same input"
         )
     if args.forget_missing:
-        from gemlib.pipeline.store import forget_missing, run_dirs
+        from gemlib.pipeline.rundir import RunDir, forget_missing
 
-        for directory in run_dirs(args.run_dir):
+        for directory in (run.path for run in RunDir(args.run_dir).runs()):
             items, outputs, rejections = forget_missing(directory)
             if items:
                 print(
@@ -350,15 +351,15 @@ def _stats(args: argparse.Namespace) -> int:
     from gemlib.analysis.summary import load_summary
     from gemlib.errors import RunDirError
     from gemlib.formats import read_trajectories
-    from gemlib.pipeline.store import MANIFEST, run_dirs
+    from gemlib.pipeline.rundir import RunDir
 
     source = Path(args.file)
     dataset = dataset_stats(read_trajectories(source, args.format), count_tokens=not args.fast)
     try:  # a run directory, or a partitioned run's root: the run report too
-        runs = run_dirs(source) if source.is_dir() else []
+        runs = RunDir(source).runs() if source.is_dir() else []
     except RunDirError:
         runs = []
-    summary = load_summary(source) if runs and (runs[0] / MANIFEST).is_file() else None
+    summary = load_summary(source) if runs and runs[0].manifest_file.is_file() else None
     if summary is None:
         print(dataset.format())
     else:

@@ -32,18 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gemlib._atomic import write_atomic
 from gemlib._secrets import MASK, scrub
 from gemlib.errors import GemlibError
 from gemlib.llm.limits import Limits
-from gemlib.pipeline.store import SETTINGS
+from gemlib.pipeline.rundir import RunDir
 
 if TYPE_CHECKING:
     from gemlib.pipeline.pipeline import Pipeline
 
-__all__ = ["SPEC_FILE", "RunSpec", "load_config"]
-
-SPEC_FILE = SETTINGS
+__all__ = ["RunSpec", "load_config"]
 
 
 class RunSpec(BaseModel):
@@ -155,9 +152,9 @@ class RunSpec(BaseModel):
     def save(self) -> None:
         """Write ``run.json`` into ``out`` (a partitioned run's root; a run directory gets
         it from the store once it accepts the run)."""
-        out = Path(self.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / SPEC_FILE, json.dumps(self.recorded(), indent=2))
+        out = RunDir(self.out)
+        out.path.mkdir(parents=True, exist_ok=True)
+        out.write_settings(self.recorded())
 
     @classmethod
     def load(cls, run_dir: str | Path, *, api_base: str | None = None) -> RunSpec:
@@ -166,9 +163,9 @@ class RunSpec(BaseModel):
         ``api_base`` replaces the recorded server URL: needed when the run's had
         credentials, which are recorded masked.
         """
-        path = Path(run_dir) / SPEC_FILE
+        path = RunDir(run_dir).settings_file
         if not path.exists():
-            raise GemlibError(f"{run_dir} has no {SPEC_FILE}: it was not made by `gemlib run`")
+            raise GemlibError(f"{run_dir} has no {path.name}: it was not made by `gemlib run`")
         try:
             spec = cls.model_validate_json(path.read_bytes())
         except (OSError, ValidationError) as exc:

@@ -113,13 +113,14 @@ def _replace(built: Path, target: Path) -> None:
 
 def _corpus_name(source: Path) -> str:
     """The corpus's file name from a run directory's settings (never its full path)."""
-    import json
+    from gemlib.errors import RunDirError
+    from gemlib.pipeline.rundir import RunDir
 
     try:
-        spec = json.loads((source / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        spec = RunDir(source).read_settings() or {}
+    except RunDirError:
         return ""
-    corpus = spec.get("corpus") if isinstance(spec, dict) else None
+    corpus = spec.get("corpus")
     return Path(corpus).name if isinstance(corpus, str) and corpus != "-" else ""
 
 

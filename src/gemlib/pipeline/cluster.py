@@ -176,14 +176,14 @@ def _run_partition(
 ) -> PartitionResult:
     """Runs in a worker: build the pipeline with the share, run one partition."""
     from gemlib.formats.corpus import read_corpus
-    from gemlib.pipeline.store import partition_dir
+    from gemlib.pipeline.rundir import RunDir
 
     pipeline = make_pipeline(share)
     if isinstance(corpus, (str, os.PathLike)):
         items = read_corpus(corpus, text_field=text_field)
     else:
         items = corpus
-    target = partition_dir(run_dir, index)
+    target = RunDir(run_dir).partition(index).path
     result = pipeline.run(items, run_dir=target, **run_options)
     requests = sum(u.requests for stage in pipeline.stages for u in stage.usage().values())
     return PartitionResult(index=index, run_dir=target, stats=result.stats, requests=requests)

@@ -138,6 +138,11 @@ class RunDir:
         """Where partition ``index`` of a partitioned run keeps its run directory."""
         return RunDir(self.path / _PARTITION.format(index))
 
+    @property
+    def partitions_shown(self) -> str:
+        """The partitions' directories as messages name them (``ROOT/part-*``)."""
+        return str(self.path / "part-*")
+
     def has_partitions(self) -> bool:
         """Whether a partitioned run was started here (a partition directory exists)."""
         return any(self.path.glob(_PARTITION_GLOB))

@@ -52,8 +52,9 @@ from gemlib.llm.usage import BatchCounts, ModelUsage, UsageByStage
 from gemlib.model import Rejection
 from gemlib.pipeline.accounting import RunStats, StageStats
 from gemlib.pipeline.progress import Reporter, Snapshot, default_reporter
+from gemlib.pipeline.rundir import merge_stats
 from gemlib.pipeline.stage import Stage
-from gemlib.pipeline.store import Store, merge_stats
+from gemlib.pipeline.store import Store
 
 if TYPE_CHECKING:
     from gemlib.llm.client import LLM

@@ -37,58 +37,15 @@ from gemlib.llm.usage import UsageByStage, merge_usage
 from gemlib.model import Rejection
 from gemlib.pipeline.accounting import RunStats, StageStats
 from gemlib.pipeline.rundir import (
-    _MANIFEST,
-    _OUTPUTS,
-    _PARTITION_GLOB,
-    _REJECTIONS,
-    _SETTINGS,
     RunDir,
-    RunTotals,
     db_problem,
     disk_full,
-    forget_missing,
     merge_stats,
-    open_results,
     os_problem,
-    read_manifest,
-    read_totals,
     write_all,
 )
 
-__all__ = [
-    "DirStore",
-    "MemoryStore",
-    "RunTotals",
-    "Store",
-    "forget_missing",
-    "merge_stats",
-    "open_results",
-    "partition_dir",
-    "pipeline_changes",
-    "read_manifest",
-    "read_totals",
-    "run_dirs",
-]
-
-# The layout as the modules that still import it from here know it, until they
-# read it from gemlib.pipeline.rundir (issue 15, after the package move).
-MANIFEST, OUTPUTS, REJECTIONS, SETTINGS, PARTITION_GLOB = (
-    _MANIFEST,
-    _OUTPUTS,
-    _REJECTIONS,
-    _SETTINGS,
-    _PARTITION_GLOB,
-)
-
-
-def run_dirs(path: str | os.PathLike[str]) -> list[Path]:
-    """The run directories at ``path``: ``RunDir(path).runs()`` as paths."""
-    return [run.path for run in RunDir(path).runs()]
-
-
-def partition_dir(root: str | os.PathLike[str], index: int) -> Path:
-    """Where partition ``index`` of a partitioned run keeps its run directory."""
-    return RunDir(root).partition(index).path
+__all__ = ["DirStore", "MemoryStore", "Store", "pipeline_changes"]
 
 
 def _dump(item: Any) -> str:
