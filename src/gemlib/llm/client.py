@@ -209,7 +209,10 @@ class LLM:
 
     def usage_for(self, stage: str) -> ModelUsage:
         """The usage ledger of one stage (created empty on first use)."""
-        return self.usage.setdefault(stage, ModelUsage())
+        ledger = self.usage.get(stage)
+        if ledger is None:
+            ledger = self.usage[stage] = ModelUsage()
+        return ledger
 
     # ------------------------------------------------------------------ calls
 
