@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,3 +192,24 @@ def test_a_backend_failing_to_close_does_not_break_the_finished_run(
     assert closed == ["fine"], "the other model was still closed"
     assert "closing its backend failed (OSError: the socket is gone" in caplog.text
     assert "sk-live-0123456789abcdef0123" not in caplog.text
+
+
+def test_a_backend_whose_close_hangs_does_not_hang_the_finished_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fails on the code before (checked): LLM.aclose awaited the backend's aclose with no
+    bound, so a plug-in whose close never returned hung Pipeline.run after its items."""
+
+    class CloseHangs:
+        async def acomplete(self, request: ChatRequest) -> ChatReply:
+            return ChatReply(text="ok", model=request.model)
+
+        async def aclose(self) -> None:
+            await asyncio.Event().wait()
+
+    pipeline = Pipeline([Echo(LLM("x/a", backend=CloseHangs(), cache=False, timeout=0.5))])
+    run = pipeline.arun(["one", "two"], run_dir=tmp_path / "run")
+    with caplog.at_level(logging.WARNING, logger="gemlib"):
+        result = asyncio.run(asyncio.wait_for(run, 30))
+    assert result.stats.outputs == 2
+    assert "closing its backend failed (no answer within 0.5s)" in caplog.text

@@ -15,6 +15,7 @@ to share its limits: a 429 then slows every stage's traffic to that model.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -241,18 +242,22 @@ class LLM:
     async def aclose(self) -> None:
         """Release the connections opened in the running event loop.
 
-        A backend that fails to close is reported with a warning: its replies are
-        already recorded, and the run's other models still get closed.
+        A backend that fails to close, or takes longer than ``timeout``, is reported
+        with a warning: its replies are already recorded, and the run's other models
+        still get closed.
         """
         if self.backend is None:
             return
         try:
-            await self.backend.aclose()
+            await asyncio.wait_for(self.backend.aclose(), self.timeout)
         except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {self.timeout}s"
             log.warning(
                 "%s: closing its backend failed (%s); its connections stay open until exit",
                 self.model,
-                self._scrub(f"{type(exc).__name__}: {exc}"),
+                self._scrub(reason),
             )
 
     async def acomplete(
