@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_runner import gemlib as run_gemlib
 from gemlib import Document, Pipeline, read_corpus
 from gemlib.gem.prefilter import ProcedurePrefilter
 from gemlib.gem.segmenter import Segmenter
@@ -198,24 +196,10 @@ def test_csv_and_tsv_are_tables(tmp_path: Path, caplog: pytest.LogCaptureFixture
 
 def test_gemlib_run_on_an_empty_corpus_says_so_and_fails(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text('{"body": "wrong field"}\n\n')
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gemlib.cli",
-            "run",
-            "empty.jsonl",
-            "--model",
-            "openai/x",
-            "--out",
-            "r",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "OPENAI_API_KEY": "none", "GEMLIB_CACHE_DIR": str(tmp_path / "c")},
-    )
+    done = run_gemlib(
+        "run", "empty.jsonl", "--model", "openai/x", "--out", "r",
+        cwd=tmp_path, env={"OPENAI_API_KEY": "none"},
+    )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "gemlib: error: no documents in empty.jsonl" in done.stderr
     assert "no string field 'text' (fields: body)" in done.stderr

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli_runner import gemlib as run_gemlib
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Document, Pipeline, read_corpus
 from gemlib.llm import LLM
@@ -32,24 +31,11 @@ def _llm(server: FakeOpenAI, model: str = "openai/gpt-4.1-mini") -> LLM:
 def test_the_cli_estimate_of_the_bundled_corpus_sends_nothing_and_is_quick(tmp_path: Path) -> None:
     with FakeOpenAI(canned_reply) as server:
         started = time.perf_counter()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gemlib.cli",
-                "estimate",
-                str(CORPUS),
-                "--model",
-                "openai/gpt-4.1-mini",
-                "--api-base",
-                server.url,
-                "--prefilter",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "OPENAI_API_KEY": "k", "GEMLIB_CACHE_DIR": str(tmp_path)},
-        )
+        done = run_gemlib(
+            "estimate", str(CORPUS), "--model", "openai/gpt-4.1-mini",
+            "--api-base", server.url, "--prefilter",
+            cwd=tmp_path, env={"OPENAI_API_KEY": "k"},
+        )  # fmt: skip
         elapsed = time.perf_counter() - started
         assert done.returncode == 0, done.stderr
         assert server.requests == [], "an estimate must not call the model"
@@ -178,11 +164,8 @@ def test_an_estimate_from_a_pilot_predicts_the_full_runs_requests_within_ten_per
 def test_the_cli_recalibrates_from_a_pilot_run_directory_and_rejects_bad_assumptions(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "OPENAI_API_KEY": "k", "GEMLIB_CACHE_DIR": str(tmp_path / "cache")}
-
     def gemlib(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "gemlib.cli", *args]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        return run_gemlib(*args, cwd=tmp_path, env={"OPENAI_API_KEY": "k"})
 
     with FakeOpenAI(canned_reply) as server:
         pilot = gemlib(

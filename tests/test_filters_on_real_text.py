@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli_runner import gemlib as run_gemlib
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Pipeline
 from gemlib.classifier import LabelledText, RelevanceClassifier, precision_recall
@@ -176,17 +174,11 @@ def test_train_classifier_command_and_the_gem_preset(tmp_path: Path) -> None:
     with corpus.open("w") as out:
         for doc, _ in rows:
             out.write(json.dumps({"id": doc.id, "text": doc.text}) + "\n")
-    command = [sys.executable, "-m", "gemlib.cli", "train-classifier", str(corpus)]
-    command += ["--model", "openai/labeller", "--out", "clf.json", "--no-prefilter"]
-    command += ["--sample", "600", "--recall", "0.9"]
+    command = ["train-classifier", str(corpus), "--model", "openai/labeller", "--out", "clf.json"]
+    command += ["--no-prefilter", "--sample", "600", "--recall", "0.9"]
     with FakeOpenAI(_labeller(rows)) as server:
-        done = subprocess.run(
-            [*command, "--api-base", server.url],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "OPENAI_API_KEY": "none"},
-            timeout=300,
+        done = run_gemlib(
+            *command, "--api-base", server.url, cwd=tmp_path, env={"OPENAI_API_KEY": "none"}
         )
         assert done.returncode == 0, done.stderr
         assert len(server.requests) == 600
