@@ -21,11 +21,18 @@ class StageStats(BaseModel):
 
     def merge(self, other: StageStats) -> None:
         """Add ``other``'s counts into this one."""
-        self.received += other.received
-        self.emitted += other.emitted
-        self.rejected += other.rejected
-        self.errors += other.errors
-        self.seconds += other.seconds
+        # Once per stage per finished item (twice: live figures and the store's):
+        # a count left at zero is not assigned, as pydantic's assignment is slow.
+        if other.received:
+            self.received += other.received
+        if other.emitted:
+            self.emitted += other.emitted
+        if other.rejected:
+            self.rejected += other.rejected
+        if other.errors:
+            self.errors += other.errors
+        if other.seconds:
+            self.seconds += other.seconds
         for rule, n in other.rejections_by_rule.items():
             self.rejections_by_rule[rule] = self.rejections_by_rule.get(rule, 0) + n
 

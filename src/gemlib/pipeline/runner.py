@@ -397,7 +397,8 @@ class _Runner:
                 )
             else:
                 children.append(result)
-        stats.emitted += len(children)
+        if children:
+            stats.emitted += len(children)
         if len(children) == 1:
             await self._walk(children[0], index + 1, root_id, outputs, rejections, counts)
         elif children:
