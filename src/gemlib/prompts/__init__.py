@@ -44,7 +44,7 @@ class Prompt:
     @property
     def hash(self) -> str:
         """sha256 of the template source (recorded in provenance and manifests)."""
-        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+        return _source_hash(self.source)  # once per template: provenance asks per request
 
     def render(self, **variables: Any) -> str:
         """Render with ``variables``; errors name the template."""
@@ -59,7 +59,16 @@ class Prompt:
 
 @lru_cache(maxsize=64)
 def _compiled(source: str) -> Template:
-    return _ENV.from_string(source)
+    template = _ENV.from_string(source)
+    # jinja2 keeps a template's globals as a ChainMap over the environment's and copies
+    # it into every render's context, iterating it in Python: a plain dict is copied in C.
+    template.globals = dict(template.globals)
+    return template
+
+
+@lru_cache(maxsize=64)
+def _source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=64)
