@@ -23,7 +23,8 @@ from gemlib._nesting import TooDeep, loads
 from gemlib.errors import ToolSchemaError
 from gemlib.model import Problem, Tool, Trajectory
 from gemlib.model.tool_schema import check_schema
-from gemlib.validation.schema_validator import RegexTooCostly, argument_validator, regex_budget
+from gemlib.validation.fast_schema import Test
+from gemlib.validation.schema_validator import RegexTooCostly, argument_checks, regex_budget
 
 __all__ = [
     "Check",
@@ -116,7 +117,7 @@ class _ValidArguments:
 
     def _problems(self, trajectory: Trajectory) -> Iterator[Problem]:
         tools: dict[str, Tool] = {t.name: t for t in trajectory.offered_tools}
-        validators: dict[str, Validator] = {}
+        validators: dict[str, tuple[Validator, Test | None]] = {}
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
                 tool = tools.get(call.name)
@@ -124,9 +125,12 @@ class _ValidArguments:
                     continue  # known_tools reports it
                 if call.name not in validators:
                     schema = tool.parameters if self.allow_unknown else _strict(tool.parameters)
-                    validators[call.name] = argument_validator(schema)
+                    validators[call.name] = argument_checks(schema)
+                validator, quick = validators[call.name]
+                if quick is not None and quick(call.arguments):
+                    continue  # plainly valid: jsonschema would find nothing
                 try:
-                    for error in validators[call.name].iter_errors(call.arguments):
+                    for error in validator.iter_errors(call.arguments):
                         where = "/".join(str(p) for p in error.absolute_path) or "arguments"
                         yield self._problem(index, f"call {call.name}: {where}: {error.message}")
                 except RegexTooCostly as exc:

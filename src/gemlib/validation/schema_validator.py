@@ -36,12 +36,14 @@ from referencing import Registry
 
 from gemlib.errors import GemlibError
 from gemlib.model.tool_schema import MAX_PATTERN_CHARS
+from gemlib.validation.fast_schema import Test, quick_check
 
 __all__ = [
     "MAX_EXPANSION",
     "REGEX_SECONDS",
     "TOTAL_REGEX_SECONDS",
     "RegexTooCostly",
+    "argument_checks",
     "argument_validator",
     "regex_budget",
     "runs_regexes",
@@ -267,6 +269,14 @@ def runs_regexes(schema: Mapping[str, Any]) -> bool:
     """Whether validating against ``schema`` may run a regex (``pattern`` or
     ``patternProperties`` anywhere in it, also as a property's name)."""
     return not _keywords(schema).isdisjoint(("pattern", "patternProperties"))
+
+
+def argument_checks(schema: Mapping[str, Any]) -> tuple[Validator, Test | None]:
+    """The :func:`argument_validator` of ``schema`` and, for a plain schema, a quick test
+    that says ``True`` only when the validator would find no error (see
+    :mod:`~gemlib.validation.fast_schema`)."""
+    canonical = json.dumps(schema, sort_keys=True)
+    return _validator(canonical), quick_check(canonical)
 
 
 def argument_validator(schema: Mapping[str, Any]) -> Validator:
