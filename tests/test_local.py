@@ -55,7 +55,7 @@ class _StandInLlama:
         cls = type(self)
         cls.in_flight += 1
         cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
-        time.sleep(0.02)
+        time.sleep(getattr(cls, "seconds", 0.02))
         cls.in_flight -= 1
         if cls.fail_with is not None:
             raise cls.fail_with
@@ -118,6 +118,39 @@ def test_local_models_are_served_by_gemlibs_own_backend_one_call_at_a_time(
     assert "logit_bias" not in call
     assert "n_ctx" not in call
     assert LLM(f"local/{stand_in}").limits.max_concurrency == 1
+
+
+def test_calls_given_up_on_while_waiting_for_the_model_never_run(
+    stand_in: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow reply outlives its attempt's timeout: the retries queued behind it must not
+    each run the model in turn after their callers left (the demo once stalled so)."""
+    monkeypatch.setattr(_StandInLlama, "seconds", 0.4, raising=False)
+    llm = LLM(
+        f"local/{stand_in}",
+        cache=False,
+        timeout=0.25,
+        max_retries=3,
+        backoff_base=0.01,
+        limits=Limits(max_concurrency=4),  # more callers than the model serves at once
+    )
+
+    async def ask() -> Any:
+        return await llm.acomplete([{"role": "user", "content": "slow"}])
+
+    async def run() -> list[Any]:
+        return list(await asyncio.gather(*(ask() for _ in range(4)), return_exceptions=True))
+
+    started = time.monotonic()
+    outcomes = asyncio.run(run())
+    assert all(isinstance(o, Exception) for o in outcomes)  # every attempt timed out
+    time.sleep(0.6)  # let the one generation that had started finish in its thread
+    # 4 callers x 4 attempts were made; without the check, each would have run the model
+    # (0.4 s apiece, one after another, long after its caller left).
+    assert len(_StandInLlama.calls) <= 4, len(_StandInLlama.calls)
+    assert time.monotonic() - started < 8
+    assert LLM(f"local/{stand_in}").timeout == 1800.0
+    assert LLM("hosted_vllm/m", api_base="http://127.0.0.1:9").timeout == 120.0
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ import attrs
 from gemlib._secrets import check_api_base, scrub
 from gemlib._sync import run_sync
 from gemlib.errors import CacheError, ModelError
-from gemlib.llm.backends import TRANSPORTS, backend_type
+from gemlib.llm.backends import TRANSPORTS, backend_type, default_timeout
 from gemlib.llm.backends.openai_compat import key_from_environment
 from gemlib.llm.batch import BatchBackend, BatchSettings
 from gemlib.llm.cache import CacheHandle, CacheSetting
@@ -82,7 +82,13 @@ class LLM:
     max_retries: int = attrs.field(default=5, validator=attrs.validators.ge(0))
     backoff_base: float = 0.5
     backoff_max: float = 30.0
-    timeout: float = 120.0
+    timeout: float = attrs.field(
+        default=attrs.Factory(
+            lambda self: default_timeout(backend_type(str(self.model))), takes_self=True
+        )
+    )
+    """Seconds one attempt may take; defaults to the backend's ``default_timeout``: 120 for
+    a server, 1800 for a ``local/`` model (a long reply on a busy CPU is slow, not lost)."""
     max_retry_after: float = attrs.field(default=120.0, validator=attrs.validators.ge(0.0))
     """The longest pause a ``Retry-After`` header can impose (``inf``, a day or
     garbage are capped to it, with a warning)."""

@@ -35,6 +35,7 @@ __all__ = [
     "LiteLLMBackend",
     "OpenAICompatBackend",
     "backend_type",
+    "default_timeout",
 ]
 
 
@@ -60,6 +61,17 @@ TRANSPORTS: dict[str, BackendType] = {
     "openai-compatible": OpenAICompatBackend,
 }
 """The backends ``LLM(transport=...)`` forces, whatever the prefix."""
+
+
+DEFAULT_TIMEOUT = 120.0
+"""Seconds one attempt may take, for a backend that names no ``default_timeout``."""
+
+
+def default_timeout(backend: BackendType) -> float:
+    """The backend's ``default_timeout`` class attribute (optional: a plug-in may leave it
+    out and get :data:`DEFAULT_TIMEOUT`)."""
+    value = getattr(backend, "default_timeout", DEFAULT_TIMEOUT)
+    return float(value)
 
 
 def backend_type(model: str, transport: str = "auto") -> BackendType:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import attrs
 
 from gemlib._paths import cache_home
-from gemlib.errors import ModelAuthError, PromptTooLong
+from gemlib.errors import ModelAuthError, PromptTooLong, TransientModelError
 from gemlib.llm.model_id import ModelId
 from gemlib.llm.protocol import BackendOptions, ChatReply, ChatRequest
 
@@ -152,6 +152,9 @@ class LocalBackend:
     default_concurrency: ClassVar[int] = 1
     """A llama.cpp context serves one request at a time: queued calls would spend their
     ``timeout`` waiting for it."""
+    default_timeout: ClassVar[float] = 1800.0
+    """A reply of a few hundred tokens on a busy CPU can take minutes: that is slow, not
+    lost, and an attempt given up on would only start the same work again."""
 
     n_ctx: int = 4096
 
@@ -166,13 +169,23 @@ class LocalBackend:
         return INSTALL if importlib.util.find_spec("llama_cpp") is None else None
 
     async def acomplete(self, request: ChatRequest) -> ChatReply:
-        """Run ``request`` in a worker thread (the event loop keeps serving other stages)."""
-        return await asyncio.to_thread(self._complete, request)
+        """Run ``request`` in a worker thread (the event loop keeps serving other stages).
+
+        A call given up on (its timeout, Ctrl-C) cannot stop llama.cpp mid-reply, but
+        if it is still waiting for the model it never starts: abandoned calls do not
+        queue up ahead of their retries.
+        """
+        abandoned = threading.Event()
+        try:
+            return await asyncio.to_thread(self._complete, request, abandoned)
+        except asyncio.CancelledError:
+            abandoned.set()
+            raise
 
     async def aclose(self) -> None:
         """Nothing per run: loaded models stay for the process (freed at exit)."""
 
-    def _complete(self, request: ChatRequest) -> ChatReply:
+    def _complete(self, request: ChatRequest, abandoned: threading.Event) -> ChatReply:
         started = time.perf_counter()
         params = dict(request.params)
         try:
@@ -193,6 +206,8 @@ class LocalBackend:
         messages = [dict(m) for m in request.messages]
         try:
             with lock:
+                if abandoned.is_set():  # its caller is gone: leave the model to the next
+                    raise TransientModelError("abandoned before it started", model=request.model)
                 out = llama.create_chat_completion(messages=messages, **options)
         except ValueError as exc:
             if _TOO_LONG.search(str(exc)):
