@@ -333,3 +333,33 @@ def test_a_committed_record_edited_by_hand_is_named_by_every_reader(
             read()
         assert f"{path} line 1 is not a record as gemlib wrote it" in str(refused.value)
         assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("key", ["stage_stats", "usage"])
+@pytest.mark.parametrize("value", ['{"x": 5', "[1, 2]", '{"counting": {"received": "many"}}'])
+def test_totals_changed_by_hand_in_the_progress_database_are_named(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    """Fails on the old code: JSONDecodeError, AttributeError or pydantic's ValidationError
+    escaped from RunDir.totals and from a resume (a traceback from `gemlib stats`,
+    `view` and `resume`, and a bare JSON message from `estimate --pilot`)."""
+    import sqlite3
+
+    from gemlib.pipeline.rundir import RunDir
+
+    Pipeline([Counting()]).run(["a"], run_dir=tmp_path)
+    if key == "usage" and value.startswith('{"counting"'):
+        value = '{"counting": {"openai/x": {"requests": "many"}}}'
+    with sqlite3.connect(tmp_path / "progress.sqlite") as db:
+        db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, value))
+    db.close()
+    for read in (
+        lambda: RunDir(tmp_path).totals(),
+        lambda: Pipeline([Counting()]).run(["a", "b"], run_dir=tmp_path),
+    ):
+        with pytest.raises(RunDirError) as refused:
+            read()
+        assert f"{tmp_path / 'progress.sqlite'} holds unreadable totals ({key!r}" in str(
+            refused.value
+        )
+        assert "\n" not in str(refused.value)

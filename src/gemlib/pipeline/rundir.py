@@ -215,8 +215,10 @@ class RunDir:
         items = outputs = rejections = 0
         for run in self.runs():
             state = run._committed()
-            merge_stats(stages, _stats_from_json(state.kv.get("stage_stats", "{}")))
-            merge_usage(usage, _usage_from_json(state.kv.get("usage", "{}")))
+            merge_stats(
+                stages, _stats_from_json(state.kv.get("stage_stats", "{}"), run.progress_file)
+            )
+            merge_usage(usage, _usage_from_json(state.kv.get("usage", "{}"), run.progress_file))
             items += state.items
             outputs += state.outputs
             rejections += state.rejections
@@ -405,12 +407,12 @@ class Progress:
     def stage_stats(self) -> dict[str, StageStats]:
         """Cumulative per-stage counts committed."""
         row = self.db.execute("SELECT value FROM kv WHERE key='stage_stats'").fetchone()
-        return {} if row is None else _stats_from_json(row[0])
+        return {} if row is None else _stats_from_json(row[0], self.run_dir.progress_file)
 
     def usage(self) -> UsageByStage:
         """Cumulative model usage committed."""
         row = self.db.execute("SELECT value FROM kv WHERE key='usage'").fetchone()
-        return {} if row is None else _usage_from_json(row[0])
+        return {} if row is None else _usage_from_json(row[0], self.run_dir.progress_file)
 
     def counts(self) -> tuple[int, int]:
         """``(outputs, rejections)`` committed."""
@@ -624,15 +626,25 @@ def _read_object(path: Path, missing: str) -> dict[str, Any]:
     return found
 
 
-def _stats_from_json(text: str) -> dict[str, StageStats]:
-    return {k: StageStats.model_validate(v) for k, v in json.loads(text).items()}
+def _stats_from_json(text: str, db: Path) -> dict[str, StageStats]:
+    try:
+        return {k: StageStats.model_validate(v) for k, v in json.loads(text).items()}
+    except (ValueError, AttributeError):  # not JSON, not an object, not statistics
+        raise RunDirError(_unreadable_totals(db, "stage_stats")) from None
 
 
-def _usage_from_json(text: str) -> UsageByStage:
-    return {
-        stage: {model: ModelUsage.model_validate(u) for model, u in models.items()}
-        for stage, models in json.loads(text).items()
-    }
+def _usage_from_json(text: str, db: Path) -> UsageByStage:
+    try:
+        return {
+            stage: {model: ModelUsage.model_validate(u) for model, u in models.items()}
+            for stage, models in json.loads(text).items()
+        }
+    except (ValueError, AttributeError):
+        raise RunDirError(_unreadable_totals(db, "usage")) from None
+
+
+def _unreadable_totals(db: Path, key: str) -> str:
+    return f"{db} holds unreadable totals ({key!r} was changed by hand); {START_AFRESH}"
 
 
 _RECOVER = (
