@@ -1,5 +1,5 @@
-"""Development sessions: `nox -s tests`, `faults`, `browser`, `lint`, `typecheck`, `demo`,
-`bench`."""
+"""Development sessions: `nox -s tests`, `coverage`, `faults`, `browser`, `lint`,
+`typecheck`, `demo`, `bench`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["tests", "faults", "browser", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "faults", "browser", "lint", "typecheck", "docs", "coverage"]
 nox.options.reuse_existing_virtualenvs = True
 
 # Keep every session offline: no price-table download, no hub lookups.
@@ -83,16 +83,44 @@ def python_docs(session: nox.Session) -> dict[str, str]:
     return {"GEMLIB_PYTHON_DOCS": str(sources), "GEMLIB_REQUIRE_PYTHON_DOCS": "1"}
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """The default test suite (fast tier; `-- -m slow` or `nox -s slow` for the rest)."""
+FAST_TIER = "not slow and not faults and not browser"
+"""The markers of the default tier: `nox -s tests` and `nox -s coverage` run it."""
+
+COVERAGE_FLOOR = 90
+"""`nox -s coverage` fails below this percentage of src/gemlib's lines."""
+
+
+def test_environment(session: nox.Session) -> dict[str, str]:
+    """Install gemlib with its test extra, the third-party data and the test plug-ins.
+
+    Returns the environment for pytest: offline, and requiring the data and plug-ins.
+    """
     session.install("-e", ".[test]")
     session.install("--no-deps", *THIRD_PARTY_DATA)
     session.install(*THIRD_PARTY_RUNTIME)
-    plugins = install_test_plugins(session)
-    env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1", **plugins, **python_docs(session)}
+    return {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1", **install_test_plugins(session)}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The default test suite (fast tier; `-- -m slow` or `nox -s slow` for the rest)."""
+    env = {**test_environment(session), **python_docs(session)}
+    session.run("pytest", "-m", FAST_TIER, *session.posargs, env=env)
+
+
+@nox.session
+def coverage(session: nox.Session) -> None:
+    """The fast tier under pytest-cov: lines of src/gemlib run, the CLI's included."""
+    env = {**test_environment(session), **python_docs(session)}
     session.run(
-        "pytest", "-m", "not slow and not faults and not browser", *session.posargs, env=env
+        "pytest",
+        "-m",
+        FAST_TIER,
+        "--cov=gemlib",
+        "--cov-report=term-missing:skip-covered",
+        f"--cov-fail-under={COVERAGE_FLOOR}",
+        *session.posargs,
+        env=env,
     )
 
 
@@ -103,11 +131,7 @@ def faults(session: nox.Session) -> None:
     The state-ledger sweep runs on tau2's and BFCL's real environments, so their data
     is installed here too, and required.
     """
-    session.install("-e", ".[test]")
-    session.install("--no-deps", *THIRD_PARTY_DATA)
-    session.install(*THIRD_PARTY_RUNTIME)
-    env = {**OFFLINE, "GEMLIB_REQUIRE_THIRD_PARTY": "1", **install_test_plugins(session)}
-    session.run("pytest", "-m", "faults", *session.posargs, env=env)
+    session.run("pytest", "-m", "faults", *session.posargs, env=test_environment(session))
 
 
 def chromium(session: nox.Session) -> str:

@@ -20,7 +20,7 @@ from gemlib.pipeline.store import DirStore
 from test_cli import LOCAL_KEY, _five_docs
 from test_cli import _gemlib as run_gemlib
 
-pytestmark = pytest.mark.faults  # real subprocesses against a loopback server: ~2 minutes
+pytestmark = pytest.mark.faults  # many runs against a loopback server: ~30 s
 
 
 def _gemlib(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
