@@ -19,13 +19,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
+
+import _base
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT / "examples" / "corpus" / "gem_examples.jsonl"
@@ -69,25 +68,7 @@ def measure(n: int, profile: bool) -> float:
 
 def child(src: Path, n: int) -> float:
     """Run :func:`measure` in a fresh process importing gemlib from ``src``."""
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", str(n)], env=env, capture_output=True, text=True
-    )
-    if done.returncode:
-        raise SystemExit(f"the run with {src} failed:\n{done.stderr}")
-    return float(done.stdout.strip().splitlines()[-1])
-
-
-def extract(commit: str, into: Path) -> Path:
-    """The ``src`` directory of ``commit``, written under ``into``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "src"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
+    return float(_base.child(Path(__file__), src, ["--child", str(n)]))
 
 
 def main() -> None:
@@ -106,14 +87,14 @@ def main() -> None:
         measure(args.docs, profile=True)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        old_src, new_src = extract(args.base, Path(tmp)), ROOT / "src"
+        old_src, new_src = _base.extract(args.base, Path(tmp)), ROOT / "src"
         old: list[float] = []
         new: list[float] = []
         print(f"GEM preset, scripted teacher, {args.docs} documents per run, CPU ms per document")
         print(f"{'round':>5} {args.base:>10} {'this tree':>10}")
         for i in range(args.rounds):
-            pair = [(old, old_src), (new, new_src)]
-            for figures, src in pair if i % 2 == 0 else reversed(pair):
+            for base_first in _base.pairs(args.rounds)[i]:
+                figures, src = (old, old_src) if base_first else (new, new_src)
                 figures.append(child(src, args.docs))
             print(f"{i + 1:>5} {old[-1]:>10.2f} {new[-1]:>10.2f}")
     o, n = statistics.median(old), statistics.median(new)

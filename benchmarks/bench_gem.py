@@ -21,17 +21,28 @@ Latency shapes (``--shape``):
 Each concurrency C gets ``--docs-per-slot`` x C documents, so every run lasts
 about the same time and the ramp-down at the end weighs the same at every C.
 
+``--base COMMIT`` runs each concurrency side by side with that commit's ``src``
+(extracted with ``git archive``), each side in a fresh process with its own
+fake teacher, in ``--rounds`` interleaved rounds (order alternating), and prints
+the medians and the ratio of CPU per document (this tree over the base).
+
     python benchmarks/bench_gem.py [--shape fixed|lognormal|lockstep] [--latency 1.0]
                                    [--concurrency 16 64 256] [--docs-per-slot 20]
+                                   [--base df033e0 --rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _base
 from _memory import peak_rss_mib
 from _server import fake_server
 
@@ -71,7 +82,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--sigma", type=float, default=1.0, help="spread of lognormal latency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--base", help="commit to run side by side with (interleaved rounds)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.base:
+        compare(args)
+        return
     per_slot = args.docs_per_slot or (2 if args.shape == "lockstep" else 20)
     server_shape = "lognormal" if args.shape == "lognormal" else "fixed"
     print(
@@ -96,6 +113,9 @@ def main() -> None:
             ideal = (server.served_seconds() - served) / c
             cpu_ms = (time.process_time() - cpu) / len(docs) * 1000
             server_ms = (server.cpu_seconds() - server_cpu) / max(requests, 1) * 1000
+            if args.json:  # one concurrency, for compare()
+                print(json.dumps({"ratio": ideal / elapsed, "cpu_ms": cpu_ms}))
+                return
             print(
                 f"{c:>11} {len(docs):>9} {requests / elapsed:>8.0f} {elapsed:>7.2f} "
                 f"{ideal:>7.2f} {ideal / elapsed:>6.3f} {cpu_ms:>6.1f}ms "
@@ -105,6 +125,42 @@ def main() -> None:
     print(
         f"rerun of the finished run: {again:.2f} s = {again / elapsed:.1%} of the first run, "
         f"{sent} requests"
+    )
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Each concurrency with the base's ``src`` and this tree's, in interleaved rounds."""
+    shape = ["--shape", args.shape, "--latency", str(args.latency), "--sigma", str(args.sigma)]
+    if args.docs_per_slot:
+        shape += ["--docs-per-slot", str(args.docs_per_slot)]
+    print(f"GEM preset, {args.shape} latency, {args.base} vs this tree, {args.rounds} rounds")
+    with tempfile.TemporaryDirectory() as tmp:
+        sides = {"base": _base.extract(args.base, Path(tmp)), "tree": _base.ROOT / "src"}
+        for c in args.concurrency:
+            figures: dict[str, list[dict[str, float]]] = {"base": [], "tree": []}
+            for order in _base.pairs(args.rounds):
+                for base_first in order:
+                    side = "base" if base_first else "tree"
+                    arguments = [*shape, "--concurrency", str(c), "--json"]
+                    line = _base.child(Path(__file__), sides[side], arguments)
+                    figures[side].append(json.loads(line))
+                base, tree = figures["base"][-1], figures["tree"][-1]
+                print(
+                    f"c={c}: ratio {base['ratio']:.3f} / {tree['ratio']:.3f}, CPU/doc "
+                    f"{base['cpu_ms']:.2f} / {tree['cpu_ms']:.2f} ms ({args.base} / this tree)"
+                )
+            medians = {
+                side: {k: statistics.median(f[k] for f in runs) for k in ("ratio", "cpu_ms")}
+                for side, runs in figures.items()
+            }
+            base, tree = medians["base"], medians["tree"]
+            print(
+                f"c={c} median: ratio {base['ratio']:.3f} ({args.base}) vs {tree['ratio']:.3f} "
+                f"(this tree); CPU/doc {base['cpu_ms']:.2f} vs {tree['cpu_ms']:.2f} ms: "
+                f"{tree['cpu_ms'] / base['cpu_ms']:.2f}x"
+            )
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {sys.version.split()[0]}"
     )
 
 
