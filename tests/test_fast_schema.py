@@ -88,3 +88,24 @@ def test_unsure_cases_fall_back_to_jsonschema(schema: dict[str, Any], value: Any
 )
 def test_schemas_beyond_the_plain_keywords_get_no_quick_test(schema: dict[str, Any]) -> None:
     assert quick_check(json.dumps(schema, sort_keys=True)) is None
+
+
+def test_facts_kept_per_schema_give_the_same_problems_every_time() -> None:
+    from gemlib.model import Message, Tool, ToolCall, Trajectory
+    from gemlib.validation.checks import tools_well_formed, valid_arguments
+
+    tool = Tool(name="get", parameters={"type": "object", "properties": {"n": {"type": "integer"}}})
+    broken = tool.model_copy(update={"parameters": {"type": "object", "properties": 3}})
+    call = ToolCall(id="c1", name="get", arguments={"n": "three"})
+    messages = (
+        Message(role="user", content="get three"),
+        Message(role="assistant", tool_calls=(call,)),
+    )
+    for _ in range(2):  # the second time from what was kept
+        checked = Trajectory(id="t", tools=(tool,), messages=messages)
+        assert [p.text for p in valid_arguments()(checked)] == [
+            "call get: n: 'three' is not of type 'integer'"
+        ]
+        assert [
+            p.text for p in tools_well_formed()(checked.model_copy(update={"tools": (broken,)}))
+        ]

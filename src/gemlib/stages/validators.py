@@ -6,6 +6,7 @@ import attrs
 
 from gemlib.model import Rejection, Trajectory
 from gemlib.pipeline.stage import Stage
+from gemlib.validation._identity import IdentityMemo
 from gemlib.validation.checks import Check
 from gemlib.validation.ladder import DEFAULT_CHECKS, as_checks, validate
 from gemlib.validation.schema_validator import runs_regexes
@@ -15,6 +16,7 @@ __all__ = ["RuleValidator", "TurnValidator"]
 
 _OWN_CHECKS = "gemlib.validation."
 """The module prefix of gemlib's own checks, whose cost is known."""
+_REGEXES: IdentityMemo[bool] = IdentityMemo()
 
 
 @attrs.define
@@ -39,7 +41,10 @@ class RuleValidator(Stage):
         also delayed the event loop's next requests behind the thread's hold on the GIL."""
         if not all(type(check).__module__.startswith(_OWN_CHECKS) for check in self.checks):
             return True
-        return any(runs_regexes(tool.parameters) for tool in trajectory.offered_tools)
+        return any(
+            _REGEXES.get(tool.parameters, lambda parameters, _: runs_regexes(parameters))
+            for tool in trajectory.offered_tools
+        )
 
     def process(self, trajectory: Trajectory) -> Trajectory | Rejection:
         """Pass ``trajectory`` or reject it with every problem found."""

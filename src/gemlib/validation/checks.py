@@ -23,6 +23,7 @@ from gemlib._nesting import TooDeep, loads
 from gemlib.errors import ToolSchemaError
 from gemlib.model import Problem, Tool, Trajectory
 from gemlib.model.tool_schema import check_schema
+from gemlib.validation._identity import IdentityMemo
 from gemlib.validation.fast_schema import Test
 from gemlib.validation.schema_validator import RegexTooCostly, argument_checks, regex_budget
 
@@ -52,6 +53,24 @@ class Check(Protocol):
         ...
 
 
+def _schema_problem(parameters: dict[str, Any], tool: str) -> str | None:
+    try:
+        check_schema(parameters, tool)
+    except ToolSchemaError as exc:
+        return str(exc)
+    return None
+
+
+def _argument_checks(
+    parameters: dict[str, Any], allow_unknown: bool
+) -> tuple[Validator, Test | None]:
+    return argument_checks(parameters if allow_unknown else _strict(parameters))
+
+
+_SCHEMA_PROBLEMS: IdentityMemo[str | None] = IdentityMemo()
+_ARGUMENT_CHECKS: IdentityMemo[tuple[Validator, Test | None]] = IdentityMemo()
+
+
 @attrs.frozen
 class _ToolsWellFormed:
     rule: ClassVar[str] = "tool_definition"
@@ -68,10 +87,9 @@ class _ToolsWellFormed:
             if tool.name in seen:
                 yield Problem(rule=self.rule, text=f"tool {tool.name!r} is defined twice")
             seen.add(tool.name)
-            try:
-                check_schema(tool.parameters, tool.name)
-            except ToolSchemaError as exc:
-                yield Problem(rule=self.rule, text=str(exc))
+            problem = _SCHEMA_PROBLEMS.get(tool.parameters, _schema_problem, extra=tool.name)
+            if problem is not None:
+                yield Problem(rule=self.rule, text=problem)
 
 
 @attrs.frozen
@@ -124,8 +142,9 @@ class _ValidArguments:
                 if tool is None:
                     continue  # known_tools reports it
                 if call.name not in validators:
-                    schema = tool.parameters if self.allow_unknown else _strict(tool.parameters)
-                    validators[call.name] = argument_checks(schema)
+                    validators[call.name] = _ARGUMENT_CHECKS.get(
+                        tool.parameters, _argument_checks, extra=self.allow_unknown
+                    )
                 validator, quick = validators[call.name]
                 if quick is not None and quick(call.arguments):
                     continue  # plainly valid: jsonschema would find nothing
