@@ -33,6 +33,22 @@ def test_all_names_exist_and_public_names_are_listed() -> None:
     assert eager == set(gemlib.__all__) - {"__version__"} - LAZY
 
 
+def test_dir_lists_the_lazy_names_before_their_first_use() -> None:
+    """Fails on the old code: the lazy facades had no ``__dir__``, so ``dir(gemlib)`` and a
+    notebook's completion of ``gemlib.`` did not offer ``LLM`` until it was first used."""
+    code = (
+        "import gemlib, gemlib.llm; "
+        "print(sorted(gemlib.__all__)); print(sorted(gemlib.llm.__all__)); "
+        "print(dir(gemlib)); print(dir(gemlib.llm)); print(sorted(vars(gemlib.llm)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    top, llm, listed_top, listed_llm, loaded = map(eval, out.stdout.splitlines())
+    assert "LLM" not in loaded, "still lazy: dir() imported nothing"
+    assert set(top) <= set(listed_top)
+    assert set(llm) <= set(listed_llm)
+    assert listed_top == sorted(listed_top)
+
+
 def test_every_public_error_is_exported_from_the_top() -> None:
     errors = {
         name

@@ -71,7 +71,7 @@ _LAZY = {
 }
 
 
-__getattr__ = _lazy_names(__name__, _LAZY)
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY)
 
 
 __all__ = [

@@ -9,10 +9,14 @@ from typing import Any
 __all__ = ["lazy_names"]
 
 
-def lazy_names(package: str, where: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for ``package`` importing each name from ``where[name]``.
+def lazy_names(
+    package: str, where: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A module's ``__getattr__`` and ``__dir__`` for ``package``, importing each name
+    from ``where[name]`` on first use.
 
-    The value is stored in the package's namespace, so the import happens once.
+    The value is stored in the package's namespace, so the import happens once;
+    ``dir()`` (and a notebook's completion) lists the names not imported yet.
     """
     namespace = importlib.import_module(package).__dict__
 
@@ -23,4 +27,7 @@ def lazy_names(package: str, where: Mapping[str, str]) -> Callable[[str], Any]:
         namespace[name] = value
         return value
 
-    return __getattr__
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *where})
+
+    return __getattr__, __dir__

@@ -41,7 +41,7 @@ _WHERE = {
 }
 
 
-__getattr__ = _lazy_names(__name__, _WHERE)
+__getattr__, __dir__ = _lazy_names(__name__, _WHERE)
 
 
 __all__ = [
