@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from gemlib.analysis.stats import dataset_stats
-from gemlib.formats import read_trajectories, write_jsonl
+from gemlib.formats import write_jsonl
 from gemlib.formats.sharegpt import dataset_info
+from gemlib.pipeline.rundir import read_trajectories
 from gemlib.synthesizer import write_synth_data
 
 

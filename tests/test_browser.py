@@ -19,7 +19,7 @@ from gemlib.analysis.report import html_report
 from gemlib.analysis.stats import dataset_stats
 from gemlib.analysis.summary import load_summary
 from gemlib.analysis.viewer import build_viewer, write_viewer
-from gemlib.formats import read_trajectories
+from gemlib.pipeline.rundir import read_trajectories
 from viewer_data import HOSTILE, NEEDLE, REASONING, make_run
 
 pytestmark = pytest.mark.browser

@@ -32,6 +32,7 @@ from gemlib.formats import (
     write_jsonl,
 )
 from gemlib.formats.masks import without_masks
+from gemlib.pipeline.rundir import read_trajectories as read_run
 from test_noxfile import Session, _noxfile
 from test_registry import _dist
 from viewer_data import make_run
@@ -68,8 +69,8 @@ def test_the_installed_plugin_format_is_offered_and_exports_a_run(
     out = tmp_path / "out" / "run.transcript.jsonl"
     assert main(["export", str(run), "--format", "transcript", "--out", str(out)]) == 0
     # The plug-in cannot flag masked turns, so they are cut (one trajectory has nothing left).
-    kept = [t for t in map(without_masks, read_trajectories(run)) if t is not None]
-    assert 0 < len(kept) < len(list(read_trajectories(run)))
+    kept = [t for t in map(without_masks, read_run(run)) if t is not None]
+    assert 0 < len(kept) < len(list(read_run(run)))
     assert f"wrote {len(kept)} trajectories to {out} (transcript)" in capsys.readouterr().out
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in records] == [t.id for t in kept]

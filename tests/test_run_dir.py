@@ -312,7 +312,7 @@ def test_a_committed_record_edited_by_hand_is_named_by_every_reader(
     """Fails on the old code: UnicodeDecodeError, JSONDecodeError or pydantic's
     ValidationError escaped from the readers (a traceback from every command)."""
     from gemlib import Rejection
-    from gemlib.formats import read_trajectories
+    from gemlib.pipeline.rundir import read_trajectories
 
     class Rejecting(Stage):
         def process(self, doc: Document) -> Document | Rejection:
@@ -363,3 +363,23 @@ def test_totals_changed_by_hand_in_the_progress_database_are_named(
             refused.value
         )
         assert "\n" not in str(refused.value)
+
+
+def test_formats_read_files_and_the_run_directory_reads_run_directories(tmp_path: Path) -> None:
+    """gemlib.formats no longer imports the run directory (imports point down): it
+    refuses a directory, saying which reader takes one; that reader also reads files."""
+    from gemlib import FormatError
+    from gemlib.formats import read_trajectories as read_file
+    from gemlib.pipeline.rundir import read_trajectories
+
+    run = tmp_path / "run"
+    Pipeline([Counting()]).run(["a"], run_dir=run)  # Documents: not trajectories
+    with pytest.raises(FormatError, match=r"gemlib\.pipeline\.rundir\.read_trajectories"):
+        list(read_file(run))
+    errors: list[FormatError] = []
+    assert list(read_trajectories(run, on_error=errors.append)) == []
+    assert [str(e).split(":")[0] for e in errors] == [f"{run} record 1"]
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text("not json\n")
+    with pytest.raises(FormatError, match=f"{lines} line 1"):
+        list(read_trajectories(lines))

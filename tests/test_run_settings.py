@@ -10,8 +10,9 @@ import pytest
 
 from gemlib import GemlibError, Trajectory
 from gemlib.cli.runspec import RunSpec
-from gemlib.formats import read_trajectories, write_jsonl
+from gemlib.formats import write_jsonl
 from gemlib.formats.chat import from_chat
+from gemlib.pipeline.rundir import read_trajectories
 
 
 def _spec(tmp_path: Path, api_base: str | None) -> RunSpec:

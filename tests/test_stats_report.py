@@ -25,8 +25,8 @@ from gemlib import (
 from gemlib.analysis.report import format_costs, html_report, text_report
 from gemlib.analysis.stats import Distribution, dataset_stats, tool_kind
 from gemlib.analysis.summary import load_summary
-from gemlib.formats import read_trajectories
 from gemlib.formats.chat import from_chat
+from gemlib.pipeline.rundir import read_trajectories
 from gemlib.stages.dedup import Deduplicate, find_duplicates
 from test_model import OPENAI_RECORD
 

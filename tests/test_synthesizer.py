@@ -7,7 +7,8 @@ from pathlib import Path
 
 from fake_openai import FakeOpenAI
 from gemlib import Document, Message, Pipeline, Trajectory
-from gemlib.formats import gem_tags, read_trajectories
+from gemlib.formats import gem_tags
+from gemlib.pipeline.rundir import read_trajectories
 from gemlib.synthesizer import INSTRUCTION, build_examples, write_synth_data
 from gemlib.synthesizer.compare import compare
 from teacher import teacher_reply

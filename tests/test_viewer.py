@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from gemlib.analysis.viewer import write_viewer
-from gemlib.formats import read_trajectories, write_jsonl
+from gemlib.formats import write_jsonl
+from gemlib.pipeline.rundir import read_trajectories
 from viewer_data import HOSTILE, NEEDLE, make_run
 
 

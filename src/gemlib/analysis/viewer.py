@@ -105,7 +105,7 @@ def _kept_records(source: Path) -> Iterator[dict[str, Any]]:
         for record in RunDir(source).results()[0]:
             yield record if isinstance(record, dict) else {"value": record}
         return
-    from gemlib.formats import read_trajectories
+    from gemlib.pipeline.rundir import read_trajectories
 
     for trajectory in read_trajectories(source):
         yield trajectory.model_dump(mode="json")

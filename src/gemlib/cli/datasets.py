@@ -18,8 +18,7 @@ def _stats(args: argparse.Namespace) -> int:
     from gemlib.analysis.stats import dataset_stats
     from gemlib.analysis.summary import load_summary
     from gemlib.errors import RunDirError
-    from gemlib.formats import read_trajectories
-    from gemlib.pipeline.rundir import RunDir
+    from gemlib.pipeline.rundir import RunDir, read_trajectories
 
     source = Path(args.file)
     dataset = dataset_stats(read_trajectories(source, args.format), count_tokens=not args.fast)
@@ -63,6 +62,7 @@ def _view(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from gemlib.formats import export
+    from gemlib.pipeline.rundir import read_trajectories
 
     print(
         export(
@@ -73,6 +73,7 @@ def _export(args: argparse.Namespace) -> int:
             masked=args.masked,
             license=args.license,
             pretty_name=args.name,
+            trajectories=lambda: read_trajectories(args.file, args.input_format),
         )
     )
     return 0
@@ -89,7 +90,7 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from gemlib.formats import read_trajectories
+    from gemlib.pipeline.rundir import read_trajectories
     from gemlib.validation import default_checks, validate
 
     checks = default_checks(

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def _synth_data(args: argparse.Namespace) -> int:
-    from gemlib.formats import read_trajectories
+    from gemlib.pipeline.rundir import read_trajectories
     from gemlib.synthesizer import write_synth_data
 
     data = write_synth_data(

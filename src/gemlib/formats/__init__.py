@@ -42,7 +42,6 @@ from gemlib.formats.format import Entry, ExportRequest, Format, attempt, write_r
 from gemlib.formats.masks import MaskFallback
 from gemlib.formats.registry import FORMATS, detect_format, file_format, format_detector, get_format
 from gemlib.model import Trajectory
-from gemlib.pipeline.rundir import open_results
 
 __all__ = [
     "FORMATS",
@@ -50,6 +49,7 @@ __all__ = [
     "detect_format",
     "export",
     "read_jsonl",
+    "read_records",
     "read_trajectories",
     "write_jsonl",
 ]
@@ -87,12 +87,16 @@ def export(
     masked: MaskFallback = "cut",
     license: str = "other",
     pretty_name: str = "",
+    trajectories: Callable[[], Iterator[Trajectory]] | None = None,
 ) -> str:
     """Write ``source`` (what :func:`read_trajectories` reads) to ``out`` in ``format``.
 
     What ``gemlib export`` does; returns the lines it prints. ``masked`` is the
     fallback of formats without per-message training flags; ``license`` and
     ``pretty_name`` go to the dataset card of formats that write one (``hf``).
+    ``trajectories`` reads them instead (``gemlib export`` passes
+    :func:`gemlib.pipeline.rundir.read_trajectories`, which reads run
+    directories too).
     """
     chosen = get_format(format)
     if not chosen.writes:
@@ -102,7 +106,7 @@ def export(
     request = ExportRequest(
         source=Path(source),
         out=target,
-        trajectories=functools.partial(read_trajectories, source, input_format),
+        trajectories=trajectories or functools.partial(read_trajectories, source, input_format),
         masked=masked,
         license=license,
         pretty_name=pretty_name,
@@ -123,14 +127,13 @@ def read_trajectories(
     *,
     on_error: Callable[[FormatError], None] | None = None,
 ) -> Iterator[Trajectory]:
-    """Trajectories from a run directory, a file in any readable format, or an importer.
+    """Trajectories from a file in any readable format, or from an importer.
 
     A JSONL file's format is guessed per line unless ``format`` names it; a
     file whose suffix a format reads whole (``.parquet``) is read by that format
-    (``format`` does not apply). A run directory (or a partitioned run's root)
-    is read through :func:`~gemlib.pipeline.rundir.open_results`: only its
-    committed records, so a half-written last line left by a killed run is not
-    read. An importer's ``format`` (``tau2``, ``bfcl``) reads the source it names
+    (``format`` does not apply). A run directory is read by
+    :func:`gemlib.pipeline.rundir.read_trajectories` (which reads files too)
+    and is refused here. An importer's ``format`` (``tau2``, ``bfcl``) reads the source it names
     (``path`` is then a domain or category, not a file). A line or row that cannot
     be read raises :class:`FormatError` naming the file and line; with
     ``on_error`` that error goes to ``on_error`` instead and reading goes on
@@ -143,12 +146,51 @@ def read_trajectories(
         source = Path(path)
         if not source.exists():
             raise FileNotFoundError(f"no such file: {source}")
+        if source.is_dir():
+            raise FormatError(
+                f"{source} is a directory; read a run directory with "
+                "gemlib.pipeline.rundir.read_trajectories"
+            )
         entries = _entries(source, named)
+    yield from _reported(entries, path, on_error)
+
+
+def read_records(
+    records: Iterable[Any],
+    source: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    on_error: Callable[[FormatError], None] | None = None,
+) -> Iterator[Trajectory]:
+    """Trajectories from JSON records read from ``source`` (a run directory's, say).
+
+    Each record's format is guessed unless ``format`` names it; a record that
+    cannot be read raises :class:`FormatError` naming ``source`` and its number,
+    or goes to ``on_error`` as in :func:`read_trajectories`.
+    """
+    load = functools.partial(
+        _from_record,
+        format=None if format is None else _readable(format),
+        detect=format_detector(),
+    )
+    entries = (
+        (f"record {number}", attempt(functools.partial(load, record)))
+        for number, record in enumerate(records, start=1)
+    )
+    yield from _reported(entries, source, on_error)
+
+
+def _reported(
+    entries: Iterable[Entry],
+    source: str | os.PathLike[str],
+    on_error: Callable[[FormatError], None] | None,
+) -> Iterator[Trajectory]:
+    """The trajectories of ``entries``; each error raised, or handed to ``on_error``."""
     for where, result in entries:
         if isinstance(result, Trajectory):
             yield result
             continue
-        error = FormatError(f"{path} {where}: {result}")
+        error = FormatError(f"{source} {where}: {result}")
         if on_error is None:
             raise error
         on_error(error)
@@ -157,10 +199,6 @@ def read_trajectories(
 def _entries(source: Path, format: Format | None) -> Iterator[Entry]:
     """``(line or row, its trajectory or why it has none)`` for every record of ``source``."""
     load = functools.partial(_from_record, format=format, detect=format_detector())
-    if source.is_dir():
-        for number, record in enumerate(open_results(source)[0], start=1):
-            yield f"record {number}", attempt(functools.partial(load, record))
-        return
     whole = file_format(source.suffix)
     if whole is not None and whole.read is not None:
         yield from whole.read(str(source))

@@ -22,7 +22,7 @@ TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 def _trajectories(source: Path) -> Iterator[Trajectory]:
-    from gemlib.formats import read_trajectories
+    from gemlib.pipeline.rundir import read_trajectories
 
     return read_trajectories(source)
 

@@ -38,9 +38,9 @@ import attrs
 from pydantic import TypeAdapter
 
 from gemlib._atomic import write_atomic
-from gemlib.errors import RunDirError
+from gemlib.errors import FormatError, RunDirError
 from gemlib.llm.usage import ModelUsage, UsageByStage, merge_usage
-from gemlib.model import Rejection
+from gemlib.model import Rejection, Trajectory
 from gemlib.pipeline.accounting import StageStats
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "open_results",
     "read_manifest",
     "read_totals",
+    "read_trajectories",
 ]
 
 _MANIFEST = "manifest.json"
@@ -432,6 +433,28 @@ def open_results(
     The same as ``RunDir(path).results(output_adapter)``.
     """
     return RunDir(path).results(output_adapter)
+
+
+def read_trajectories(
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    on_error: Callable[[FormatError], None] | None = None,
+) -> Iterator[Trajectory]:
+    """Trajectories from a run directory (or a partitioned run's root), or from a file.
+
+    A run directory's committed outputs are read (a killed run's half-written
+    last line never is), each record's format guessed unless ``format`` names
+    it; any other path is read by :func:`gemlib.formats.read_trajectories` (a
+    file in any readable format, or an importer's source). A record that
+    cannot be read raises :class:`FormatError`, or goes to ``on_error``.
+    """
+    from gemlib.formats import read_records
+    from gemlib.formats import read_trajectories as read_file
+
+    if Path(path).is_dir():
+        return read_records(RunDir(path).results()[0], path, format, on_error=on_error)
+    return read_file(path, format, on_error=on_error)
 
 
 def read_totals(path: str | os.PathLike[str]) -> RunTotals:
