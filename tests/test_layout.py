@@ -4,6 +4,7 @@ and imports between gemlib's packages point down the documented order."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,14 @@ LAYERS = [
     "gemlib.hub",
     "gemlib.cli",
 ]
+# The format registry names the `hf` format (a Hub dataset folder, whose card needs the
+# statistics) by its lazy reference "gemlib.hub.push:DATASET_FOLDER": an upward edge (and
+# a cycle, hub.push reading through gemlib.formats) until it is registered from above.
+KNOWN_UPWARD = {"gemlib.formats.registry -> gemlib.hub.push"}
+
+
+REFERENCE = re.compile(r"(gemlib(?:\.\w+)+):\w+")  # a registry's lazy "module:attribute"
+IMPORTERS = {"importlib.import_module", "import_module", "__import__"}
 
 
 def _modules() -> dict[str, Path]:
@@ -52,7 +61,10 @@ def _package(module: str) -> str:
 
 def _imports(module: str) -> Iterator[str]:
     """Every gemlib module ``module`` imports, at any depth of its code (function bodies
-    included), except under ``if TYPE_CHECKING:``, which never runs."""
+    included), except under ``if TYPE_CHECKING:``, which never runs. A module reached by
+    a string counts too: a registry's lazy ``"gemlib.x.y:NAME"``, and
+    ``importlib.import_module("gemlib.x")`` or ``__import__`` with a literal name (a
+    name built at run time cannot be seen)."""
     tree = ast.parse(MODULES[module].read_text())
     typing_only = {
         id(inner)
@@ -66,6 +78,16 @@ def _imports(module: str) -> Iterator[str]:
             continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [named[1]] if (named := REFERENCE.fullmatch(node.value)) else []
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) in IMPORTERS
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names = [node.args[0].value]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative: resolve against this module's package
@@ -98,6 +120,8 @@ def _cycle() -> list[str] | None:
         for target in GRAPH[module]:
             if target == "gemlib" or _package(module) == target:
                 continue  # the facade above everything; a module's own package init
+            if f"{module} -> {target}" in KNOWN_UPWARD:
+                continue  # known, listed, being removed
             if state.get(target) == 1:
                 return [*stack[stack.index(target) :], target]
             if target not in state and (found := visit(target)):
@@ -143,7 +167,12 @@ def test_imports_point_down_the_layers() -> None:
         for target in targets:
             theirs = _layer(target)
             edge = f"{module} -> {target}"
-            if mine is not None and theirs is not None and theirs > mine:
+            if (
+                mine is not None
+                and theirs is not None
+                and theirs > mine
+                and edge not in KNOWN_UPWARD
+            ):
                 upward.append(edge)
     assert not upward, "imports pointing up:\n" + "\n".join(upward)
 
