@@ -115,8 +115,10 @@ class Retrying:
             self.limiter.settle_tokens(estimate, reply.prompt_tokens + reply.completion_tokens)
             ledger.prompt_tokens += reply.prompt_tokens
             ledger.completion_tokens += reply.completion_tokens
-            ledger.reasoning_tokens += reply.reasoning_tokens
-            ledger.cost += reply.cost
+            if reply.reasoning_tokens:  # a pydantic assignment costs ~2 us: skip adding 0
+                ledger.reasoning_tokens += reply.reasoning_tokens
+            if reply.cost:
+                ledger.cost += reply.cost
             return reply
 
     def _model_error(self, exc: Exception) -> ModelError:

@@ -45,13 +45,21 @@ class Answer(Generic[T]):
     @property
     def usage(self) -> dict[str, float]:
         """Tokens and cost over all the replies, for provenance records."""
+        prompt = completion = reasoning = hits = 0
+        cost = 0.0
+        for r in self.replies:  # one pass: this runs once per model request
+            prompt += r.prompt_tokens
+            completion += r.completion_tokens
+            reasoning += r.reasoning_tokens
+            cost += r.cost
+            hits += r.cached
         return {
-            "prompt_tokens": sum(r.prompt_tokens for r in self.replies),
-            "completion_tokens": sum(r.completion_tokens for r in self.replies),
-            "reasoning_tokens": sum(r.reasoning_tokens for r in self.replies),
-            "cost": sum(r.cost for r in self.replies),
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "reasoning_tokens": reasoning,
+            "cost": cost,
             "requests": len(self.replies),
-            "cache_hits": sum(r.cached for r in self.replies),
+            "cache_hits": hits,
         }
 
     @property
