@@ -24,8 +24,8 @@ from pydantic import ValidationError
 
 from gemlib.llm.usage import UsageByStage, merge_usage
 from gemlib.model import Rejection
-from gemlib.pipeline.accounting import RunStats, StageStats
-from gemlib.pipeline.rundir import RunDir, merge_stats
+from gemlib.pipeline.accounting import RunStats, StageStats, merge_stats
+from gemlib.pipeline.rundir import RunDir
 
 __all__ = ["RunSummary", "example_rejections", "in_pipeline_order", "load_summary", "stage_order"]
 

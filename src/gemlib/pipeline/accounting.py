@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel, Field
 
 from gemlib.llm.usage import ModelUsage
 
-__all__ = ["RunStats", "StageStats"]
+__all__ = ["RunStats", "StageStats", "merge_stats"]
 
 
 class StageStats(BaseModel):
@@ -35,6 +37,12 @@ class StageStats(BaseModel):
             self.seconds += other.seconds
         for rule, n in other.rejections_by_rule.items():
             self.rejections_by_rule[rule] = self.rejections_by_rule.get(rule, 0) + n
+
+
+def merge_stats(total: dict[str, StageStats], part: Mapping[str, StageStats]) -> None:
+    """Add the per-stage counts of ``part`` into ``total``."""
+    for name, stats in part.items():
+        total.setdefault(name, StageStats()).merge(stats)
 
 
 class RunStats(BaseModel):

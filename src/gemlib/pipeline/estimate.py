@@ -34,8 +34,8 @@ from gemlib.llm.prices import Prices, prices
 from gemlib.llm.tokens import TokenCounter, token_counter
 from gemlib.llm.usage import UsageByStage
 from gemlib.model import Rejection
-from gemlib.pipeline.accounting import RunStats, StageStats
-from gemlib.pipeline.rundir import merge_stats, read_totals
+from gemlib.pipeline.accounting import RunStats, StageStats, merge_stats
+from gemlib.pipeline.rundir import read_totals
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import Stage, accepts
 from gemlib.pipeline.store import Store

@@ -41,14 +41,13 @@ from gemlib._atomic import write_atomic
 from gemlib.errors import FormatError, RunDirError
 from gemlib.llm.usage import ModelUsage, UsageByStage, merge_usage
 from gemlib.model import Rejection, Trajectory
-from gemlib.pipeline.accounting import StageStats
+from gemlib.pipeline.accounting import StageStats, merge_stats
 
 __all__ = [
     "Progress",
     "RunDir",
     "RunTotals",
     "forget_missing",
-    "merge_stats",
     "open_results",
     "read_manifest",
     "read_totals",
@@ -75,12 +74,6 @@ _RUN_FILES = (
     _PROGRESS + "-shm",
     _SETTINGS,
 )
-
-
-def merge_stats(total: dict[str, StageStats], part: Mapping[str, StageStats]) -> None:
-    """Add the per-stage counts of ``part`` into ``total``."""
-    for name, stats in part.items():
-        total.setdefault(name, StageStats()).merge(stats)
 
 
 class RunTotals(NamedTuple):

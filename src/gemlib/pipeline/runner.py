@@ -50,9 +50,8 @@ from gemlib.errors import (
 )
 from gemlib.llm.usage import BatchCounts, ModelUsage, UsageByStage
 from gemlib.model import Rejection
-from gemlib.pipeline.accounting import RunStats, StageStats
+from gemlib.pipeline.accounting import RunStats, StageStats, merge_stats
 from gemlib.pipeline.progress import Reporter, Snapshot, default_reporter
-from gemlib.pipeline.rundir import merge_stats
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store
 

@@ -35,12 +35,11 @@ from gemlib._version import __version__
 from gemlib.errors import RunDirError, RunDirWriteError
 from gemlib.llm.usage import UsageByStage, merge_usage
 from gemlib.model import Rejection
-from gemlib.pipeline.accounting import RunStats, StageStats
+from gemlib.pipeline.accounting import RunStats, StageStats, merge_stats
 from gemlib.pipeline.rundir import (
     RunDir,
     db_problem,
     disk_full,
-    merge_stats,
     os_problem,
     write_all,
 )
