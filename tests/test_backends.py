@@ -213,3 +213,56 @@ def test_a_backend_whose_close_hangs_does_not_hang_the_finished_run(
         result = asyncio.run(asyncio.wait_for(run, 30))
     assert result.stats.outputs == 2
     assert "closing its backend failed (no answer within 0.5s)" in caplog.text
+
+
+class _NoConcurrency:
+    @classmethod
+    def build(cls, options: Any) -> Any:
+        return ScriptedBackend(lambda r: "ok")
+
+
+class _BuildFails:
+    default_concurrency = 2
+
+    @classmethod
+    def build(cls, options: Any) -> Any:
+        raise RuntimeError("no credentials in sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX0123")
+
+
+@pytest.mark.parametrize("entry", [42, _NoConcurrency])
+def test_a_plugin_backend_that_is_no_backend_type_is_named(
+    entry: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fails on the code before (checked): an AttributeError out of LLM(...), a traceback
+    from `gemlib run`, for a plug-in entry that is no BackendType."""
+    from gemlib.cli import main
+    from gemlib.errors import ModelConfigError
+    from gemlib.llm.backends import BACKENDS
+
+    monkeypatch.setitem(BACKENDS._entries, "oddplug", entry)
+    with pytest.raises(ModelConfigError, match=r"the backend of oddplug/ models, .+, is no gemlib"):
+        LLM("oddplug/x", cache=False)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "a", "text": "Open the settings and tap save."}\n')
+    code = main(["run", str(corpus), "--model", "oddplug/x", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1, err
+    assert "is no gemlib backend type" in err[0]
+
+
+def test_a_backend_failing_to_start_is_a_config_error_without_its_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fails on the code before (checked): the plug-in's RuntimeError escaped LLM(...) as it
+    was, key included (a traceback showing it from `gemlib run`)."""
+    from gemlib.errors import ModelConfigError
+    from gemlib.llm.backends import BACKENDS
+
+    monkeypatch.setitem(BACKENDS._entries, "buildfails", _BuildFails)
+    with pytest.raises(ModelConfigError) as refused:
+        LLM("buildfails/x", cache=False)
+    assert "buildfails/x: its backend failed to start: RuntimeError: no credentials" in str(
+        refused.value
+    )
+    assert "ABCDEFGHIJKLMNOPQRSTUVWX0123" not in str(refused.value)

@@ -25,7 +25,7 @@ import attrs
 
 from gemlib._secrets import check_api_base, scrub
 from gemlib._sync import run_sync
-from gemlib.errors import CacheError, ModelError
+from gemlib.errors import CacheError, GemlibError, ModelConfigError, ModelError
 from gemlib.llm.backends import TRANSPORTS, backend_type, default_timeout
 from gemlib.llm.backends.openai_compat import key_from_environment
 from gemlib.llm.batch import BatchBackend, BatchSettings
@@ -125,7 +125,7 @@ class LLM:
             options = BackendOptions(
                 self.model, self.api_base, self.api_key, self.timeout, self.max_reply_bytes
             )
-            self.backend = backend_type(self.model, self.transport).build(options)
+            self.backend = self._build(options)
         _check_backend(self.backend)
         self._cache = CacheHandle(self.cache, self.api_base or "")
         self._sender = Retrying(
@@ -141,6 +141,21 @@ class LLM:
             self.api_base,
             batched=bool(self.batch),
         )
+
+    def _build(self, options: BackendOptions) -> Backend:
+        """The backend serving the model; a plug-in's failure to build one is a
+        :class:`~gemlib.errors.ModelConfigError` whose text is scrubbed."""
+        kind = backend_type(self.model, self.transport)
+        try:
+            return kind.build(options)
+        except GemlibError:
+            raise
+        except Exception as exc:
+            raise ModelConfigError(
+                self._scrub(
+                    f"{self.model}: its backend failed to start: {type(exc).__name__}: {exc}"
+                )
+            ) from None
 
     def _use_batches(self) -> None:
         from gemlib.llm.batch import OpenAIBatchAPI

@@ -79,7 +79,16 @@ def backend_type(model: str, transport: str = "auto") -> BackendType:
     prefix, else litellm (which knows most hosted providers, and says so when it does not)."""
     if transport != "auto":
         return TRANSPORTS[transport]
+    provider = ModelId.parse(model).provider
     try:
-        return BACKENDS.get(ModelId.parse(model).provider)  # plug-ins read only if not built in
+        found = BACKENDS.get(provider)  # plug-ins read only if not built in
     except ModelConfigError:
         return LiteLLMBackend
+    concurrency = getattr(found, "default_concurrency", None)
+    if not callable(getattr(found, "build", None)) or not isinstance(concurrency, int):
+        raise ModelConfigError(
+            f"the backend of {provider}/ models, {found!r}, is no gemlib backend type: it "
+            "needs a build(options) classmethod and an int default_concurrency (see "
+            "BackendType in gemlib.llm)"
+        )
+    return found
