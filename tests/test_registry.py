@@ -186,3 +186,30 @@ def test_a_plugin_name_taken_by_gemlib_or_by_another_plugin_is_reported(
     )
     ignored = "twin_two:VALUE" if used == "one" else "twin_one:VALUE"
     assert f"ignored the format plug-in 'twin' from {ignored}: the name is taken by" in caplog.text
+
+
+def test_a_preset_that_is_no_function_or_makes_no_pipeline_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fails on the old code: a preset plug-in that is not callable raised a bare TypeError,
+    and one returning a list of stages was handed back as if it were a Pipeline."""
+    from gemlib import Pipeline, stage
+    from gemlib.errors import PipelineError
+    from gemlib.pipeline.presets import PRESETS
+
+    @stage
+    def shout(text: str) -> str:
+        return text.upper()
+
+    monkeypatch.setitem(PRESETS._entries, "shouting", lambda model: Pipeline([shout]))
+    monkeypatch.setitem(PRESETS._entries, "number", 42)
+    monkeypatch.setitem(PRESETS._entries, "stages", lambda model: [shout])
+    made = Pipeline.preset("shouting", "any/model")
+    assert isinstance(made, Pipeline)
+    assert [s.name for s in made.stages] == ["shout"]
+    with pytest.raises(PipelineError, match="the preset 'number' is 42, not a function"):
+        Pipeline.preset("number", "any/model")
+    with pytest.raises(PipelineError, match="the preset 'stages' made a list, not a Pipeline"):
+        Pipeline.preset("stages", "any/model")
+    with pytest.raises(PipelineError, match=r"unknown preset 'nope' \(known: .*gem.*\)"):
+        Pipeline.preset("nope", "any/model")

@@ -86,9 +86,20 @@ class Pipeline:
         """The named preset built for ``model`` (see :mod:`gemlib.pipeline.presets`).
 
         ``"gem"`` and ``"synthesizer"`` come with gemlib; other packages add
-        theirs through the ``gemlib.presets`` entry-point group.
+        theirs through the ``gemlib.presets`` entry-point group. A preset that is not
+        callable, or that builds no :class:`Pipeline`, raises :class:`PipelineError`.
         """
-        return PRESETS.get(name)(model, **options)
+        build = PRESETS.get(name)
+        if not callable(build):
+            raise PipelineError(
+                f"the preset {name!r} is {build!r}, not a function making a Pipeline"
+            )
+        pipeline = build(model, **options)
+        if not isinstance(pipeline, Pipeline):
+            raise PipelineError(
+                f"the preset {name!r} made a {type(pipeline).__name__}, not a Pipeline"
+            )
+        return pipeline
 
     @classmethod
     def gem(cls, model: Any, **options: Any) -> Pipeline:
