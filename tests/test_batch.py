@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cli_runner import gemlib as run_gemlib
 from fake_batch import FakeBatch
 from fake_openai import FakeOpenAI, Reply
 from gemlib import Pipeline, RunResult
@@ -247,14 +248,20 @@ def _write_corpus(path: Path) -> Path:
     return path
 
 
-def _cli(tmp_path: Path, url: str, *extra: str) -> subprocess.Popen[str]:
+def _run_args(tmp_path: Path, url: str, *extra: str) -> list[str]:
+    """`gemlib run --batch` over the corpus in ``tmp_path``, with fast batch settings."""
     config = tmp_path / "batch.toml"
     config.write_text(
         "[batch_settings]\nidle_after = 0.05\nflush_after = 1.0\npoll_interval = 0.02\n"
     )
-    args = [sys.executable, "-m", "gemlib.cli", "run", str(tmp_path / "corpus.jsonl")]
+    args = ["run", str(tmp_path / "corpus.jsonl")]
     args += ["--model", "openai/teacher", "--api-base", url, "--batch", "--quiet"]
-    args += ["--config", str(config), "--out", str(tmp_path / "run"), *extra]
+    return [*args, "--config", str(config), "--out", str(tmp_path / "run"), *extra]
+
+
+def _cli(tmp_path: Path, url: str, *extra: str) -> subprocess.Popen[str]:
+    """The same command as a real process, for the tests that kill it."""
+    args = [sys.executable, "-m", "gemlib.cli", *_run_args(tmp_path, url, *extra)]
     env = {**os.environ, "OPENAI_API_KEY": "k", "GEMLIB_CACHE_DIR": str(tmp_path / "cache")}
     return subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -279,9 +286,10 @@ def test_gemlib_run_batch_gives_the_direct_trajectories(
 ) -> None:
     _write_corpus(tmp_path / "corpus.jsonl")
     with FakeBatch(teacher_reply, delay=0.05) as server:
-        process = _cli(tmp_path, server.url)
-        _out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
+        done = run_gemlib(
+            *_run_args(tmp_path, server.url), cwd=tmp_path, env={"OPENAI_API_KEY": "k"}
+        )
+        assert done.returncode == 0, done.stderr
         assert _trajectories(tmp_path / "run") == _expected(direct[0])
         submitted = server.all_submitted()
         assert len(submitted) == len(set(submitted)) == direct[1]
