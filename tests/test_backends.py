@@ -266,3 +266,15 @@ def test_a_backend_failing_to_start_is_a_config_error_without_its_secret(
         refused.value
     )
     assert "ABCDEFGHIJKLMNOPQRSTUVWX0123" not in str(refused.value)
+
+
+def test_a_plugin_backend_with_an_empty_name_does_not_take_unprefixed_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fails on the code before (checked): an entry point named "" (a typo in a plug-in's
+    pyproject) served every model without a prefix, `gpt-4o-mini` included."""
+    from gemlib.llm.backends import BACKENDS, LiteLLMBackend, backend_type
+
+    monkeypatch.setitem(BACKENDS._entries, "", _BuildFails)
+    assert backend_type("gpt-4o-mini") is LiteLLMBackend
+    assert type(LLM("gpt-4o-mini", cache=False).backend) is LiteLLMBackend

@@ -285,3 +285,32 @@ def test_nox_installs_the_plugins_and_requires_them(
     assert pytest_run[-1]["GEMLIB_REQUIRE_PLUGINS"] == "1"
     for folder in noxfile.TEST_PLUGINS:
         assert (PLUGIN.parents[2] / folder / "pyproject.toml").is_file()
+
+
+def test_a_plugin_format_whose_write_fails_is_one_line_without_its_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fails on the old code (checked): the plug-in's exception (here a wrong signature,
+    then a RuntimeError quoting a URL's password) was a traceback from `gemlib export`."""
+    from gemlib.formats.format import ExportRequest, Format
+
+    def wrong_signature(trajectories: object, out: object) -> str:
+        return "never"
+
+    def leaks(request: ExportRequest) -> str:
+        raise RuntimeError("upload to https://bob:s3cretpw@host.invalid failed")
+
+    run = make_run(tmp_path)
+    for name, write, said in (
+        ("wrongargs", wrong_signature, "TypeError: "),
+        ("leaky", leaks, "RuntimeError: upload to https://"),
+    ):
+        plugin = Format(name=name, description="a broken plug-in", write=write)
+        monkeypatch.setitem(registry.FORMATS._entries, name, plugin)
+        out = tmp_path / f"{name}.jsonl"
+        code = main(["export", "--format", name, "--out", str(out), str(run)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2, err
+        assert len(err) == 1, err
+        assert f"the {name} format failed to write {out}: {said}" in err[0]
+        assert "s3cretpw" not in err[0]

@@ -22,7 +22,8 @@ import attrs
 from pydantic import ValidationError
 
 from gemlib._atomic import replacing
-from gemlib.errors import FormatError, ToolSchemaError
+from gemlib._secrets import scrub
+from gemlib.errors import FormatError, GemlibError, ToolSchemaError
 from gemlib.formats.masks import MaskFallback, without_masks
 from gemlib.model import Trajectory, validation_summary
 
@@ -103,10 +104,23 @@ class Format:
         return self.read is not None and not self.suffix
 
     def export(self, request: ExportRequest) -> str:
-        """Write ``request.source`` to ``request.out``; the lines to show the user."""
-        if self.write is not None:
+        """Write ``request.source`` to ``request.out``; the lines to show the user.
+
+        A ``write`` failing with anything but a gemlib error or an ``OSError`` (a
+        plug-in's bug, its wrong signature) is a :class:`FormatError` naming the
+        format, its text scrubbed of credentials.
+        """
+        if self.write is None:
+            return self.export_records(request)
+        try:
             return self.write(request)
-        return self.export_records(request)
+        except (GemlibError, OSError):
+            raise
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+            raise FormatError(
+                scrub(f"the {self.name} format failed to write {request.out}: {failure}")
+            ) from exc
 
     def export_records(self, request: ExportRequest) -> str:
         """Write one ``dump`` record per line (:func:`write_records`); the line to show."""

@@ -80,6 +80,8 @@ def backend_type(model: str, transport: str = "auto") -> BackendType:
     if transport != "auto":
         return TRANSPORTS[transport]
     provider = ModelId.parse(model).provider
+    if not provider:  # no prefix: not a plug-in's, even one with an empty entry-point name
+        return LiteLLMBackend
     try:
         found = BACKENDS.get(provider)  # plug-ins read only if not built in
     except ModelConfigError:
