@@ -383,3 +383,33 @@ def test_formats_read_files_and_the_run_directory_reads_run_directories(tmp_path
     lines.write_text("not json\n")
     with pytest.raises(FormatError, match=f"{lines} line 1"):
         list(read_trajectories(lines))
+
+
+def test_a_single_run_and_a_partitioned_run_never_share_a_directory(tmp_path: Path) -> None:
+    """Fails on the old code: a run into a partitioned run's root started a single run
+    there (and run_partitions put partitions into a single run's directory); the readers
+    then read one of them and silently left out the other."""
+    from gemlib.cli import main
+    from gemlib.pipeline.cluster import run_partitions
+    from gemlib.pipeline.rundir import RunDir
+
+    root = RunDir(tmp_path / "parts")
+    Pipeline([Counting()]).run(["a"], run_dir=root.partition(0).path)
+    with pytest.raises(RunDirError, match=r"holds a partitioned run .*part-\*"):
+        Pipeline([Counting()]).run(["b"], run_dir=root.path, overwrite=True)
+    assert not root.progress_file.exists()
+    assert [d["text"] for d in root.results()[0]] == ["A"]
+
+    single = RunDir(tmp_path / "single")
+    Pipeline([Counting()]).run(["a"], run_dir=single.path)
+    with pytest.raises(RunDirError, match="holds a single run"):
+        run_partitions(lambda limits: Pipeline([Counting()]), [["b"]], single.path, client=None)
+    assert not single.has_partitions()
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "c0.jsonl").write_text('{"text": "b"}\n')
+    single.write_settings({"corpus": "first"})
+    before = single.settings_file.read_bytes()
+    argv = ["run", str(corpus), "--model", "m", "--out", str(single.path), "--dask", "local:1"]
+    assert main(argv) == 2
+    assert single.settings_file.read_bytes() == before, "a refused run changes nothing"

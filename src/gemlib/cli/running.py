@@ -196,6 +196,7 @@ def _run_on_dask(spec: RunSpec, overwrite: bool = False) -> int:
     assert spec.dask is not None
     parts = corpus_partitions(spec.corpus)
     root = RunDir(spec.out)
+    root.refuse_other_kind(partitioned=True)  # before run.json is written
     existing = root.has_partitions()
     with dask_client(spec.dask) as client:
         if not existing or overwrite:

@@ -37,6 +37,7 @@ import attrs
 from gemlib.errors import GemlibError
 from gemlib.llm.limits import Limits
 from gemlib.pipeline.accounting import RunStats
+from gemlib.pipeline.rundir import RunDir
 
 __all__ = [
     "ClusterResult",
@@ -176,7 +177,6 @@ def _run_partition(
 ) -> PartitionResult:
     """Runs in a worker: build the pipeline with the share, run one partition."""
     from gemlib.formats.corpus import read_corpus
-    from gemlib.pipeline.rundir import RunDir
 
     pipeline = make_pipeline(share)
     if isinstance(corpus, (str, os.PathLike)):
@@ -211,6 +211,7 @@ def run_partitions(
     """
     if not partitions:
         raise ValueError("no partitions to run")
+    RunDir(run_dir).refuse_other_kind(partitioned=True)
     workers = sum(client.nthreads().values())
     if workers < 1:
         raise GemlibError("the Dask cluster has no worker threads")

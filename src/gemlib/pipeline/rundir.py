@@ -141,6 +141,23 @@ class RunDir:
         """Whether a partitioned run was started here (a partition directory exists)."""
         return any(self.path.glob(_PARTITION_GLOB))
 
+    def refuse_other_kind(self, *, partitioned: bool) -> None:
+        """Raise :class:`RunDirError` if the other kind of run is here already.
+
+        A single run and a partitioned run never share a directory: the readers
+        would read one of them and silently leave out the other.
+        """
+        if partitioned and self.progress_file.exists():
+            raise RunDirError(
+                f"{self.path} holds a single run (made without --dask); a partitioned run "
+                "needs another directory"
+            )
+        if not partitioned and self.has_partitions():
+            raise RunDirError(
+                f"{self.path} holds a partitioned run ({self.partitions_shown}, made with "
+                "--dask); run it again with --dask, or use another directory"
+            )
+
     def runs(self) -> list[RunDir]:
         """This directory if it is a run directory, else its partitions in order.
 

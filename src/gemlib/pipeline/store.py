@@ -198,6 +198,7 @@ class DirStore(Store):
         self._lock_file.close()
 
     def _check_manifest(self, manifest: dict[str, Any]) -> None:
+        self.run_dir.refuse_other_kind(partitioned=False)
         if self.run_dir.manifest_file.exists():
             existing = self.run_dir.read_manifest()
             if existing.get("fingerprint") != manifest["fingerprint"]:
