@@ -175,14 +175,14 @@ def test_train_classifier_command_and_the_gem_preset(tmp_path: Path) -> None:
         for doc, _ in rows:
             out.write(json.dumps({"id": doc.id, "text": doc.text}) + "\n")
     command = ["train-classifier", str(corpus), "--model", "openai/labeller", "--out", "clf.json"]
-    command += ["--no-prefilter", "--sample", "600", "--recall", "0.9"]
+    command += ["--no-prefilter", "--sample", "250", "--recall", "0.9"]
     with FakeOpenAI(_labeller(rows)) as server:
         done = run_gemlib(
             *command, "--api-base", server.url, cwd=tmp_path, env={"OPENAI_API_KEY": "none"}
         )
         assert done.returncode == 0, done.stderr
-        assert len(server.requests) == 600
-    assert "labelling 600 sampled segments with openai/labeller" in done.stdout
+        assert len(server.requests) == 250
+    assert "labelling 250 sampled segments with openai/labeller" in done.stdout
     assert re.search(r"precision \d\.\d{3}, recall \d\.\d{3} on \d+ held-out", done.stdout)
     classifier = RelevanceClassifier.load(tmp_path / "clf.json")
     assert classifier.report is not None
@@ -190,7 +190,7 @@ def test_train_classifier_command_and_the_gem_preset(tmp_path: Path) -> None:
         classifier.report.train_size
         + classifier.report.calibration_size
         + (classifier.report.holdout_size)
-        == 600
+        == 250
     )
 
     pipe = Pipeline.gem("openai/teacher", prefilter=True, classifier=tmp_path / "clf.json")
