@@ -413,3 +413,28 @@ def test_a_single_run_and_a_partitioned_run_never_share_a_directory(tmp_path: Pa
     argv = ["run", str(corpus), "--model", "m", "--out", str(single.path), "--dask", "local:1"]
     assert main(argv) == 2
     assert single.settings_file.read_bytes() == before, "a refused run changes nothing"
+
+
+def test_an_overwrite_cut_short_leaves_no_records_that_seem_cut_by_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fails on the old code: the manifest and outputs were deleted before the progress
+    database, so after a crash there the readers said records were missing (cut by hand)
+    and pointed at --forget-missing."""
+    Pipeline([Counting()]).run(["a", "b"], run_dir=tmp_path)
+    real, calls = Path.unlink, []
+
+    def crash_after_two(self: Path, missing_ok: bool = False) -> None:
+        calls.append(self.name)
+        if len(calls) > 2:
+            raise KeyboardInterrupt  # the process stops here
+        real(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline([Counting()]).run(["c"], run_dir=tmp_path, overwrite=True)
+    monkeypatch.undo()
+    with pytest.raises(RunDirError, match="is not a run directory"):
+        open_results(tmp_path)
+    result = Pipeline([Counting()]).run(["c"], run_dir=tmp_path)  # the rerun starts afresh
+    assert [d.text for d in result.outputs] == ["C"]

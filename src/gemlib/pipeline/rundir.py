@@ -66,12 +66,12 @@ _RECORDS = {"outputs": _OUTPUTS, "rejections": _REJECTIONS}
 """The JSONL files by kind of record (also the ``items`` column counting them)."""
 _T = TypeVar("_T")
 _RUN_FILES = (
+    _PROGRESS,  # first: without it nothing counts as committed, whatever is left
+    _PROGRESS + "-wal",
+    _PROGRESS + "-shm",
     _MANIFEST,
     _OUTPUTS,
     _REJECTIONS,
-    _PROGRESS,
-    _PROGRESS + "-wal",
-    _PROGRESS + "-shm",
     _SETTINGS,
 )
 
@@ -292,7 +292,11 @@ class RunDir:
         return handle
 
     def remove_run_files(self) -> None:
-        """Delete every file of a run (for a run started afresh; the lock is held)."""
+        """Delete every file of a run (for a run started afresh; the lock is held).
+
+        The progress database goes first, so a deletion cut short leaves no
+        committed state pointing at files that are gone.
+        """
         for name in _RUN_FILES:
             (self.path / name).unlink(missing_ok=True)
 
