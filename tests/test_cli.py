@@ -80,8 +80,8 @@ def test_demo_with_a_model_runs_all_of_gem_and_resumes_without_requests(tmp_path
 
 
 def test_version_and_usage_errors(tmp_path: Path) -> None:
-    """Through the entry point, as a real process: the exit codes a shell sees."""
-    version = gemlib_process("--version", cwd=tmp_path)
+    """Through the entry point, as a real process: the exit code a shell sees."""
+    version = _gemlib("--version", cwd=tmp_path)
     assert (version.returncode, version.stdout.startswith("gemlib ")) == (0, True)
     wrong = gemlib_process("frobnicate", cwd=tmp_path)
     assert wrong.returncode == 2
@@ -237,8 +237,7 @@ def test_a_missing_api_key_stops_the_run_with_the_fix(tmp_path: Path) -> None:
     corpus = _five_docs(tmp_path)
     with FakeOpenAI(needs_a_key) as server:
         command = ("run", str(corpus), "--model", "openai/x", "--api-base", server.url)
-        # A real process: the entry point's own exit code.
-        done = gemlib_process(*command, "--out", "r", cwd=tmp_path, env={"OPENAI_API_KEY": None})
+        done = _gemlib(*command, "--out", "r", cwd=tmp_path, env={"OPENAI_API_KEY": None})
         sent = len(server.requests)
     assert done.returncode == 2
     assert "HTTP 401" in done.stderr
