@@ -438,3 +438,28 @@ def test_an_overwrite_cut_short_leaves_no_records_that_seem_cut_by_hand(
         open_results(tmp_path)
     result = Pipeline([Counting()]).run(["c"], run_dir=tmp_path)  # the rerun starts afresh
     assert [d.text for d in result.outputs] == ["C"]
+
+
+def test_an_export_or_report_onto_a_run_directorys_own_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fails on the old code (checked): `gemlib export --out RUN/outputs.jsonl RUN` replaced
+    the run's committed outputs with the export, and every reader then refused the run."""
+    from gemlib.cli import main
+    from viewer_data import make_run
+
+    run = make_run(tmp_path)  # trajectories, so that the old export went through
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    (tmp_path / "link.jsonl").symlink_to(run / "rejections.jsonl")
+    commands = [
+        ["export", "--format", "openai", "--out", str(run / "outputs.jsonl"), str(run)],
+        ["export", "--format", "sharegpt", "--out", str(tmp_path / "link.jsonl"), str(run)],
+        ["stats", "--html", str(run / "manifest.json"), str(run)],
+        ["view", "--out", str(run / "progress.sqlite"), str(run)],
+    ]
+    for argv in commands:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert "writing there would replace the results of" in err[0]
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before

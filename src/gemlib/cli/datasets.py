@@ -18,8 +18,10 @@ def _stats(args: argparse.Namespace) -> int:
     from gemlib.analysis.stats import dataset_stats
     from gemlib.analysis.summary import load_summary
     from gemlib.errors import RunDirError
-    from gemlib.pipeline.rundir import RunDir, read_trajectories
+    from gemlib.pipeline.rundir import RunDir, read_trajectories, refuse_run_file
 
+    if args.html:
+        refuse_run_file(args.html)
     source = Path(args.file)
     dataset = dataset_stats(read_trajectories(source, args.format), count_tokens=not args.fast)
     try:  # a run directory, or a partitioned run's root: the run report too
@@ -43,7 +45,10 @@ def _view(args: argparse.Namespace) -> int:
     import time
 
     from gemlib.analysis.viewer import serve_viewer, write_viewer
+    from gemlib.pipeline.rundir import refuse_run_file
 
+    if args.out:
+        refuse_run_file(args.out)
     page = write_viewer(args.source, args.out)
     print(page)
     if not args.serve:
@@ -62,8 +67,9 @@ def _view(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from gemlib.formats import export
-    from gemlib.pipeline.rundir import read_trajectories
+    from gemlib.pipeline.rundir import read_trajectories, refuse_run_file
 
+    refuse_run_file(args.out)
     print(
         export(
             args.file,

@@ -52,6 +52,7 @@ __all__ = [
     "read_manifest",
     "read_totals",
     "read_trajectories",
+    "refuse_run_file",
 ]
 
 _MANIFEST = "manifest.json"
@@ -469,6 +470,17 @@ def read_trajectories(
     if Path(path).is_dir():
         return read_records(RunDir(path).results()[0], path, format, on_error=on_error)
     return read_file(path, format, on_error=on_error)
+
+
+def refuse_run_file(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`RunDirError` if ``path`` is one of a run directory's own files, so
+    that an export or a report written there cannot replace the run's records."""
+    target = Path(path).resolve()  # a symbolic link to the file counts as the file
+    if target.name in (*_RUN_FILES, _LOCK) and (target.parent / _PROGRESS).is_file():
+        raise RunDirError(
+            f"{path} is the run directory's own {target.name}: writing there would "
+            f"replace the results of {target.parent}; write to another path"
+        )
 
 
 def read_totals(path: str | os.PathLike[str]) -> RunTotals:
