@@ -35,6 +35,7 @@ from gemlib.errors import (
     TransientModelError,
 )
 from gemlib.formats.corpus import read_corpus
+from gemlib.formats.registry import add_builtin as _add_format
 from gemlib.llm.usage import ModelUsage
 from gemlib.model import (
     Document,
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 # graph, so that the runtime never imports it (see docs/architecture.md).
 _PRESETS.register_lazy("gem", "gemlib.gem.presets:gem")
 _PRESETS.register_lazy("synthesizer", "gemlib.synthesizer.preset:synthesizer")
+# So does the Hub dataset folder, a format that writes a card from the statistics.
+_add_format("hf", "gemlib.hub.push:DATASET_FOLDER")
 
 _LAZY = {
     "LLM": "gemlib.llm.client",

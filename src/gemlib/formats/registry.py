@@ -25,6 +25,7 @@ from gemlib.formats.format import Format
 
 __all__ = [
     "FORMATS",
+    "add_builtin",
     "available_formats",
     "detect_format",
     "file_format",
@@ -42,7 +43,6 @@ _BUILT_IN = {
     "native": "gemlib.formats.native:FORMAT",
     "openai": "gemlib.formats.openai:FORMAT",
     "parquet": "gemlib.formats.hf:PARQUET",
-    "hf": "gemlib.hub.push:DATASET_FOLDER",  # above the formats: it writes a card from statistics
     "tau2": "gemlib.formats.tau2:FORMAT",
     "bfcl": "gemlib.formats.bfcl:FORMAT",
 }
@@ -51,10 +51,26 @@ _BUILT_IN = {
 other ``text`` record ``hermes``), then plug-ins by name."""
 
 
+_ABOVE: dict[str, str] = {}
+"""gemlib's own formats defined above this package, added by :func:`add_builtin`."""
+
+
+def add_builtin(name: str, reference: str) -> None:
+    """Add one of gemlib's own formats that lives above the formats, as ``"module:NAME"``.
+
+    The ``gemlib`` facade adds ``hf`` this way (a dataset folder with its card, in
+    :mod:`gemlib.hub`, which needs the statistics): this package never names the
+    packages above it. It joins :data:`FORMATS` and every :func:`new_registry`,
+    asked after the formats defined here.
+    """
+    _ABOVE[name] = reference
+    FORMATS.register_lazy(name, reference, replace=True)
+
+
 def new_registry() -> Registry[Format]:
     """A registry of gemlib's own formats; plug-ins are read from the entry points on first use."""
     registry: Registry[Format] = Registry("format", "gemlib.formats", FormatError)
-    for name, reference in _BUILT_IN.items():
+    for name, reference in {**_BUILT_IN, **_ABOVE}.items():
         registry.register_lazy(name, reference)
     return registry
 
@@ -87,9 +103,10 @@ def file_format(suffix: str) -> Format | None:
 
 
 def _in_order() -> Iterator[Format]:
-    """gemlib's formats in :data:`_BUILT_IN` order, then the plug-ins that load, by name."""
-    yield from (get_format(name) for name in _BUILT_IN)
-    for name in sorted(set(FORMATS.names()) - set(_BUILT_IN)):
+    """gemlib's formats in :data:`_BUILT_IN` order and those added from above, then the
+    plug-ins that load, by name."""
+    yield from (get_format(name) for name in {**_BUILT_IN, **_ABOVE})
+    for name in sorted(set(FORMATS.names()) - set(_BUILT_IN) - set(_ABOVE)):
         try:
             yield get_format(name)
         except Exception as error:  # a plug-in's bad entry must not hide the other formats
