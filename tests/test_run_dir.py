@@ -463,3 +463,21 @@ def test_an_export_or_report_onto_a_run_directorys_own_file_is_refused(
         assert len(err) == 1, err
         assert "writing there would replace the results of" in err[0]
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_a_pipe_in_place_of_a_results_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """Fails on the old code: opening the run directory waited for ever (opening a pipe
+    for writing waits for a reader) when nothing had been committed to that file yet."""
+    import concurrent.futures
+
+    Pipeline([Counting()]).run([], run_dir=tmp_path)
+    fifo = tmp_path / "outputs.jsonl"
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        opening = pool.submit(Pipeline([Counting()]).run, ["a"], run_dir=tmp_path)
+        try:
+            with pytest.raises(RunDirError, match="is not a regular file"):
+                opening.result(timeout=10)
+        finally:  # release a writer waiting on the pipe, so the thread can end
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))

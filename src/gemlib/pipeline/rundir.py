@@ -627,7 +627,16 @@ def _open_progress(path: Path) -> sqlite3.Connection:
 
 
 def check_committed(path: Path, committed: int, records: int) -> None:
-    """Raise :class:`RunDirError` unless ``path`` holds its ``committed`` bytes, ending a record."""
+    """Raise :class:`RunDirError` unless ``path`` holds its ``committed`` bytes, ending a record.
+
+    Something else in the file's place (a directory, a pipe, a device) is refused
+    even when nothing was committed: opening a pipe would wait for ever.
+    """
+    if path.exists() and not path.is_file():
+        raise RunDirError(
+            f"{path} is not a regular file (a directory, pipe or device is in its place); "
+            f"{START_AFRESH}"
+        )
     if not committed:
         return
     try:
