@@ -193,7 +193,9 @@ def test_a_batch_that_never_ends_and_cannot_be_cancelled_frees_its_requests(
             cache=False,
             backoff_base=0.01,
             max_retries=2,
-            batch=BatchSettings(ledger=tmp_path / "l.sqlite", **{**FAST, "max_wait": 0.3}),
+            # The never-ending batch costs one max_wait; the retries' batches must finish
+            # within one too, which 0.3 s did not under coverage on a loaded machine.
+            batch=BatchSettings(ledger=tmp_path / "l.sqlite", **{**FAST, "max_wait": 1.0}),
         )
         replies = _ask_all(llm, 3)
     assert cancels
