@@ -86,6 +86,10 @@ def python_docs(session: nox.Session) -> dict[str, str]:
 FAST_TIER = "not slow and not faults and not browser"
 """The markers of the default tier: `nox -s tests` and `nox -s coverage` run it."""
 
+IN_PARALLEL = ("-n", "auto", "--dist", "loadfile")
+"""pytest-xdist: one worker per core, each test file on one worker (its module fixtures,
+such as the Dask cluster, start once). The fault drills stay serial: they time real processes."""
+
 COVERAGE_FLOOR = 90
 """`nox -s coverage` fails below this percentage of src/gemlib's lines."""
 
@@ -105,7 +109,7 @@ def test_environment(session: nox.Session) -> dict[str, str]:
 def tests(session: nox.Session) -> None:
     """The default test suite (fast tier; `-- -m slow` or `nox -s slow` for the rest)."""
     env = {**test_environment(session), **python_docs(session)}
-    session.run("pytest", "-m", FAST_TIER, *session.posargs, env=env)
+    session.run("pytest", "-m", FAST_TIER, *IN_PARALLEL, *session.posargs, env=env)
 
 
 @nox.session
@@ -116,6 +120,7 @@ def coverage(session: nox.Session) -> None:
         "pytest",
         "-m",
         FAST_TIER,
+        *IN_PARALLEL,
         "--cov=gemlib",
         "--cov-report=term-missing:skip-covered",
         f"--cov-fail-under={COVERAGE_FLOOR}",

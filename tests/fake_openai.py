@@ -14,12 +14,22 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class _Quiet(ThreadingHTTPServer):
+    """A client that hangs up (a run stopping, a timeout) is normal here: no traceback
+    on stderr, where in-process CLI tests read the command's own messages."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -83,7 +93,7 @@ class FakeOpenAI:
         self.served_seconds = 0.0  # the sum of every reply's latency: the ideal's work
         self._lock = threading.Lock()
         self._port = port
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Quiet | None = None
         self._connections: set[Any] = set()
 
     @property
@@ -160,8 +170,8 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
 
-        ThreadingHTTPServer.request_queue_size = 1024
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
+        _Quiet.request_queue_size = 1024
+        self._server = _Quiet(("127.0.0.1", self._port), _Handler)
         self._server.daemon_threads = True
         # A short poll: shutdown() waits up to one interval, and every test stops a server.
         threading.Thread(
