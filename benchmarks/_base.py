@@ -1,4 +1,4 @@
-"""Side by side with an older commit: its ``src`` extracted, and child runs interleaved."""
+"""Side by side with an older commit: its wheel built and unpacked, and child runs interleaved."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import zipfile
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
@@ -14,15 +15,34 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def extract(commit: str, into: Path) -> Path:
-    """The ``src`` directory of ``commit`` (``git archive``), written under ``into``."""
+    """A directory importing ``commit``'s gemlib as its wheel installs it.
+
+    The commit's tree (``git archive``) is built into a wheel by pip (an
+    isolated build: its backend comes from the registry or pip's cache) and
+    the wheel is unpacked under ``into``; the returned directory goes on
+    ``PYTHONPATH``. Without a build backend to hand (offline, empty cache),
+    the commit's ``src`` is used as it is, and a line says so.
+    """
+    tree, wheels, site = into / "tree", into / "wheel", into / "site"
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "src"],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit],
         check=True,
         capture_output=True,
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
+        tar.extractall(tree, filter="data")
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(tree)],
+        capture_output=True,
+        text=True,
+    )
+    built = sorted(wheels.glob("*.whl"))
+    if build.returncode or not built:
+        print(f"(could not build {commit}'s wheel; using its src as it is)", file=sys.stderr)
+        return tree / "src"
+    with zipfile.ZipFile(built[0]) as wheel:
+        wheel.extractall(site)
+    return site
 
 
 def child(script: Path, src: Path, arguments: Sequence[str]) -> str:

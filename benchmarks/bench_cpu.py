@@ -5,9 +5,10 @@ Northwind replies in-process, so the CPU measured is gemlib's (rendering
 prompts, parsing replies, validating, committing to the run directory) and
 the script's few microseconds. Each round runs ``--docs`` documents through
 ``Pipeline.gem`` in a fresh process, once with this checkout's ``src`` and
-once with the ``src`` of ``--base`` (extracted with ``git archive``), in
-alternating order; the figures are the medians over ``--rounds`` rounds, so
-a machine shared with other work slows both sides alike.
+once with ``--base`` as its wheel installs it (built from the commit's tree
+and unpacked in a scratch directory), in alternating order; the figures are
+the medians over ``--rounds`` rounds, so a machine shared with other work
+slows both sides alike.
 
     python benchmarks/bench_cpu.py [--base df033e0] [--docs 300] [--rounds 5]
     python benchmarks/bench_cpu.py --profile   # cProfile of this checkout, top 30

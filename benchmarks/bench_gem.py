@@ -21,8 +21,9 @@ Latency shapes (``--shape``):
 Each concurrency C gets ``--docs-per-slot`` x C documents, so every run lasts
 about the same time and the ramp-down at the end weighs the same at every C.
 
-``--base COMMIT`` runs each concurrency side by side with that commit's ``src``
-(extracted with ``git archive``), each side in a fresh process with its own
+``--base COMMIT`` runs each concurrency side by side with that commit as its
+wheel installs it (built from the commit's tree, unpacked in a scratch
+directory), each side in a fresh process with its own
 fake teacher, in ``--rounds`` interleaved rounds (order alternating), and prints
 the medians and the ratio of CPU per document (this tree over the base).
 
