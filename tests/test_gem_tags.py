@@ -60,6 +60,9 @@ def test_render_then_parse_is_the_identity() -> None:
         ("{'a': 'x', 'ok': true, 'none': null}", {"a": "x", "ok": True, "none": None}),
         ('```json\n{"a": 1}\n```', {"a": 1}),
         ('{"text": "commas, inside ,] strings",}', {"text": "commas, inside ,] strings"}),
+        ('[{"a": "x",\n },\t]', [{"a": "x"}]),  # each comma where the decoder stops
+        ("[" + "[1, {}, ]," * 40 + "]", [[1, {}]] * 40),  # more than it removes one by one
+        ("{'a': [1,], 'b': 'c',}", {"a": [1], "b": "c"}),  # then Python's quoting
     ],
 )
 def test_json_repairs_that_are_safe(text: str, expected: object) -> None:

@@ -132,6 +132,33 @@ def _json(text: str, where: str) -> Any:
         raise ParseError(f"{where}: JSON {exc}") from None
 
 
+_COMMA_TRIES = 16
+"""Trailing commas removed where the JSON decoder stops at them before the text is
+repaired as a whole (each try decodes the text again)."""
+
+
+def _json_without_stray_commas(text: str, error: json.JSONDecodeError, where: str) -> Any:
+    """``text`` decoded after removing, one at a time, the trailing commas the decoder
+    stops at (its error at a ``}`` or ``]`` right after a comma).
+
+    When this succeeds, it removed exactly the commas :func:`_drop_trailing_commas`
+    removes (in valid JSON no comma is left before a closing bracket outside a string),
+    at a cost of one decoding per comma instead of a Python call per string. Raises
+    ``json.JSONDecodeError`` when another error stops the decoder, or after
+    :data:`_COMMA_TRIES` commas.
+    """
+    for _ in range(_COMMA_TRIES):
+        head = text[: error.pos].rstrip(" \t\n\r")  # the decoder skips JSON's whitespace
+        if text[error.pos : error.pos + 1] not in ("}", "]") or not head.endswith(","):
+            raise error
+        text = head[:-1] + text[len(head) :]
+        try:
+            return _json(text, where)
+        except json.JSONDecodeError as exc:
+            error = exc
+    raise error
+
+
 def loads_lenient(
     text: str, where: str, locate: Callable[[int], tuple[str, str]] | None = None
 ) -> Any:
@@ -149,8 +176,9 @@ def loads_lenient(
         body = re.sub(r"^```[A-Za-z0-9_-]*\s*|\s*```$", "", body)
     try:
         return _json(body, where)
-    except json.JSONDecodeError:
-        pass
+    except json.JSONDecodeError as exc:
+        with contextlib.suppress(json.JSONDecodeError):
+            return _json_without_stray_commas(body, exc, where)
     repaired, removed = _drop_trailing_commas(body)
     try:
         return _json(repaired, where)

@@ -1,0 +1,104 @@
+"""CPU of parsing teacher replies, per reply, side by side with an older commit.
+
+Times each reply parser of the GEM preset, and each stage's whole ``parse``
+(records and all), on the tests' canned Northwind replies: process time, the
+minimum over ``--repeat`` runs of ``--number`` calls, in microseconds per
+reply. Each side runs in a fresh process importing gemlib from its ``src``
+(``--base`` extracted with ``git archive``).
+
+    python benchmarks/bench_parse.py [--base ffa5699] [--repeat 7] [--number 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import _base
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cases() -> dict[str, Callable[[], Any]]:
+    """What is timed: a name and a call, each on one Northwind reply."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from gemlib import Document
+    from gemlib.formats import gem_tags
+    from gemlib.gem.extraction import WorkflowExtractor
+    from gemlib.gem.generation import TrajectoryGenerator, tools_json
+    from gemlib.gem.refinement import ComplexityRefiner
+    from gemlib.llm import LLM, ScriptedBackend
+    from gemlib.model import stable_id
+    from teacher import EXTRACTION, GENERATION, REFINEMENT, RELEVANCE
+
+    text = json.loads((ROOT / "examples/corpus/gem_examples.jsonl").read_text().splitlines()[0])
+    doc = Document(id="doc-0", text=text["text"])
+    llm = LLM("openai/teacher", backend=ScriptedBackend(lambda request: ""), cache=False)
+    extractor = WorkflowExtractor(llm)
+    generator = TrajectoryGenerator(llm)
+    refiner = ComplexityRefiner(llm)
+    extraction, generation = EXTRACTION["Northwind"], GENERATION["Northwind"]
+    refinement = REFINEMENT["Northwind"]
+    workflow = extractor.parse(extraction, doc)[0]
+    trajectory = generator.parse(generation, workflow)
+
+    def ids(n: int) -> str:
+        return stable_id("call", "traj-0", n)
+
+    return {
+        "parse_relevance": lambda: gem_tags.parse_relevance(RELEVANCE["Northwind"]),
+        "parse_workflows": lambda: gem_tags.parse_workflows(extraction),
+        "WorkflowExtractor.parse": lambda: extractor.parse(extraction, doc),
+        "parse_conversation": lambda: gem_tags.parse_conversation(generation, ids),
+        "TrajectoryGenerator.parse": lambda: generator.parse(generation, workflow),
+        "tools_json": lambda: tools_json(workflow.tools),
+        "parse_refined": lambda: gem_tags.parse_refined(refinement, ids),
+        "ComplexityRefiner.parse": lambda: refiner.parse(refinement, trajectory),
+    }
+
+
+def measure(repeat: int, number: int) -> dict[str, float]:
+    """Microseconds per call of each case, in this process."""
+    figures = {}
+    for name, call in cases().items():
+        call()  # warm-up: memos and compiled patterns, as in a run
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.process_time()
+            for _ in range(number):
+                call()
+            best = min(best, time.process_time() - started)
+        figures[name] = best / number * 1e6
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", default="ffa5699", help="commit to compare with")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--number", type=int, default=300)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.repeat, args.number)))
+        return
+    options = ["--child", "--repeat", str(args.repeat), "--number", str(args.number)]
+    with tempfile.TemporaryDirectory() as tmp:
+        old_src = _base.extract(args.base, Path(tmp))
+        old = json.loads(_base.child(Path(__file__), old_src, options))
+        new = json.loads(_base.child(Path(__file__), ROOT / "src", options))
+    print(f"us per reply (min of {args.repeat} x {args.number}, process time)")
+    print(f"{'':28}{args.base:>10}{'this tree':>11}{'ratio':>8}")
+    for name, before in old.items():
+        after = new[name]
+        print(f"{name:28}{before:>10.1f}{after:>11.1f}{before / after:>7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
