@@ -47,8 +47,12 @@ UsageByStage = dict[str, dict[str, ModelUsage]]
 def merge_usage(total: UsageByStage, part: UsageByStage) -> None:
     """Add ``part`` into ``total``."""
     for stage, models in part.items():
+        into = total.setdefault(stage, {})
         for model, usage in models.items():
-            total.setdefault(stage, {}).setdefault(model, ModelUsage()).merge(usage)
+            ledger = into.get(model)
+            if ledger is None:  # not setdefault: that would build a ModelUsage per call
+                ledger = into[model] = ModelUsage()
+            ledger.merge(usage)
 
 
 @attrs.frozen

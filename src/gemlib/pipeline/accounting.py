@@ -42,7 +42,10 @@ class StageStats(BaseModel):
 def merge_stats(total: dict[str, StageStats], part: Mapping[str, StageStats]) -> None:
     """Add the per-stage counts of ``part`` into ``total``."""
     for name, stats in part.items():
-        total.setdefault(name, StageStats()).merge(stats)
+        into = total.get(name)
+        if into is None:  # not setdefault: that would build a StageStats per call
+            into = total[name] = StageStats()
+        into.merge(stats)
 
 
 class RunStats(BaseModel):
