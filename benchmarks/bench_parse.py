@@ -2,11 +2,12 @@
 
 Times each reply parser of the GEM preset, and each stage's whole ``parse``
 (records and all), on the tests' canned Northwind replies: process time, the
-minimum over ``--repeat`` runs of ``--number`` calls, in microseconds per
-reply. Each side runs in a fresh process importing gemlib from its ``src``
-(``--base`` extracted with ``git archive``).
+minimum over ``--rounds`` x ``--repeat`` runs of ``--number`` calls, in
+microseconds per reply. Each side runs ``--rounds`` times in a fresh process
+importing gemlib from its ``src`` (``--base`` extracted with ``git archive``),
+the sides alternating, so that a busy machine slows both alike.
 
-    python benchmarks/bench_parse.py [--base ffa5699] [--repeat 7] [--number 300]
+    python benchmarks/bench_parse.py [--base ffa5699] [--rounds 3] [--repeat 7] [--number 300]
 """
 
 from __future__ import annotations
@@ -83,17 +84,24 @@ def main() -> None:
     parser.add_argument("--base", default="ffa5699", help="commit to compare with")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--number", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3, help="child runs per side, alternating")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.repeat, args.number)))
         return
     options = ["--child", "--repeat", str(args.repeat), "--number", str(args.number)]
+    old: dict[str, float] = {}
+    new: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        old_src = _base.extract(args.base, Path(tmp))
-        old = json.loads(_base.child(Path(__file__), old_src, options))
-        new = json.loads(_base.child(Path(__file__), ROOT / "src", options))
-    print(f"us per reply (min of {args.repeat} x {args.number}, process time)")
+        sides = {True: (_base.extract(args.base, Path(tmp)), old), False: (ROOT / "src", new)}
+        for order in _base.pairs(args.rounds):
+            for base in order:
+                src, best = sides[base]
+                for name, figure in json.loads(_base.child(Path(__file__), src, options)).items():
+                    best[name] = min(figure, best.get(name, figure))
+    runs = f"{args.rounds} x {args.repeat} x {args.number}"
+    print(f"us per reply (min of {runs}, process time, sides interleaved)")
     print(f"{'':28}{args.base:>10}{'this tree':>11}{'ratio':>8}")
     for name, before in old.items():
         after = new[name]

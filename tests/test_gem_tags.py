@@ -201,3 +201,25 @@ def test_hostile_json_in_a_call_is_refused_in_linear_time(inside: str) -> None:
     with pytest.raises(ParseError, match="not valid JSON"):
         parse_conversation(f"<user>hi</user><assistant><func>{inside}</func></assistant>")
     assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("reply", "turns"),
+    [
+        ("<user>hi</user><tool>" + "<a" * 300_000 + "</tool>", 2),  # no tag, many "<"
+        ("<user>hi</user><assistant>" + "<user " * 200_000 + "</assistant>", 2),  # nor here
+        ("<system>s</system>" + "<tool><user>x</user></tool>" * 5_000, 5_001),  # markup
+        ("<user>hi</user><assistant>" + "<func>" * 200_000 + "</assistant>", None),
+        ("<user>hi</user><assistant><func>{}" + " " * 1_000_000 + "</assistant>", None),
+    ],
+)
+def test_hostile_turns_are_read_in_linear_time(reply: str, turns: int | None) -> None:
+    # A turn is first tried as one match with no role tag inside, an assistant turn as
+    # one call alone; each "<" is looked at once, whether that match holds or not.
+    started = time.perf_counter()
+    if turns is None:
+        with pytest.raises(ParseError, match="is never closed"):
+            parse_conversation(reply)
+    else:
+        assert len(parse_conversation(reply)) == turns
+    assert time.perf_counter() - started < 5

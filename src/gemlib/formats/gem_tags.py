@@ -202,6 +202,7 @@ def _closer(tag: str) -> re.Pattern[str]:
     return re.compile(rf"</{tag}\s*>", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=64)
 def _opener(tag: str) -> re.Pattern[str]:
     """``<tag>`` with or without attributes, in any case."""
     return re.compile(rf"<{tag}(?:\s[^<>]*)?>", re.IGNORECASE)
@@ -271,9 +272,12 @@ class RawWorkflow:
     tools: tuple[Any, ...]
 
 
+_STEP_NUMBER = re.compile(r"^(?:step\s*\d+\s*[:.)-]|\d+[.)])\s*", re.IGNORECASE)
+
+
 def _steps(text: str) -> tuple[str, ...]:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return tuple(re.sub(r"^(?:step\s*\d+\s*[:.)-]|\d+[.)])\s*", "", ln, flags=re.I) for ln in lines)
+    return tuple(_STEP_NUMBER.sub("", line) for line in lines)
 
 
 def _json_block(text: str, tag: str, label: str, start: int, end: int, required: bool) -> Any:
@@ -311,11 +315,15 @@ def parse_workflows(text: str) -> list[RawWorkflow]:
     return workflows
 
 
+_GRAPH_GROUP = re.compile(r"\(([^()]*)\)")
+_GRAPH_SEPARATOR = re.compile(r"[,|]|->")
+
+
 def graph_tool_names(graph: str) -> list[str]:
     """Tool names in an execution graph such as ``(login)->(search, get_cart)->(checkout)``."""
     names: list[str] = []
-    for group in re.findall(r"\(([^()]*)\)", graph) or [graph]:
-        for part in re.split(r"[,|]|->", group):
+    for group in _GRAPH_GROUP.findall(graph) or [graph]:
+        for part in _GRAPH_SEPARATOR.split(group):
             name = part.strip()
             if name and name not in names:
                 names.append(name)
@@ -337,7 +345,20 @@ _ANY_TAG = re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>")
 _ROLE_TAG = re.compile(rf"<(/?)((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
 """The tags of :data:`_ANY_TAG` whose name is a role (no tag holds a ``<``, so scanning for
 these alone finds the same ones)."""
+_ROLE_NAME = rf"(?ai:{'|'.join(ROLES)})"
+_PLAIN_TURN = re.compile(
+    rf"\s*<({_ROLE_NAME})(?:\s[^<>]*)?>"  # the opening tag, after whitespace only
+    rf"([^<]*(?:<(?!/?{_ROLE_NAME}(?:\s[^<>]*)?>)[^<]*)*)"  # no role tag inside
+    rf"</({_ROLE_NAME})(?:\s[^<>]*)?>"  # the closing tag (of the same role: checked)
+)
+"""A turn with no role tag inside, as :data:`_ROLE_TAG` finds them (linear: each ``<``
+inside either starts a role tag, which ends the turn, or is one item of the loop)."""
 _CALL_OPEN = re.compile(rf"<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>", re.IGNORECASE)
+_SOLE_CALL = re.compile(
+    rf"(\s*)<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>([^<]*)</\2\s*>(\s*)", re.IGNORECASE
+)
+"""An assistant turn that is one call and whitespace, its JSON free of ``<`` (most turns
+that call): the first ``<`` after the opening tag closes it."""
 _WRAPPED_JSON = re.compile(r"<([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>\s*\{")
 _THINK_OPEN = re.compile(rf"\s*<{REASONING_TAG}>", re.IGNORECASE)
 _TURN_TAGS = 64
@@ -386,22 +407,35 @@ class _Tag(NamedTuple):
 
 
 class _RoleTags:
-    """Every role tag of a reply, found once; turns look up the ones after them."""
+    """The role tags of a reply: the first opening one, the one after a turn's opening,
+    or (found once, when a turn holds role tags) every one after an offset."""
 
     def __init__(self, text: str) -> None:
-        self.tags = [_Tag.of(m) for m in _ROLE_TAG.finditer(text)]
-        self.starts = [t.start for t in self.tags]
+        self.text = text
+
+    @functools.cached_property
+    def tags(self) -> list[_Tag]:
+        """Every role tag of the reply, in order."""
+        return [_Tag.of(m) for m in _ROLE_TAG.finditer(self.text)]
+
+    @functools.cached_property
+    def starts(self) -> list[int]:
+        """Where each of :attr:`tags` starts."""
+        return [t.start for t in self.tags]
+
+    def first_opening(self) -> _Tag | None:
+        """The first role tag that opens a turn."""
+        return next((_Tag.of(m) for m in _ROLE_TAG.finditer(self.text) if not m.group(1)), None)
 
     def next_closes(self, opening: _Tag) -> _Tag | None:
         """The tag right after ``opening`` when it closes the same role (most turns)."""
-        index = bisect.bisect_left(self.starts, opening.end)
-        if index < len(self.tags):
-            following = self.tags[index]
-            if following.closing and following.name == opening.name:
-                return following
+        found = _ROLE_TAG.search(self.text, opening.end)
+        if found is not None and found.group(1) and found.group(2).lower() == opening.name:
+            return _Tag.of(found)
         return None
 
     def after(self, offset: int) -> Iterator[_Tag]:
+        """The role tags that start at or after ``offset``."""
         tags = self.tags
         return (tags[i] for i in range(bisect.bisect_left(self.starts, offset), len(tags)))
 
@@ -502,6 +536,26 @@ def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
 
 
 def _assistant(text: str, start: int, end: int, next_id: Callable[[], str], exact: bool) -> Message:
+    """The assistant turn in ``text[start:end]``: its reasoning, its words and its calls."""
+    if text.find("<", start, end) < 0:  # words only: no reasoning, no calls, no tags
+        content = text[start:end]
+        return Message(
+            role="assistant",
+            content=content if exact else content.strip(),
+            tool_calls=(),
+            reasoning="",
+        )
+    if (sole := _SOLE_CALL.fullmatch(text, start, end)) is not None:
+        call = _call(text, sole.group(2).lower(), sole.start(3), sole.end(3), next_id())
+        content = sole.group(1) + sole.group(4) if exact else ""
+        return Message(role="assistant", content=content, tool_calls=(call,), reasoning="")
+    return _assistant_parts(text, start, end, next_id, exact)
+
+
+def _assistant_parts(
+    text: str, start: int, end: int, next_id: Callable[[], str], exact: bool
+) -> Message:
+    """An assistant turn read part by part: reasoning, then words and calls in any order."""
     reasoning = ""
     if (think := _THINK_OPEN.match(text, start, end)) is not None:
         close = _closing(text, REASONING_TAG, think.end(), end)
@@ -550,7 +604,7 @@ def _first_turn(text: str, roles: _RoleTags) -> tuple[_Tag, _Tag]:
     start of a line before any turn closes, was a mention in a preamble ("I
     will write <system> first."): the conversation starts at the later one.
     """
-    opening = next((t for t in roles.tags if not t.closing), None)
+    opening = roles.first_opening()
     if opening is None:
         raise ParseError(
             "the reply has no conversation: expected <system>, <user>, <assistant> and <tool> turns"
@@ -586,30 +640,58 @@ def parse_conversation(
     the whitespace around it is dropped (for model replies).
     """
     ids = call_ids or (lambda n: f"call_{n}")
-    counter = iter(range(1_000_000))
+    counter = itertools.count()
+
+    def next_id() -> str:
+        return ids(next(counter))
+
     messages: list[Message] = []
-    roles = _RoleTags(text)
-    opening, closing = _first_turn(text, roles)
-    while True:
-        start, end = opening.end, closing.start
-        if opening.name == "assistant":
-            message = _assistant(text, start, end, lambda: ids(next(counter)), exact)
+    for role, start, end in _turns(text):
+        if role == "assistant":
+            messages.append(_assistant(text, start, end, next_id, exact))
         else:
             content = text[start:end] if exact else text[start:end].strip()
-            message = Message(role=opening.name, content=content)
-        messages.append(message)
-        found = _ANY_TAG.search(text, closing.end)
-        if found is None:
-            return link_replies(messages)
-        following = _Tag.of(found)
-        if following.closing or following.name not in ROLES:
-            if following.name in CALL_TAGS and not following.closing:
-                problem = " is outside any turn: calls go inside <assistant>"
-                raise _problem(text, following.start, following.raw, problem)
-            problem = ": between turns only <system>, <user>, <assistant> and <tool> may open"
-            raise _problem(text, following.start, f"unexpected {following.raw}", problem)
-        opening = following
-        closing = _turn_end(text, opening, roles, first=False)
+            messages.append(Message(role=role, content=content))
+    return link_replies(messages)
+
+
+def _turns(text: str) -> Iterator[tuple[str, int, int]]:
+    """Each turn's role (lower case) and the span of its content, in order.
+
+    A turn that follows the previous one after nothing but whitespace and holds no
+    role tag (most turns) is read by one match of :data:`_PLAIN_TURN`; any other is
+    placed by its role tags (:func:`_first_turn`, :func:`_turn_end`). Raises
+    :class:`ParseError` for a turn never closed or a tag between turns that opens none.
+    """
+    roles = _RoleTags(text)
+    pos: int | None = None  # the end of the previous turn
+    while True:
+        plain = _PLAIN_TURN.match(text, pos or 0)
+        if plain is not None and plain.group(3).lower() == (role := plain.group(1).lower()):
+            yield role, plain.start(2), plain.end(2)
+            pos = plain.end()
+            continue
+        if pos is None:
+            opening, closing = _first_turn(text, roles)
+        else:
+            found = _ANY_TAG.search(text, pos)
+            if found is None:
+                return
+            opening = _next_opening(text, _Tag.of(found))
+            closing = _turn_end(text, opening, roles, first=False)
+        yield opening.name, opening.end, closing.start
+        pos = closing.end
+
+
+def _next_opening(text: str, tag: _Tag) -> _Tag:
+    """``tag``, the first one after a turn, when it opens the next turn; else the error."""
+    if tag.closing or tag.name not in ROLES:
+        if tag.name in CALL_TAGS and not tag.closing:
+            problem = " is outside any turn: calls go inside <assistant>"
+            raise _problem(text, tag.start, tag.raw, problem)
+        problem = ": between turns only <system>, <user>, <assistant> and <tool> may open"
+        raise _problem(text, tag.start, f"unexpected {tag.raw}", problem)
+    return tag
 
 
 def parse_refined(
