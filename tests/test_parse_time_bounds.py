@@ -1,0 +1,200 @@
+"""Model-written text of hostile shapes costs time linear in its length, in every reader.
+
+Each family builds a reply (or a trajectory) of about ``n`` characters; four times the
+text must cost at most about four times the time (8x allowed, plus slack for a loaded
+machine). A quadratic reader takes 16x, and minutes on a few megabytes. The families
+come from time-bound fuzzing of the speed work against ffa5699 (faults tier).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gemlib.errors import GemlibError
+from gemlib.formats.gem_tags import (
+    loads_lenient,
+    parse_conversation,
+    parse_refined,
+    parse_relevance,
+    parse_workflows,
+)
+from gemlib.llm.reasoning import split_reasoning
+from gemlib.model import Trajectory
+from gemlib.validation import validate
+
+pytestmark = pytest.mark.faults
+
+SMALL = 60_000
+CALL = '<func>{"name": "get_order", "arguments": {"order_id": "W1"}}</func>'
+TURN = f'<assistant>{CALL}</assistant>\n<tool>{{"status": "shipped"}}</tool>\n'
+TOOL = {
+    "name": "get_order",
+    "description": "Read an order.",
+    "parameters": {
+        "type": "object",
+        "properties": {"order_id": {"type": "string", "pattern": "^W[0-9]+$"}},
+        "required": ["order_id"],
+    },
+}
+WORKFLOW = (
+    "<workflow><description>d</description><steps>Step1: a</steps>"
+    "<execution_graph>(get_order)</execution_graph>"
+    '<actions>[{"name": "get_order", "arguments": {"order_id": "W1"}}]</actions>'
+    f"<tools>[{json.dumps(TOOL)}]</tools></workflow>\n"
+)
+
+
+def _times(unit: str, n: int) -> str:
+    return unit * max(1, n // len(unit))
+
+
+def _conversation(middle: str) -> str:
+    return f"<user>q</user><assistant>{middle}</assistant>"
+
+
+READERS: dict[str, tuple[Callable[[str], Any], Callable[[int], str]]] = {
+    "many turns": (parse_conversation, lambda n: "<user>q</user>" + _times(TURN, n)),
+    "many calls in one turn": (parse_conversation, lambda n: _conversation(_times(CALL, n))),
+    "role tags in every order": (
+        parse_conversation,
+        lambda n: _times("<user><assistant></user></assistant><tool>", n),
+    ),
+    "a preamble naming the tags": (
+        parse_conversation,
+        lambda n: _times("I write <system> and <user> then ", n) + "\n<user>q</user>",
+    ),
+    "closing tags after the last turn": (
+        parse_conversation,
+        lambda n: "<user>x</user>" + _times("</user>", n),
+    ),
+    "markup never closed in a tool reply": (
+        parse_conversation,
+        lambda n: "<user>q</user><tool>" + _times("<user><b>", n) + "</tool>",
+    ),
+    "a call object never closed": (
+        parse_conversation,
+        lambda n: _conversation("<func>{" + _times('"a":1,', n) + "</func>"),
+    ),
+    "a call of Python literals": (
+        parse_conversation,
+        lambda n: _conversation(
+            "<func>{'name': 'f', 'arguments': {'a': [" + _times("'x', ", n) + "True]}}</func>"
+        ),
+    ),
+    "a call of trailing commas": (
+        parse_conversation,
+        lambda n: _conversation("<func>{" + _times(",}", n) + "</func>"),
+    ),
+    "JSON wrapped in tags that are not calls": (
+        parse_conversation,
+        lambda n: _conversation(_times("<x> {", n)),
+    ),
+    "reasoning openings in a turn": (
+        parse_conversation,
+        lambda n: _conversation("<think>" + _times("<think>", n)),
+    ),
+    "CRLF turns": (
+        parse_conversation,
+        lambda n: ("<user>q</user>\n" + _times(TURN, n)).replace("\n", "\r\n"),
+    ),
+    "many tools in toolsets": (
+        parse_refined,
+        lambda n: (
+            "<toolsets>["
+            + ",".join([json.dumps(TOOL)] * max(1, n // 200))
+            + "]</toolsets><user>q</user><assistant>a</assistant>"
+        ),
+    ),
+    "workflow openings": (parse_workflows, lambda n: _times("<workflow>", n)),
+    "tools openings in a workflow": (
+        parse_workflows,
+        lambda n: "<workflow>" + _times("<tools>", n) + "</workflow>",
+    ),
+    "relevance openings": (parse_relevance, lambda n: _times("<multi_step>", n)),
+    "a list of trailing commas": (
+        lambda text: loads_lenient(text, "x"),
+        lambda n: "[" + _times("1,", n) + "]",
+    ),
+    "a string never closed": (
+        lambda text: loads_lenient(text, "x"),
+        lambda n: '{"a": "' + _times("x", n),
+    ),
+    "escaped quotes never closed": (
+        lambda text: loads_lenient(text, "x"),
+        lambda n: '"' + _times('\\"', n),
+    ),
+    "strings holding commas and brackets": (
+        lambda text: loads_lenient(text, "x"),
+        lambda n: "[" + _times('",]", ', n) + "]",
+    ),
+    "Python literals that do not close": (
+        lambda text: loads_lenient(text, "x"),
+        lambda n: "{" + _times("'k': None, ", n) + "bad",
+    ),
+    "reasoning blocks": (split_reasoning, lambda n: _times("<think>a</think>", n) + "x"),
+    "reasoning closings without a line": (split_reasoning, lambda n: _times("</think>x", n)),
+}
+
+
+def _seconds(read: Callable[[str], Any], text: str) -> float:
+    """The best of three reads (a loaded machine only ever adds time)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        with contextlib.suppress(GemlibError):
+            read(text)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.parametrize(("read", "make"), READERS.values(), ids=list(READERS))
+def test_hostile_text_costs_linear_time(
+    read: Callable[[str], Any], make: Callable[[int], str]
+) -> None:
+    small, large = _seconds(read, make(SMALL)), _seconds(read, make(4 * SMALL))
+    assert large < 8 * small + 0.25, f"4x the text took {large / max(small, 1e-9):.1f}x the time"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug (ffa5699 on): parse_workflows finds each block's line by counting "
+    "newlines from the start of the reply, quadratic in the number of blocks; reported to "
+    "p20-parser in /work/notes/p20-fuzz-findings.md. Remove this mark with the fix.",
+)
+def test_many_workflow_blocks_cost_linear_time() -> None:
+    """An extraction reply of many workflows (each names its line in errors)."""
+    small = _seconds(parse_workflows, _times(WORKFLOW, 4 * SMALL))
+    large = _seconds(parse_workflows, _times(WORKFLOW, 16 * SMALL))
+    assert large < 8 * small + 0.25, f"4x the text took {large / max(small, 1e-9):.1f}x the time"
+
+
+def _many_turns(turns: int) -> Trajectory:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Where are my orders?"}]
+    for i in range(turns):
+        arguments = {"order_id": f"W{i}"}
+        messages.append(
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"id": f"c{i}", "name": "get_order", "arguments": arguments}],
+            }
+        )
+        reply = {"order_id": f"W{i}", "status": "shipped", "item_ids": [f"I{i}-1", f"I{i}-2"]}
+        messages.append({"role": "tool", "content": json.dumps(reply), "tool_call_id": f"c{i}"})
+    messages.append({"role": "assistant", "content": "Done."})
+    return Trajectory.model_validate({"tools": [TOOL], "messages": messages})
+
+
+def test_validating_many_turns_costs_linear_time() -> None:
+    """The rule checks on a long trajectory (each call's values looked up in what came
+    before it): 4x the turns must not cost 16x the time."""
+    small, large = _many_turns(300), _many_turns(1200)
+    t_small = _seconds(lambda _: validate(small), "")
+    t_large = _seconds(lambda _: validate(large), "")
+    assert t_large < 8 * t_small + 0.25, f"4x the turns took {t_large / t_small:.1f}x the time"
