@@ -8,6 +8,7 @@ import pytest
 
 from conftest import third_party
 from gemlib import Message, Tool, ToolCall, Trajectory
+from gemlib.validation import limits
 from gemlib.validation.limits import limit_cues, prompt_limits, read_limits
 
 PROMPT = (
@@ -103,3 +104,19 @@ def test_tau2_policies_are_read_and_their_ground_truth_passes() -> None:
                     caught += any(p.message_index == index for p in check(mutant))
     assert total >= 10
     assert caught == total
+
+
+def test_every_bound_phrase_holds_a_keyword_of_the_quick_test() -> None:
+    """ASCII text with none of the keywords is not searched, so each cue needs one."""
+    phrases = [*limits._MAX.split("|"), *limits._MIN.split("|")]
+    phrases += ["maximum", "max", "limit", "cap", "minimum"]  # the bounds of _IS
+    for phrase in phrases:
+        assert any(word in phrase.lower() for word in limits._KEYWORDS), phrase
+    assert limit_cues("Orders ship within 30 days. Returns are free.") == []
+
+
+def test_bounds_are_read_in_any_case_and_in_text_that_is_not_ascii() -> None:
+    """Case-blind matching knows more than ASCII's cases (long s, Kelvin sign)."""
+    assert [lim.value for lim in read_limits("AT MOST 4 guests per room.")] == [4.0]
+    assert [lim.value for lim in read_limits("Stays of at lea\u017ft 3 nights.")] == [3.0]
+    assert [lim.bound for lim in read_limits("Caf\u00e9: no more than 2 cups.")] == ["max"]

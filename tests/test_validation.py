@@ -252,3 +252,26 @@ def test_checks_combine_and_extend_like_validators() -> None:
     assert validate(traj(messages), ladder).rules() == ["shouting"]
     stage = RuleValidator(checks=ladder)
     assert stage.process(traj(messages)).rule == "shouting"  # type: ignore[union-attr]
+
+
+def test_checks_in_one_validate_decode_each_tool_reply_once(monkeypatch: Any) -> None:
+    """The ledger, the limits, the reply check and the ID check share their decoding;
+    a check called on its own decodes for itself, with the same verdicts."""
+    from gemlib.validation import _facts
+
+    decoded: list[str] = []
+    real = _facts.loads
+
+    def counting(text: str) -> Any:
+        decoded.append(text)
+        return real(text)
+
+    monkeypatch.setattr(_facts, "loads", counting)
+    messages = good()
+    messages[3] = reply(content="{'order_id': 'W123'")  # not JSON: the error is shared too
+    trajectory = traj(messages)
+    report = validate(trajectory)
+    assert sorted(decoded) == sorted({m.content.strip() for m in messages if m.role == "tool"})
+    assert "looks like JSON but is not" in report.problems[0].text
+    alone = [p for check in default_checks() for p in check(trajectory)]
+    assert alone == report.problems

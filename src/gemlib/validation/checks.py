@@ -19,10 +19,11 @@ import attrs
 from jsonschema.protocols import Validator
 from referencing.exceptions import Unresolvable
 
-from gemlib._nesting import TooDeep, loads
+from gemlib._nesting import TooDeep
 from gemlib.errors import ToolSchemaError
 from gemlib.model import Problem, Tool, Trajectory
 from gemlib.model.tool_schema import check_schema
+from gemlib.validation._facts import facts
 from gemlib.validation._identity import IdentityMemo
 from gemlib.validation.fast_schema import Test
 from gemlib.validation.schema_validator import RegexTooCostly, argument_checks, regex_budget
@@ -273,6 +274,7 @@ class _ToolReplies:
     rule: ClassVar[str] = "tool_reply"
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        parse = facts(trajectory).loads
         for index, message in enumerate(trajectory.messages):
             if message.role != "tool":
                 continue
@@ -281,7 +283,7 @@ class _ToolReplies:
                 yield Problem(rule=self.rule, message_index=index, text="empty tool reply")
             elif content[0] in "{[":
                 try:
-                    loads(content)
+                    parse(content)
                 except TooDeep as exc:
                     yield Problem(rule=self.rule, message_index=index, text=f"tool reply is {exc}")
                 except json.JSONDecodeError as exc:

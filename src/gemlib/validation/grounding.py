@@ -32,13 +32,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import attrs
 
-from gemlib._nesting import loads
 from gemlib.model import Message, Problem, Tool, Trajectory
+from gemlib.validation._facts import facts
+from gemlib.validation._names import short_memo
 from gemlib.validation.checks import Check
 
 __all__ = ["consistent_ids", "grounded"]
@@ -278,24 +279,41 @@ class _Grounded:
                 proposed.append(message.content)
 
 
-def _id_values(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+@short_memo
+def _id_name(key: str) -> str:
+    """``key`` in lower case when it names an ID (``id``, ``order_id``, ``orderId``),
+    else ``""``."""
+    low = key.lower()
+    return low if low.endswith("id") else ""
+
+
+def _id_values(value: Any) -> list[tuple[str, Any]]:
+    """``(key, value)`` of each scalar under an ID-like key (key in lower case), in
+    order; the items of a list count under the list's key."""
+    found: list[tuple[str, Any]] = []
+    if isinstance(value, (dict, list)):
+        _collect_ids(found, value, "")
+    return found
+
+
+def _collect_ids(
+    found: list[tuple[str, Any]], value: dict[str, Any] | list[Any], name: str
+) -> None:
+    """Append to ``found`` the ID values in a mapping or list that sits under ``name``."""
     if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _id_values(v, str(k))
-    elif isinstance(value, list):
-        for v in value:
-            yield from _id_values(v, key)
-    elif (
-        key
-        and (key.lower() == "id" or key.lower().endswith(("_id", "id")))
-        and not isinstance(value, bool)
-    ):
-        yield key.lower(), value
+        named = [(_id_name(str(k)), v) for k, v in value.items()]
+    else:
+        named = [(name, v) for v in value]
+    for inner, item in named:
+        if isinstance(item, (dict, list)):
+            _collect_ids(found, item, inner)
+        elif inner and not isinstance(item, bool):
+            found.append((inner, item))
 
 
-def _json(message: Message) -> Any:
+def _json(parse: Callable[[str], Any], message: Message) -> Any:
     try:
-        return loads(message.content)
+        return parse(message.content)
     except (ValueError, TypeError):  # not JSON, or nested too deeply (TooDeep)
         return None
 
@@ -305,6 +323,7 @@ class _ConsistentIds:
     rule: ClassVar[str] = "changed_value"
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+        parse = facts(trajectory).loads
         returned: dict[str, list[Any]] = {}
         given = _Context()
         for index, message in enumerate(trajectory.messages):
@@ -326,7 +345,7 @@ class _ConsistentIds:
                             f"returned {key} {earlier[:5]!r} and nothing else gives {value!r}",
                         )
             if message.role == "tool":
-                for key, value in _id_values(_json(message)):
+                for key, value in _id_values(_json(parse, message)):
                     returned.setdefault(key, []).append(value)
             if message.role in ("system", "user", "tool"):
                 given.add(message.content)

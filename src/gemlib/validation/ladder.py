@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, Field
 
 from gemlib.model import Problem, Trajectory
+from gemlib.validation._facts import shared_facts
 from gemlib.validation.checks import (
     Check,
     known_tools,
@@ -75,8 +76,11 @@ class ValidationReport(BaseModel):
 
 
 def validate(trajectory: Trajectory, checks: Iterable[Check] = DEFAULT_CHECKS) -> ValidationReport:
-    """Run ``checks`` on ``trajectory`` and collect every problem (never only the first)."""
-    return ValidationReport(problems=[p for check in checks for p in check(trajectory)])
+    """Run ``checks`` on ``trajectory`` and collect every problem (never only the first).
+
+    The checks share what they decode from the trajectory (:mod:`gemlib.validation._facts`)."""
+    with shared_facts(trajectory):
+        return ValidationReport(problems=[p for check in checks for p in check(trajectory)])
 
 
 def as_checks(checks: Iterable[Check]) -> tuple[Check, ...]:

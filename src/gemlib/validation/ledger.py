@@ -45,16 +45,17 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
 
 from gemlib._nesting import loads
 from gemlib.model import Problem, Tool, ToolCall, Trajectory
+from gemlib.validation._facts import facts
+from gemlib.validation._names import short_memo
 from gemlib.validation.checks import Check
 from gemlib.validation.tool_kinds import (
-    MEMO_CHARS,
     READ_VERBS,
     WRITE_VERBS,
     Kind,
@@ -68,15 +69,17 @@ CLOCK_WORDS = frozenset(
     ["time", "timestamp", "updated", "modified", "expires", "elapsed", "uptime", "now", "seen"]
 )
 LIFECYCLE_WORDS = frozenset({"status", "state"})
-_ERROR_FLAGS = ("success", "ok")
 
 
-def reply_json(content: str) -> Any:
-    """A tool reply's JSON value, or the stripped text when it is not JSON."""
+def reply_json(content: str, parse: Callable[[str], Any] = loads) -> Any:
+    """A tool reply's JSON value, or the stripped text when it is not JSON.
+
+    ``parse`` decodes JSON like :func:`gemlib._nesting.loads` (checks pass the
+    decoder of the trajectory's shared facts)."""
     text = content.strip()
     if text[:1] in "{[":
         try:
-            return loads(text)
+            return parse(text)
         except ValueError:  # not JSON, or nested too deeply (TooDeep)
             return text
     return text
@@ -90,27 +93,19 @@ def is_error_reply(value: Any) -> bool:
     if isinstance(value, dict):
         if value.get("error") or value.get("errors"):
             return True
-        return any(value.get(flag) is False for flag in _ERROR_FLAGS)
+        return value.get("success") is False or value.get("ok") is False
     return False
 
 
-def _names_id(key: str) -> bool:
+@short_memo
+def _is_id_key(key: str) -> bool:
     low = key.lower()
     return low == "id" or low.endswith("_id") or (key.endswith(("Id", "ID")) and len(key) > 2)
 
 
+@short_memo
 def _clock_word(key: str) -> bool:
     return bool(CLOCK_WORDS & set(name_words(key)))
-
-
-_known_id_key = functools.lru_cache(maxsize=4096)(_names_id)
-_known_clock_word = functools.lru_cache(maxsize=4096)(_clock_word)
-"""Keys recur in every reply: their verdicts are kept (short keys only, so the memo
-stays small whatever a model writes)."""
-
-
-def _is_id_key(key: str) -> bool:
-    return _known_id_key(key) if len(key) <= MEMO_CHARS else _names_id(key)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -125,33 +120,59 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _flatten(value: Any, path: str = "", sizes: bool = False) -> Iterator[tuple[str, Any]]:
+def _flatten(value: Any, sizes: bool = False) -> list[tuple[str, Any]]:
     """Leaf paths and values; with ``sizes``, also ``path#``: how many items a nested
     list or mapping holds (a refund missing from a payment history shows there)."""
-    if isinstance(value, dict):
-        if sizes and path:
-            yield f"{path}#", len(value)
-        for key, item in value.items():
-            yield from _flatten(item, f"{path}.{key}" if path else str(key), sizes)
-    elif isinstance(value, list):
-        if sizes and path:
-            yield f"{path}#", len(value)
-        for i, item in enumerate(value):
-            yield from _flatten(item, f"{path}[{i}]", sizes)
+    flat: list[tuple[str, Any]] = []
+    if isinstance(value, (dict, list)):
+        _flatten_into(flat, value, "", sizes)
     else:
-        yield path, value
+        flat.append(("", value))
+    return flat
 
 
-def _scalars(value: Any) -> Iterator[Any]:
+def _flatten_into(flat: list[tuple[str, Any]], value: Any, path: str, sizes: bool) -> None:
+    """Append the leaves of a mapping or list at ``path`` to ``flat``, in order."""
+    if sizes and path:
+        flat.append((f"{path}#", len(value)))
+    if isinstance(value, dict):
+        inner = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
+    else:
+        inner = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+    for pair in inner:
+        if isinstance(pair[1], (dict, list)):
+            _flatten_into(flat, pair[1], pair[0], sizes)
+        else:
+            flat.append(pair)
+
+
+def _scalars(value: Any) -> set[Any]:
     """Values that can name an entity: strings of 3+ characters and non-boolean numbers."""
+    found: set[Any] = set()
     for _, leaf in _flatten(value):
-        if isinstance(leaf, str) and len(leaf.strip()) >= 3:
-            yield leaf.strip().casefold()
+        if isinstance(leaf, str):
+            text = leaf.strip()
+            if len(text) >= 3:
+                found.add(text.casefold())
         elif isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
-            yield float(leaf)
+            found.add(float(leaf))
+    return found
+
+
+_CONSTANT_KEYS = {True: "true", False: "false", None: "null"}
+"""``json.dumps`` of the JSON constants, the most common values :func:`_key` serialises."""
 
 
 def _key(value: Any) -> Any:
+    """What an entity's ID or value is compared by: strings without case or surrounding
+    spaces, numbers as floats, anything else as its JSON text."""
+    kind = type(value)
+    if kind is str:
+        return value.strip().casefold()
+    if kind is int or kind is float:
+        return float(value)
+    if kind is bool or value is None:
+        return _CONSTANT_KEYS[value]
     if isinstance(value, str):
         return value.strip().casefold()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -161,11 +182,10 @@ def _key(value: Any) -> Any:
 
 def _volatile_field(path: str, declared: frozenset[str]) -> bool:
     leaf = _last_key(path)
-    if leaf in declared:
-        return True
-    return _known_clock_word(leaf) if len(leaf) <= MEMO_CHARS else _clock_word(leaf)
+    return leaf in declared or _clock_word(leaf)
 
 
+@short_memo
 def _last_key(path: str) -> str:
     return path.rsplit(".", 1)[-1].split("[", 1)[0].rstrip("#")
 
@@ -229,12 +249,37 @@ def _primary(
     return ids[0].lower(), _key(record[ids[0]])
 
 
+def _shared_ids(records: list[dict[str, Any]]) -> frozenset[str]:
+    """ID fields that several of a reply's records have with one value (bills listing
+    their customer): references, not the records' IDs."""
+    if len(records) < 2:
+        return frozenset()
+    seen: dict[str, set[Any]] = {}
+    shared: set[str] = set()
+    for record in records:
+        for field, value in record.items():
+            if _is_id_key(field) and not isinstance(value, (dict, list)):
+                key = _key(value)
+                if key in seen.setdefault(field, set()):
+                    shared.add(field)
+                seen[field].add(key)
+    return frozenset(shared)
+
+
+@short_memo
+def _names_value(path: str) -> bool:
+    """Whether a record's path holds a value that names the entity: an ID field, or an
+    item of a nested list (a user's reservation list), not a list's size."""
+    return not path.endswith("#") and (_is_id_key(_last_key(path)) or "[" in path)
+
+
 @attrs.define
 class _Replay:
     """The ledger's state while one trajectory is replayed."""
 
     kinds: ToolKinds
-    volatile_fields: frozenset[str]
+    volatile_path: Callable[[str], bool]
+    """Whether a path's field changes on its own (:func:`_volatile_field`)."""
     tools: dict[str, Tool]
     entities: dict[EntityKey, _Entity] = attrs.field(factory=dict)
     reads: dict[str, tuple[Any, int]] = attrs.field(factory=dict)
@@ -242,13 +287,18 @@ class _Replay:
     deleted: dict[tuple[str, Any], int] = attrs.field(factory=dict)
     owners: dict[EntityKey, tuple[EntityKey, int]] = attrs.field(factory=dict)
     previous_write: int = -1
+    known_kinds: dict[str, Kind] = attrs.field(factory=dict)
     awaited: dict[str, tuple[str, int, Any]] = attrs.field(factory=dict)
     """Reads of what a successful write named, to be read back: the write, its index,
     the answer before it."""
 
     def kind(self, name: str) -> Kind:
-        tool = self.tools.get(name)
-        return self.kinds.kind(tool if tool is not None else name)
+        """The kind of the tool called ``name`` (judged once per trajectory)."""
+        kind = self.known_kinds.get(name)
+        if kind is None:
+            tool = self.tools.get(name)
+            kind = self.known_kinds[name] = self.kinds.kind(tool if tool is not None else name)
+        return kind
 
     def step(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
         kind = self.kind(call.name)
@@ -264,6 +314,8 @@ class _Replay:
             yield from compared or repeated  # one problem for one changed reply
 
     def _used_after_delete(self, call: ToolCall, failed: bool, index: int) -> Iterator[Problem]:
+        if not self.deleted:
+            return
         for arg, value in call.arguments.items():
             at = self.deleted.get((arg, _key(value)))
             if at is None:
@@ -281,7 +333,7 @@ class _Replay:
         """Any write, even one that failed (real environments fail half-way), may change
         the entities it names; one that names no ID may change any entity."""
         self.previous_write, self.last_write = self.last_write, index
-        named = set(_scalars(call.arguments)) | set(_scalars(reply))
+        named = _scalars(call.arguments) | _scalars(reply)
         anything = not any(_is_id_key(arg) for arg in call.arguments)
         for entity in self.entities.values():
             if anything or entity.key[1] in named or entity.values & named:
@@ -366,7 +418,7 @@ class _Replay:
         before = dict(_flatten(earlier[0], sizes=True))
         for path, value in _flatten(reply, sizes=True):
             if path in before and not _same(before[path], value):
-                if _volatile_field(path, self.volatile_fields):
+                if self.volatile_path(path):
                     continue
                 yield _problem(
                     index,
@@ -382,16 +434,9 @@ class _Replay:
         records = [reply] if isinstance(reply, dict) else []
         if isinstance(reply, list):
             records = [r for r in reply if isinstance(r, dict)]
-        seen: dict[str, set[Any]] = {}
-        shared: set[str] = set()
+        shared = _shared_ids(records)
         for record in records:
-            for field, value in record.items():
-                if _is_id_key(field) and not isinstance(value, (dict, list)):
-                    if _key(value) in seen.setdefault(field, set()):
-                        shared.add(field)
-                    seen[field].add(_key(value))
-        for record in records:
-            key = _primary(record, call.name, call, frozenset(shared))
+            key = _primary(record, call.name, call, shared)
             if key is None:
                 continue
             if len(records) == 1:
@@ -399,20 +444,21 @@ class _Replay:
             entity = self.entities.setdefault(key, _Entity(key))
             entity.told = index
             yield from self._owned(key, record, index)
-            flat = [
-                (path, value)
-                for path, value in _flatten(record, sizes=True)
-                if not _volatile_field(path, self.volatile_fields)
-            ]
+            volatile = self.volatile_path
+            flat = [item for item in _flatten(record, sizes=True) if not volatile(item[0])]
             if by_write is None:
-                yield from self._unchanged(entity, dict(flat), call.name, index)
+                shown = dict(flat)
+                yield from self._unchanged(entity, shown, call.name, index)
                 for path, value in flat:
-                    yield from self._compare(entity, path, value, call.name, index)
-                yield from self._reshaped(entity, dict(flat), call.name, index)
+                    problem = self._compare(entity, path, value, call.name, index)
+                    if problem is not None:
+                        yield problem
+                yield from self._reshaped(entity, shown, call.name, index)
+            fields, values = entity.fields, entity.values
             for path, value in flat:
-                entity.fields[path] = _Field(value, index, by_write)
-                if not path.endswith("#") and (_is_id_key(_last_key(path)) or "[" in path):
-                    entity.values.add(_key(value))
+                fields[path] = _Field(value, index, by_write)
+                if _names_value(path):
+                    values.add(_key(value))
 
     def _echoed_id(self, call: ToolCall, key: EntityKey, index: int) -> Iterator[Problem]:
         """A reply about another entity than the one the call named: an invented ID."""
@@ -466,15 +512,15 @@ class _Replay:
                 )
                 return
 
-    def _compare(
-        self, entity: _Entity, path: str, value: Any, tool: str, index: int
-    ) -> Iterator[Problem]:
+    @staticmethod
+    def _compare(entity: _Entity, path: str, value: Any, tool: str, index: int) -> Problem | None:
+        """A read's value other than the entity's last known one, with no write since."""
         known = entity.fields.get(path)
         if known is None or _same(known.value, value) or entity.touched > known.index:
-            return
+            return None
         lifecycle = LIFECYCLE_WORDS & set(name_words(_last_key(path)))
         if lifecycle and known.index == entity.created_at:  # as created; it may advance
-            return
+            return None
         name = f"{entity.key[0]}={entity.key[1]!r}"
         if known.by_write:
             text = (
@@ -486,7 +532,7 @@ class _Replay:
                 f"{tool} reads {name} {path}={value!r}, but message {known.index} said "
                 f"{known.value!r}, and no write touched it since"
             )
-        yield _problem(index, text)
+        return _problem(index, text)
 
     def _owned(self, key: EntityKey, record: dict[str, Any], index: int) -> Iterator[Problem]:
         """Children listed by ID in a record; a child naming another parent is a changed ID."""
@@ -500,11 +546,10 @@ class _Replay:
                         f"{key[0]}={key[1]!r} belongs to {field}={value!r} here, but message "
                         f"{owner[1]} listed it under {owner[0][0]}={owner[0][1]!r}",
                     )
-            children = value if isinstance(value, list) else []
-            if isinstance(value, dict):
-                children = list(value)
+            if not isinstance(value, (list, dict)):
+                continue
             noun = field.rstrip("s")
-            for child in children:
+            for child in value:  # the items of a list, the keys of a mapping
                 if isinstance(child, (str, int)) and not isinstance(child, bool):
                     self.owners.setdefault((f"{noun}_id", _key(child)), (key, index))
 
@@ -558,16 +603,22 @@ class _StateLedger:
     rule: ClassVar[str] = "state_ledger"
     kinds: ToolKinds = attrs.field(factory=ToolKinds)
     volatile_fields: frozenset[str] = frozenset()
+    volatile_path: Callable[[str], bool] = attrs.field(init=False, eq=False, repr=False)
+
+    @volatile_path.default
+    def _volatile_paths(self) -> Callable[[str], bool]:
+        return short_memo(functools.partial(_volatile_field, declared=self.volatile_fields))
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        replay = _Replay(self.kinds, self.volatile_fields, {t.name: t for t in trajectory.tools})
+        replay = _Replay(self.kinds, self.volatile_path, {t.name: t for t in trajectory.tools})
+        parse = facts(trajectory).loads
         calls: dict[str, ToolCall] = {}
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
                 calls[call.id] = call
             if message.role == "tool" and message.tool_call_id in calls:
                 call = calls.pop(message.tool_call_id)
-                yield from replay.step(call, reply_json(message.content), index)
+                yield from replay.step(call, reply_json(message.content, parse), index)
 
 
 def state_ledger(

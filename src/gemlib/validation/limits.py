@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from gemlib.model import Problem, Trajectory
+from gemlib.validation._facts import facts
 from gemlib.validation.checks import Check
 from gemlib.validation.grounding import _WORD_VALUES
 from gemlib.validation.ledger import is_error_reply, reply_json
@@ -53,6 +54,11 @@ _IS = re.compile(
     rf"(?P<dollar>\$)?\s?{_NUMBER}",
     re.IGNORECASE,
 )
+_KEYWORDS = (
+    "most", "more", "up to", "max", "exceed", "limit", "least", "less", "fewer", "minimum", "cap"
+)  # fmt: skip
+"""A word of every bound phrase of ``_CUE`` and ``_IS``: ASCII text with none of them
+(in any case) states no bound, so it is not searched."""
 _TAIL_WORDS = re.compile(r"[A-Za-z]+")
 _ANY_NUMBER = re.compile(r"\d|\b(?:" + "|".join(_WORD_VALUES) + r")\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?\n]+")
@@ -126,13 +132,30 @@ def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
+def _may_bound(text: str) -> bool:
+    """Whether ``text`` may hold a bound phrase: any text that is not ASCII (where
+    case-blind matching has more than ASCII's cases), or ASCII with a bound's keyword."""
+    if not text.isascii():
+        return True
+    low = text.lower()
+    return any(word in low for word in _KEYWORDS)
+
+
+def _states_bound(sentence: str) -> bool:
+    """Whether a sentence's first 400 characters state a bound next to a number."""
+    head = sentence[:400]
+    return (
+        _may_bound(head)
+        and (_CUE.search(head) is not None or _IS.search(head) is not None)
+        and _ANY_NUMBER.search(head) is not None
+    )
+
+
 def limit_cues(text: str) -> list[str]:
     """The sentences of ``text`` that state a bound next to a number (what could be read)."""
-    return [
-        s.strip()[:400]
-        for s in _SENTENCE.findall(text)
-        if (_CUE.search(s[:400]) or _IS.search(s[:400])) and _ANY_NUMBER.search(s[:400])
-    ]
+    if not _may_bound(text):
+        return []
+    return [s.strip()[:400] for s in _SENTENCE.findall(text) if _states_bound(s)]
 
 
 def read_limits(text: str) -> list[Limit]:
@@ -218,10 +241,11 @@ class _PromptLimits:
         limits = read_limits(messages[0].content)
         if not limits:
             return
+        parse = facts(trajectory).loads
         reported: list[tuple[int, str]] = []  # crossings tool replies reported
         for index, message in enumerate(messages):
             if message.role == "tool":
-                reply = reply_json(message.content)
+                reply = reply_json(message.content, parse)
                 if not is_error_reply(reply):
                     reported += [(index, text) for text in _crossings(limits, reply)]
             for call in message.tool_calls:

@@ -20,7 +20,6 @@ time, the weather, a random number).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from typing import Literal
@@ -28,6 +27,7 @@ from typing import Literal
 import attrs
 
 from gemlib.model import Tool
+from gemlib.validation._names import short_memo
 
 __all__ = ["Kind", "ToolKinds", "name_words"]
 
@@ -328,15 +328,12 @@ def _words(name: str) -> tuple[str, ...]:
     return tuple(w.lower() for w in _WORD.findall(name.split(".")[-1]))
 
 
-_known_words = functools.lru_cache(maxsize=4096)(_words)
-"""Names and keys recur in every call and reply of a trajectory, and across trajectories."""
-MEMO_CHARS = 80
-"""Longer names are split each time, so the memo stays small whatever a model writes."""
+_known_words = short_memo(_words)
 
 
 def name_words(name: str) -> list[str]:
     """``"Vehicle.displayCarStatus"`` -> ``["display", "car", "status"]`` (the method only)."""
-    return list(_known_words(name) if len(name) <= MEMO_CHARS else _words(name))
+    return list(_known_words(name))
 
 
 def _verb_kind(words: list[str]) -> tuple[Kind, int] | None:

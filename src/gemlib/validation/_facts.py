@@ -1,0 +1,65 @@
+"""What several checks read from one trajectory, worked out once per :func:`~gemlib.validate`.
+
+The tool replies are JSON that the state ledger, the prompt limits, the tool
+reply check and the ID consistency check each decode. While
+:func:`~gemlib.validation.ladder.validate` runs its checks on a trajectory,
+:func:`facts` hands every check the same :class:`Facts` of it, so each text is
+decoded once; a check called on its own gets fresh ones. Decoded values are
+shared between checks: checks read them and never change them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+from gemlib._nesting import loads
+from gemlib.model import Trajectory
+
+__all__ = ["Facts", "facts", "shared_facts"]
+
+
+class Facts:
+    """Decoded JSON texts of one trajectory, each decoded on first use."""
+
+    def __init__(self, trajectory: Trajectory) -> None:
+        self.trajectory = trajectory
+        self._decoded: dict[str, tuple[Any, ValueError | None]] = {}
+
+    def loads(self, text: str) -> Any:
+        """:func:`gemlib._nesting.loads` of ``text``: its value, or the same error it raised."""
+        known = self._decoded.get(text)
+        if known is None:
+            try:
+                known = (loads(text), None)
+            except ValueError as exc:  # JSONDecodeError, TooDeep
+                known = (None, exc)
+            self._decoded[text] = known
+        if known[1] is not None:
+            raise known[1]
+        return known[0]
+
+
+_SHARED: contextvars.ContextVar[Facts | None] = contextvars.ContextVar(
+    "gemlib_validation_facts", default=None
+)
+
+
+def facts(trajectory: Trajectory) -> Facts:
+    """The facts of ``trajectory``: those :func:`shared_facts` shares, or fresh ones."""
+    shared = _SHARED.get()
+    if shared is not None and shared.trajectory is trajectory:
+        return shared
+    return Facts(trajectory)
+
+
+@contextlib.contextmanager
+def shared_facts(trajectory: Trajectory) -> Iterator[None]:
+    """Within the block, every check of ``trajectory`` reads the same :class:`Facts`."""
+    token = _SHARED.set(Facts(trajectory))
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
