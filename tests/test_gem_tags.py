@@ -203,6 +203,26 @@ def test_hostile_json_in_a_call_is_refused_in_linear_time(inside: str) -> None:
     assert time.perf_counter() - started < 5
 
 
+def test_many_workflows_are_placed_in_the_reply_only_for_an_error() -> None:
+    # Each <workflow> block counted the lines before it for an error message it might
+    # never need: quadratic (6,000 workflows in 1.5 MB: 4 s; now 0.3 s).
+    started = time.process_time()
+    workflow = (
+        f"<workflow><description>{'d' * 170}</description>"
+        '<tools>[{"name": "f"}]</tools></workflow>\n'
+    )
+    assert len(parse_workflows(workflow * 6_000)) == 6_000
+    assert time.process_time() - started < 2
+
+
+def test_many_repaired_calls_are_placed_in_the_reply_only_for_an_error() -> None:
+    # So did each call whose JSON needed a repair (5,000 calls in 1.7 MB: 4 s; now 0.4 s).
+    started = time.process_time()
+    turn = f'<assistant><func>{{"name": "f",}}</func></assistant><tool>{"x" * 270}</tool>\n'
+    assert len(parse_conversation("<user>hi</user>" + turn * 5_000)) == 10_001
+    assert time.process_time() - started < 2
+
+
 @pytest.mark.parametrize(
     ("reply", "turns"),
     [

@@ -125,11 +125,20 @@ def _python_literal(text: str) -> Any:
     return value
 
 
-def _json(text: str, where: str) -> Any:
+_Where = str | Callable[[], str]
+"""What an error names: text, or a function giving it (called only for an error, so that
+readers need not place each block in the reply as they go)."""
+
+
+def _named(where: _Where) -> str:
+    return where if isinstance(where, str) else where()
+
+
+def _json(text: str, where: _Where) -> Any:
     try:
         return _loads(text)
     except TooDeep as exc:
-        raise ParseError(f"{where}: JSON {exc}") from None
+        raise ParseError(f"{_named(where)}: JSON {exc}") from None
 
 
 _COMMA_TRIES = 16
@@ -137,7 +146,7 @@ _COMMA_TRIES = 16
 repaired as a whole (each try decodes the text again)."""
 
 
-def _json_without_stray_commas(text: str, error: json.JSONDecodeError, where: str) -> Any:
+def _json_without_stray_commas(text: str, error: json.JSONDecodeError, where: _Where) -> Any:
     """``text`` decoded after removing, one at a time, the trailing commas the decoder
     stops at (its error at a ``}`` or ``]`` right after a comma).
 
@@ -160,11 +169,11 @@ def _json_without_stray_commas(text: str, error: json.JSONDecodeError, where: st
 
 
 def loads_lenient(
-    text: str, where: str, locate: Callable[[int], tuple[str, str]] | None = None
+    text: str, where: _Where, locate: Callable[[int], tuple[str, str]] | None = None
 ) -> Any:
     """Parse JSON, repairing trailing commas and Python-style quoting when that is safe.
 
-    Raises :class:`ParseError` naming ``where`` and the JSON error's position:
+    Raises :class:`ParseError` naming ``where`` (or ``where()``) and the JSON error's position:
     ``locate(offset in text)`` gives the place in the whole reply and the text
     there, when given; else the line and column in ``text`` are named.
     """
@@ -190,7 +199,7 @@ def loads_lenient(
         pass
     offset = _original_offset(error.pos, removed)
     place, quote = locate(shift + offset) if locate else (_where(body, offset), "")
-    raise ParseError(f"{where}: not valid JSON ({error.msg} at {place}){quote}")
+    raise ParseError(f"{_named(where)}: not valid JSON ({error.msg} at {place}){quote}")
 
 
 # --------------------------------------------------------------------------- blocks
@@ -280,9 +289,19 @@ def _steps(text: str) -> tuple[str, ...]:
     return tuple(_STEP_NUMBER.sub("", line) for line in lines)
 
 
-def _json_block(text: str, tag: str, label: str, start: int, end: int, required: bool) -> Any:
+def _json_block(
+    text: str, tag: str, label: Callable[[], str], start: int, end: int, required: bool
+) -> Any:
     content, at = _single(text, tag, required=required, start=start, end=end)
-    return loads_lenient(content or "[]", f"{label} <{tag}>", lambda pos: _at(text, at + pos))
+
+    def where() -> str:
+        return f"{label()} <{tag}>"
+
+    return loads_lenient(content or "[]", where, lambda pos: _at(text, at + pos))
+
+
+def _workflow_label(text: str, number: int, start: int) -> str:
+    return f"<workflow> {number} (at {_where(text, start)})"
 
 
 def parse_workflows(text: str) -> list[RawWorkflow]:
@@ -292,13 +311,14 @@ def parse_workflows(text: str) -> list[RawWorkflow]:
         raise ParseError("the reply has no <workflow> block")
     workflows = []
     for number, (start, end) in enumerate(blocks, start=1):
-        label = f"<workflow> {number} (at {_where(text, start)})"
+        # placed in the reply only for an error (counting lines at each block was quadratic)
+        label = functools.partial(_workflow_label, text, number, start)
         actions = _json_block(text, "actions", label, start, end, required=False)
         tools = _json_block(text, "tools", label, start, end, required=True)
         if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
-            raise ParseError(f"{label} <actions> must be a JSON list of objects")
+            raise ParseError(f"{label()} <actions> must be a JSON list of objects")
         if not isinstance(tools, list):
-            raise ParseError(f"{label} <tools> must be a JSON list")
+            raise ParseError(f"{label()} <tools> must be a JSON list")
         fields = {
             tag: _single(text, tag, required=tag == "description", start=start, end=end)[0].strip()
             for tag in ("description", "steps", "execution_graph")
@@ -518,17 +538,22 @@ def _turn_end(text: str, opening: _Tag, roles: _RoleTags, first: bool) -> _Tag:
     raise _problem(text, opening.start, f"<{name}> opened", f" is never closed{hint}")
 
 
+def _call_place(text: str, tag: str, start: int, what: str) -> str:
+    """``<tag> at line L, column C{what}``: a call's place, for an error about it."""
+    return f"<{tag}> at {_where(text, start)}{what}"
+
+
 def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
     try:  # most calls are plain JSON: read them without placing them in the reply
         data = _loads(text[start:end])
     except ValueError:  # not JSON, or too deep: the lenient reader repairs or explains
-        where = f"<{tag}> at {_where(text, start)}"
+        where = functools.partial(_call_place, text, tag, start, "")
         data = loads_lenient(text[start:end], where, lambda pos: _at(text, start + pos))
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
         raise _problem(text, start, f"<{tag}>", ' needs a JSON object with a "name"')
     arguments = data.get("arguments", data.get("parameters", {}))
     if isinstance(arguments, str):
-        where = f"<{tag}> at {_where(text, start)} arguments"
+        where = functools.partial(_call_place, text, tag, start, " arguments")
         arguments = loads_lenient(arguments, where) if arguments.strip() else {}
     if not isinstance(arguments, dict):
         raise _problem(text, start, f"<{tag}>", ': "arguments" must be a JSON object')
