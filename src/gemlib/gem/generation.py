@@ -9,6 +9,7 @@ the call it answers.
 from __future__ import annotations
 
 import json
+import weakref
 
 import attrs
 
@@ -31,23 +32,21 @@ def tools_json(tools: tuple[Tool, ...] | list[Tool]) -> str:
     return f"[\n{lines}\n]" if lines else "[]"
 
 
-_LINES_MEMO_SIZE = 4096
-_LINES: dict[int, tuple[Tool, str]] = {}
+_LINES: dict[int, tuple[weakref.ref[Tool], str]] = {}
 """Each tool's line by the tool's identity (generation and refinement show the same
 Tool objects, and the judge the refined ones, which ``Tool.from_any`` shares when
-unchanged). An entry holds its Tool, so the ID cannot be reused while it is kept;
-Tools are frozen (their schemas are not to be changed in place)."""
+unchanged). An entry goes when its Tool does (before its ID can be reused), so the
+memo holds no Tool alive; Tools are frozen (their schemas are not to be changed in place)."""
 
 
 def _mcp_line(tool: Tool) -> str:
     """``tool`` in MCP form as one line of JSON (about 20 us to encode; memoised)."""
-    hit = _LINES.get(id(tool))
-    if hit is not None and hit[0] is tool:
+    key = id(tool)
+    hit = _LINES.get(key)
+    if hit is not None and hit[0]() is tool:
         return hit[1]
     line = json.dumps(tool.to_mcp(), ensure_ascii=False)
-    if len(_LINES) >= _LINES_MEMO_SIZE:
-        _LINES.clear()
-    _LINES[id(tool)] = (tool, line)
+    _LINES[key] = (weakref.ref(tool, lambda _: _LINES.pop(key, None)), line)
     return line
 
 
