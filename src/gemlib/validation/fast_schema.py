@@ -30,15 +30,16 @@ _HANDLED = frozenset(
     {"type", "enum", "properties", "required", "additionalProperties", "items", "minimum",
      "maximum", "minLength", "maxLength", "minItems", "maxItems"}
 )  # fmt: skip
-_TYPES: dict[str, Test] = {
-    "string": lambda v: type(v) is str,
-    "integer": lambda v: type(v) is int,
-    "number": lambda v: type(v) in (int, float),
-    "boolean": lambda v: type(v) is bool,
-    "null": lambda v: v is None,
-    "array": lambda v: type(v) is list,
-    "object": lambda v: type(v) is dict,
+_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+    "boolean": frozenset({bool}),
+    "null": frozenset({type(None)}),
+    "array": frozenset({list}),
+    "object": frozenset({dict}),
 }
+"""The Python types of decoded JSON each schema type accepts (a subclass is not sure)."""
 
 
 def _number(value: Any) -> bool:
@@ -54,8 +55,8 @@ def _compile(schema: Any) -> Test | None:
         names = [kind] if isinstance(kind, str) else kind
         if not isinstance(names, list) or not names or not all(n in _TYPES for n in names):
             return None
-        allowed = tuple(_TYPES[n] for n in names)
-        tests.append(lambda v: any(test(v) for test in allowed))
+        allowed = frozenset().union(*(_TYPES[n] for n in names))
+        tests.append(lambda v: type(v) in allowed)
     if "enum" in schema:
         members = schema["enum"]
         if not isinstance(members, list) or not all(type(m) is str for m in members):
@@ -82,7 +83,17 @@ def _compile(schema: Any) -> Test | None:
         if whole is None:
             return None
         tests.append(whole)
-    return lambda v: all(test(v) for test in tests)
+    return _every(tests)
+
+
+def _every(tests: list[Test]) -> Test:
+    """A test that passes when each of ``tests`` does (every value passes no test)."""
+    if not tests:
+        return lambda v: True
+    if len(tests) == 1:
+        return tests[0]
+    first, rest = tests[0], _every(tests[1:])
+    return lambda v: first(v) and rest(v)
 
 
 def _value_bound(key: str, bound: float) -> Test:
@@ -116,8 +127,9 @@ def _object(schema: dict[str, Any]) -> Test | None:
     def fits(value: Any) -> bool:
         if type(value) is not dict:
             return True  # these keywords apply to objects only
-        if any(name not in value for name in required):
-            return False
+        for name in required:
+            if name not in value:
+                return False
         for key, item in value.items():
             test = fields.get(key)
             if test is None:

@@ -134,6 +134,8 @@ class _Context:
     _compact_upto: int = 0
     _numbers: set[float] = attrs.field(factory=lambda: set(_ALWAYS_GIVEN))
     _numbers_upto: int = 0
+    _given: set[tuple[type, Any]] = attrs.field(factory=set)
+    """Values found given: the text only grows, so they stay given."""
 
     def add(self, content: str) -> None:
         self.pending.append(content)
@@ -182,6 +184,16 @@ class _Context:
         return False
 
     def gives(self, value: Any) -> bool:
+        """Whether the conversation so far gives ``value`` (see the module docstring)."""
+        key = (type(value), value)
+        if key in self._given:
+            return True
+        if self._finds(value):
+            self._given.add(key)
+            return True
+        return False
+
+    def _finds(self, value: Any) -> bool:
         self._index()
         if isinstance(value, (int, float)):
             return self._number(float(value)) or _starts_word(_norm(str(value)), self.text)
@@ -221,22 +233,30 @@ def _checked(value: Any) -> bool:
     return False
 
 
-def _leaves(
-    value: Any, schema: dict[str, Any], path: str
-) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+def _leaves(value: Any, schema: dict[str, Any], path: str) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(path, value, schema)`` of each scalar in ``value``, with the subschema that
+    describes it (``{}`` where the schema says nothing), in order."""
+    found: list[tuple[str, Any, dict[str, Any]]] = []
+    _collect_leaves(found, value, schema, path)
+    return found
+
+
+def _collect_leaves(
+    found: list[tuple[str, Any, dict[str, Any]]], value: Any, schema: dict[str, Any], path: str
+) -> None:
     if isinstance(value, dict):
         props = schema.get("properties", {}) if isinstance(schema, dict) else {}
         for key, item in value.items():
             sub = props.get(key, {})
-            yield from _leaves(item, sub if isinstance(sub, dict) else {}, f"{path}.{key}")
+            _collect_leaves(found, item, sub if isinstance(sub, dict) else {}, f"{path}.{key}")
     elif isinstance(value, list):
         items = schema.get("items", {}) if isinstance(schema, dict) else {}
         if isinstance(items, dict) and "description" not in items and "description" in schema:
             items = {**items, "description": schema["description"]}  # "possible values: ..."
         for i, item in enumerate(value):
-            yield from _leaves(item, items if isinstance(items, dict) else {}, f"{path}[{i}]")
+            _collect_leaves(found, item, items if isinstance(items, dict) else {}, f"{path}[{i}]")
     else:
-        yield path, value, schema
+        found.append((path, value, schema))
 
 
 def _offered(value: Any, schema: dict[str, Any]) -> bool:

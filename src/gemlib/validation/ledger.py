@@ -146,10 +146,11 @@ def _flatten_into(flat: list[tuple[str, Any]], value: Any, path: str, sizes: boo
             flat.append(pair)
 
 
-def _scalars(value: Any) -> set[Any]:
-    """Values that can name an entity: strings of 3+ characters and non-boolean numbers."""
+def _scalars(leaves: list[tuple[str, Any]]) -> set[Any]:
+    """Leaf values that can name an entity: strings of 3+ characters and non-boolean
+    numbers."""
     found: set[Any] = set()
-    for _, leaf in _flatten(value):
+    for _, leaf in leaves:
         if isinstance(leaf, str):
             text = leaf.strip()
             if len(text) >= 3:
@@ -305,10 +306,11 @@ class _Replay:
         failed = is_error_reply(reply)
         yield from self._used_after_delete(call, failed, index)
         if kind == "write":
-            self._touch(call, reply, index)
-        if kind == "write" and not failed:
-            yield from self._write(call, reply, index)
-        elif kind == "read" and not failed and not self.kinds.is_volatile(call.name):
+            leaves = _flatten(reply)
+            self._touch(call, leaves, index)
+            if not failed:
+                yield from self._write(call, reply, leaves, index)
+        if kind == "read" and not failed and not self.kinds.is_volatile(call.name):
             repeated = list(self._repeat(call, reply, index))
             compared = list(self._records(call, reply, index, by_write=None))
             yield from compared or repeated  # one problem for one changed reply
@@ -329,17 +331,20 @@ class _Replay:
                     "and its reply is not an error",
                 )
 
-    def _touch(self, call: ToolCall, reply: Any, index: int) -> None:
+    def _touch(self, call: ToolCall, leaves: list[tuple[str, Any]], index: int) -> None:
         """Any write, even one that failed (real environments fail half-way), may change
-        the entities it names; one that names no ID may change any entity."""
+        the entities it names (in its arguments, or the ``leaves`` of its reply); one
+        that names no ID may change any entity."""
         self.previous_write, self.last_write = self.last_write, index
-        named = _scalars(call.arguments) | _scalars(reply)
+        named = _scalars(_flatten(call.arguments)) | _scalars(leaves)
         anything = not any(_is_id_key(arg) for arg in call.arguments)
         for entity in self.entities.values():
             if anything or entity.key[1] in named or entity.values & named:
                 entity.touched = index
 
-    def _write(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
+    def _write(
+        self, call: ToolCall, reply: Any, leaves: list[tuple[str, Any]], index: int
+    ) -> Iterator[Problem]:
         tool = self.tools.get(call.name)
         deleted = self.kinds.deleted_argument(tool, call.arguments) if tool else None
         if deleted is not None:
@@ -350,7 +355,7 @@ class _Replay:
         for arg, value in call.arguments.items():  # re-creating an entity un-deletes it
             for key in [k for k in self.deleted if k[1] == _key(value) and k[0] != arg]:
                 del self.deleted[key]
-        self._await_reads(call, reply, index)
+        self._await_reads(call, leaves, index)
         known = {e.key for e in self.entities.values()}
         targets = [
             self.entities[(arg.lower(), _key(value))]
@@ -374,13 +379,13 @@ class _Replay:
                 entity.pending = (call, index, fields)
             self._expect_arguments(call, entity, index)
 
-    def _await_reads(self, call: ToolCall, reply: Any, index: int) -> None:
+    def _await_reads(self, call: ToolCall, leaves: list[tuple[str, Any]], index: int) -> None:
         """Reads of what the write names (its ID, and a noun of its name: ``comment`` and
         ``get_tweet_comments``, not ``retweet``), answered since the write before: the
-        next identical read must answer differently."""
-        named = {json.dumps([k, _key(v)]) for k, v in _target_ids(call).items()}
-        if any(_is_id_key(_last_key(path)) for path, _ in _flatten(reply)):
+        next identical read must answer differently. ``leaves``: the write's reply."""
+        if any(_is_id_key(_last_key(path)) for path, _ in leaves):
             return  # the write's reply gave a record: the ledger compares records
+        named = {json.dumps([k, _key(v)]) for k, v in _target_ids(call).items()}
         nouns = _nouns(call.name)
         for signature, (reply, at) in self.reads.items():
             tool, arguments = json.loads(signature)
