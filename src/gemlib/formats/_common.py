@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 from collections.abc import Callable, Iterable
 
@@ -39,32 +40,55 @@ def link_replies(
     With ``call_ids``, the n-th call (from 0) is first renamed ``call_ids(n)``,
     for formats that carry no call IDs; replies naming an old ID follow it.
     """
-    linked: list[Message] = []
-    pending: list[ToolCall] = []
-    renamed: dict[str, str] = {}
-    count = 0
-    for message in messages:
+    links = ReplyLinks(call_ids)
+    return [links.link(message) for message in messages]
+
+
+class ReplyLinks:
+    """:func:`link_replies` one message at a time, for readers that build messages in order."""
+
+    def __init__(self, call_ids: Callable[[int], str] | None = None) -> None:
+        self.call_ids = call_ids
+        self.pending: collections.deque[ToolCall] = collections.deque()
+        self.renamed: dict[str, str] = {}
+        self.count = 0
+
+    def link(self, message: Message) -> Message:
+        """``message``, linked (a tool reply) or renamed (an assistant turn's calls)."""
         if message.role != "tool":
-            if call_ids is not None and message.tool_calls:
-                calls = []
-                for call in message.tool_calls:
-                    renamed[call.id] = call_ids(count)
-                    calls.append(call.model_copy(update={"id": renamed[call.id]}))
-                    count += 1
-                message = message.model_copy(update={"tool_calls": tuple(calls)})
-            pending = list(message.tool_calls)
+            if self.call_ids is not None and message.tool_calls:
+                calls = self._renamed(message.tool_calls, self.call_ids)
+                message = message.model_copy(update={"tool_calls": calls})
+            self.pending = collections.deque(message.tool_calls)
         elif message.tool_call_id is not None:
-            answered = renamed.get(message.tool_call_id, message.tool_call_id)
-            pending = [call for call in pending if call.id != answered]
+            answered = self.renamed.get(message.tool_call_id, message.tool_call_id)
+            self.pending = collections.deque(c for c in self.pending if c.id != answered)
             if answered != message.tool_call_id:
                 message = message.model_copy(update={"tool_call_id": answered})
-        elif pending:
-            call = pending.pop(0)
+        elif self.pending:
+            call = self.pending.popleft()
             message = message.model_copy(
                 update={"tool_call_id": call.id, "name": message.name or call.name}
             )
-        linked.append(message)
-    return linked
+        return message
+
+    def reply(self, content: str) -> Message:
+        """What :meth:`link` makes of ``Message(role="tool", content=content)``, built once."""
+        if not self.pending:
+            return Message(role="tool", content=content)
+        call = self.pending.popleft()
+        return Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
+
+    def _renamed(
+        self, calls: tuple[ToolCall, ...], call_ids: Callable[[int], str]
+    ) -> tuple[ToolCall, ...]:
+        """``calls`` with the next IDs ``call_ids`` gives, each old ID remembered."""
+        renamed = []
+        for call in calls:
+            self.renamed[call.id] = call_ids(self.count)
+            renamed.append(call.model_copy(update={"id": self.renamed[call.id]}))
+            self.count += 1
+        return tuple(renamed)
 
 
 def renumber_calls(trajectory: Trajectory) -> Trajectory:

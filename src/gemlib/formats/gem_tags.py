@@ -31,7 +31,7 @@ import attrs
 from gemlib._nesting import TooDeep, check_depth
 from gemlib._nesting import loads as _loads
 from gemlib.errors import ParseError, ToolSchemaError
-from gemlib.formats._common import link_replies, renumber_calls
+from gemlib.formats._common import ReplyLinks, renumber_calls
 from gemlib.formats.format import Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory
 
@@ -670,14 +670,18 @@ def parse_conversation(
     def next_id() -> str:
         return ids(next(counter))
 
+    links = ReplyLinks()
     messages: list[Message] = []
     for role, start, end in _turns(text):
         if role == "assistant":
-            messages.append(_assistant(text, start, end, next_id, exact))
+            messages.append(links.link(_assistant(text, start, end, next_id, exact)))
+            continue
+        content = text[start:end] if exact else text[start:end].strip()
+        if role == "tool":
+            messages.append(links.reply(content))
         else:
-            content = text[start:end] if exact else text[start:end].strip()
-            messages.append(Message(role=role, content=content))
-    return link_replies(messages)
+            messages.append(links.link(Message(role=role, content=content)))
+    return messages
 
 
 def _turns(text: str) -> Iterator[tuple[str, int, int]]:
