@@ -49,13 +49,6 @@ CASES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="known bug (ffa5699 on): ledger._key, grounding._Context.gives and limits._numbers "
-    "call float() on any int; reported to p20-checks in /work/notes/p20-fuzz-findings.md. "
-    "Remove this mark with the fix.",
-)
 @pytest.mark.parametrize("trajectory", CASES.values(), ids=list(CASES))
 def test_an_integer_too_large_for_a_float_is_judged_not_raised(trajectory: Trajectory) -> None:
     report = validate(trajectory)

@@ -40,6 +40,7 @@ import attrs
 from gemlib.model import Message, Problem, Tool, Trajectory
 from gemlib.validation._facts import facts
 from gemlib.validation._names import short_memo
+from gemlib.validation._numbers import comparable
 from gemlib.validation.checks import Check
 
 __all__ = ["consistent_ids", "grounded"]
@@ -196,7 +197,10 @@ class _Context:
     def _finds(self, value: Any) -> bool:
         self._index()
         if isinstance(value, (int, float)):
-            return self._number(float(value)) or _starts_word(_norm(str(value)), self.text)
+            number = comparable(value)  # an integer too large for a float: its digits
+            if isinstance(number, float) and self._number(number):
+                return True
+            return _starts_word(_norm(str(value)), self.text)
         text = str(value).strip()
         if text in _PATH_STEPS:
             return True

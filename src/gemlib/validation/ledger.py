@@ -54,6 +54,7 @@ from gemlib._nesting import loads
 from gemlib.model import Problem, Tool, ToolCall, Trajectory
 from gemlib.validation._facts import facts
 from gemlib.validation._names import short_memo
+from gemlib.validation._numbers import comparable
 from gemlib.validation.checks import Check
 from gemlib.validation.tool_kinds import (
     READ_VERBS,
@@ -114,7 +115,10 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, int) and isinstance(b, int):
         return a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+        x, y = comparable(a), comparable(b)
+        if isinstance(x, int) or isinstance(y, int):  # too large for a float
+            return x == y
+        return math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12)
     if isinstance(a, str) and isinstance(b, str):
         return a.strip().casefold() == b.strip().casefold()
     return bool(a == b)
@@ -156,7 +160,7 @@ def _scalars(leaves: list[tuple[str, Any]]) -> set[Any]:
             if len(text) >= 3:
                 found.add(text.casefold())
         elif isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
-            found.add(float(leaf))
+            found.add(comparable(leaf))
     return found
 
 
@@ -170,14 +174,16 @@ def _key(value: Any) -> Any:
     kind = type(value)
     if kind is str:
         return value.strip().casefold()
-    if kind is int or kind is float:
-        return float(value)
+    if kind is float:
+        return value
+    if kind is int:
+        return comparable(value)
     if kind is bool or value is None:
         return _CONSTANT_KEYS[value]
     if isinstance(value, str):
         return value.strip().casefold()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return comparable(value)
     return json.dumps(value, sort_keys=True)
 
 

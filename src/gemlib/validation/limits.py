@@ -26,6 +26,7 @@ import attrs
 
 from gemlib.model import Problem, Trajectory
 from gemlib.validation._facts import facts
+from gemlib.validation._numbers import as_float
 from gemlib.validation.checks import Check
 from gemlib.validation.grounding import _WORD_VALUES
 from gemlib.validation.ledger import is_error_reply, reply_json
@@ -214,7 +215,7 @@ def _numbers(value: Any, key: str = "") -> Iterator[tuple[str, float]]:
             if isinstance(item, (dict, list)):
                 yield from _numbers(item, key)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield key, float(value)
+        yield key, as_float(value)  # an integer too large for a float: an infinity
 
 
 def _applies(limit: Limit, key: str) -> float | None:
