@@ -8,6 +8,7 @@ the call it answers.
 
 from __future__ import annotations
 
+import functools
 import json
 import weakref
 
@@ -46,7 +47,8 @@ def _mcp_line(tool: Tool) -> str:
     if hit is not None and hit[0]() is tool:
         return hit[1]
     line = json.dumps(tool.to_mcp(), ensure_ascii=False)
-    _LINES[key] = (weakref.ref(tool, lambda _: _LINES.pop(key, None)), line)
+    forget = functools.partial(_LINES.pop, key, None)  # bound now: at exit _LINES is None
+    _LINES[key] = (weakref.ref(tool, lambda _: forget()), line)
     return line
 
 
