@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 import weakref
 
 from gemlib.gem.generation import tools_json
@@ -49,3 +51,19 @@ def test_the_memo_keeps_no_tool_alive() -> None:
     fresh = _tools()  # new objects (IDs may be reused): their own lines
     fresh[0] = fresh[0].model_copy(update={"description": "another"})
     assert '"description": "another"' in tools_json(fresh)
+
+
+def test_tools_dying_after_the_module_is_torn_down_print_nothing() -> None:
+    # At interpreter exit module globals are set to None before the last objects die: a
+    # Tool freed then must not make its memo entry's callback fail ("Exception ignored").
+    code = (
+        "import gemlib.gem.generation as g\n"
+        "from gemlib.model import Tool\n"
+        "tool = Tool(name='late')\n"
+        "g.tools_json([tool])\n"
+        "vars(g)['_LINES'] = None\n"
+        "del tool\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stderr == ""
