@@ -250,17 +250,21 @@ def _collect_leaves(
 ) -> None:
     if isinstance(value, dict):
         props = schema.get("properties", {}) if isinstance(schema, dict) else {}
-        for key, item in value.items():
-            sub = props.get(key, {})
-            _collect_leaves(found, item, sub if isinstance(sub, dict) else {}, f"{path}.{key}")
+        inner = [(f"{path}.{key}", item, props.get(key, {})) for key, item in value.items()]
     elif isinstance(value, list):
         items = schema.get("items", {}) if isinstance(schema, dict) else {}
         if isinstance(items, dict) and "description" not in items and "description" in schema:
             items = {**items, "description": schema["description"]}  # "possible values: ..."
-        for i, item in enumerate(value):
-            _collect_leaves(found, item, items if isinstance(items, dict) else {}, f"{path}[{i}]")
+        inner = [(f"{path}[{i}]", item, items) for i, item in enumerate(value)]
     else:
         found.append((path, value, schema))
+        return
+    for where, item, sub in inner:
+        sub = sub if isinstance(sub, dict) else {}
+        if isinstance(item, (dict, list)):
+            _collect_leaves(found, item, sub, where)
+        else:
+            found.append((where, item, sub))
 
 
 def _offered(value: Any, schema: dict[str, Any]) -> bool:
@@ -349,10 +353,11 @@ class _ConsistentIds:
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         parse = facts(trajectory).loads
         returned: dict[str, list[Any]] = {}
+        known: set[tuple[str, Any]] = set()  # the same, to look up without a scan
         given = _Context()
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
-                values = list(_id_values(call.arguments))
+                values = _id_values(call.arguments)
                 distinct: dict[str, set[str]] = {}
                 for key, value in values:
                     distinct.setdefault(key, set()).add(repr(value))
@@ -361,7 +366,7 @@ class _ConsistentIds:
                     if key in listed:  # several different IDs in one call: a list, not a change
                         continue
                     earlier = returned.get(key)
-                    if earlier and value not in earlier and not given.gives(value):
+                    if earlier and (key, value) not in known and not given.gives(value):
                         yield Problem(
                             rule=self.rule,
                             message_index=index,
@@ -371,6 +376,7 @@ class _ConsistentIds:
             if message.role == "tool":
                 for key, value in _id_values(_json(parse, message)):
                     returned.setdefault(key, []).append(value)
+                    known.add((key, value))
             if message.role in ("system", "user", "tool"):
                 given.add(message.content)
 

@@ -61,6 +61,7 @@ from gemlib.validation.tool_kinds import (
     WRITE_VERBS,
     Kind,
     ToolKinds,
+    name_word_set,
     name_words,
 )
 
@@ -106,7 +107,7 @@ def _is_id_key(key: str) -> bool:
 
 @short_memo
 def _clock_word(key: str) -> bool:
-    return bool(CLOCK_WORDS & set(name_words(key)))
+    return not CLOCK_WORDS.isdisjoint(name_word_set(key))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -239,16 +240,16 @@ def _primary(
     ]
     if not ids:
         return None
-    words = name_words(tool)
+    words = name_word_set(tool)
     for key in ids:  # <noun>_id where the noun is in the tool's name
-        if key.lower() != "id" and set(name_words(key)) - {"id"} <= set(words):
+        if key.lower() != "id" and name_word_set(key) - {"id"} <= words:
             return key.lower(), _key(record[key])
     if "id" in ids or "ID" in ids:
         raw = record.get("id", record.get("ID"))
         for arg, value in call.arguments.items():
             if _is_id_key(arg) and _same(value, raw):
                 return arg.lower(), _key(raw)
-        nouns = [w for w in words[1:] if w not in ("details", "info", "by", "id")]
+        nouns = [w for w in name_words(tool)[1:] if w not in ("details", "info", "by", "id")]
         return (f"{nouns[0]}_id" if nouns else "id"), _key(raw)
     for arg, value in call.arguments.items():
         if arg in ids and _same(value, record[arg]):
@@ -452,7 +453,9 @@ class _Replay:
                 continue
             if len(records) == 1:
                 yield from self._echoed_id(call, key, index)
-            entity = self.entities.setdefault(key, _Entity(key))
+            entity = self.entities.get(key)
+            if entity is None:
+                entity = self.entities[key] = _Entity(key)
             entity.told = index
             yield from self._owned(key, record, index)
             volatile = self.volatile_path
@@ -529,7 +532,7 @@ class _Replay:
         known = entity.fields.get(path)
         if known is None or _same(known.value, value) or entity.touched > known.index:
             return None
-        lifecycle = LIFECYCLE_WORDS & set(name_words(_last_key(path)))
+        lifecycle = LIFECYCLE_WORDS & name_word_set(_last_key(path))
         if lifecycle and known.index == entity.created_at:  # as created; it may advance
             return None
         name = f"{entity.key[0]}={entity.key[1]!r}"
@@ -591,8 +594,8 @@ def _target_ids(call: ToolCall) -> dict[str, Any]:
     """The ID arguments naming what a write changes: those whose noun is in the tool's
     name (``cancel_reservation(reservation_id)``), else the only one."""
     ids = {k: v for k, v in call.arguments.items() if _is_id_key(k) and isinstance(v, (str, int))}
-    words = set(name_words(call.name))
-    named = {k: v for k, v in ids.items() if set(name_words(k)) - {"id"} <= words}
+    words = name_word_set(call.name)
+    named = {k: v for k, v in ids.items() if name_word_set(k) - {"id"} <= words}
     return named or (ids if len(ids) == 1 else {})
 
 

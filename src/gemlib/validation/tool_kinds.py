@@ -29,7 +29,7 @@ import attrs
 from gemlib.model import Tool
 from gemlib.validation._names import short_memo
 
-__all__ = ["Kind", "ToolKinds", "name_words"]
+__all__ = ["Kind", "ToolKinds", "name_word_set", "name_words"]
 
 Kind = Literal["read", "write", "other"]
 
@@ -336,6 +336,10 @@ def name_words(name: str) -> list[str]:
     return list(_known_words(name))
 
 
+name_word_set = short_memo(lambda name: frozenset(_words(name)))
+"""The words of a name (:func:`name_words`) as a set."""
+
+
 def _verb_kind(words: list[str]) -> tuple[Kind, int] | None:
     for at, word in enumerate(words):
         if word in WRITE_VERBS and word not in READ_VERBS:
@@ -393,10 +397,10 @@ class ToolKinds:
             first = next((r for r in required if r in arguments), None)
             return first if isinstance(first, str) else None
         for key in arguments:
-            if objects & set(name_words(key)):
+            if objects & name_word_set(key):
                 return key
         return None
 
     def is_volatile(self, name: str) -> bool:
         """Whether a read's answer may change with no write in between."""
-        return name in self.volatile or bool(VOLATILE_WORDS & set(name_words(name)))
+        return name in self.volatile or not VOLATILE_WORDS.isdisjoint(name_word_set(name))
