@@ -754,8 +754,13 @@ def parse_refined(
 # --------------------------------------------------------------------------- rendering
 
 
+_CALL_JSON = json.JSONEncoder(ensure_ascii=False)
+"""What ``json.dumps(..., ensure_ascii=False)`` uses, built once: building it per call was
+a third of rendering a conversation (a prompt of refinement and of the judge)."""
+
+
 def _func(call: ToolCall) -> str:
-    body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+    body = _CALL_JSON.encode({"name": call.name, "arguments": call.arguments})
     return f"<func>{body}</func>"
 
 
