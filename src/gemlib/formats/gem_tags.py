@@ -365,14 +365,9 @@ _ANY_TAG = re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>")
 _ROLE_TAG = re.compile(rf"<(/?)((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
 """The tags of :data:`_ANY_TAG` whose name is a role (no tag holds a ``<``, so scanning for
 these alone finds the same ones)."""
-_ROLE_NAME = rf"(?ai:{'|'.join(ROLES)})"
-_PLAIN_TURN = re.compile(
-    rf"\s*<({_ROLE_NAME})(?:\s[^<>]*)?>"  # the opening tag, after whitespace only
-    rf"([^<]*(?:<(?!/?{_ROLE_NAME}(?:\s[^<>]*)?>)[^<]*)*)"  # no role tag inside
-    rf"</({_ROLE_NAME})(?:\s[^<>]*)?>"  # the closing tag (of the same role: checked)
-)
-"""A turn with no role tag inside, as :data:`_ROLE_TAG` finds them (linear: each ``<``
-inside either starts a role tag, which ends the turn, or is one item of the loop)."""
+_NEXT_OPENING = re.compile(rf"\s*<((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
+"""A role tag that opens a turn, after nothing but whitespace: the tag :data:`_ANY_TAG`
+finds first there."""
 _CALL_OPEN = re.compile(rf"<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>", re.IGNORECASE)
 _SOLE_CALL = re.compile(
     rf"(\s*)<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>([^<]*)</\2\s*>(\s*)", re.IGNORECASE
@@ -427,8 +422,8 @@ class _Tag(NamedTuple):
 
 
 class _RoleTags:
-    """The role tags of a reply: the first opening one, the one after a turn's opening,
-    or (found once, when a turn holds role tags) every one after an offset."""
+    """The role tags of a reply: the first opening one, or (found once, when a turn is
+    not plain) every one after an offset."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -446,13 +441,6 @@ class _RoleTags:
     def first_opening(self) -> _Tag | None:
         """The first role tag that opens a turn."""
         return next((_Tag.of(m) for m in _ROLE_TAG.finditer(self.text) if not m.group(1)), None)
-
-    def next_closes(self, opening: _Tag) -> _Tag | None:
-        """The tag right after ``opening`` when it closes the same role (most turns)."""
-        found = _ROLE_TAG.search(self.text, opening.end)
-        if found is not None and found.group(1) and found.group(2).lower() == opening.name:
-            return _Tag.of(found)
-        return None
 
     def after(self, offset: int) -> Iterator[_Tag]:
         """The role tags that start at or after ``offset``."""
@@ -508,8 +496,6 @@ def _turn_end(text: str, opening: _Tag, roles: _RoleTags, first: bool) -> _Tag:
     earlier tag was a mention in a preamble). Otherwise the turn was never
     closed: the error names the turn that starts inside it.
     """
-    if (closing := roles.next_closes(opening)) is not None:
-        return closing  # nothing inside: the loop below would stop at it at once
     name = opening.name
     inside: list[_Tag] = []
     depth = 0
@@ -687,29 +673,42 @@ def parse_conversation(
 def _turns(text: str) -> Iterator[tuple[str, int, int]]:
     """Each turn's role (lower case) and the span of its content, in order.
 
-    A turn that follows the previous one after nothing but whitespace and holds no
-    role tag (most turns) is read by one match of :data:`_PLAIN_TURN`; any other is
-    placed by its role tags (:func:`_first_turn`, :func:`_turn_end`). Raises
+    A plain turn, whose next role tag closes it, is read by two searches when it is
+    the first or opens after nothing but whitespace (most turns); any other is placed
+    by all its role tags (:func:`_first_turn`, :func:`_turn_end`). Raises
     :class:`ParseError` for a turn never closed or a tag between turns that opens none.
     """
     roles = _RoleTags(text)
     pos: int | None = None  # the end of the previous turn
     while True:
-        plain = _PLAIN_TURN.match(text, pos or 0)
-        if plain is not None and plain.group(3).lower() == (role := plain.group(1).lower()):
-            yield role, plain.start(2), plain.end(2)
-            pos = plain.end()
-            continue
+        opened = _plain_opening(text, roles, pos)
+        if opened is not None:
+            role, start = opened
+            closing = _ROLE_TAG.search(text, start)
+            if closing is not None and closing.group(1) and closing.group(2).lower() == role:
+                yield role, start, closing.start()
+                pos = closing.end()
+                continue
         if pos is None:
-            opening, closing = _first_turn(text, roles)
+            first, last = _first_turn(text, roles)
         else:
             found = _ANY_TAG.search(text, pos)
             if found is None:
                 return
-            opening = _next_opening(text, _Tag.of(found))
-            closing = _turn_end(text, opening, roles, first=False)
-        yield opening.name, opening.end, closing.start
-        pos = closing.end
+            first = _next_opening(text, _Tag.of(found))
+            last = _turn_end(text, first, roles, first=False)
+        yield first.name, first.end, last.start
+        pos = last.end
+
+
+def _plain_opening(text: str, roles: _RoleTags, pos: int | None) -> tuple[str, int] | None:
+    """The role and content start of the turn that opens first (``pos`` ``None``) or at
+    ``pos`` after whitespace only, if any."""
+    if pos is None:
+        first = roles.first_opening()
+        return None if first is None else (first.name, first.end)
+    found = _NEXT_OPENING.match(text, pos)
+    return None if found is None else (found.group(1).lower(), found.end())
 
 
 def _next_opening(text: str, tag: _Tag) -> _Tag:
