@@ -346,6 +346,16 @@ def _json(parse: Callable[[str], Any], message: Message) -> Any:
         return None
 
 
+def _listed(values: list[tuple[str, Any]]) -> set[str]:
+    """The keys that several different values share (a list of entities, not a change)."""
+    if len({key for key, _ in values}) == len(values):
+        return set()  # each key once
+    distinct: dict[str, set[str]] = {}
+    for key, value in values:
+        distinct.setdefault(key, set()).add(repr(value))
+    return {key for key, seen in distinct.items() if len(seen) > 1}
+
+
 @attrs.frozen
 class _ConsistentIds:
     rule: ClassVar[str] = "changed_value"
@@ -358,10 +368,7 @@ class _ConsistentIds:
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
                 values = _id_values(call.arguments)
-                distinct: dict[str, set[str]] = {}
-                for key, value in values:
-                    distinct.setdefault(key, set()).add(repr(value))
-                listed = {key for key, seen in distinct.items() if len(seen) > 1}
+                listed = _listed(values)
                 for key, value in values:
                     if key in listed:  # several different IDs in one call: a list, not a change
                         continue

@@ -165,6 +165,10 @@ def _scalars(leaves: list[tuple[str, Any]]) -> set[Any]:
     return found
 
 
+_SORTED_JSON = json.JSONEncoder(sort_keys=True).encode
+"""``json.dumps(value, sort_keys=True)``, without building an encoder per call."""
+_SIGNATURE_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
+"""``json.dumps(value, sort_keys=True, default=str)``: a read's call as a key."""
 _CONSTANT_KEYS = {True: "true", False: "false", None: "null"}
 """``json.dumps`` of the JSON constants, the most common values :func:`_key` serialises."""
 
@@ -185,7 +189,7 @@ def _key(value: Any) -> Any:
         return value.strip().casefold()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return comparable(value)
-    return json.dumps(value, sort_keys=True)
+    return _SORTED_JSON(value)
 
 
 def _volatile_field(path: str, declared: frozenset[str]) -> bool:
@@ -415,7 +419,7 @@ class _Replay:
                 entity.fields[arg] = _Field(value, index, call.name)
 
     def _repeat(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
-        signature = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
+        signature = _SIGNATURE_JSON([call.name, call.arguments])
         earlier = self.reads.get(signature)
         self.reads[signature] = (reply, index)
         awaited = self.awaited.pop(signature, None)
