@@ -120,3 +120,13 @@ def test_bounds_are_read_in_any_case_and_in_text_that_is_not_ascii() -> None:
     assert [lim.value for lim in read_limits("AT MOST 4 guests per room.")] == [4.0]
     assert [lim.value for lim in read_limits("Stays of at lea\u017ft 3 nights.")] == [3.0]
     assert [lim.bound for lim in read_limits("Caf\u00e9: no more than 2 cups.")] == ["max"]
+
+
+def test_a_number_that_names_an_id_is_no_quantity() -> None:
+    """ "At most 3 items per order" is about items, not about order 5 (found by p20-fuzz;
+    the old code flagged order_id=5); a list of item IDs still counts items."""
+    system = "At most 3 items per order."
+    named = _trace(("get_quote", {"order_id": 5}, {"order_id": 5, "total": 2}), system=system)
+    assert list(prompt_limits()(named)) == []
+    listed = _trace(("book_room", {"item_ids": [1, 2, 3, 4, 5]}, {"ok": True}), system=system)
+    assert [p.message_index for p in prompt_limits()(listed)] == [2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["MEMO_CHARS", "MEMO_SIZE", "short_memo"]
+__all__ = ["MEMO_CHARS", "MEMO_SIZE", "is_id_key", "short_memo"]
 
 T = TypeVar("T")
 
@@ -38,3 +38,10 @@ def short_memo(compute: Callable[[str], T]) -> Callable[[str], T]:
     across trajectories; a kept result costs one dictionary lookup.
     """
     return _ShortMemo(compute).__getitem__
+
+
+@short_memo
+def is_id_key(key: str) -> bool:
+    """Whether a field or argument names an ID: ``id``, ``order_id``, ``orderId``, ``userID``."""
+    low = key.lower()
+    return low == "id" or low.endswith("_id") or (key.endswith(("Id", "ID")) and len(key) > 2)

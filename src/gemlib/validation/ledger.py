@@ -53,7 +53,7 @@ import attrs
 from gemlib._nesting import loads
 from gemlib.model import Problem, Tool, ToolCall, Trajectory
 from gemlib.validation._facts import facts
-from gemlib.validation._names import short_memo
+from gemlib.validation._names import is_id_key, short_memo
 from gemlib.validation._numbers import comparable
 from gemlib.validation.checks import Check
 from gemlib.validation.tool_kinds import (
@@ -97,12 +97,6 @@ def is_error_reply(value: Any) -> bool:
             return True
         return value.get("success") is False or value.get("ok") is False
     return False
-
-
-@short_memo
-def _is_id_key(key: str) -> bool:
-    low = key.lower()
-    return low == "id" or low.endswith("_id") or (key.endswith(("Id", "ID")) and len(key) > 2)
 
 
 @short_memo
@@ -240,7 +234,7 @@ def _primary(
     ids = [
         k
         for k, v in record.items()
-        if _is_id_key(k) and isinstance(v, (str, int)) and k not in shared
+        if is_id_key(k) and isinstance(v, (str, int)) and k not in shared
     ]
     if not ids:
         return None
@@ -251,7 +245,7 @@ def _primary(
     if "id" in ids or "ID" in ids:
         raw = record.get("id", record.get("ID"))
         for arg, value in call.arguments.items():
-            if _is_id_key(arg) and _same(value, raw):
+            if is_id_key(arg) and _same(value, raw):
                 return arg.lower(), _key(raw)
         nouns = [w for w in name_words(tool)[1:] if w not in ("details", "info", "by", "id")]
         return (f"{nouns[0]}_id" if nouns else "id"), _key(raw)
@@ -270,7 +264,7 @@ def _shared_ids(records: list[dict[str, Any]]) -> frozenset[str]:
     shared: set[str] = set()
     for record in records:
         for field, value in record.items():
-            if _is_id_key(field) and not isinstance(value, (dict, list)):
+            if is_id_key(field) and not isinstance(value, (dict, list)):
                 key = _key(value)
                 if key in seen.setdefault(field, set()):
                     shared.add(field)
@@ -282,7 +276,7 @@ def _shared_ids(records: list[dict[str, Any]]) -> frozenset[str]:
 def _names_value(path: str) -> bool:
     """Whether a record's path holds a value that names the entity: an ID field, or an
     item of a nested list (a user's reservation list), not a list's size."""
-    return not path.endswith("#") and (_is_id_key(_last_key(path)) or "[" in path)
+    return not path.endswith("#") and (is_id_key(_last_key(path)) or "[" in path)
 
 
 @attrs.define
@@ -348,7 +342,7 @@ class _Replay:
         that names no ID may change any entity."""
         self.previous_write, self.last_write = self.last_write, index
         named = _scalars(_flatten(call.arguments)) | _scalars(leaves)
-        anything = not any(_is_id_key(arg) for arg in call.arguments)
+        anything = not any(is_id_key(arg) for arg in call.arguments)
         for entity in self.entities.values():
             if anything or entity.key[1] in named or entity.values & named:
                 entity.touched = index
@@ -394,7 +388,7 @@ class _Replay:
         """Reads of what the write names (its ID, and a noun of its name: ``comment`` and
         ``get_tweet_comments``, not ``retweet``), answered since the write before: the
         next identical read must answer differently. ``leaves``: the write's reply."""
-        if any(_is_id_key(_last_key(path)) for path, _ in leaves):
+        if any(is_id_key(_last_key(path)) for path, _ in leaves):
             return  # the write's reply gave a record: the ledger compares records
         named = {json.dumps([k, _key(v)]) for k, v in _target_ids(call).items()}
         nouns = _nouns(call.name)
@@ -413,7 +407,7 @@ class _Replay:
     def _expect_arguments(call: ToolCall, entity: _Entity, index: int) -> None:
         """A write's scalar arguments named like a field of the entity it names set that field."""
         for arg, value in call.arguments.items():
-            if _is_id_key(arg) or isinstance(value, (dict, list)) or value is None:
+            if is_id_key(arg) or isinstance(value, (dict, list)) or value is None:
                 continue
             if arg in entity.fields:
                 entity.fields[arg] = _Field(value, index, call.name)
@@ -555,7 +549,7 @@ class _Replay:
     def _owned(self, key: EntityKey, record: dict[str, Any], index: int) -> Iterator[Problem]:
         """Children listed by ID in a record; a child naming another parent is a changed ID."""
         for field, value in record.items():
-            if _is_id_key(field) and field.lower() != key[0]:
+            if is_id_key(field) and field.lower() != key[0]:
                 parent = (field.lower(), _key(value))
                 owner = self.owners.get(key)
                 if owner and owner[0][0] == parent[0] and owner[0][1] != parent[1]:
@@ -577,7 +571,7 @@ def _settings(call: ToolCall) -> dict[str, Any]:
     return {
         arg: value
         for arg, value in call.arguments.items()
-        if not _is_id_key(arg) and not isinstance(value, (dict, list)) and value is not None
+        if not is_id_key(arg) and not isinstance(value, (dict, list)) and value is not None
     }
 
 
@@ -597,7 +591,7 @@ def _sets_nothing_new(call: ToolCall, known: Iterable[tuple[str, Any]]) -> bool:
 def _target_ids(call: ToolCall) -> dict[str, Any]:
     """The ID arguments naming what a write changes: those whose noun is in the tool's
     name (``cancel_reservation(reservation_id)``), else the only one."""
-    ids = {k: v for k, v in call.arguments.items() if _is_id_key(k) and isinstance(v, (str, int))}
+    ids = {k: v for k, v in call.arguments.items() if is_id_key(k) and isinstance(v, (str, int))}
     words = name_word_set(call.name)
     named = {k: v for k, v in ids.items() if name_word_set(k) - {"id"} <= words}
     return named or (ids if len(ids) == 1 else {})

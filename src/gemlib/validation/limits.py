@@ -10,7 +10,8 @@ not read: checking them needs dates the calls rarely carry.
 
 :func:`prompt_limits` (rule ``prompt_limit``) flags, at the assistant message,
 a call whose argument crosses a limit (a value named like the limit's noun, or
-a money value under a ``$`` limit; a list is counted), and an assistant write
+a money value under a ``$`` limit; a list is counted; a number under an ID's
+name, such as ``order_id``, is none), and an assistant write
 made after a tool reply that reported a value across a limit. Hours and
 minutes convert into each other. Parsing is bounded: each sentence is cut to
 400 characters and the patterns have no nested repetition.
@@ -26,6 +27,7 @@ import attrs
 
 from gemlib.model import Problem, Trajectory
 from gemlib.validation._facts import facts
+from gemlib.validation._names import is_id_key
 from gemlib.validation._numbers import as_float
 from gemlib.validation.checks import Check
 from gemlib.validation.grounding import _WORD_VALUES
@@ -204,7 +206,8 @@ def _limit(bound: str, match: re.Match[str], words: list[str], sentence: str) ->
 
 
 def _numbers(value: Any, key: str = "") -> Iterator[tuple[str, float]]:
-    """``(key, number)`` for numeric leaves, and list lengths under their key."""
+    """``(key, number)`` for numeric leaves, and list lengths under their key; a number
+    under an ID's name (``order_id=5``) names something, it is no quantity."""
     if isinstance(value, dict):
         for k, v in value.items():
             yield from _numbers(v, str(k))
@@ -214,7 +217,7 @@ def _numbers(value: Any, key: str = "") -> Iterator[tuple[str, float]]:
         for item in value:
             if isinstance(item, (dict, list)):
                 yield from _numbers(item, key)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and not is_id_key(key):
         yield key, as_float(value)  # an integer too large for a float: an infinity
 
 
