@@ -146,26 +146,37 @@ _COMMA_TRIES = 16
 repaired as a whole (each try decodes the text again)."""
 
 
-def _json_without_stray_commas(text: str, error: json.JSONDecodeError, where: _Where) -> Any:
+class _Unrepaired(Exception):
+    """The text is not JSON with trailing commas only."""
+
+
+def _json_without_stray_commas(text: str, bracket: int, where: _Where) -> Any:
     """``text`` decoded after removing, one at a time, the trailing commas the decoder
-    stops at (its error at a ``}`` or ``]`` right after a comma).
+    stops at, starting with the one before the closing bracket at ``bracket``.
 
     When this succeeds, it removed exactly the commas :func:`_drop_trailing_commas`
     removes (in valid JSON no comma is left before a closing bracket outside a string),
     at a cost of one decoding per comma instead of a Python call per string. Raises
-    ``json.JSONDecodeError`` when another error stops the decoder, or after
+    :class:`_Unrepaired` when another error stops the decoder, or after
     :data:`_COMMA_TRIES` commas.
     """
     for _ in range(_COMMA_TRIES):
-        head = text[: error.pos].rstrip(" \t\n\r")  # the decoder skips JSON's whitespace
-        if text[error.pos : error.pos + 1] not in ("}", "]") or not head.endswith(","):
-            raise error
+        head = text[:bracket].rstrip(" \t\n\r")  # the decoder skips JSON's whitespace
+        if text[bracket : bracket + 1] not in ("}", "]") or not head.endswith(","):
+            raise _Unrepaired
         text = head[:-1] + text[len(head) :]
         try:
             return _json(text, where)
         except json.JSONDecodeError as exc:
-            error = exc
-    raise error
+            bracket = exc.pos
+    raise _Unrepaired
+
+
+def _ends_in_stray_comma(body: str) -> bool:
+    """Whether ``body`` ends with a comma and a closing bracket, which JSON never does (a
+    string holding them would need its closing quote after them): no need to decode it
+    as it is."""
+    return body.endswith(("]", "}")) and body[:-1].rstrip(" \t\n\r").endswith(",")
 
 
 def loads_lenient(
@@ -183,11 +194,14 @@ def loads_lenient(
         fence = re.match(r"```[A-Za-z0-9_-]*\s*", body)
         shift += fence.end() if fence else 0
         body = re.sub(r"^```[A-Za-z0-9_-]*\s*|\s*```$", "", body)
-    try:
-        return _json(body, where)
-    except json.JSONDecodeError as exc:
-        with contextlib.suppress(json.JSONDecodeError):
-            return _json_without_stray_commas(body, exc, where)
+    bracket = len(body) - 1
+    if not _ends_in_stray_comma(body):
+        try:
+            return _json(body, where)
+        except json.JSONDecodeError as exc:
+            bracket = exc.pos
+    with contextlib.suppress(_Unrepaired):
+        return _json_without_stray_commas(body, bracket, where)
     repaired, removed = _drop_trailing_commas(body)
     try:
         return _json(repaired, where)
