@@ -47,6 +47,20 @@ def check_depth(value: Any) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
+_DECODER = json.JSONDecoder()
+
+
+def _decoded(text: str | bytes) -> Any:
+    """``json.loads(text)``; an object or a list with nothing around it (a tool call, most
+    texts read) goes straight to the decoder, skipping the checks for a byte order mark,
+    bytes and whitespace, which cannot apply (same value, same errors)."""
+    if isinstance(text, str) and text[:1] in ("{", "["):
+        value, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return value
+    return json.loads(text)
+
+
 def loads(text: str | bytes) -> Any:
     """``json.loads`` that raises :class:`TooDeep` instead of recursing without bound.
 
@@ -57,7 +71,7 @@ def loads(text: str | bytes) -> Any:
     is never walked.
     """
     try:
-        value = json.loads(text)
+        value = _decoded(text)
     except RecursionError:
         raise TooDeep() from None
     except json.JSONDecodeError:
