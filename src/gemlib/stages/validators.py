@@ -17,6 +17,12 @@ __all__ = ["RuleValidator", "TurnValidator"]
 _OWN_CHECKS = "gemlib.validation."
 """The module prefix of gemlib's own checks, whose cost is known."""
 _REGEXES: IdentityMemo[bool] = IdentityMemo()
+_OWN: IdentityMemo[bool] = IdentityMemo()
+"""Per tuple of checks: whether every one is gemlib's own."""
+
+
+def _own_checks(checks: tuple[Check, ...], _: object) -> bool:
+    return all(type(check).__module__.startswith(_OWN_CHECKS) for check in checks)
 
 
 @attrs.define
@@ -39,7 +45,7 @@ class RuleValidator(Stage):
         not gemlib's own. gemlib's checks of any other trajectory are linear in its size
         and take about a millisecond, less than the hand-off to a thread and back, which
         also delayed the event loop's next requests behind the thread's hold on the GIL."""
-        if not all(type(check).__module__.startswith(_OWN_CHECKS) for check in self.checks):
+        if not _OWN.get(self.checks, _own_checks):
             return True
         return any(
             _REGEXES.get(tool.parameters, lambda parameters, _: runs_regexes(parameters))

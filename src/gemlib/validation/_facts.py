@@ -1,32 +1,38 @@
 """What several checks read from one trajectory, worked out once per :func:`~gemlib.validate`.
 
 The tool replies are JSON that the state ledger, the prompt limits, the tool
-reply check and the ID consistency check each decode. While
-:func:`~gemlib.validation.ladder.validate` runs its checks on a trajectory,
-:func:`facts` hands every check the same :class:`Facts` of it, so each text is
-decoded once; a check called on its own gets fresh ones. Decoded values are
-shared between checks: checks read them and never change them.
-"""
+reply check and the ID consistency check each decode; three checks look tools
+up by name. While :func:`~gemlib.validation.ladder.validate` runs its checks on
+a trajectory, :func:`facts` hands every check the same :class:`Facts` of it, so
+each text is decoded once and the tools are indexed once; a check called on its
+own gets fresh ones. Decoded values are shared between checks: checks read them
+and never change them."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 from gemlib._nesting import loads
-from gemlib.model import Trajectory
+from gemlib.model import Tool, Trajectory
 
 __all__ = ["Facts", "facts", "shared_facts"]
 
 
 class Facts:
-    """Decoded JSON texts of one trajectory, each decoded on first use."""
+    """Decoded JSON texts of one trajectory, each decoded on first use, and its tools."""
 
     def __init__(self, trajectory: Trajectory) -> None:
         self.trajectory = trajectory
         self._decoded: dict[str, tuple[Any, ValueError | None]] = {}
+
+    @functools.cached_property
+    def offered(self) -> dict[str, Tool]:
+        """Every tool offered in the conversation by name (the last of a name)."""
+        return {tool.name: tool for tool in self.trajectory.offered_tools}
 
     def loads(self, text: str) -> Any:
         """:func:`gemlib._nesting.loads` of ``text``: its value, or the same error it raised."""

@@ -21,10 +21,11 @@ from referencing.exceptions import Unresolvable
 
 from gemlib._nesting import TooDeep
 from gemlib.errors import ToolSchemaError
-from gemlib.model import Problem, Tool, Trajectory
+from gemlib.model import Problem, Trajectory
 from gemlib.model.tool_schema import check_schema
 from gemlib.validation._facts import facts
 from gemlib.validation._identity import IdentityMemo
+from gemlib.validation._names import short_memo
 from gemlib.validation.fast_schema import Test
 from gemlib.validation.schema_validator import RegexTooCostly, argument_checks, regex_budget
 
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+_valid_name = short_memo(lambda name: TOOL_NAME.match(name) is not None)
 
 
 class Check(Protocol):
@@ -79,7 +81,7 @@ class _ToolsWellFormed:
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         seen: set[str] = set()
         for tool in trajectory.offered_tools:
-            if not TOOL_NAME.match(tool.name):
+            if not _valid_name(tool.name):
                 yield Problem(
                     rule=self.rule,
                     text=f"tool name {tool.name!r} is not a valid "
@@ -99,9 +101,10 @@ class _KnownTools:
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         names = {t.name for t in trajectory.tools}
-        later = {t.name for t in trajectory.offered_tools}
+        later = facts(trajectory).offered
         for index, message in enumerate(trajectory.messages):
-            names.update(t.name for t in message.tools)
+            if message.tools:
+                names.update(t.name for t in message.tools)
             for call in message.tool_calls:
                 if call.name not in names:
                     yield Problem(
@@ -135,7 +138,7 @@ class _ValidArguments:
         yield from problems
 
     def _problems(self, trajectory: Trajectory) -> Iterator[Problem]:
-        tools: dict[str, Tool] = {t.name: t for t in trajectory.offered_tools}
+        tools = facts(trajectory).offered
         validators: dict[str, tuple[Validator, Test | None]] = {}
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:

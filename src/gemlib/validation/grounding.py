@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from gemlib.model import Message, Problem, Tool, Trajectory
+from gemlib.model import Message, Problem, Trajectory
 from gemlib.validation._facts import facts
 from gemlib.validation._names import short_memo
 from gemlib.validation._numbers import comparable
@@ -283,7 +283,7 @@ class _Grounded:
     rule: ClassVar[str] = "ungrounded_argument"
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        tools: dict[str, Tool] = {t.name: t for t in trajectory.offered_tools}
+        tools = facts(trajectory).offered
         context = _Context()
         proposed: list[str] = []  # assistant text, given once the user answers it
         for index, message in enumerate(trajectory.messages):

@@ -460,11 +460,9 @@ class _Replay:
             flat = [item for item in _flatten(record, sizes=True) if not volatile(item[0])]
             if by_write is None:
                 shown = dict(flat)
-                yield from self._unchanged(entity, shown, call.name, index)
-                for path, value in flat:
-                    problem = self._compare(entity, path, value, call.name, index)
-                    if problem is not None:
-                        yield problem
+                if entity.pending is not None:
+                    yield from self._unchanged(entity, shown, call.name, index)
+                yield from self._contradicted(entity, flat, call.name, index)
                 yield from self._reshaped(entity, shown, call.name, index)
             fields, values = entity.fields, entity.values
             for path, value in flat:
@@ -525,26 +523,30 @@ class _Replay:
                 return
 
     @staticmethod
-    def _compare(entity: _Entity, path: str, value: Any, tool: str, index: int) -> Problem | None:
-        """A read's value other than the entity's last known one, with no write since."""
-        known = entity.fields.get(path)
-        if known is None or _same(known.value, value) or entity.touched > known.index:
-            return None
-        lifecycle = LIFECYCLE_WORDS & name_word_set(_last_key(path))
-        if lifecycle and known.index == entity.created_at:  # as created; it may advance
-            return None
-        name = f"{entity.key[0]}={entity.key[1]!r}"
-        if known.by_write:
-            text = (
-                f"{tool} reads {name} {path}={value!r}, but {known.by_write} at message "
-                f"{known.index} made it {known.value!r}: the write's effect is missing"
-            )
-        else:
-            text = (
-                f"{tool} reads {name} {path}={value!r}, but message {known.index} said "
-                f"{known.value!r}, and no write touched it since"
-            )
-        return _problem(index, text)
+    def _contradicted(
+        entity: _Entity, flat: list[tuple[str, Any]], tool: str, index: int
+    ) -> Iterator[Problem]:
+        """A read's values other than the entity's last known ones, with no write since."""
+        fields, touched = entity.fields, entity.touched
+        for path, value in flat:
+            known = fields.get(path)
+            if known is None or touched > known.index or _same(known.value, value):
+                continue
+            lifecycle = LIFECYCLE_WORDS & name_word_set(_last_key(path))
+            if lifecycle and known.index == entity.created_at:  # as created; it may advance
+                continue
+            name = f"{entity.key[0]}={entity.key[1]!r}"
+            if known.by_write:
+                text = (
+                    f"{tool} reads {name} {path}={value!r}, but {known.by_write} at message "
+                    f"{known.index} made it {known.value!r}: the write's effect is missing"
+                )
+            else:
+                text = (
+                    f"{tool} reads {name} {path}={value!r}, but message {known.index} said "
+                    f"{known.value!r}, and no write touched it since"
+                )
+            yield _problem(index, text)
 
     def _owned(self, key: EntityKey, record: dict[str, Any], index: int) -> Iterator[Problem]:
         """Children listed by ID in a record; a child naming another parent is a changed ID."""
