@@ -14,9 +14,15 @@ from typing import Any
 import pytest
 
 from gemlib.errors import ParseError
-from gemlib.formats.gem_tags import loads_lenient, parse_conversation, parse_refined
+from gemlib.formats.gem_tags import (
+    loads_lenient,
+    parse_conversation,
+    parse_refined,
+    parse_workflows,
+)
 from gemlib.llm.reasoning import split_reasoning
 from gemlib.model import Message
+from teacher import EXTRACTION, REFINEMENT
 
 CLEAN = (
     "<system>You help with orders.</system>\n"
@@ -285,3 +291,46 @@ def test_toolsets_then_a_conversation_with_crlf() -> None:
     tools, messages = parse_refined(reply)
     assert [t.name for t in tools] == ["get_order"]
     assert _turns(messages) == TURNS
+
+
+def test_every_truncation_of_an_extraction_reply_reads_only_whole_workflows() -> None:
+    """An extraction reply cut anywhere is refused, or reads the workflows closed before
+    the cut, as the whole reply reads them."""
+    reply = EXTRACTION["Teamdesk"]  # two workflows
+    whole = parse_workflows(reply)
+    assert len(whole) == 2
+    read_some = 0
+    for cut in range(len(reply)):
+        try:
+            read = parse_workflows(reply[:cut])
+        except ParseError:
+            continue
+        assert 0 < len(read) < len(whole), f"cut at {cut}"
+        assert read == whole[: len(read)], f"cut at {cut}"
+        read_some += 1
+    assert read_some > 0  # cuts after the first workflow read it
+
+
+def test_every_truncation_of_a_refinement_reply_keeps_its_tools_or_is_refused() -> None:
+    reply = REFINEMENT["Northwind"]
+    tools, messages = parse_refined(reply)
+    whole = _turns(messages)
+    for cut in range(0, len(reply), 3):
+        try:
+            cut_tools, cut_messages = parse_refined(reply[:cut])
+        except ParseError:
+            continue
+        read = _turns(cut_messages)
+        assert cut_tools == tools, f"cut at {cut}"
+        assert len(read) < len(whole), f"cut at {cut}"
+        assert read == whole[: len(read)], f"cut at {cut}"
+
+
+def test_no_proper_prefix_of_a_json_list_is_read_as_json() -> None:
+    """The lenient reader's repairs (trailing commas, Python literals) never complete a
+    list the model did not finish."""
+    text = EXTRACTION["Northwind"].split("<tools>")[1].split("</tools>")[0].strip()
+    assert isinstance(loads_lenient(text, "tools"), list)
+    for cut in range(1, len(text)):
+        with pytest.raises(ParseError):
+            loads_lenient(text[:cut], "tools")
