@@ -6,8 +6,9 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from io import BytesIO
 from pathlib import Path
 
@@ -60,3 +61,15 @@ def child(script: Path, src: Path, arguments: Sequence[str]) -> str:
 def pairs(rounds: int) -> list[list[bool]]:
     """Per round, which side runs first (``True``: the base), alternating."""
     return [[True, False] if i % 2 == 0 else [False, True] for i in range(rounds)]
+
+
+def cpu_us(run: Callable[[], object], samples: int, calls: int) -> float:
+    """Microseconds of process time per call of ``run``: the fastest of ``samples``
+    batches of ``calls`` calls (the batch least disturbed by other work)."""
+    best = float("inf")
+    for _ in range(samples):
+        started = time.process_time()
+        for _ in range(calls):
+            run()
+        best = min(best, time.process_time() - started)
+    return best / calls * 1e6

@@ -18,8 +18,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +55,6 @@ def capture() -> dict[str, Any]:
     return seen[0]
 
 
-def _cost(run: Callable[[], object], samples: int, calls: int) -> float:
-    """Microseconds of process time per call of ``run``, the minimum over the samples."""
-    best = float("inf")
-    for _ in range(samples):
-        started = time.process_time()
-        for _ in range(calls):
-            run()
-        best = min(best, time.process_time() - started)
-    return best / calls * 1e6
-
-
 def measure(path: Path, samples: int, calls: int) -> dict[str, float]:
     """Per check, and for all of them, microseconds per call in this process."""
     from gemlib.model import Trajectory
@@ -79,11 +66,11 @@ def measure(path: Path, samples: int, calls: int) -> dict[str, float]:
     for _ in range(calls):  # warm up: memos, compiled schemas and regexes
         stage.process(trajectory)
     figures = {
-        check.rule: _cost(lambda check=check: list(check(trajectory)), samples, calls)
+        check.rule: _base.cpu_us(lambda check=check: list(check(trajectory)), samples, calls)
         for check in DEFAULT_CHECKS
     }
-    figures["validate"] = _cost(lambda: validate(trajectory), samples, calls)
-    figures["RuleValidator"] = _cost(lambda: stage.process(trajectory), samples, calls)
+    figures["validate"] = _base.cpu_us(lambda: validate(trajectory), samples, calls)
+    figures["RuleValidator"] = _base.cpu_us(lambda: stage.process(trajectory), samples, calls)
     return figures
 
 

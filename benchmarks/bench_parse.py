@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,13 +68,7 @@ def measure(repeat: int, number: int) -> dict[str, float]:
     figures = {}
     for name, call in cases().items():
         call()  # warm-up: memos and compiled patterns, as in a run
-        best = float("inf")
-        for _ in range(repeat):
-            started = time.process_time()
-            for _ in range(number):
-                call()
-            best = min(best, time.process_time() - started)
-        figures[name] = best / number * 1e6
+        figures[name] = _base.cpu_us(call, repeat, number)
     return figures
 
 
