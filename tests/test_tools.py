@@ -240,3 +240,24 @@ def test_a_definition_that_warns_warns_every_time() -> None:
     for _ in range(2):
         with pytest.warns(ToolSchemaWarning, match="empty type"):
             Tool.from_any(definition)
+
+
+@pytest.mark.parametrize("form", ["mapping", "text"])
+def test_the_memo_keeps_no_definition_larger_than_its_key_limit(form: str) -> None:
+    import gemlib.model.tool as tool_module
+
+    name = f"memo_big_{form}"
+    big = {"name": name, "description": "d" * 200_000, "parameters": PARAMS}
+    definition = big if form == "mapping" else json.dumps(big)
+    first = Tool.from_any(definition)
+    assert Tool.from_any(definition) is not first  # normalised again: nothing kept
+    held = [entry for entry in tool_module._TOOLS.values() if entry[1].name == name]
+    assert held == []
+
+
+def test_the_memo_keeps_no_copy_of_a_plain_mapping() -> None:
+    import gemlib.model.tool as tool_module
+
+    tool = Tool.from_any({"name": "memo_copy", "description": "d", "parameters": PARAMS})
+    held = [entry for entry in tool_module._TOOLS.values() if entry[1] is tool]
+    assert held == [(None, tool)]  # its key is its exact form: no parsed copy is needed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import marshal
 from collections.abc import Mapping
@@ -77,7 +76,7 @@ class Tool(_Model):
         if warnings_issued() == warned:
             if len(_TOOLS) >= _TOOLS_MEMO_SIZE:
                 _TOOLS.clear()
-            _TOOLS[key] = (native, tool)
+            _TOOLS[key] = (None if _exact(key) else native, tool)
         return tool
 
     @classmethod
@@ -156,23 +155,31 @@ class ToolCall(_Model):
 # than JSON text, and no comparison on a hit. Any other mapping maps by its JSON
 # text and counts as the same only when it also equals that text parsed back (so a
 # str subclass or 1.0-for-1 never borrows another's Tool). Each Tool is built from
-# the form parsed back, so it shares no list with a caller's dict. Definitions
-# that warned are not kept, so each copy warns as before.
+# the form parsed back, so it shares no list with a caller's dict; only the JSON
+# form's copy is kept (for that comparison). Definitions that warned are not kept,
+# so each copy warns as before, nor those whose key is longer than
+# _TOOLS_KEY_LIMIT, so the memo holds at most that much per entry whatever a
+# corpus's tools hold.
 _TOOLS_MEMO_SIZE = 4096
+_TOOLS_KEY_LIMIT = 1 << 16
 _TOOLS: dict[str | bytes, tuple[Any, Tool]] = {}
 
 
 def _memo_key(definition: Any) -> str | bytes | None:
+    """``definition``'s key in the memo, or ``None`` when it is not kept."""
     if isinstance(definition, str):
-        return "s" + definition if len(definition) <= 1 << 16 else None
+        return "s" + definition if len(definition) <= _TOOLS_KEY_LIMIT else None
     if not isinstance(definition, dict):
         return None
-    with contextlib.suppress(ValueError):  # a subclass, or a type marshal does not write
-        return marshal.dumps(definition, 2)
+    key: str | bytes
     try:
-        return "m" + json.dumps(definition)
-    except (TypeError, ValueError, RecursionError):
-        return None
+        key = marshal.dumps(definition, 2)
+    except ValueError:  # a subclass, or a type marshal does not write
+        try:
+            key = "m" + json.dumps(definition)
+        except (TypeError, ValueError, RecursionError):
+            return None
+    return key if len(key) <= _TOOLS_KEY_LIMIT else None
 
 
 def _exact(key: str | bytes) -> bool:
