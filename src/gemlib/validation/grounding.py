@@ -76,7 +76,9 @@ _PATH_STEPS = {".", "..", "/", "~"}
 
 
 def _norm(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    if not text.isascii():  # NFKC leaves ASCII as it is
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.lower().split())
 
 
 def _loose(text: str) -> str:
