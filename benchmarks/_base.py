@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tarfile
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from io import BytesIO
 from pathlib import Path
 
@@ -61,6 +62,20 @@ def child(script: Path, src: Path, arguments: Sequence[str]) -> str:
 def pairs(rounds: int) -> list[list[bool]]:
     """Per round, which side runs first (``True``: the base), alternating."""
     return [[True, False] if i % 2 == 0 else [False, True] for i in range(rounds)]
+
+
+def fastest(
+    script: Path, sources: Mapping[bool, Path], arguments: Sequence[str], rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each figure's lowest over ``rounds`` :func:`child` runs per side (the sides
+    alternating, as :func:`pairs` orders them) of ``script``, which prints its figures
+    as one JSON object: the base's (``sources[True]``), then this tree's."""
+    best: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    for order in pairs(rounds):
+        for base in order:
+            for name, figure in json.loads(child(script, sources[base], arguments)).items():
+                best[base][name] = min(figure, best[base].get(name, figure))
+    return best[True], best[False]
 
 
 def cpu_us(run: Callable[[], object], samples: int, calls: int) -> float:

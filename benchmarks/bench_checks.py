@@ -2,8 +2,9 @@
 
 The trajectory is the one the GEM preset hands its ``RuleValidator`` for the
 first Northwind example (scripted teacher, tests/teacher.py), captured once
-with this checkout. Each side then runs in a fresh process importing gemlib
-from its own ``src``: every default check alone, ``validate`` with all of them,
+with this checkout. Each side then runs in a fresh process importing its own
+gemlib (this checkout's ``src``; ``--base`` as its wheel installs it, see
+``_base.extract``): every default check alone, ``validate`` with all of them,
 and ``RuleValidator.process``, in microseconds of process time per call (the
 minimum over ``--rounds`` processes per side, run in alternating order, of
 ``--samples`` samples of ``--calls`` calls each, so a machine shared with
@@ -74,11 +75,6 @@ def measure(path: Path, samples: int, calls: int) -> dict[str, float]:
     return figures
 
 
-def _fastest(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Per figure, the lowest over the rounds."""
-    return {name: min(run[name] for run in runs) for name in runs[0]}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", default="ffa5699", help="commit to compare with")
@@ -95,12 +91,7 @@ def main() -> None:
         trajectory.write_text(json.dumps(capture()))
         options = [str(trajectory), "--samples", str(args.samples), "--calls", str(args.calls)]
         sources = {True: _base.extract(args.base, Path(tmp)), False: ROOT / "src"}
-        runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-        for order in _base.pairs(args.rounds):
-            for base in order:
-                line = _base.child(Path(__file__), sources[base], ["--child", *options])
-                runs[base].append(json.loads(line))
-    old, new = (_fastest(runs[side]) for side in (True, False))
+        old, new = _base.fastest(Path(__file__), sources, ["--child", *options], args.rounds)
     fewest = f"min of {args.rounds} x {args.samples}"
     print(f"rule checks, refined Northwind trajectory, us of CPU per call ({fewest})")
     print(f"{'check':<22} {args.base:>10} {'this tree':>10} {'ratio':>6}")

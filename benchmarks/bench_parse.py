@@ -4,8 +4,8 @@ Times each reply parser of the GEM preset, and each stage's whole ``parse``
 (records and all), on the tests' canned Northwind replies: process time, the
 minimum over ``--rounds`` x ``--repeat`` runs of ``--number`` calls, in
 microseconds per reply. Each side runs ``--rounds`` times in a fresh process
-importing gemlib from its ``src`` (``--base`` extracted with ``git archive``),
-the sides alternating, so that a busy machine slows both alike.
+importing its own gemlib (this checkout's ``src``; ``--base`` as its wheel
+installs it, see ``_base.extract``), the sides alternating, so that a busy machine slows both alike.
 
     python benchmarks/bench_parse.py [--base ffa5699] [--rounds 3] [--repeat 7] [--number 300]
 """
@@ -84,15 +84,9 @@ def main() -> None:
         print(json.dumps(measure(args.repeat, args.number)))
         return
     options = ["--child", "--repeat", str(args.repeat), "--number", str(args.number)]
-    old: dict[str, float] = {}
-    new: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        sides = {True: (_base.extract(args.base, Path(tmp)), old), False: (ROOT / "src", new)}
-        for order in _base.pairs(args.rounds):
-            for base in order:
-                src, best = sides[base]
-                for name, figure in json.loads(_base.child(Path(__file__), src, options)).items():
-                    best[name] = min(figure, best.get(name, figure))
+        sources = {True: _base.extract(args.base, Path(tmp)), False: ROOT / "src"}
+        old, new = _base.fastest(Path(__file__), sources, options, args.rounds)
     runs = f"{args.rounds} x {args.repeat} x {args.number}"
     print(f"us per reply (min of {runs}, process time, sides interleaved)")
     print(f"{'':28}{args.base:>10}{'this tree':>11}{'ratio':>8}")
