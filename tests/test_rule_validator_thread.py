@@ -67,3 +67,26 @@ def test_a_run_checks_plain_trajectories_on_the_event_loop(
     assert result.stats.outputs == 2
     assert threads["t-lookup"] == threading.get_ident()  # run_sync's loop runs here
     assert threads["t-lookup_code"] != threading.get_ident()
+
+
+def test_a_stage_asked_about_its_checks_keeps_nothing_alive_once_dropped() -> None:
+    import gc
+    import weakref
+
+    class Costly:
+        """A check of the user's own holding something large (an index, a model)."""
+
+        rule = "costly"
+
+        def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
+            return iter(())
+
+    check = Costly()
+    gone = weakref.ref(check)
+    stage = RuleValidator(checks=(*DEFAULT_CHECKS, check))
+    assert stage.blocks(PLAIN)
+    stage.checks = DEFAULT_CHECKS  # the answer follows the checks the stage holds now
+    assert not stage.blocks(PLAIN)
+    del stage, check
+    gc.collect()
+    assert gone() is None

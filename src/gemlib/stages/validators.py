@@ -17,12 +17,6 @@ __all__ = ["RuleValidator", "TurnValidator"]
 _OWN_CHECKS = "gemlib.validation."
 """The module prefix of gemlib's own checks, whose cost is known."""
 _REGEXES: IdentityMemo[bool] = IdentityMemo()
-_OWN: IdentityMemo[bool] = IdentityMemo()
-"""Per tuple of checks: whether every one is gemlib's own."""
-
-
-def _own_checks(checks: tuple[Check, ...], _: object) -> bool:
-    return all(type(check).__module__.startswith(_OWN_CHECKS) for check in checks)
 
 
 @attrs.define
@@ -38,6 +32,18 @@ class RuleValidator(Stage):
     blocking = True  # off the event loop: model-written schemas run regexes (bounded, still work)
 
     checks: tuple[Check, ...] = attrs.field(factory=lambda: DEFAULT_CHECKS, converter=as_checks)
+    _own: tuple[tuple[Check, ...], bool] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
+    """The checks last asked about, and whether every one is gemlib's own: kept by this
+    stage, not by the module, so a run's checks go with its stage."""
+
+    def _only_own_checks(self) -> bool:
+        """Whether every check is gemlib's own (known per tuple of checks)."""
+        if self._own is None or self._own[0] is not self.checks:
+            own = all(type(c).__module__.startswith(_OWN_CHECKS) for c in self.checks)
+            self._own = (self.checks, own)
+        return self._own[1]
 
     def blocks(self, trajectory: Trajectory) -> bool:
         """In a worker thread only when checking may take long: a tool schema with a
@@ -45,7 +51,7 @@ class RuleValidator(Stage):
         not gemlib's own. gemlib's checks of any other trajectory are linear in its size
         and take about a millisecond, less than the hand-off to a thread and back, which
         also delayed the event loop's next requests behind the thread's hold on the GIL."""
-        if not _OWN.get(self.checks, _own_checks):
+        if not self._only_own_checks():
             return True
         return any(
             _REGEXES.get(tool.parameters, lambda parameters, _: runs_regexes(parameters))
