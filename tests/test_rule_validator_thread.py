@@ -1,5 +1,6 @@
 """The rule validator hands a trajectory to a worker thread only when checking it may
-take long: a tool schema with a regex, or a check that is not gemlib's own."""
+take long: a tool schema with a regex, a check that is not gemlib's own, or a long
+trajectory."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 import gemlib.stages.validators as validators
 from gemlib import Pipeline
-from gemlib.model import Message, Problem, Tool, Trajectory
+from gemlib.model import Message, Problem, Tool, ToolCall, Trajectory
 from gemlib.stages.validators import RuleValidator
 from gemlib.validation.ladder import DEFAULT_CHECKS
 
@@ -35,6 +36,21 @@ PATTERN_NAMES = trajectory(
 )
 
 
+def long_trajectory(name: str, turns: int, reply: str = "{}") -> Trajectory:
+    """``turns`` call and reply pairs of the plain tool."""
+    messages = [Message(role="user", content="check every order")]
+    for i in range(turns):
+        call = ToolCall(id=f"c{i}", name="lookup", arguments={"q": f"W{i}"})
+        messages.append(Message(role="assistant", content="", tool_calls=(call,)))
+        messages.append(Message(role="tool", content=reply, tool_call_id=f"c{i}"))
+    messages.append(Message(role="assistant", content="Done."))
+    return PLAIN.model_copy(update={"id": f"t-{name}", "messages": tuple(messages)})
+
+
+MANY_TURNS = long_trajectory("many-turns", 150)
+LONG_REPLIES = long_trajectory("long-replies", 3, reply='{"notes": "' + "x" * 40_000 + '"}')
+
+
 def no_shouting(trajectory: Trajectory) -> Iterator[Problem]:
     """A check of the user's own: its cost is unknown."""
     return iter(())
@@ -49,6 +65,9 @@ def test_which_trajectories_go_to_a_thread() -> None:
     assert own.blocks(PATTERNED)
     assert own.blocks(PATTERN_NAMES)
     assert RuleValidator(checks=(*DEFAULT_CHECKS, no_shouting)).blocks(PLAIN)
+    assert own.blocks(MANY_TURNS)  # 302 messages
+    assert own.blocks(LONG_REPLIES)  # 120k characters in 8 messages
+    assert not own.blocks(long_trajectory("a-few-turns", 20))
 
 
 def test_a_run_checks_plain_trajectories_on_the_event_loop(
@@ -62,11 +81,12 @@ def test_a_run_checks_plain_trajectories_on_the_event_loop(
         return validate(trajectory, checks)
 
     monkeypatch.setattr(validators, "validate", recording)
-    result = Pipeline([RuleValidator()]).run([PLAIN, PATTERNED])
+    result = Pipeline([RuleValidator()]).run([PLAIN, PATTERNED, MANY_TURNS])
 
-    assert result.stats.outputs == 2
+    assert result.stats.outputs + result.stats.rejections == 3
     assert threads["t-lookup"] == threading.get_ident()  # run_sync's loop runs here
     assert threads["t-lookup_code"] != threading.get_ident()
+    assert threads["t-many-turns"] != threading.get_ident()
 
 
 def test_a_stage_asked_about_its_checks_keeps_nothing_alive_once_dropped() -> None:

@@ -19,6 +19,16 @@ _OWN_CHECKS = "gemlib.validation."
 _REGEXES: IdentityMemo[bool] = IdentityMemo()
 
 
+_LONG_TURNS = 200
+_LONG_TEXT = 100_000
+"""Past either (about 10 ms of checks on the event loop), a trajectory's checks go to a thread."""
+
+
+def _long(trajectory: Trajectory) -> bool:
+    messages = trajectory.messages
+    return len(messages) > _LONG_TURNS or sum(len(m.content) for m in messages) > _LONG_TEXT
+
+
 @attrs.define
 class RuleValidator(Stage):
     """Reject trajectories that fail any check; pass the others through unchanged.
@@ -47,11 +57,14 @@ class RuleValidator(Stage):
 
     def blocks(self, trajectory: Trajectory) -> bool:
         """In a worker thread only when checking may take long: a tool schema with a
-        regex (each search bounded, all of them together up to 2 s), or a check that is
-        not gemlib's own. gemlib's checks of any other trajectory are linear in its size
-        and take about a millisecond, less than the hand-off to a thread and back, which
-        also delayed the event loop's next requests behind the thread's hold on the GIL."""
-        if not self._only_own_checks():
+        regex (each search bounded, all of them together up to 2 s), a check that is
+        not gemlib's own, or a long trajectory (the grounding and ID checks search the
+        conversation so far for each value, so their time grows with turns x text: a
+        megabyte of calls and replies takes seconds). gemlib's checks of an ordinary
+        trajectory take about a millisecond, less than the hand-off to a thread and
+        back, which also delayed the event loop's next requests behind the thread's
+        hold on the GIL."""
+        if not self._only_own_checks() or _long(trajectory):
             return True
         return any(
             _REGEXES.get(tool.parameters, lambda parameters, _: runs_regexes(parameters))
