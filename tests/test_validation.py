@@ -268,10 +268,13 @@ def test_checks_in_one_validate_decode_each_tool_reply_once(monkeypatch: Any) ->
 
     monkeypatch.setattr(_facts, "loads", counting)
     messages = good()
-    messages[3] = reply(content="{'order_id': 'W123'")  # not JSON: the error is shared too
+    bad = "{'order_id': 'W123'"
+    messages[3] = reply(content=bad)  # not JSON: decoded again by each check that reads it
     trajectory = traj(messages)
     report = validate(trajectory)
-    assert sorted(decoded) == sorted({m.content.strip() for m in messages if m.role == "tool"})
+    texts = {m.content.strip() for m in messages if m.role == "tool"} - {bad}
+    assert sorted(t for t in decoded if t != bad) == sorted(texts)
+    assert bad in decoded
     assert "looks like JSON but is not" in report.problems[0].text
     alone = [p for check in default_checks() for p in check(trajectory)]
     assert alone == report.problems

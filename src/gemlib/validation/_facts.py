@@ -27,7 +27,7 @@ class Facts:
 
     def __init__(self, trajectory: Trajectory) -> None:
         self.trajectory = trajectory
-        self._decoded: dict[str, tuple[Any, ValueError | None]] = {}
+        self._decoded: dict[str, Any] = {}
 
     @functools.cached_property
     def offered(self) -> dict[str, Tool]:
@@ -35,17 +35,17 @@ class Facts:
         return {tool.name: tool for tool in self.trajectory.offered_tools}
 
     def loads(self, text: str) -> Any:
-        """:func:`gemlib._nesting.loads` of ``text``: its value, or the same error it raised."""
-        known = self._decoded.get(text)
-        if known is None:
-            try:
-                known = (loads(text), None)
-            except ValueError as exc:  # JSONDecodeError, TooDeep
-                known = (None, exc)
-            self._decoded[text] = known
-        if known[1] is not None:
-            raise known[1]
-        return known[0]
+        """:func:`gemlib._nesting.loads` of ``text``: its value, or the error it raises.
+
+        Only values are kept: a kept error would hold, through its traceback, the
+        frame holding these facts, a cycle that kept every trajectory with a
+        plain-text tool reply alive until the cycle collector ran. Text that is not
+        JSON mostly fails at its first character, so decoding it again costs little.
+        """
+        if text in self._decoded:
+            return self._decoded[text]
+        value = self._decoded[text] = loads(text)  # JSONDecodeError, TooDeep: not kept
+        return value
 
 
 _SHARED: contextvars.ContextVar[Facts | None] = contextvars.ContextVar(

@@ -188,6 +188,8 @@ class _Context:
 
     def gives(self, value: Any) -> bool:
         """Whether the conversation so far gives ``value`` (see the module docstring)."""
+        if not isinstance(value, _SCALARS):  # built in Python, maybe not hashable: not kept
+            return self._finds(value)
         key = (type(value), value)
         if key in self._given:
             return True
@@ -213,6 +215,10 @@ class _Context:
         if len(compact) >= 4 and compact in self.compact:
             return True
         return any(_starts_word(form, self.text) for form in _date_forms(text))
+
+
+_SCALARS = (str, int, float)
+"""The values whose answer :meth:`_Context.gives` keeps (what JSON holds, all hashable)."""
 
 
 def _starts_word(needle: str, haystack: str) -> bool:
@@ -375,7 +381,11 @@ class _ConsistentIds:
                     if key in listed:  # several different IDs in one call: a list, not a change
                         continue
                     earlier = returned.get(key)
-                    if earlier and (key, value) not in known and not given.gives(value):
+                    if (
+                        earlier
+                        and not _returned(known, earlier, key, value)
+                        and not given.gives(value)
+                    ):
                         yield Problem(
                             rule=self.rule,
                             message_index=index,
@@ -388,6 +398,16 @@ class _ConsistentIds:
                     known.add((key, value))
             if message.role in ("system", "user", "tool"):
                 given.add(message.content)
+
+
+def _returned(known: set[tuple[str, Any]], earlier: list[Any], key: str, value: Any) -> bool:
+    """Whether a tool reply returned ``value`` under ``key`` (replies hold JSON scalars,
+    kept in ``known``; a value built in Python may not be hashable, so it is looked for
+    among the ``earlier`` values)."""
+    try:
+        return (key, value) in known
+    except TypeError:
+        return value in earlier
 
 
 def grounded() -> Check:
