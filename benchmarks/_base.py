@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def extract(commit: str, into: Path) -> Path:
     """A directory importing ``commit``'s gemlib as its wheel installs it.
 
-    The commit's tree (``git archive``) is built into a wheel by pip (an
-    isolated build: its backend comes from the registry or pip's cache) and
-    the wheel is unpacked under ``into``; the returned directory goes on
-    ``PYTHONPATH``. Without a build backend to hand (offline, empty cache),
-    the commit's ``src`` is used as it is, and a line says so.
+    The commit's tree (``git archive``) is built into a wheel by pip with the
+    build backend installed here (no build isolation, so nothing is fetched:
+    ``nox -s bench`` installs it) and the wheel is unpacked under ``into``; the
+    returned directory goes on ``PYTHONPATH``. Without the backend, the
+    commit's ``src`` is used as it is, and a line says so.
     """
     tree, wheels, site = into / "tree", into / "wheel", into / "site"
     archive = subprocess.run(
@@ -33,8 +33,9 @@ def extract(commit: str, into: Path) -> Path:
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(tree, filter="data")
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(tree)],
+        [*pip, "-w", str(wheels), str(tree)],
         capture_output=True,
         text=True,
     )
