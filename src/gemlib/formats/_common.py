@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable, Iterable
 
 from gemlib.model import Message, ToolCall, Trajectory, stable_id
+from gemlib.model._base import built_valid
 
 THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n\n"
 """How a reasoning model's chat template (Qwen3, DeepSeek-R1) puts an assistant turn's
@@ -73,11 +74,15 @@ class ReplyLinks:
         return message
 
     def reply(self, content: str) -> Message:
-        """What :meth:`link` makes of ``Message(role="tool", content=content)``, built once."""
+        """What :meth:`link` makes of ``Message(role="tool", content=content)``, built once
+        (and without validating: a tool reply with a ``str`` content and a call's ID and name
+        is a valid message)."""
         if not self.pending:
-            return Message(role="tool", content=content)
+            return built_valid(Message, role="tool", content=content)
         call = self.pending.popleft()
-        return Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
+        return built_valid(
+            Message, role="tool", content=content, tool_call_id=call.id, name=call.name
+        )
 
     def _renamed(
         self, calls: tuple[ToolCall, ...], call_ids: Callable[[int], str]

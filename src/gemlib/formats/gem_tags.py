@@ -34,6 +34,7 @@ from gemlib.errors import ParseError, ToolSchemaError
 from gemlib.formats._common import ReplyLinks, renumber_calls
 from gemlib.formats.format import Format
 from gemlib.model import Message, Tool, ToolCall, Trajectory
+from gemlib.model._base import built_valid
 
 __all__ = [
     "FORMAT",
@@ -557,6 +558,10 @@ def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
         arguments = loads_lenient(arguments, where) if arguments.strip() else {}
     if not isinstance(arguments, dict):
         raise _problem(text, start, f"<{tag}>", ': "arguments" must be a JSON object')
+    if type(call_id) is str and type(arguments) is dict and all(type(k) is str for k in arguments):
+        # the dict was just decoded and nothing else holds it: no copy needed
+        return built_valid(ToolCall, id=call_id, name=data["name"], arguments=arguments)
+    # an ID from call_ids that is not a str, or a Python literal's other keys: pydantic's error
     return ToolCall(id=call_id, name=data["name"], arguments=arguments)
 
 
@@ -564,7 +569,8 @@ def _assistant(text: str, start: int, end: int, next_id: Callable[[], str], exac
     """The assistant turn in ``text[start:end]``: its reasoning, its words and its calls."""
     if text.find("<", start, end) < 0:  # words only: no reasoning, no calls, no tags
         content = text[start:end]
-        return Message(
+        return built_valid(
+            Message,
             role="assistant",
             content=content if exact else content.strip(),
             tool_calls=(),
@@ -573,7 +579,9 @@ def _assistant(text: str, start: int, end: int, next_id: Callable[[], str], exac
     if (sole := _SOLE_CALL.fullmatch(text, start, end)) is not None:
         call = _call(text, sole.group(2).lower(), sole.start(3), sole.end(3), next_id())
         content = sole.group(1) + sole.group(4) if exact else ""
-        return Message(role="assistant", content=content, tool_calls=(call,), reasoning="")
+        return built_valid(
+            Message, role="assistant", content=content, tool_calls=(call,), reasoning=""
+        )
     return _assistant_parts(text, start, end, next_id, exact)
 
 
@@ -615,7 +623,9 @@ def _assistant_parts(
     content = "".join(text[a:b] for a, b in prose)
     if not exact:
         content, reasoning = content.strip(), reasoning.strip()
-    return Message(role="assistant", content=content, tool_calls=tuple(calls), reasoning=reasoning)
+    return built_valid(
+        Message, role="assistant", content=content, tool_calls=tuple(calls), reasoning=reasoning
+    )
 
 
 def _starts_line(text: str, offset: int) -> bool:
@@ -680,7 +690,7 @@ def parse_conversation(
         if role == "tool":
             messages.append(links.reply(content))
         else:
-            messages.append(links.link(Message(role=role, content=content)))
+            messages.append(links.link(built_valid(Message, role=role, content=content)))
     return messages
 
 

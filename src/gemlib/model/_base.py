@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["stable_id", "validation_summary"]
+__all__ = ["built_valid", "stable_id", "validation_summary"]
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -35,6 +36,38 @@ def _canonical(parts: tuple[Any, ...]) -> str:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_M = TypeVar("_M", bound=_Model)
+_UNSET: Any = object()
+
+
+@functools.cache
+def _all_fields(cls: type[_Model]) -> dict[str, Any]:
+    """Every field of ``cls`` in declaration order, with its plain default (a marker if none)."""
+    return {
+        name: _UNSET if info.default_factory is not None else info.get_default()
+        for name, info in cls.model_fields.items()
+    }
+
+
+def built_valid(cls: type[_M], **values: Any) -> _M:
+    """The record ``cls(**values)`` makes, built without validating: only for values of
+    the exact types the fields hold and that pass ``cls``'s validators.
+
+    The same fields in the same order, the same defaults and the same ``model_fields_set``
+    as the validated record; in about half its time (the parsers build some fifty records
+    per document; ``model_construct`` is generic and slower than validating). The caller
+    passes every field that has a default factory, and every required one.
+    """
+    fields = _all_fields(cls).copy()
+    fields.update(values)
+    record = cls.__new__(cls)
+    object.__setattr__(record, "__dict__", fields)
+    object.__setattr__(record, "__pydantic_fields_set__", set(values))
+    object.__setattr__(record, "__pydantic_extra__", None)
+    object.__setattr__(record, "__pydantic_private__", None)
+    return record
 
 
 def validation_summary(exc: ValidationError, whole: str = "record") -> str:

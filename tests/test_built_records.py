@@ -1,0 +1,144 @@
+"""The tag parser builds its records without validating them (``model._base.built_valid``).
+
+What it builds must be exactly what validating the same fields gives: the same values
+of the same types, in the same field order, with the same ``model_fields_set`` (which
+``model_dump(exclude_unset=True)`` and ``model_copy`` read). And input that validating
+refused is still refused, with the same error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from gemlib import Message, Tool, ToolCall
+from gemlib.errors import ParseError
+from gemlib.formats import gem_tags
+from gemlib.model._base import built_valid
+from teacher import GENERATION, REFINEMENT, THOUGHT
+
+
+def assert_identical(built: Any, validated: Any) -> None:
+    """``built`` and ``validated`` hold the same values of the same types, records alike."""
+    assert type(built) is type(validated)
+    if isinstance(built, BaseModel):
+        assert built.model_fields_set == validated.model_fields_set
+        assert list(built.__dict__) == list(validated.__dict__)
+        assert built.__pydantic_extra__ == validated.__pydantic_extra__
+        assert built.__pydantic_private__ == validated.__pydantic_private__
+        for name, value in built.__dict__.items():
+            assert_identical(value, validated.__dict__[name])
+        assert built == validated
+        assert repr(built) == repr(validated)
+        assert built.model_dump(exclude_unset=True) == validated.model_dump(exclude_unset=True)
+    elif isinstance(built, (tuple, list)):
+        assert len(built) == len(validated)
+        for a, b in zip(built, validated, strict=True):
+            assert_identical(a, b)
+    elif isinstance(built, dict):
+        assert list(built) == list(validated)
+        for key, value in built.items():
+            assert_identical(value, validated[key])
+    else:
+        assert built == validated
+
+
+GIVEN = {  # the fields the parser has always given each role (model_dump(exclude_unset=True))
+    "system": {"role", "content"},
+    "user": {"role", "content"},
+    "assistant": {"role", "content", "tool_calls", "reasoning"},
+    "tool": {"role", "content"},
+}
+
+
+def assert_parsed(message: Message) -> None:
+    """``message`` is the record validating its fields gives, and the parser gave them."""
+    assert_identical(message, validated(message))
+    linked = {"tool_call_id", "name"} if message.tool_call_id is not None else set()
+    assert message.model_fields_set == GIVEN[message.role] | linked
+    for call in message.tool_calls:
+        assert call.model_fields_set == {"id", "name", "arguments"}
+
+
+def validated(record: Message | ToolCall) -> Message | ToolCall:
+    """``record`` built again by validating the fields it was given."""
+    given = {name: getattr(record, name) for name in record.model_fields_set}
+    if isinstance(record, ToolCall):
+        return ToolCall(**given)
+    if "tool_calls" in given:
+        given["tool_calls"] = tuple(validated(call) for call in given["tool_calls"])
+    return Message(**given)
+
+
+CALL = ToolCall(id="c1", name="get_order", arguments={"order_id": "NW-1"})
+TOOL = Tool(name="get_order", description="Read an order.")
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (Message, {"role": "user", "content": "hi"}),
+        (Message, {"role": "system", "content": "", "tools": (TOOL,)}),
+        (Message, {"role": "assistant", "content": "x", "tool_calls": (CALL,), "reasoning": ""}),
+        (Message, {"role": "assistant", "content": "", "tool_calls": (), "reasoning": "why"}),
+        (Message, {"role": "assistant", "content": "no", "train": False}),
+        (Message, {"role": "tool", "content": "{}", "tool_call_id": "c1", "name": "get_order"}),
+        (Message, {"role": "tool", "content": "{}"}),
+        (ToolCall, {"id": "c1", "name": "f", "arguments": {"a": [1, {"b": None}], "c": 1.5}}),
+        (ToolCall, {"name": "f", "arguments": {}}),
+    ],
+)
+def test_a_built_record_is_the_validated_one(cls: type[Any], values: dict[str, Any]) -> None:
+    assert_identical(built_valid(cls, **values), cls(**values))
+
+
+def parses(text: str) -> bool:
+    """Whether ``text`` is a conversation (the canned replies hold deliberate faults too)."""
+    try:
+        gem_tags.parse_conversation(text)
+    except ParseError:
+        return False
+    return True
+
+
+REPLIES = [
+    *(text for text in GENERATION.values() if parses(text)),
+    *(
+        text.replace("<assistant>", f"<assistant><think>{THOUGHT}</think>")
+        for text in GENERATION.values()
+        if parses(text)
+    ),
+    "<user>Hi</user><assistant>Words only.</assistant>",
+    '<user>Hi</user><assistant>Let me look. <func>{"name": "f", "arguments": "{\\"a\\": 1}"}</func>'
+    " and <tool_call>{'name': 'g', 'parameters': {'b': True,}}</tool_call></assistant>"
+    "<tool>one</tool><tool>two</tool><tool>none left</tool>",
+]
+
+
+@pytest.mark.parametrize("text", REPLIES)
+@pytest.mark.parametrize("exact", [False, True])
+def test_parsed_conversations_hold_the_validated_records(text: str, exact: bool) -> None:
+    messages = gem_tags.parse_conversation(text, lambda n: f"id-{n}", exact=exact)
+    assert any(m.tool_calls for m in messages) or "Words only" in text
+    for message in messages:
+        assert_parsed(message)
+
+
+@pytest.mark.parametrize("text", list(REFINEMENT.values()))
+def test_refined_conversations_hold_the_validated_records(text: str) -> None:
+    _, messages = gem_tags.parse_refined(text)
+    for message in messages:
+        assert_parsed(message)
+
+
+def test_what_validating_refused_is_still_refused() -> None:
+    python_keys = (
+        "<user>Hi</user><assistant><func>{'name': 'f', 'arguments': {1: 2}}</func></assistant>"
+    )
+    with pytest.raises(ValidationError, match=r"arguments\.1\.\[key\]"):
+        gem_tags.parse_conversation(python_keys)
+    call = '<user>Hi</user><assistant><func>{"name": "f", "arguments": {}}</func></assistant>'
+    with pytest.raises(ValidationError, match="id\n  Input should be a valid string"):
+        gem_tags.parse_conversation(call, lambda n: n)  # type: ignore[arg-type,return-value]
