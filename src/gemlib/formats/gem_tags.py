@@ -545,21 +545,24 @@ def _call_place(text: str, tag: str, start: int, what: str) -> str:
 
 
 def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
+    repaired = False  # whether the lenient reader ran: its Python literals may have other keys
     try:  # most calls are plain JSON: read them without placing them in the reply
         data = _loads(text[start:end])
     except ValueError:  # not JSON, or too deep: the lenient reader repairs or explains
+        repaired = True
         where = functools.partial(_call_place, text, tag, start, "")
         data = loads_lenient(text[start:end], where, lambda pos: _at(text, start + pos))
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
         raise _problem(text, start, f"<{tag}>", ' needs a JSON object with a "name"')
     arguments = data.get("arguments", data.get("parameters", {}))
     if isinstance(arguments, str):
+        repaired = True
         where = functools.partial(_call_place, text, tag, start, " arguments")
         arguments = loads_lenient(arguments, where) if arguments.strip() else {}
     if not isinstance(arguments, dict):
         raise _problem(text, start, f"<{tag}>", ': "arguments" must be a JSON object')
-    if type(call_id) is str and type(arguments) is dict and all(type(k) is str for k in arguments):
-        # the dict was just decoded and nothing else holds it: no copy needed
+    if type(call_id) is str and (not repaired or all(type(k) is str for k in arguments)):
+        # JSON's keys are strings, and nothing else holds the dict just decoded: no copy needed
         return built_valid(ToolCall, id=call_id, name=data["name"], arguments=arguments)
     # an ID from call_ids that is not a str, or a Python literal's other keys: pydantic's error
     return ToolCall(id=call_id, name=data["name"], arguments=arguments)
