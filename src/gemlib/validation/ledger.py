@@ -119,10 +119,14 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _flatten(value: Any, sizes: bool = False) -> list[tuple[str, Any]]:
+Flat = list[tuple[str, Any]]
+"""A value's leaves as :func:`_flatten` lists them: ``(path, value)`` in order."""
+
+
+def _flatten(value: Any, sizes: bool = False) -> Flat:
     """Leaf paths and values; with ``sizes``, also ``path#``: how many items a nested
     list or mapping holds (a refund missing from a payment history shows there)."""
-    flat: list[tuple[str, Any]] = []
+    flat: Flat = []
     if isinstance(value, (dict, list)):
         _flatten_into(flat, value, "", sizes)
     else:
@@ -130,7 +134,7 @@ def _flatten(value: Any, sizes: bool = False) -> list[tuple[str, Any]]:
     return flat
 
 
-def _flatten_into(flat: list[tuple[str, Any]], value: Any, path: str, sizes: bool) -> None:
+def _flatten_into(flat: Flat, value: Any, path: str, sizes: bool) -> None:
     """Append the leaves of a mapping or list at ``path`` to ``flat``, in order."""
     if sizes and path:
         flat.append((f"{path}#", len(value)))
@@ -145,7 +149,7 @@ def _flatten_into(flat: list[tuple[str, Any]], value: Any, path: str, sizes: boo
             flat.append(pair)
 
 
-def _scalars(leaves: list[tuple[str, Any]]) -> set[Any]:
+def _scalars(leaves: Flat) -> set[Any]:
     """Leaf values that can name an entity: strings of 3+ characters and non-boolean
     numbers."""
     found: set[Any] = set()
@@ -198,20 +202,15 @@ def _last_key(path: str) -> str:
 
 EntityKey = tuple[str, Any]
 
-
-@attrs.define
-class _Field:
-    value: Any
-    index: int
-    """The message that told it."""
-    by_write: str | None
-    """The write that set it, if a write did."""
+Field = tuple[Any, int, str | None]
+"""A known field of an entity: its value, the message that told it, and the write
+that set it if a write did (a plain tuple: the ledger keeps one per path per record)."""
 
 
 @attrs.define
 class _Entity:
     key: EntityKey
-    fields: dict[str, _Field] = attrs.field(factory=dict)
+    fields: dict[str, Field] = attrs.field(factory=dict)
     touched: int = -1
     """The last message index of a write that touched it."""
     created_at: int = -1
@@ -288,7 +287,18 @@ class _Replay:
     """Whether a path's field changes on its own (:func:`_volatile_field`)."""
     tools: dict[str, Tool]
     entities: dict[EntityKey, _Entity] = attrs.field(factory=dict)
+    naming: dict[Any, list[_Entity]] = attrs.field(factory=dict)
+    """The entities each value names: their ID, and their values that name them."""
     reads: dict[str, tuple[Any, int]] = attrs.field(factory=dict)
+    """Each read call's signature (:meth:`_repeat`) with its last reply and its index."""
+    recent: dict[str, tuple[Any, int]] = attrs.field(factory=dict)
+    """The entries of ``reads`` made since the last write."""
+    since_previous: dict[str, tuple[Any, int]] = attrs.field(factory=dict)
+    """The entries of ``reads`` made between the write before the last and the last."""
+    sized: dict[int, Flat] = attrs.field(factory=dict)
+    """Replies' leaves with sizes by message index, listed once."""
+    touched_all: int = -1
+    """The last write that named no ID, and so touched every entity."""
     last_write: int = -1
     deleted: dict[tuple[str, Any], int] = attrs.field(factory=dict)
     owners: dict[EntityKey, tuple[EntityKey, int]] = attrs.field(factory=dict)
@@ -320,6 +330,17 @@ class _Replay:
             compared = list(self._records(call, reply, index, by_write=None))
             yield from compared or repeated  # one problem for one changed reply
 
+    def _sized(self, reply: Any, index: int) -> Flat:
+        """The leaves with sizes of ``reply``, the reply at message ``index``."""
+        flat = self.sized.get(index)
+        if flat is None:
+            flat = self.sized[index] = _flatten(reply, sizes=True)
+        return flat
+
+    def _touched(self, entity: _Entity) -> int:
+        """The last write that touched ``entity``."""
+        return max(entity.touched, self.touched_all)
+
     def _used_after_delete(self, call: ToolCall, failed: bool, index: int) -> Iterator[Problem]:
         if not self.deleted:
             return
@@ -336,43 +357,45 @@ class _Replay:
                     "and its reply is not an error",
                 )
 
-    def _touch(self, call: ToolCall, leaves: list[tuple[str, Any]], index: int) -> None:
+    def _touch(self, call: ToolCall, leaves: Flat, index: int) -> None:
         """Any write, even one that failed (real environments fail half-way), may change
         the entities it names (in its arguments, or the ``leaves`` of its reply); one
         that names no ID may change any entity."""
         self.previous_write, self.last_write = self.last_write, index
-        named = _scalars(_flatten(call.arguments)) | _scalars(leaves)
-        anything = not any(is_id_key(arg) for arg in call.arguments)
-        for entity in self.entities.values():
-            if anything or entity.key[1] in named or entity.values & named:
+        self.since_previous, self.recent = self.recent, {}
+        if not any(is_id_key(arg) for arg in call.arguments):
+            self.touched_all = index
+            return
+        naming = self.naming
+        for value in _scalars(_flatten(call.arguments)) | _scalars(leaves):
+            for entity in naming.get(value, ()):
                 entity.touched = index
 
-    def _write(
-        self, call: ToolCall, reply: Any, leaves: list[tuple[str, Any]], index: int
-    ) -> Iterator[Problem]:
+    def _write(self, call: ToolCall, reply: Any, leaves: Flat, index: int) -> Iterator[Problem]:
         tool = self.tools.get(call.name)
         deleted = self.kinds.deleted_argument(tool, call.arguments) if tool else None
         if deleted is not None:
             self.deleted[(deleted, _key(call.arguments[deleted]))] = index
-            for entity in self.entities.values():
-                if entity.key[1] == _key(call.arguments[deleted]):
+            gone = _key(call.arguments[deleted])
+            for entity in self.naming.get(gone, ()):
+                if entity.key[1] == gone:
                     entity.fields.clear()
         for arg, value in call.arguments.items():  # re-creating an entity un-deletes it
             for key in [k for k in self.deleted if k[1] == _key(value) and k[0] != arg]:
                 del self.deleted[key]
         self._await_reads(call, leaves, index)
-        known = {e.key for e in self.entities.values()}
         targets = [
             self.entities[(arg.lower(), _key(value))]
             for arg, value in _target_ids(call).items()
             if (arg.lower(), _key(value)) in self.entities
         ]
-        before = {e.key: {p: f.value for p, f in e.fields.items()} for e in targets}
+        before = {e.key: {p: f[0] for p, f in e.fields.items()} for e in targets}
         told = {e.key: e.told for e in targets}
-        yield from self._records(call, reply, index, by_write=call.name)
+        created: list[_Entity] = []
+        yield from self._records(call, reply, index, by_write=call.name, created=created)
         given = {_key(v) for v in call.arguments.values() if isinstance(v, (str, int, float))}
-        for entity in self.entities.values():
-            if entity.key not in known and entity.key[1] not in given and entity.told == index:
+        for entity in created:
+            if entity.key[1] not in given and entity.told == index:
                 entity.created_at = index  # the write gave it its ID: a new record
         for entity in targets:
             fields = before[entity.key]
@@ -384,23 +407,22 @@ class _Replay:
                 entity.pending = (call, index, fields)
             self._expect_arguments(call, entity, index)
 
-    def _await_reads(self, call: ToolCall, leaves: list[tuple[str, Any]], index: int) -> None:
+    def _await_reads(self, call: ToolCall, leaves: Flat, index: int) -> None:
         """Reads of what the write names (its ID, and a noun of its name: ``comment`` and
         ``get_tweet_comments``, not ``retweet``), answered since the write before: the
         next identical read must answer differently. ``leaves``: the write's reply."""
         if any(is_id_key(_last_key(path)) for path, _ in leaves):
             return  # the write's reply gave a record: the ledger compares records
         named = {json.dumps([k, _key(v)]) for k, v in _target_ids(call).items()}
+        if not named:
+            return
         nouns = _nouns(call.name)
-        for signature, (reply, at) in self.reads.items():
+        for signature, (reply, _) in self.since_previous.items():
             tool, arguments = json.loads(signature)
+            if not nouns & _nouns(tool):
+                continue
             pairs = {json.dumps([k, _key(v)]) for k, v in arguments.items()}
-            if (
-                at > self.previous_write
-                and named & pairs
-                and nouns & _nouns(tool)
-                and not _sets_nothing_new(call, _flatten(reply))
-            ):
+            if named & pairs and not _sets_nothing_new(call, _flatten(reply)):
                 self.awaited[signature] = (call.name, index, reply)
 
     @staticmethod
@@ -410,12 +432,14 @@ class _Replay:
             if is_id_key(arg) or isinstance(value, (dict, list)) or value is None:
                 continue
             if arg in entity.fields:
-                entity.fields[arg] = _Field(value, index, call.name)
+                entity.fields[arg] = (value, index, call.name)
 
     def _repeat(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
+        """The same read as before answering differently with no write in between, or
+        as before a write that reported success."""
         signature = _SIGNATURE_JSON([call.name, call.arguments])
         earlier = self.reads.get(signature)
-        self.reads[signature] = (reply, index)
+        self.reads[signature] = self.recent[signature] = (reply, index)
         awaited = self.awaited.pop(signature, None)
         if awaited is not None and awaited[1] == self.last_write and awaited[2] == reply:
             yield _problem(
@@ -425,8 +449,8 @@ class _Replay:
             )
         if earlier is None or earlier[1] < self.last_write:
             return
-        before = dict(_flatten(earlier[0], sizes=True))
-        for path, value in _flatten(reply, sizes=True):
+        before = dict(self._sized(*earlier))
+        for path, value in self._sized(reply, index):
             if path in before and not _same(before[path], value):
                 if self.volatile_path(path):
                     continue
@@ -439,8 +463,15 @@ class _Replay:
                 return
 
     def _records(
-        self, call: ToolCall, reply: Any, index: int, by_write: str | None
+        self,
+        call: ToolCall,
+        reply: Any,
+        index: int,
+        by_write: str | None,
+        created: list[_Entity] | None = None,
     ) -> Iterator[Problem]:
+        """The records of a reply, compared with (for a read) and kept as what is known of
+        their entities; ``created`` gets the entities the reply told of first."""
         records = [reply] if isinstance(reply, dict) else []
         if isinstance(reply, list):
             records = [r for r in reply if isinstance(r, dict)]
@@ -454,10 +485,14 @@ class _Replay:
             entity = self.entities.get(key)
             if entity is None:
                 entity = self.entities[key] = _Entity(key)
+                self.naming.setdefault(key[1], []).append(entity)
+                if created is not None:
+                    created.append(entity)
             entity.told = index
             yield from self._owned(key, record, index)
             volatile = self.volatile_path
-            flat = [item for item in _flatten(record, sizes=True) if not volatile(item[0])]
+            leaves = self._sized(reply, index) if record is reply else _flatten(record, True)
+            flat = [item for item in leaves if not volatile(item[0])]
             if by_write is None:
                 shown = dict(flat)
                 if entity.pending is not None:
@@ -466,9 +501,12 @@ class _Replay:
                 yield from self._reshaped(entity, shown, call.name, index)
             fields, values = entity.fields, entity.values
             for path, value in flat:
-                fields[path] = _Field(value, index, by_write)
+                fields[path] = (value, index, by_write)
                 if _names_value(path):
-                    values.add(_key(value))
+                    named = _key(value)
+                    if named not in values:
+                        values.add(named)
+                        self.naming.setdefault(named, []).append(entity)
 
     def _echoed_id(self, call: ToolCall, key: EntityKey, index: int) -> Iterator[Problem]:
         """A reply about another entity than the one the call named: an invented ID."""
@@ -485,7 +523,7 @@ class _Replay:
     ) -> Iterator[Problem]:
         """The first read after a successful write to an entity shows it exactly as before."""
         pending, entity.pending = entity.pending, None
-        if pending is None or entity.touched != pending[1]:
+        if pending is None or self._touched(entity) != pending[1]:
             return
         write, at, before = pending
         name = f"{entity.key[0]}={entity.key[1]!r}"
@@ -510,41 +548,42 @@ class _Replay:
         self, entity: _Entity, flat: dict[str, Any], tool: str, index: int
     ) -> Iterator[Problem]:
         """A known value that a read now shows as a record (or list), with no write since."""
+        touched = self._touched(entity)
         for path, known in entity.fields.items():
-            if path in flat or entity.touched > known.index or path.endswith("#"):
+            if path in flat or touched > known[1] or path.endswith("#"):
                 continue
             inner = next((p for p in flat if p.startswith((f"{path}.", f"{path}["))), None)
             if inner is not None:
                 yield _problem(
                     index,
                     f"{tool} reads {entity.key[0]}={entity.key[1]!r} {inner}={flat[inner]!r}, "
-                    f"but message {known.index} said {path}={known.value!r}",
+                    f"but message {known[1]} said {path}={known[0]!r}",
                 )
                 return
 
-    @staticmethod
     def _contradicted(
-        entity: _Entity, flat: list[tuple[str, Any]], tool: str, index: int
+        self, entity: _Entity, flat: Flat, tool: str, index: int
     ) -> Iterator[Problem]:
         """A read's values other than the entity's last known ones, with no write since."""
-        fields, touched = entity.fields, entity.touched
+        fields, touched = entity.fields, self._touched(entity)
         for path, value in flat:
             known = fields.get(path)
-            if known is None or touched > known.index or _same(known.value, value):
+            if known is None or touched > known[1] or _same(known[0], value):
                 continue
+            was, at, by_write = known
             lifecycle = LIFECYCLE_WORDS & name_word_set(_last_key(path))
-            if lifecycle and known.index == entity.created_at:  # as created; it may advance
+            if lifecycle and at == entity.created_at:  # as created; it may advance
                 continue
             name = f"{entity.key[0]}={entity.key[1]!r}"
-            if known.by_write:
+            if by_write:
                 text = (
-                    f"{tool} reads {name} {path}={value!r}, but {known.by_write} at message "
-                    f"{known.index} made it {known.value!r}: the write's effect is missing"
+                    f"{tool} reads {name} {path}={value!r}, but {by_write} at message "
+                    f"{at} made it {was!r}: the write's effect is missing"
                 )
             else:
                 text = (
-                    f"{tool} reads {name} {path}={value!r}, but message {known.index} said "
-                    f"{known.value!r}, and no write touched it since"
+                    f"{tool} reads {name} {path}={value!r}, but message {at} said "
+                    f"{was!r}, and no write touched it since"
                 )
             yield _problem(index, text)
 
