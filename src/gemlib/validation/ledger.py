@@ -299,6 +299,8 @@ class _Replay:
     """Replies' leaves with sizes by message index, listed once."""
     touched_all: int = -1
     """The last write that named no ID, and so touched every entity."""
+    problems: list[Problem] = attrs.field(factory=list)
+    """Problems found and not yet handed on."""
     last_write: int = -1
     deleted: dict[tuple[str, Any], int] = attrs.field(factory=dict)
     owners: dict[EntityKey, tuple[EntityKey, int]] = attrs.field(factory=dict)
@@ -316,19 +318,27 @@ class _Replay:
             kind = self.known_kinds[name] = self.kinds.kind(tool if tool is not None else name)
         return kind
 
-    def step(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
+    def step(self, call: ToolCall, reply: Any, index: int) -> None:
         kind = self.kind(call.name)
         failed = is_error_reply(reply)
-        yield from self._used_after_delete(call, failed, index)
+        self._used_after_delete(call, failed, index)
         if kind == "write":
             leaves = _flatten(reply)
             self._touch(call, leaves, index)
             if not failed:
-                yield from self._write(call, reply, leaves, index)
+                self._write(call, reply, leaves, index)
         if kind == "read" and not failed and not self.kinds.is_volatile(call.name):
-            repeated = list(self._repeat(call, reply, index))
-            compared = list(self._records(call, reply, index, by_write=None))
-            yield from compared or repeated  # one problem for one changed reply
+            mark = len(self.problems)
+            self._repeat(call, reply, index)
+            repeated = self.problems[mark:]
+            del self.problems[mark:]
+            self._records(call, reply, index, by_write=None)
+            if len(self.problems) == mark:  # one problem for one changed reply
+                self.problems.extend(repeated)
+
+    def _report(self, index: int, text: str) -> None:
+        """Note a problem shown by the tool reply at message ``index``."""
+        self.problems.append(_problem(index, text))
 
     def _sized(self, reply: Any, index: int) -> Flat:
         """The leaves with sizes of ``reply``, the reply at message ``index``."""
@@ -341,7 +351,7 @@ class _Replay:
         """The last write that touched ``entity``."""
         return max(entity.touched, self.touched_all)
 
-    def _used_after_delete(self, call: ToolCall, failed: bool, index: int) -> Iterator[Problem]:
+    def _used_after_delete(self, call: ToolCall, failed: bool, index: int) -> None:
         if not self.deleted:
             return
         for arg, value in call.arguments.items():
@@ -351,7 +361,7 @@ class _Replay:
             if self.kind(call.name) == "write" and not failed:
                 del self.deleted[(arg, _key(value))]  # re-created or reused by a write
             elif not failed:
-                yield _problem(
+                self._report(
                     index,
                     f"{call.name} uses {arg}={value!r}, deleted at message {at}, "
                     "and its reply is not an error",
@@ -371,7 +381,7 @@ class _Replay:
             for entity in naming.get(value, ()):
                 entity.touched = index
 
-    def _write(self, call: ToolCall, reply: Any, leaves: Flat, index: int) -> Iterator[Problem]:
+    def _write(self, call: ToolCall, reply: Any, leaves: Flat, index: int) -> None:
         tool = self.tools.get(call.name)
         deleted = self.kinds.deleted_argument(tool, call.arguments) if tool else None
         if deleted is not None:
@@ -380,19 +390,21 @@ class _Replay:
             for entity in self.naming.get(gone, ()):
                 if entity.key[1] == gone:
                     entity.fields.clear()
-        for arg, value in call.arguments.items():  # re-creating an entity un-deletes it
-            for key in [k for k in self.deleted if k[1] == _key(value) and k[0] != arg]:
-                del self.deleted[key]
-        self._await_reads(call, leaves, index)
+        if self.deleted:  # re-creating an entity un-deletes it
+            for arg, value in call.arguments.items():
+                for key in [k for k in self.deleted if k[1] == _key(value) and k[0] != arg]:
+                    del self.deleted[key]
+        target_ids = _target_ids(call)
+        self._await_reads(call, target_ids, leaves, index)
         targets = [
             self.entities[(arg.lower(), _key(value))]
-            for arg, value in _target_ids(call).items()
+            for arg, value in target_ids.items()
             if (arg.lower(), _key(value)) in self.entities
         ]
         before = {e.key: {p: f[0] for p, f in e.fields.items()} for e in targets}
         told = {e.key: e.told for e in targets}
         created: list[_Entity] = []
-        yield from self._records(call, reply, index, by_write=call.name, created=created)
+        self._records(call, reply, index, by_write=call.name, created=created)
         given = {_key(v) for v in call.arguments.values() if isinstance(v, (str, int, float))}
         for entity in created:
             if entity.key[1] not in given and entity.told == index:
@@ -407,13 +419,16 @@ class _Replay:
                 entity.pending = (call, index, fields)
             self._expect_arguments(call, entity, index)
 
-    def _await_reads(self, call: ToolCall, leaves: Flat, index: int) -> None:
+    def _await_reads(
+        self, call: ToolCall, target_ids: dict[str, Any], leaves: Flat, index: int
+    ) -> None:
         """Reads of what the write names (its ID, and a noun of its name: ``comment`` and
         ``get_tweet_comments``, not ``retweet``), answered since the write before: the
-        next identical read must answer differently. ``leaves``: the write's reply."""
+        next identical read must answer differently. ``target_ids``: :func:`_target_ids`
+        of the write; ``leaves``: its reply."""
         if any(is_id_key(_last_key(path)) for path, _ in leaves):
             return  # the write's reply gave a record: the ledger compares records
-        named = {json.dumps([k, _key(v)]) for k, v in _target_ids(call).items()}
+        named = {json.dumps([k, _key(v)]) for k, v in target_ids.items()}
         if not named:
             return
         nouns = _nouns(call.name)
@@ -434,7 +449,7 @@ class _Replay:
             if arg in entity.fields:
                 entity.fields[arg] = (value, index, call.name)
 
-    def _repeat(self, call: ToolCall, reply: Any, index: int) -> Iterator[Problem]:
+    def _repeat(self, call: ToolCall, reply: Any, index: int) -> None:
         """The same read as before answering differently with no write in between, or
         as before a write that reported success."""
         signature = _SIGNATURE_JSON([call.name, call.arguments])
@@ -442,7 +457,7 @@ class _Replay:
         self.reads[signature] = self.recent[signature] = (reply, index)
         awaited = self.awaited.pop(signature, None)
         if awaited is not None and awaited[1] == self.last_write and awaited[2] == reply:
-            yield _problem(
+            self._report(
                 index,
                 f"{call.name} answers exactly as before {awaited[0]} at message {awaited[1]} "
                 "reported success: the write's effect is missing",
@@ -454,7 +469,7 @@ class _Replay:
             if path in before and not _same(before[path], value):
                 if self.volatile_path(path):
                     continue
-                yield _problem(
+                self._report(
                     index,
                     f"{call.name} repeated with the same arguments: {path or 'reply'} is "
                     f"{value!r}, but was {before[path]!r} at message {earlier[1]}, "
@@ -469,7 +484,7 @@ class _Replay:
         index: int,
         by_write: str | None,
         created: list[_Entity] | None = None,
-    ) -> Iterator[Problem]:
+    ) -> None:
         """The records of a reply, compared with (for a read) and kept as what is known of
         their entities; ``created`` gets the entities the reply told of first."""
         records = [reply] if isinstance(reply, dict) else []
@@ -481,7 +496,7 @@ class _Replay:
             if key is None:
                 continue
             if len(records) == 1:
-                yield from self._echoed_id(call, key, index)
+                self._echoed_id(call, key, index)
             entity = self.entities.get(key)
             if entity is None:
                 entity = self.entities[key] = _Entity(key)
@@ -489,16 +504,16 @@ class _Replay:
                 if created is not None:
                     created.append(entity)
             entity.told = index
-            yield from self._owned(key, record, index)
+            self._owned(key, record, index)
             volatile = self.volatile_path
             leaves = self._sized(reply, index) if record is reply else _flatten(record, True)
             flat = [item for item in leaves if not volatile(item[0])]
             if by_write is None:
                 shown = dict(flat)
                 if entity.pending is not None:
-                    yield from self._unchanged(entity, shown, call.name, index)
-                yield from self._contradicted(entity, flat, call.name, index)
-                yield from self._reshaped(entity, shown, call.name, index)
+                    self._unchanged(entity, shown, call.name, index)
+                self._contradicted(entity, flat, call.name, index)
+                self._reshaped(entity, shown, call.name, index)
             fields, values = entity.fields, entity.values
             for path, value in flat:
                 fields[path] = (value, index, by_write)
@@ -508,19 +523,17 @@ class _Replay:
                         values.add(named)
                         self.naming.setdefault(named, []).append(entity)
 
-    def _echoed_id(self, call: ToolCall, key: EntityKey, index: int) -> Iterator[Problem]:
+    def _echoed_id(self, call: ToolCall, key: EntityKey, index: int) -> None:
         """A reply about another entity than the one the call named: an invented ID."""
         for arg, value in call.arguments.items():
             if arg.lower() == key[0] and _key(value) != key[1]:
-                yield _problem(
+                self._report(
                     index,
                     f"{call.name} asked for {arg}={value!r} and the reply is about "
                     f"{key[0]}={key[1]!r}",
                 )
 
-    def _unchanged(
-        self, entity: _Entity, flat: dict[str, Any], tool: str, index: int
-    ) -> Iterator[Problem]:
+    def _unchanged(self, entity: _Entity, flat: dict[str, Any], tool: str, index: int) -> None:
         """The first read after a successful write to an entity shows it exactly as before."""
         pending, entity.pending = entity.pending, None
         if pending is None or self._touched(entity) != pending[1]:
@@ -528,7 +541,7 @@ class _Replay:
         write, at, before = pending
         name = f"{entity.key[0]}={entity.key[1]!r}"
         if before.keys() == flat.keys() and all(_same(before[k], flat[k]) for k in flat):
-            yield _problem(
+            self._report(
                 index,
                 f"{tool} reads {name} exactly as it was before {write.name} at message {at} "
                 "reported success: the write's effect is missing",
@@ -538,15 +551,13 @@ class _Replay:
             named = [path for path in flat if _last_key(path) == arg and not path.endswith("#")]
             new = [p for p in named if p not in before or not _same(before[p], value)]
             if named and not any(_same(flat[p], value) for p in new):
-                yield _problem(
+                self._report(
                     index,
                     f"{tool} reads {name} with no new {arg}={value!r}, which {write.name} "
                     f"at message {at} set: the write's effect is missing",
                 )
 
-    def _reshaped(
-        self, entity: _Entity, flat: dict[str, Any], tool: str, index: int
-    ) -> Iterator[Problem]:
+    def _reshaped(self, entity: _Entity, flat: dict[str, Any], tool: str, index: int) -> None:
         """A known value that a read now shows as a record (or list), with no write since."""
         touched = self._touched(entity)
         for path, known in entity.fields.items():
@@ -554,16 +565,14 @@ class _Replay:
                 continue
             inner = next((p for p in flat if p.startswith((f"{path}.", f"{path}["))), None)
             if inner is not None:
-                yield _problem(
+                self._report(
                     index,
                     f"{tool} reads {entity.key[0]}={entity.key[1]!r} {inner}={flat[inner]!r}, "
                     f"but message {known[1]} said {path}={known[0]!r}",
                 )
                 return
 
-    def _contradicted(
-        self, entity: _Entity, flat: Flat, tool: str, index: int
-    ) -> Iterator[Problem]:
+    def _contradicted(self, entity: _Entity, flat: Flat, tool: str, index: int) -> None:
         """A read's values other than the entity's last known ones, with no write since."""
         fields, touched = entity.fields, self._touched(entity)
         for path, value in flat:
@@ -585,16 +594,16 @@ class _Replay:
                     f"{tool} reads {name} {path}={value!r}, but message {at} said "
                     f"{was!r}, and no write touched it since"
                 )
-            yield _problem(index, text)
+            self._report(index, text)
 
-    def _owned(self, key: EntityKey, record: dict[str, Any], index: int) -> Iterator[Problem]:
+    def _owned(self, key: EntityKey, record: dict[str, Any], index: int) -> None:
         """Children listed by ID in a record; a child naming another parent is a changed ID."""
         for field, value in record.items():
             if is_id_key(field) and field.lower() != key[0]:
                 parent = (field.lower(), _key(value))
                 owner = self.owners.get(key)
                 if owner and owner[0][0] == parent[0] and owner[0][1] != parent[1]:
-                    yield _problem(
+                    self._report(
                         index,
                         f"{key[0]}={key[1]!r} belongs to {field}={value!r} here, but message "
                         f"{owner[1]} listed it under {owner[0][0]}={owner[0][1]!r}",
@@ -671,7 +680,10 @@ class _StateLedger:
                 calls[call.id] = call
             if message.role == "tool" and message.tool_call_id in calls:
                 call = calls.pop(message.tool_call_id)
-                yield from replay.step(call, reply_json(message.content, parse), index)
+                replay.step(call, reply_json(message.content, parse), index)
+                if replay.problems:
+                    yield from replay.problems
+                    replay.problems.clear()
 
 
 def state_ledger(
