@@ -26,7 +26,7 @@ from gemlib.formats.gem_tags import (
 )
 from gemlib.llm.reasoning import split_reasoning
 from gemlib.model import Trajectory
-from gemlib.validation import validate
+from gemlib.validation import state_ledger, validate
 
 pytestmark = pytest.mark.faults
 
@@ -189,3 +189,31 @@ def test_validating_many_turns_costs_linear_time() -> None:
     t_small = _seconds(lambda _: validate(small), "")
     t_large = _seconds(lambda _: validate(large), "")
     assert t_large < 8 * t_small + 0.25, f"4x the turns took {t_large / t_small:.1f}x the time"
+
+
+def _writes_and_reads(pairs: int) -> Trajectory:
+    """Each write creates an entity, each read asks about one; then writes name earlier reads."""
+    steps: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for i in range(pairs):
+        record = {"item_id": f"IT-{i}", "name": f"n{i}", "tags": [f"T{i}"]}
+        steps.append(("create_item", {"item_id": f"IT-{i}", "name": f"n{i}"}, record))
+        steps.append(("get_order", {"order_id": f"O{i}"}, {"total": i}))
+    steps += [
+        ("update_order", {"order_id": f"O{i}", "total": -i}, {"ok": True}) for i in range(pairs)
+    ]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Go."}]
+    for i, (name, arguments, reply) in enumerate(steps):
+        call = {"id": f"c{i}", "name": name, "arguments": arguments}
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+        messages.append({"role": "tool", "content": json.dumps(reply), "tool_call_id": f"c{i}"})
+    return Trajectory.model_validate({"messages": messages})
+
+
+def test_state_ledger_on_many_writes_costs_linear_time() -> None:
+    """The state ledger on many writes (each visited every entity and decoded every
+    earlier read until b84ed34: 24x the time for 4x the writes)."""
+    check = state_ledger()
+    small, large = _writes_and_reads(250), _writes_and_reads(1000)
+    t_small = _seconds(lambda _: list(check(small)), "")
+    t_large = _seconds(lambda _: list(check(large)), "")
+    assert t_large < 8 * t_small + 0.25, f"4x the writes took {t_large / t_small:.1f}x the time"
