@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from gemlib._nesting import check_depth
+from gemlib._pyliteral import parse_expression
 from gemlib.errors import FormatError
 from gemlib.formats.format import importer
 from gemlib.model import Message, Provenance, Tool, ToolCall, Trajectory
@@ -67,7 +68,7 @@ def parse_call_string(text: str, tool: Tool | None = None) -> tuple[str, dict[st
     if not isinstance(text, str):
         raise FormatError(f"a call must be a string, got {type(text).__name__}")
     try:
-        node = ast.parse(text.strip(), mode="eval").body
+        node = parse_expression(text.strip()).body
     except SyntaxError as exc:
         raise FormatError(f"call {text!r}: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError):  # NUL bytes; nesting beyond the parser

@@ -30,6 +30,7 @@ import attrs
 
 from gemlib._nesting import TooDeep, check_depth
 from gemlib._nesting import loads as _loads
+from gemlib._pyliteral import parse_expression
 from gemlib.errors import ParseError, ToolSchemaError
 from gemlib.formats._common import ReplyLinks, renumber_calls
 from gemlib.formats.format import Format
@@ -120,7 +121,7 @@ def _python_literal(text: str) -> Any:
     Parsed with Python's own parser, linear in the text (the ``tokenize`` module took
     minutes on a string of escaped quotes that never closes).
     """
-    tree = ast.parse(text.strip(), mode="eval")
+    tree = parse_expression(text.strip())
     value = ast.literal_eval(_JsonNames().visit(tree))
     check_depth(value)  # TooDeep is a ValueError, like literal_eval's own complaints
     return value
