@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from gemlib.llm.usage import ModelUsage
 
-__all__ = ["RunStats", "StageStats", "merge_stats"]
+__all__ = ["RunStats", "StageCounts", "StageStats", "add_counts", "merge_stats"]
 
 
 class StageStats(BaseModel):
@@ -21,31 +21,68 @@ class StageStats(BaseModel):
     rejections_by_rule: dict[str, int] = Field(default_factory=dict)
     seconds: float = 0.0
 
-    def merge(self, other: StageStats) -> None:
+    def merge(self, other: StageStats | StageCounts) -> None:
         """Add ``other``'s counts into this one."""
-        # Once per stage per finished item (twice: live figures and the store's):
-        # a count left at zero is not assigned, as pydantic's assignment is slow.
-        if other.received:
-            self.received += other.received
-        if other.emitted:
-            self.emitted += other.emitted
-        if other.rejected:
-            self.rejected += other.rejected
-        if other.errors:
-            self.errors += other.errors
-        if other.seconds:
-            self.seconds += other.seconds
-        for rule, n in other.rejections_by_rule.items():
-            self.rejections_by_rule[rule] = self.rejections_by_rule.get(rule, 0) + n
+        _add(self, other)
 
 
-def merge_stats(total: dict[str, StageStats], part: Mapping[str, StageStats]) -> None:
+class StageCounts:
+    """One stage's counts as a run takes them, per item: the fields of :class:`StageStats`
+    as plain attributes.
+
+    A run bumps a few counts per stage per item, and adds each finished item's counts
+    into its live figures and the store's; an assignment to a pydantic model costs
+    some twenty times a plain one. :meth:`StageStats.merge` adds these into the
+    totals a run directory keeps.
+    """
+
+    __slots__ = ("emitted", "errors", "received", "rejected", "rejections_by_rule", "seconds")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.emitted = 0
+        self.rejected = 0
+        self.errors = 0
+        self.rejections_by_rule: dict[str, int] = {}
+        self.seconds = 0.0
+
+    def add(self, other: StageCounts) -> None:
+        """Add ``other``'s counts into this one."""
+        _add(self, other)
+
+
+def _add(into: StageStats | StageCounts, other: StageStats | StageCounts) -> None:
+    # A count left at zero is not assigned: on a StageStats that is pydantic's slow path.
+    if other.received:
+        into.received += other.received
+    if other.emitted:
+        into.emitted += other.emitted
+    if other.rejected:
+        into.rejected += other.rejected
+    if other.errors:
+        into.errors += other.errors
+    if other.seconds:
+        into.seconds += other.seconds
+    for rule, n in other.rejections_by_rule.items():
+        into.rejections_by_rule[rule] = into.rejections_by_rule.get(rule, 0) + n
+
+
+def merge_stats(total: dict[str, StageStats], part: Mapping[str, StageStats | StageCounts]) -> None:
     """Add the per-stage counts of ``part`` into ``total``."""
     for name, stats in part.items():
         into = total.get(name)
         if into is None:  # not setdefault: that would build a StageStats per call
             into = total[name] = StageStats()
         into.merge(stats)
+
+
+def add_counts(total: dict[str, StageCounts], part: Mapping[str, StageCounts]) -> None:
+    """Add the per-stage counts of ``part`` into ``total`` (a run's running figures)."""
+    for name, counts in part.items():
+        into = total.get(name)
+        if into is None:
+            into = total[name] = StageCounts()
+        into.add(counts)
 
 
 class RunStats(BaseModel):

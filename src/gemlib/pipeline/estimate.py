@@ -34,7 +34,7 @@ from gemlib.llm.prices import Prices, prices
 from gemlib.llm.tokens import TokenCounter, token_counter
 from gemlib.llm.usage import UsageByStage
 from gemlib.model import Rejection
-from gemlib.pipeline.accounting import RunStats, StageStats, merge_stats
+from gemlib.pipeline.accounting import RunStats, StageCounts, StageStats, merge_stats
 from gemlib.pipeline.rundir import read_totals
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import Stage, accepts
@@ -284,7 +284,7 @@ class _Counter(Store):
         item_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        stats: dict[str, StageStats],
+        stats: dict[str, StageCounts],
     ) -> None:
         self._seen.add(item_id)
         merge_stats(self._stats, stats)

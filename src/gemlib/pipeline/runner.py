@@ -50,7 +50,7 @@ from gemlib.errors import (
 )
 from gemlib.llm.usage import BatchCounts, ModelUsage, UsageByStage
 from gemlib.model import Rejection
-from gemlib.pipeline.accounting import RunStats, StageStats, merge_stats
+from gemlib.pipeline.accounting import RunStats, StageCounts, StageStats, add_counts, merge_stats
 from gemlib.pipeline.progress import Reporter, Snapshot, default_reporter
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store
@@ -148,7 +148,7 @@ class _Runner:
     _commit_handle: asyncio.TimerHandle | None = None
     _async_process: list[bool] = attrs.field(factory=list)
     _usage_base: UsageByStage = attrs.field(factory=dict)
-    _live: dict[str, StageStats] = attrs.field(factory=dict)
+    _live: dict[str, StageCounts] = attrs.field(factory=dict)
     _finished: int = 0
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     _started: float = 0.0
@@ -299,7 +299,7 @@ class _Runner:
     async def _run_item(self, item: Any, item_id: str) -> None:
         outputs: list[Any] = []
         rejections: list[Rejection] = []
-        counts = {s.name: StageStats() for s in self.stages}
+        counts = {s.name: StageCounts() for s in self.stages}
         try:
             await self._walk(item, 0, item_id, outputs, rejections, counts)
         except _Stopped:
@@ -317,7 +317,7 @@ class _Runner:
         except Exception as exc:  # a full disk, an I/O error: no later item can be kept
             self._store_failed(exc)
             return
-        merge_stats(self._live, counts)
+        add_counts(self._live, counts)
         self._finished += 1
         self.stats.outputs += len(outputs)
         self.stats.rejections += len(rejections)
@@ -369,7 +369,7 @@ class _Runner:
         root_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        counts: dict[str, StageStats],
+        counts: dict[str, StageCounts],
     ) -> None:
         if index == len(self.stages):
             outputs.append(item)
@@ -412,7 +412,7 @@ class _Runner:
                 if isinstance(outcome, BaseException):
                     raise outcome
 
-    async def _call(self, stage: Stage, index: int, item: Any, stats: StageStats) -> list[Any]:
+    async def _call(self, stage: Stage, index: int, item: Any, stats: StageCounts) -> list[Any]:
         semaphore = self._semaphores[index]
         started = time.perf_counter()
         try:

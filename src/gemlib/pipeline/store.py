@@ -35,7 +35,13 @@ from gemlib._version import __version__
 from gemlib.errors import RunDirError, RunDirWriteError
 from gemlib.llm.usage import UsageByStage, merge_usage
 from gemlib.model import Rejection
-from gemlib.pipeline.accounting import RunStats, StageStats, merge_stats
+from gemlib.pipeline.accounting import (
+    RunStats,
+    StageCounts,
+    StageStats,
+    add_counts,
+    merge_stats,
+)
 from gemlib.pipeline.rundir import (
     RunDir,
     db_problem,
@@ -70,7 +76,7 @@ class Store:
         item_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        stats: dict[str, StageStats],
+        stats: dict[str, StageCounts],
     ) -> None:
         """Keep the results of one finished corpus item (durable after :meth:`commit`)."""
         raise NotImplementedError
@@ -122,7 +128,7 @@ class MemoryStore(Store):
         item_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        stats: dict[str, StageStats],
+        stats: dict[str, StageCounts],
     ) -> None:
         self._done.add(item_id)
         self.outputs.extend(outputs)
@@ -186,7 +192,7 @@ class DirStore(Store):
         self._session_usage: UsageByStage = {}
         self._pending: list[tuple[str, int, int]] = []
         self._pending_ids: set[str] = set()
-        self._pending_stats: dict[str, StageStats] = {}
+        self._pending_stats: dict[str, StageCounts] = {}
         self._buffers = {kind: bytearray() for kind in self._committed}
         self._failed: RunDirWriteError | None = None
 
@@ -250,14 +256,14 @@ class DirStore(Store):
         item_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        stats: dict[str, StageStats],
+        stats: dict[str, StageCounts],
     ) -> None:
         """Queue one item's results; nothing reaches the files before :meth:`commit`."""
         self._buffers["outputs"] += "".join(_dump(o) + "\n" for o in outputs).encode()
         self._buffers["rejections"] += "".join(_dump(r) + "\n" for r in rejections).encode()
         self._pending.append((item_id, len(outputs), len(rejections)))
         self._pending_ids.add(item_id)
-        merge_stats(self._pending_stats, stats)
+        add_counts(self._pending_stats, stats)
 
     def commit(self) -> None:
         """Append the queued results, sync them, then record them as done in one transaction.
