@@ -69,6 +69,8 @@ def test_the_served_name_drops_only_the_prefixes_a_server_speaks_for() -> None:
         (401, "bad key", ModelAuthError),
         (403, "forbidden", ModelAuthError),
         (404, "no such model", ModelAuthError),
+        (301, "moved", ModelAuthError),
+        (307, "moved for now", ModelAuthError),
         (500, "boom", TransientModelError),
         (503, "maximum context length", TransientModelError),
         (None, "no status at all", TransientModelError),

@@ -444,9 +444,9 @@ def test_the_direct_transport_closes_its_connections_when_a_run_ends(serve: Any)
     llm = LLM("openai/x", api_base=server.url, api_key="k", cache=False)
     assert isinstance(llm.backend, OpenAICompatBackend), "auto picks it for openai/ + api_base"
     Pipeline([Summarise(llm)]).run(["open the app", "tap go"])
-    assert llm.backend._sessions == {}
+    assert llm.backend._client is None or llm.backend._client._pools == {}
     llm.complete([{"role": "user", "content": "Summarise: x"}])
-    assert llm.backend._sessions == {}
+    assert llm.backend._client is None or llm.backend._client._pools == {}
     assert LLM("openai/gpt-4.1").backend.__class__.__name__ == "LiteLLMBackend"
     assert LLM("hosted_vllm/q", api_base="http://127.0.0.1:1/v1").backend.__class__ is (
         OpenAICompatBackend

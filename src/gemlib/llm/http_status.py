@@ -4,6 +4,8 @@
   :class:`~gemlib.errors.PromptTooLong` (the item's own fault);
 - 429: :class:`~gemlib.errors.RateLimited`, with the server's ``Retry-After``;
 - 401, 403, 404: :class:`~gemlib.errors.ModelAuthError` (the run stops);
+- 3xx, a redirect (followed by no gemlib transport): :class:`~gemlib.errors.ModelAuthError`
+  saying where the ``api_base`` points (the run stops: every request would be redirected);
 - any other 4xx: :class:`~gemlib.errors.ModelRequestError` (not retried);
 - 5xx, anything else, or no status: :class:`~gemlib.errors.TransientModelError` (retried).
 """
@@ -51,11 +53,13 @@ def error_for_status(
     *,
     retry_after: float | None = None,
     key_hint: str = KEY_HINT,
+    location: str | None = None,
 ) -> ModelError:
     """The gemlib error for a failure the server answered with ``status``.
 
     ``detail`` is the server's text, already scrubbed of credentials by the caller;
-    ``key_hint`` is added to a 401 or 403 (which key to pass or set).
+    ``key_hint`` is added to a 401 or 403 (which key to pass or set); ``location``, a
+    redirect's target (scrubbed too), to a 3xx.
     """
     message = f"HTTP {status}: {detail}" if status is not None else detail
     if status in (400, 413) and _TOO_LONG.search(detail[:2000]):
@@ -67,6 +71,14 @@ def error_for_status(
     if status == 404:
         return ModelAuthError(
             f"{message} (check the model name and api_base)", model=model, status=status
+        )
+    if status is not None and 300 <= status < 400:
+        where = f" to {location}" if location else ""
+        return ModelAuthError(
+            f"{message} (the api_base redirects{where}; redirects are not followed: give the "
+            "final address as api_base)",
+            model=model,
+            status=status,
         )
     if status is not None and 400 <= status < 500:
         return ModelRequestError(message, model=model, status=status)

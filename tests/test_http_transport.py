@@ -1,0 +1,695 @@
+"""The direct transport's own HTTP/1.1 client against real loopback servers, fair and hostile.
+
+Each server here runs in the test's event loop (``asyncio.start_server`` on 127.0.0.1)
+and writes exactly the bytes a test gives it: pooled keep-alive, servers closing idle
+connections, chunked and close-delimited bodies, oversized heads and bodies, a server
+sending a byte at a time, malformed status lines and chunk sizes, interim 1xx replies,
+cancellation mid-reply, refused ports and echoed keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fake_openai import FakeOpenAI, Reply
+from gemlib.errors import (
+    ConnectFailed,
+    ModelAuthError,
+    ModelError,
+    ModelRequestError,
+    ModelUnreachable,
+    ReplyTooLarge,
+    TransientModelError,
+)
+from gemlib.llm import LLM
+from gemlib.llm.backends.openai_compat import OpenAICompatBackend
+from gemlib.llm.protocol import ChatReply, ChatRequest
+
+KEY = "plain-secret-value-42"  # shaped like no known key: only the backend's scrub masks it
+REQUEST = ChatRequest(model="openai/x", messages=({"role": "user", "content": "hi"},))
+
+Answer = Callable[[int, bytes, asyncio.StreamWriter], Awaitable[bool]]
+"""Writes the reply to request ``n`` (its head given); ``False`` ends the connection."""
+
+
+def completion(text: str) -> bytes:
+    return json.dumps(
+        {
+            "choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+        }
+    ).encode()
+
+
+def ok(text: str, *headers: str) -> bytes:
+    """A 200 reply with a sized body."""
+    body = completion(text)
+    head = ["HTTP/1.1 200 OK", "Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join([*head, *headers]) + "\r\n\r\n").encode() + body
+
+
+def replies(*raw: bytes) -> Answer:
+    """Answer request ``n`` with ``raw[n]`` and keep the connection open."""
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(raw[n])
+        await writer.drain()
+        return True
+
+    return answer
+
+
+class Loopback:
+    """A scripted HTTP server on 127.0.0.1 that counts connections and requests."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.connections = 0
+        self.closed = 0  # connections that ended (the client or the server closed them)
+        self.heads: list[bytes] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> Loopback:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length: *([0-9]+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                self.heads.append(head)
+                if not await self.answer(len(self.heads) - 1, head, writer):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client hung up, or the test ended
+        finally:
+            self.closed += 1
+            writer.close()
+            self._tasks.discard(task)
+
+
+def backend(url: str, timeout: float = 5.0, **settings: Any) -> OpenAICompatBackend:
+    return OpenAICompatBackend(url, KEY, timeout, **settings)
+
+
+async def ask(target: OpenAICompatBackend) -> ChatReply:
+    return await target.acomplete(REQUEST)
+
+
+def run(answer: Answer, test: Callable[[Loopback], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with Loopback(answer) as server:
+            await test(server)
+
+    asyncio.run(main())
+
+
+def failure(answer: Answer, timeout: float = 5.0, **settings: Any) -> ModelError:
+    """The error one request to a server answering with ``answer`` ends in."""
+    caught: list[ModelError] = []
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url, timeout, **settings)
+        try:
+            with pytest.raises(ModelError) as raised:
+                await ask(client)
+            caught.append(raised.value)
+        finally:
+            await client.aclose()
+
+    run(answer, test)
+    assert KEY not in str(caught[0])
+    return caught[0]
+
+
+def test_connections_are_pooled_and_reused_newest_first() -> None:
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(0.05 if n >= 10 else 0)  # the concurrent ones overlap
+        writer.write(ok(f"reply {n}"))
+        return True
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        for n in range(10):
+            assert (await ask(client)).text == f"reply {n}"
+        assert server.connections == 1, "one request at a time needs one connection"
+        texts = await asyncio.gather(*(ask(client) for _ in range(8)))
+        assert sorted(reply.text for reply in texts) == sorted(f"reply {n}" for n in range(10, 18))
+        assert server.connections == 8, "eight at once: the idle one and seven new ones"
+        await asyncio.gather(*(ask(client) for _ in range(8)))
+        assert server.connections == 8, "all eight reused"
+        await client.aclose()
+        for _ in range(50):
+            if server.closed == 8:
+                break
+            await asyncio.sleep(0.01)
+        assert server.closed == 8, "aclose closed every connection"
+
+    run(answer, test)
+
+
+def test_a_reused_connection_the_server_closed_unanswered_is_retried_once_on_a_new_one() -> None:
+    """A keep-alive connection the server closes as the next request arrives (its idle
+    timeout, a restart): the request goes once more on a new connection. Fails on the
+    code before (checked): aiohttp does not resend a POST, so the item lost an attempt."""
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        if n == 1:
+            return False  # the second request on the first connection: closed unanswered
+        writer.write(ok(f"reply {n}"))
+        return True
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        assert (await ask(client)).text == "reply 0"
+        assert (await ask(client)).text == "reply 2"
+        assert server.connections == 2
+        await client.aclose()
+
+    run(answer, test)
+
+
+def test_a_new_connection_closed_unanswered_is_an_error_not_a_resend() -> None:
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        return False
+
+    error = failure(answer)
+    assert type(error) is TransientModelError
+    assert "closed the connection unanswered" in str(error)
+
+
+def test_a_server_closing_idle_connections_costs_no_request() -> None:
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(ok(f"reply {n}"))
+        await writer.drain()
+        return False  # closes after every reply, without saying so
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        for n in range(3):
+            assert (await ask(client)).text == f"reply {n}"
+            await asyncio.sleep(0.05)
+        assert server.connections == 3
+        await client.aclose()
+
+    run(answer, test)
+
+
+def test_connection_close_and_http10_replies_are_not_reused() -> None:
+    body = completion("old")
+    http10 = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        if n == 0:
+            writer.write(ok("closing", "Connection: close"))
+            return True  # says close but keeps the socket open: the client must not reuse it
+        if n == 1:
+            writer.write(ok("kept", "Connection: keep-alive"))
+            return True
+        if n == 2:
+            writer.write(http10)  # no length: the body ends when the server closes
+            return False
+        writer.write(ok("again"))
+        return True
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        assert (await ask(client)).text == "closing"
+        assert (await ask(client)).text == "kept"
+        assert server.connections == 2
+        assert (await ask(client)).text == "old"
+        assert (await ask(client)).text == "again"
+        assert server.connections == 3
+        await client.aclose()
+
+    run(answer, test)
+
+
+def test_chunked_replies_with_extensions_and_trailers_arrive_whole() -> None:
+    body = completion("chunked " * 100)
+    pieces = [body[i : i + 97] for i in range(0, len(body), 97)]
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"".join(b"%x;name=value\r\n%s\r\n" % (len(p), p) for p in pieces)
+        + b"0\r\nX-Trailer: yes\r\n\r\n"
+    )
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        for i in range(0, len(chunked), 13):  # in pieces that split every line somewhere
+            writer.write(chunked[i : i + 13])
+            await writer.drain()
+        return True
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        for _ in range(2):
+            assert (await ask(client)).text == "chunked " * 100
+        assert server.connections == 1
+        await client.aclose()
+
+    run(answer, test)
+
+
+def test_interim_1xx_replies_are_skipped() -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    run(
+        replies(interim + ok("after the hints")),
+        lambda server: _expect_text(server, "after the hints"),
+    )
+
+
+async def _expect_text(server: Loopback, text: str) -> None:
+    client = backend(server.url)
+    assert (await ask(client)).text == text
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"garbage\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 2OO OK\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/2 200\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"ICY 200 OK\r\nContent-Length: 2\r\n\r\n{}", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", "malformed header line"),
+        (b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", "malformed header line"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x10\r\n", "chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", "chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\n", "chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", "longer than"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "Transfer-Encoding"),
+        (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}", "identity"),
+        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "switched protocols"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "mid-reply"),
+    ],
+)
+def test_malformed_replies_are_transient_errors_saying_what_is_wrong(
+    raw: bytes, reason: str
+) -> None:
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(raw)
+        await writer.drain()
+        return False
+
+    error = failure(answer)
+    assert type(error) is TransientModelError
+    assert reason in str(error)
+
+
+def _endless(first: bytes, piece: bytes) -> Answer:
+    """Write ``first`` then ``piece`` over and over until the client hangs up."""
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(first)
+        while True:
+            writer.write(piece)
+            await writer.drain()
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("first", "piece", "reason"),
+    [
+        (b"HTTP/1.1 200 OK\r\n", b"X-Filler: " + b"x" * 1000 + b"\r\n", "head of more than"),
+        (b"HTTP/1.1 200 OK\r\nX-Long: ", b"x" * 1000, "line of more than"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1", b"0" * 1000, "line of more"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", b"T: x\r\n" * 200, "tra"),
+    ],
+)
+def test_an_endless_head_is_cut_off_at_its_bound_not_at_the_timeout(
+    first: bytes, piece: bytes, reason: str
+) -> None:
+    started = time.monotonic()
+    error = failure(_endless(first, piece), timeout=30)
+    assert type(error) is TransientModelError
+    assert reason in str(error)
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("first", "piece"),
+    [
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"400\r\n" + b"x" * 1024 + b"\r\n",
+        ),
+        (b"HTTP/1.1 200 OK\r\n\r\n", b"x" * 4096),  # until close
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n", b"x" * 4096),
+    ],
+)
+def test_an_endless_body_is_refused_once_it_passes_the_cap(first: bytes, piece: bytes) -> None:
+    started = time.monotonic()
+    cap = 100_000
+    error = failure(_endless(first, piece), timeout=30, max_reply_bytes=cap)
+    assert type(error) is ReplyTooLarge
+    assert str(cap) in str(error)
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999999\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n30D41\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffffffffffff\r\n",
+    ],
+)
+def test_an_announced_oversized_body_is_refused_before_it_arrives(raw: bytes) -> None:
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(raw)
+        await asyncio.sleep(30)  # the body never comes: only the announcement can refuse it
+        return False
+
+    started = time.monotonic()
+    error = failure(answer, timeout=20, max_reply_bytes=100_000)
+    assert type(error) is ReplyTooLarge
+    assert time.monotonic() - started < 5
+
+
+def test_a_server_sending_a_byte_at_a_time_is_bounded_by_the_timeout() -> None:
+    reply = ok("slow")
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        for byte in reply:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        return True
+
+    started = time.monotonic()
+    error = failure(answer, timeout=0.8)
+    assert type(error) is TransientModelError
+    assert "no reply within 0.8s" in str(error)
+    assert time.monotonic() - started < 3
+
+
+def test_a_request_cancelled_mid_reply_leaves_no_connection_to_read_its_reply() -> None:
+    """The first reply arrives in two halves; the request is cancelled between them.
+    Reusing that connection would hand the second request the first one's rest."""
+    first = ok("first reply")
+    half = len(first) - 20
+    cancelled, half_sent = asyncio.Event(), asyncio.Event()
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        if n == 0:
+            writer.write(first[:half])
+            await writer.drain()
+            half_sent.set()
+            await cancelled.wait()
+            writer.write(first[half:])
+            return True
+        writer.write(ok(f"reply {n}"))
+        return True
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        task = asyncio.create_task(ask(client))
+        await asyncio.wait_for(half_sent.wait(), 5)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        cancelled.set()
+        assert (await ask(client)).text == "reply 1"
+        assert server.connections == 2
+        await client.aclose()
+        assert asyncio.all_tasks() - {asyncio.current_task()} <= server._tasks
+
+    run(answer, test)
+
+
+def test_failures_leak_no_socket() -> None:
+    """Timeouts, cancellations, malformed replies and oversized bodies, then aclose: the
+    process holds as many file descriptors as before."""
+    stages = [ok("fine"), b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 9999999\r\n\r\n"]
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        if n % 4 == 3:
+            await asyncio.sleep(10)  # times out
+        writer.write(stages[n % 4])
+        return True
+
+    async def test(server: Loopback) -> None:
+        before = len(os.listdir("/proc/self/fd"))
+        client = backend(server.url, timeout=0.3, max_reply_bytes=1000)
+        for _ in range(3):
+            for _ in range(4):
+                with contextlib.suppress(ModelError):
+                    await ask(client)
+            task = asyncio.create_task(ask(client))
+            await asyncio.sleep(0.02)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
+        await asyncio.sleep(0.05)
+        assert len(os.listdir("/proc/self/fd")) - before <= server.connections - server.closed
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc")
+    run(answer, test)
+
+
+def test_bytes_nobody_asked_for_drop_the_idle_connection() -> None:
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(ok(f"reply {n}"))
+        if n == 0:
+            await writer.drain()
+            await asyncio.sleep(0.02)
+            writer.write(ok("unasked"))  # lands on the idle connection
+        return True
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        assert (await ask(client)).text == "reply 0"
+        await asyncio.sleep(0.1)
+        assert (await ask(client)).text == "reply 1"
+        assert server.connections == 2
+        await client.aclose()
+
+    run(answer, test)
+
+
+def test_a_redirect_is_not_followed_and_says_where_it_points() -> None:
+    """Fails on the code before (checked): aiohttp followed the 301 with a GET."""
+    moved = (
+        b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://user:pw@elsewhere.example/v1"
+        b"/chat/completions\r\nContent-Length: 0\r\n\r\n"
+    )
+    error = failure(replies(moved, ok("followed")))
+    assert type(error) is ModelAuthError
+    assert error.status == 301
+    assert "redirects to https://***@elsewhere.example/v1/chat/completions" in str(error)
+    assert "pw" not in str(error)
+
+
+def test_a_refused_port_is_connect_failed_and_stops_a_run_as_unreachable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+
+    async def once() -> None:
+        client = backend(url)
+        with pytest.raises(ConnectFailed, match=f"cannot connect to 127.0.0.1:{port}"):
+            await ask(client)
+        await client.aclose()
+
+    asyncio.run(once())
+    llm = LLM("openai/x", api_base=url, api_key=KEY, cache=False, max_retries=0)
+    with pytest.raises(ModelUnreachable, match=r"cannot reach the model at http://127\.0\.0\.1"):
+        llm.complete([{"role": "user", "content": "hi"}])
+
+
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [
+        ("k\r\nX-Injected: 1", None),
+        ("k\nX-Injected: 1", None),
+        ("k\x00", None),
+        ("k", "/v1\r\nX-Injected: 1"),
+    ],
+)
+def test_a_key_or_url_carrying_cr_lf_or_nul_is_refused_before_sending(
+    key: str, url: str | None
+) -> None:
+    with FakeOpenAI() as server:
+        target = OpenAICompatBackend(server.url + (url or "").removeprefix("/v1"), key)
+
+        async def once() -> None:
+            with pytest.raises(ModelRequestError, match="CR, LF or NUL") as raised:
+                await target.acomplete(REQUEST)
+            assert key not in str(raised.value)
+            await target.aclose()
+
+        asyncio.run(once())
+        assert server.requests == []
+
+
+def test_the_key_is_never_in_an_error_even_when_the_server_echoes_it() -> None:
+    """The server echoes the Authorization header into a 400 body, a status line and a
+    header line; every error hides the key (the backend's scrub knows it)."""
+
+    def echoing(make: Callable[[bytes], bytes]) -> Answer:
+        async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+            found = re.search(rb"(?i)\r\nauthorization: ([^\r]*)", head)
+            assert found is not None
+            writer.write(make(found.group(1).split()[-1]))  # the bare key
+            return False
+
+        return answer
+
+    body400 = b'{"error": "bad key %s"}'
+    makers: list[Callable[[bytes], bytes]] = [
+        lambda k: (
+            b"HTTP/1.1 400 Bad\r\nContent-Length: %d\r\n\r\n%s" % (len(body400 % k), body400 % k)
+        ),
+        lambda k: b"HTTP/1.1 4%s 0\r\n\r\n" % k,
+        lambda k: b"HTTP/1.1 200 OK\r\n%s\r\n\r\n" % k,
+        lambda k: b"HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n" % k,
+        lambda k: b"HTTP/1.1 301 Moved\r\nLocation: http://h/%s\r\nContent-Length: 0\r\n\r\n" % k,
+        lambda k: b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(k), k),
+    ]
+    for make in makers:
+        error = failure(echoing(make))
+        assert KEY not in str(error), make
+        assert KEY not in repr(error), make
+        assert "***" in str(error) or "mid-reply" in str(error)
+
+
+def test_the_request_head_names_the_host_and_asks_for_an_uncompressed_reply() -> None:
+    async def test(server: Loopback) -> None:
+        client = OpenAICompatBackend(server.url + "/", None)  # no key: no Authorization
+        await ask(client)
+        await client.aclose()
+        head = server.heads[0].decode()
+        assert head.startswith("POST /v1/chat/completions HTTP/1.1\r\n")
+        fields = dict(line.split(": ", 1) for line in head.split("\r\n")[1:] if line)
+        assert fields["Host"] == f"127.0.0.1:{server.port}"
+        assert fields["Accept-Encoding"] == "identity"
+        assert fields["Content-Type"] == "application/json"
+        assert fields["User-Agent"].startswith("gemlib/")
+        assert "Authorization" not in fields
+        assert KEY not in repr(client)
+
+    run(replies(ok("x")), test)
+
+
+def test_an_ipv6_literal_is_bracketed_in_the_host_field() -> None:
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+
+    async def main() -> None:
+        heads: list[bytes] = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            heads.append(await reader.readuntil(b"\r\n\r\n"))
+            await reader.readexactly(int(re.findall(rb"Content-Length: (\d+)", heads[0])[0]))
+            writer.write(ok("six"))
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "::1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = backend(f"http://[::1]:{port}/v1")
+        assert (await ask(client)).text == "six"
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+        assert f"\r\nHost: [::1]:{port}\r\n".encode() in heads[0]
+
+    asyncio.run(main())
+
+
+def test_a_backend_serves_one_event_loop_after_another() -> None:
+    with FakeOpenAI(lambda body, n: Reply(f"reply {n}")) as server:
+        client = backend(server.url)
+
+        async def once() -> str:
+            text = (await ask(client)).text
+            await client.aclose()
+            return text
+
+        assert [asyncio.run(once()) for _ in range(3)] == ["reply 0", "reply 1", "reply 2"]
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> Path:
+    """A self-signed certificate (and its key, in the same file) for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    pem = tmp_path / "server.pem"
+    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    command += " -addext subjectAltName=IP:127.0.0.1"
+    out = ["-keyout", str(pem), "-out", str(tmp_path / "cert.pem")]
+    subprocess.run([*command.split(), *out], check=True, capture_output=True)
+    pem.write_text(pem.read_text() + (tmp_path / "cert.pem").read_text())
+    return pem
+
+
+def _tls_round(certificate: Path) -> tuple[list[str], int]:
+    async def main() -> tuple[list[str], int]:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificate)
+        async with Loopback(replies(*(ok(f"tls {n}") for n in range(3)))) as server:
+            server._server.close()
+            await server._server.wait_closed()
+            tls = await asyncio.start_server(server._serve, "127.0.0.1", 0, ssl=context)
+            port = tls.sockets[0].getsockname()[1]
+            client = backend(f"https://127.0.0.1:{port}/v1")
+            try:
+                texts = [(await ask(client)).text for _ in range(3)]
+            finally:
+                await client.aclose()
+                tls.close()
+            return texts, server.connections
+
+    return asyncio.run(main())
+
+
+def test_https_verifies_the_certificate_and_pools_tls_connections(
+    certificate: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
+        _tls_round(certificate)  # self-signed: not in the system's store
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # read by create_default_context
+    assert _tls_round(certificate) == (["tls 0", "tls 1", "tls 2"], 1)
