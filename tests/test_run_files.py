@@ -16,7 +16,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from gemlib import Document, Pipeline, Rejection
+import pytest
+
+from gemlib import Document, Pipeline, Rejection, RunAborted
 from gemlib.llm import LLM, ScriptedBackend
 from gemlib.llm.protocol import ChatRequest
 from gemlib.llm.structured import ParseError
@@ -268,3 +270,26 @@ def test_a_runs_files_are_the_records_built_from_the_input(tmp_path: Path) -> No
         "splits-to-nothing",
         "bad-value",
     }
+
+
+def _unwritable(doc: Document) -> list[Document | Rejection]:
+    if "bad" not in doc.text:
+        return [doc]
+    unwritable = Rejection(
+        rule="odd", reason="its detail cannot be written", detail={"x": object()}
+    )
+    return [doc.model_copy(update={"id": f"{doc.id}.0"}), unwritable]
+
+
+def test_an_item_whose_record_cannot_be_written_leaves_no_line_behind(tmp_path: Path) -> None:
+    pipeline = Pipeline([stage(_unwritable)])
+    with pytest.raises(RunAborted, match="run directory failed: PydanticSerializationError"):
+        pipeline.run(["good", "bad", "never"], run_dir=tmp_path, progress_interval=None)
+    # the item before it is kept, and no line of the unwritable item is
+    assert (tmp_path / "outputs.jsonl").read_text().splitlines() == [
+        Document(text="good").model_dump_json()
+    ]
+    assert (tmp_path / "rejections.jsonl").read_bytes() == b""
+    result = pipeline.run(["good", "better"], run_dir=tmp_path, progress_interval=None)
+    assert result.stats.resumed == 1
+    assert [d.text for d in result.outputs] == ["good", "better"]

@@ -53,15 +53,17 @@ from gemlib.pipeline.rundir import (
 __all__ = ["DirStore", "MemoryStore", "Store", "pipeline_changes"]
 
 
-def _dump(item: Any) -> str:
-    """One JSON line, storable as UTF-8: a lone surrogate (left in a value by a model's
-    stray ``\\ud800`` escape) becomes U+FFFD rather than failing the commit."""
+def _dump(item: Any) -> bytes:
+    """One JSON line's bytes (without its newline), storable as UTF-8: a lone surrogate
+    (left in a value by a model's stray ``\\ud800`` escape) becomes U+FFFD rather than
+    failing the commit. A model's bytes come straight from its serializer: the bytes
+    ``model_dump_json`` would decode, with no round trip through ``str``."""
     if isinstance(item, BaseModel):
         try:
-            return item.model_dump_json()
+            return item.__pydantic_serializer__.to_json(item)
         except PydanticSerializationError:
             item = without_lone_surrogates(item.model_dump(mode="json"))
-    return LONE_SURROGATE.sub("\ufffd", json.dumps(item, ensure_ascii=False, default=str))
+    return LONE_SURROGATE.sub("\ufffd", json.dumps(item, ensure_ascii=False, default=str)).encode()
 
 
 class Store:
@@ -259,8 +261,16 @@ class DirStore(Store):
         stats: dict[str, StageCounts],
     ) -> None:
         """Queue one item's results; nothing reaches the files before :meth:`commit`."""
-        self._buffers["outputs"] += "".join(_dump(o) + "\n" for o in outputs).encode()
-        self._buffers["rejections"] += "".join(_dump(r) + "\n" for r in rejections).encode()
+        # Every record is dumped before any is queued: one that cannot be dumped leaves
+        # no line of its item behind.
+        queued = (
+            (self._buffers["outputs"], [_dump(o) for o in outputs]),
+            (self._buffers["rejections"], [_dump(r) for r in rejections]),
+        )
+        for buffer, lines in queued:
+            for line in lines:
+                buffer += line
+                buffer += b"\n"
         self._pending.append((item_id, len(outputs), len(rejections)))
         self._pending_ids.add(item_id)
         add_counts(self._pending_stats, stats)
