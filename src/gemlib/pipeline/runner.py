@@ -371,46 +371,50 @@ class _Runner:
         rejections: list[Rejection],
         counts: dict[str, StageCounts],
     ) -> None:
-        if index == len(self.stages):
+        # A single child goes on in this loop, not in a nested call: every await in a
+        # stage resumes each frame of the chain that waits on it, once per stage deep.
+        stages = self.stages
+        while index < len(stages):
+            stage = stages[index]
+            stats = counts[stage.name]
+            stats.received += 1
+            results = await self._call(stage, index, item, stats)
+            children: list[Any] = []
+            for result in results:
+                if isinstance(result, Rejection):
+                    rejections.append(
+                        result.model_copy(
+                            update={
+                                "stage": result.stage or stage.name,
+                                "item_id": result.item_id or getattr(item, "id", "") or "",
+                                "document_id": result.document_id or root_id,
+                            }
+                        )
+                    )
+                    stats.rejected += 1
+                    stats.rejections_by_rule[result.rule] = (
+                        stats.rejections_by_rule.get(result.rule, 0) + 1
+                    )
+                else:
+                    children.append(result)
+            index += 1
+            if len(children) != 1:
+                break
+            stats.emitted += 1
+            item = children[0]
+        else:
             outputs.append(item)
             return
-        stage = self.stages[index]
-        stats = counts[stage.name]
-        stats.received += 1
-        results = await self._call(stage, index, item, stats)
-        children: list[Any] = []
-        for result in results:
-            if isinstance(result, Rejection):
-                rejections.append(
-                    result.model_copy(
-                        update={
-                            "stage": result.stage or stage.name,
-                            "item_id": result.item_id or getattr(item, "id", "") or "",
-                            "document_id": result.document_id or root_id,
-                        }
-                    )
-                )
-                stats.rejected += 1
-                stats.rejections_by_rule[result.rule] = (
-                    stats.rejections_by_rule.get(result.rule, 0) + 1
-                )
-            else:
-                children.append(result)
-        if children:
-            stats.emitted += len(children)
-        if len(children) == 1:
-            await self._walk(children[0], index + 1, root_id, outputs, rejections, counts)
-        elif children:
-            outcomes = await asyncio.gather(
-                *(
-                    self._walk(child, index + 1, root_id, outputs, rejections, counts)
-                    for child in children
-                ),
-                return_exceptions=True,
-            )
-            for outcome in outcomes:  # every sibling has finished: nothing runs on unseen
-                if isinstance(outcome, BaseException):
-                    raise outcome
+        if not children:
+            return
+        stats.emitted += len(children)
+        outcomes = await asyncio.gather(
+            *(self._walk(child, index, root_id, outputs, rejections, counts) for child in children),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:  # every sibling has finished: nothing runs on unseen
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _call(self, stage: Stage, index: int, item: Any, stats: StageCounts) -> list[Any]:
         semaphore = self._semaphores[index]
@@ -419,6 +423,8 @@ class _Runner:
             if semaphore is not None:
                 async with semaphore:
                     result = await self._invoke(stage, index, item)
+            elif self._async_process[index]:  # the usual case, without a frame between
+                result = await stage.process(item)  # type: ignore[misc]
             else:
                 result = await self._invoke(stage, index, item)
         except asyncio.CancelledError:
