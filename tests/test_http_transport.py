@@ -592,6 +592,50 @@ def test_the_key_is_never_in_an_error_even_when_the_server_echoes_it() -> None:
         assert "***" in str(error) or "mid-reply" in str(error)
 
 
+LONG_KEY = "self-hosted-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 2  # longer than any quote
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda k: b"HTTP/1.1 4%s 0\r\n\r\n" % k,  # quoted: the status line's first 60 bytes
+        lambda k: b"HTTP/1.1 200 OK\r\nX%s\r\n\r\n" % k,  # a header line's first 60
+        lambda k: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: %s\r\n\r\n" % k,
+        lambda k: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nz%s\r\n" % k,
+        lambda k: b"HTTP/1.1 500 No\r\nContent-Length: 400\r\n\r\n" + (b"x" * 270 + k * 9)[:400],
+        lambda k: b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + (b"x" * 170 + k * 9)[:400],
+        lambda k: (
+            b"HTTP/1.1 302 F\r\nLocation: /%s%s\r\nContent-Length: 0\r\n\r\n"
+            % (
+                b"x" * 270,
+                k,
+            )
+        ),
+    ],
+    ids=["status", "header", "transfer", "chunk", "500-body", "200-body", "location"],
+)
+def test_a_long_key_echoed_where_the_error_quotes_only_its_start_is_masked_too(
+    make: Callable[[bytes], bytes],
+) -> None:
+    """Errors quote the first 40 to 300 characters of what the server sent; a key that
+    runs past that cut is masked as far as it is quoted, not left for a reader to see."""
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(make(LONG_KEY.encode()))
+        return False
+
+    async def test(server: Loopback) -> None:
+        client = OpenAICompatBackend(server.url, LONG_KEY, 5.0)
+        with pytest.raises(ModelError) as raised:
+            await ask(client)
+        await client.aclose()
+        shown = f"{raised.value} {raised.value!r}"
+        assert "***" in shown
+        assert LONG_KEY[:8] not in shown, shown
+
+    run(answer, test)
+
+
 def test_the_request_head_names_the_host_and_asks_for_an_uncompressed_reply() -> None:
     async def test(server: Loopback) -> None:
         client = OpenAICompatBackend(server.url + "/", None)  # no key: no Authorization

@@ -17,6 +17,8 @@ from gemlib.errors import ModelConfigError
 __all__ = ["MASK", "check_api_base", "scrub", "url_credentials", "url_without_credentials"]
 
 MASK = "***"
+_CUT_PREFIX = 8
+"""Characters of a secret's start that are masked wherever they appear (a secret cut short)."""
 
 # Each pattern is linear (no nested quantifiers) and keeps its prefix in group 1.
 _PATTERNS = (
@@ -35,15 +37,36 @@ _PATTERNS = (
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with the given ``secrets`` and anything shaped like a credential masked."""
+    """``text`` with the given ``secrets`` and anything shaped like a credential masked.
+
+    A secret cut short (an error quoting the first 60 bytes of a line the server echoed
+    the key into) is masked too: any run of its first :data:`_CUT_PREFIX` or more
+    characters.
+    """
     for secret in secrets:
         if secret and len(secret) >= 3:
             text = text.replace(secret, MASK)
+            if len(secret) > _CUT_PREFIX and secret[:_CUT_PREFIX] in text:
+                text = _mask_cut(text, secret)
     for pattern in _PATTERNS:
         text = pattern.sub(
             lambda m: m.group(1) + (MASK + "@" if m.group(0).endswith("@") else MASK), text
         )
     return text
+
+
+def _mask_cut(text: str, secret: str) -> str:
+    """``text`` with each run of ``secret``'s leading characters (at least
+    :data:`_CUT_PREFIX`) masked."""
+    head, start = secret[:_CUT_PREFIX], 0
+    kept: list[str] = []
+    while (found := text.find(head, start)) >= 0:
+        end = found + _CUT_PREFIX
+        while end < len(text) and end - found < len(secret) and text[end] == secret[end - found]:
+            end += 1
+        kept += (text[start:found], MASK)
+        start = end
+    return "".join(kept) + text[start:]
 
 
 def url_credentials(url: str) -> tuple[str, str] | None:
