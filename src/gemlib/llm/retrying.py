@@ -17,9 +17,6 @@ import asyncio
 import logging
 import math
 import random
-import sys
-from collections.abc import Awaitable
-from typing import TypeVar
 
 import attrs
 
@@ -34,6 +31,7 @@ from gemlib.errors import (
     ReplyTooLarge,
     TransientModelError,
 )
+from gemlib.llm.deadlines import Deadlines
 from gemlib.llm.limits import Limiter
 from gemlib.llm.protocol import Backend, ChatReply, ChatRequest
 from gemlib.llm.reasoning import separate_reasoning
@@ -42,8 +40,6 @@ from gemlib.llm.usage import ModelUsage
 __all__ = ["Retrying"]
 
 log = logging.getLogger("gemlib")
-
-T = TypeVar("T")
 
 
 @attrs.define
@@ -68,6 +64,15 @@ class Retrying:
     _reached: bool = attrs.field(init=False, default=False)
     _capped_retry_after: bool = attrs.field(init=False, default=False)
     _asked_retry_after: float | None = attrs.field(init=False, default=None)
+    _deadline: Deadlines | None = attrs.field(init=False, default=None)
+
+    def _deadlines(self) -> Deadlines:
+        """The attempts' timer on the running event loop (a later run gets its own)."""
+        loop = asyncio.get_running_loop()
+        deadlines = self._deadline
+        if deadlines is None or not deadlines.serves(self.attempt_timeout, loop):
+            deadlines = self._deadline = Deadlines(self.attempt_timeout, loop)
+        return deadlines
 
     async def send(self, request: ChatRequest, ledger: ModelUsage) -> ChatReply:
         """The reply to ``request``, after the retries its failures allow; usage booked."""
@@ -79,7 +84,7 @@ class Retrying:
             if self.batched:
                 ledger.batched += 1
             try:
-                reply = await _within(self.attempt_timeout, self.backend.acomplete(request))
+                reply = await self._deadlines().run(self.backend.acomplete(request))
                 if len(reply.text) > self.max_reply_bytes:  # a backend that cannot stop early
                     raise ReplyTooLarge(
                         f"a reply of {len(reply.text)} characters (max_reply_bytes="
@@ -181,18 +186,6 @@ class Retrying:
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)
-
-
-async def _within(seconds: float, reply: Awaitable[T]) -> T:
-    """``await reply``, raising ``TimeoutError`` after ``seconds``.
-
-    Before Python 3.12, ``asyncio.wait_for`` wraps the awaitable in a task of its
-    own; ``asyncio.timeout`` (3.11+) waits in the caller's task: a task less per request.
-    """
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await reply
-    return await asyncio.wait_for(reply, seconds)  # pragma: no cover (Python 3.10)
 
 
 def _storable(reply: ChatReply) -> ChatReply:
