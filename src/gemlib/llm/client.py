@@ -304,7 +304,7 @@ class LLM:
         try:
             key, hit = self._cache.lookup(request)  # CacheError if it cannot be opened: fatal
             if hit is not None:
-                ledger.cache_hits += 1
+                ledger.count("cache_hits")
                 return hit
             reply = await self._sender.send(request, ledger)
         except (ModelError, CacheError) as exc:

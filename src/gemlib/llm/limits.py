@@ -151,10 +151,12 @@ class Limiter:
                 raise
         else:
             self.active += 1
-        self.peak = max(self.peak, self.active)
+        if self.active > self.peak:
+            self.peak = self.active
         try:
-            # A pause can be extended while we sleep (another 429), hence the loop.
-            while (wait := self.paused_until - self.clock.now()) > 0:
+            # A pause can be extended while we sleep (another 429), hence the loop;
+            # before any 429 there is none to wait for, nor a clock to read.
+            while self.paused_until and (wait := self.paused_until - self.clock.now()) > 0:
                 await self.clock.sleep(wait)
             if self._requests is not None:
                 await self._requests.take(1)
@@ -172,7 +174,8 @@ class Limiter:
             if self._streak >= self.concurrency:
                 self._streak = 0
                 self.concurrency += 1
-        self._wake()
+        if self._state.waiters:
+            self._wake()
 
     def _wake(self) -> None:
         waiters = self._state.waiters
@@ -192,6 +195,11 @@ class Limiter:
     def pause_left(self) -> float:
         """Seconds until the pause of the last 429 ends (0 when not paused)."""
         return max(0.0, self.paused_until - self.clock.now())
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether requests must bring a token estimate (a ``tpm`` limit is set)."""
+        return self._tokens is not None
 
     def settle_tokens(self, estimated: int, actual: int) -> None:
         """Correct the token budget once the real usage of a request is known."""

@@ -76,13 +76,14 @@ class Retrying:
 
     async def send(self, request: ChatRequest, ledger: ModelUsage) -> ChatReply:
         """The reply to ``request``, after the retries its failures allow; usage booked."""
-        estimate = request.estimated_tokens()
+        limiter = self.limiter
+        estimate = request.estimated_tokens() if limiter.counts_tokens else 0
         attempt = 0
         while True:
-            await self.limiter.acquire(estimate)
-            ledger.requests += 1
+            await limiter.acquire(estimate)
+            ledger.count("requests")
             if self.batched:
-                ledger.batched += 1
+                ledger.count("batched")
             try:
                 reply = await self._deadlines().run(self.backend.acomplete(request))
                 if len(reply.text) > self.max_reply_bytes:  # a backend that cannot stop early
@@ -93,7 +94,7 @@ class Retrying:
                     )
                 reply = _storable(separate_reasoning(reply))
             except BaseException as exc:
-                self.limiter.release(ok=False)  # every exit frees the slot
+                limiter.release(ok=False)  # every exit frees the slot
                 if not isinstance(exc, Exception):
                     raise  # cancelled: the run is stopping
                 if isinstance(exc, CacheError):  # the batch ledger unusable: stop the run
@@ -109,21 +110,19 @@ class Retrying:
                     if error.retry_after is not None:
                         delay = self._retry_after(error.retry_after, delay)
                         delay += random.uniform(0, 0.1)
-                    self.limiter.rate_limited(delay)
+                    limiter.rate_limited(delay)
                 else:
                     await asyncio.sleep(delay)
                 attempt += 1
                 ledger.retries += 1
                 continue
             self._reached = True
-            self.limiter.release(ok=True)
-            self.limiter.settle_tokens(estimate, reply.prompt_tokens + reply.completion_tokens)
-            ledger.prompt_tokens += reply.prompt_tokens
-            ledger.completion_tokens += reply.completion_tokens
-            if reply.reasoning_tokens:  # a pydantic assignment costs ~2 us: skip adding 0
-                ledger.reasoning_tokens += reply.reasoning_tokens
-            if reply.cost:
-                ledger.cost += reply.cost
+            limiter.release(ok=True)
+            if estimate:
+                limiter.settle_tokens(estimate, reply.prompt_tokens + reply.completion_tokens)
+            ledger.count_reply(
+                reply.prompt_tokens, reply.completion_tokens, reply.reasoning_tokens, reply.cost
+            )
             return reply
 
     def _model_error(self, exc: Exception) -> ModelError:

@@ -28,6 +28,28 @@ class ModelUsage(BaseModel):
     batched: int = 0
     """Of ``requests``, those sent in provider batches (batch mode)."""
 
+    def count(self, name: str, amount: float = 1) -> None:
+        """Add ``amount`` to the figure ``name``, as ``+=`` would, for a fraction of the CPU.
+
+        The request path books every request and reply: pydantic's ``__setattr__``
+        costs several times a dict write, and assignment here validates nothing.
+        """
+        self.__dict__[name] += amount
+        self.__pydantic_fields_set__.add(name)
+
+    def count_reply(self, prompt: int, completion: int, reasoning: int, cost: float) -> None:
+        """Add a reply's tokens and cost (see :meth:`count`); zeros leave their figure alone."""
+        figures, counted = self.__dict__, self.__pydantic_fields_set__
+        figures["prompt_tokens"] += prompt
+        figures["completion_tokens"] += completion
+        counted.update(_TOKENS)
+        if reasoning:
+            figures["reasoning_tokens"] += reasoning
+            counted.add("reasoning_tokens")
+        if cost:
+            figures["cost"] += cost
+            counted.add("cost")
+
     def merge(self, other: ModelUsage) -> None:
         """Add ``other``'s figures into this one."""
         for name in type(self).model_fields:
@@ -39,6 +61,8 @@ class ModelUsage(BaseModel):
             **{name: getattr(self, name) - getattr(other, name) for name in type(self).model_fields}
         )
 
+
+_TOKENS = ("prompt_tokens", "completion_tokens")
 
 UsageByStage = dict[str, dict[str, ModelUsage]]
 """Model usage by stage name, then by model name."""
