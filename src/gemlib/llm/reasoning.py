@@ -94,6 +94,8 @@ def separate_reasoning(reply: ChatReply) -> ChatReply:
     estimated as the reasoning's share of the completion tokens, by length.
     """
     found, answer = split_reasoning(reply.text)
+    if not found and not reply.reasoning:  # most replies: nothing to join
+        return reply
     reasoning = _joined([reply.reasoning, found])
     if not reasoning:
         return reply
