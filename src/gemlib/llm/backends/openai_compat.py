@@ -156,18 +156,15 @@ class OpenAICompatBackend:
             raise TransientModelError(
                 f"unreadable reply: {self._scrub(text[:200])!r}", model=request.model
             ) from None
-        reply = parse_completion(data, request.model)
-        return attrs.evolve(
-            reply,
-            cost=cost(request.model, reply.prompt_tokens, reply.completion_tokens)
-            if self.price
-            else 0.0,
-            latency=time.perf_counter() - started,
-        )
+        latency = time.perf_counter() - started
+        return parse_completion(data, request.model, priced=self.price, latency=latency)
 
 
-def parse_completion(data: Any, model: str) -> ChatReply:
-    """A chat completion's JSON body as a :class:`ChatReply` (cost and latency left at 0).
+def parse_completion(
+    data: Any, model: str, *, priced: bool = False, latency: float = 0.0
+) -> ChatReply:
+    """A chat completion's JSON body as a :class:`ChatReply`, its cost from the price
+    table when ``priced`` (else 0), taking ``latency`` seconds.
 
     Raises :class:`TransientModelError` for a body that is not a completion.
     """
@@ -181,12 +178,16 @@ def parse_completion(data: Any, model: str) -> ChatReply:
         details = details if isinstance(details, dict) else {}
         if not isinstance(content, str):
             raise TypeError("the content is not a string")
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
         return ChatReply(
             text=content,
             finish_reason=str(choice.get("finish_reason") or "stop"),
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost=cost(model, prompt, completion) if priced else 0.0,
             model=model,
+            latency=latency,
             reasoning=reasoning if isinstance(reasoning, str) else "",
             reasoning_tokens=int(details.get("reasoning_tokens") or 0),
         )
