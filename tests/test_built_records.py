@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
-from gemlib import Message, Tool, ToolCall
+from gemlib import Document, Message, Provenance, StageRecord, Tool, ToolCall
 from gemlib.errors import ParseError
 from gemlib.formats import gem_tags
-from gemlib.model._base import built_valid
+from gemlib.model._base import _Model, built_valid, copied
 from teacher import GENERATION, REFINEMENT, THOUGHT
 
 
@@ -142,3 +142,31 @@ def test_what_validating_refused_is_still_refused() -> None:
     call = '<user>Hi</user><assistant><func>{"name": "f", "arguments": {}}</func></assistant>'
     with pytest.raises(ValidationError, match="id\n  Input should be a valid string"):
         gem_tags.parse_conversation(call, lambda n: n)  # type: ignore[arg-type,return-value]
+
+
+class _WithPrivate(_Model):
+    text: str
+    _cache: dict[str, int] = PrivateAttr(default_factory=dict)
+
+
+class _WithExtra(_Model):
+    model_config = ConfigDict(extra="allow")
+    text: str
+
+
+@pytest.mark.parametrize(
+    ("record", "update"),
+    [
+        (Provenance(document_id="d", segment_index=2), {"stages": (StageRecord(stage="s"),)}),
+        (Document(id="x", text="t"), {"provenance": Provenance(document_id="x")}),
+        (Document(text="t", meta={"a": 1}), {"meta": {}, "parent_id": "p"}),
+        (Message(role="user", content="hi"), {}),
+        (_WithPrivate(text="t"), {"text": "u"}),
+        (_WithExtra(text="t", more=1), {"text": "u"}),
+    ],
+)
+def test_a_copied_record_is_what_model_copy_makes(record: Any, update: dict[str, Any]) -> None:
+    made = copied(record, **update)
+    assert_identical(made, record.model_copy(update=update))
+    assert made is not record
+    assert made.model_dump_json() == record.model_copy(update=update).model_dump_json()

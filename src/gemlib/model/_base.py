@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["built_valid", "stable_id", "validation_summary"]
+__all__ = ["built_valid", "copied", "stable_id", "validation_summary"]
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -68,6 +68,27 @@ def built_valid(cls: type[_M], **values: Any) -> _M:
     object.__setattr__(record, "__pydantic_extra__", None)
     object.__setattr__(record, "__pydantic_private__", None)
     return record
+
+
+def copied(record: _M, **update: Any) -> _M:
+    """``record.model_copy(update=update)`` in about half its time, for a gemlib record.
+
+    The same fields in the same order, the updated values unvalidated (as
+    ``model_copy`` leaves them) and the same ``model_fields_set`` plus the updated
+    names. A record with private attributes or extra fields is copied by
+    ``model_copy`` itself.
+    """
+    if record.__pydantic_private__ is not None or record.__pydantic_extra__ is not None:
+        return record.model_copy(update=update)
+    cls = type(record)
+    new = cls.__new__(cls)
+    object.__setattr__(new, "__dict__", {**record.__dict__, **update})
+    object.__setattr__(
+        new, "__pydantic_fields_set__", record.__pydantic_fields_set__ | update.keys()
+    )
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
 
 
 def validation_summary(exc: ValidationError, whole: str = "record") -> str:

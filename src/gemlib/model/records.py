@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from gemlib.model._base import _Model, stable_id
+from gemlib.model._base import _Model, copied, stable_id
 
 __all__ = ["Document", "Problem", "Provenance", "Rejection", "StageRecord"]
 
@@ -39,7 +39,7 @@ class Provenance(_Model):
 
     def add(self, record: StageRecord) -> Provenance:
         """A copy with ``record`` appended to the stage history."""
-        return self.model_copy(update={"stages": (*self.stages, record)})
+        return copied(self, stages=(*self.stages, record))
 
 
 class Document(_Model):

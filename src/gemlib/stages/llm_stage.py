@@ -38,6 +38,7 @@ from gemlib.llm.client import LLM, as_llm
 from gemlib.llm.structured import Answer, ask
 from gemlib.llm.usage import ModelUsage
 from gemlib.model import Provenance, Rejection, StageRecord
+from gemlib.model._base import _Model, copied
 from gemlib.pipeline.stage import Stage, output_types_of, signature_types
 from gemlib.prompts import load_prompt
 
@@ -156,4 +157,6 @@ def _with_record(value: Any, record: StageRecord) -> Any:
         document_id=getattr(value, "document_id", None) or value.id,  # type: ignore[attr-defined]
         segment_index=getattr(value, "segment_index", None),
     )
+    if isinstance(value, _Model):  # gemlib's own records, copied the quick way
+        return copied(value, provenance=provenance.add(record))
     return value.model_copy(update={"provenance": provenance.add(record)})
