@@ -22,6 +22,7 @@ from gemlib import Document, Pipeline, Rejection, RunAborted
 from gemlib.llm import LLM, ScriptedBackend
 from gemlib.llm.protocol import ChatRequest
 from gemlib.llm.structured import ParseError
+from gemlib.pipeline import rundir
 from gemlib.pipeline.stage import stage
 from gemlib.stages import LLMStage
 
@@ -293,3 +294,26 @@ def test_an_item_whose_record_cannot_be_written_leaves_no_line_behind(tmp_path: 
     result = pipeline.run(["good", "better"], run_dir=tmp_path, progress_interval=None)
     assert result.stats.resumed == 1
     assert [d.text for d in result.outputs] == ["good", "better"]
+
+
+@pytest.mark.parametrize("bits", [8, rundir._FILTER_BITS])
+def test_finished_and_repeated_ids_are_found_whatever_the_filter_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bits: int
+) -> None:
+    # With 8 bits every ID seems finished and each is looked up; with the real size
+    # almost none is: either way the answers are the database's.
+    monkeypatch.setattr(rundir, "_FILTER_BITS", bits)
+    texts = [f"text {i}" for i in range(40)]
+    first = Pipeline([stage(_unwritable)]).run(
+        [*texts[:20], texts[3], texts[19]],  # each repeat comes after its first is committed
+        run_dir=tmp_path,
+        progress_interval=None,
+        commit_interval=0,
+        max_in_flight=1,
+    )
+    assert (first.stats.outputs, first.stats.duplicates) == (20, 2)
+    second = Pipeline([stage(_unwritable)]).run(
+        [*texts, texts[30], texts[0]], run_dir=tmp_path, progress_interval=None, max_in_flight=1
+    )
+    assert (second.stats.resumed, second.stats.duplicates) == (21, 1)
+    assert sorted(d.text for d in second.outputs) == sorted(texts)

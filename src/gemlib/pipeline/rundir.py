@@ -30,7 +30,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar
 
@@ -342,6 +342,10 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_FILTER_BITS = 1 << 23
+"""Bits of the finished-items filter (1 MB): one in eight set after a million items."""
+
+
 @attrs.define
 class Progress:
     """The progress database of a run directory open for writing (its lock held).
@@ -351,6 +355,9 @@ class Progress:
 
     run_dir: RunDir
     db: sqlite3.Connection
+    _maybe_done: bytearray | None = None
+    """One bit per hash of the IDs of finished items (read on first use): a clear bit
+    means not finished, so most items of a fresh run are looked up without a query."""
 
     def next_session(self) -> int:
         """Count a new session and return its number."""
@@ -379,13 +386,26 @@ class Progress:
 
     def session_of(self, item_id: str) -> int | None:
         """The session that finished ``item_id``, if one did."""
+        if self._maybe_done is None:
+            self._maybe_done = bytearray(_FILTER_BITS // 8)
+            self._note_done(row[0] for row in self.db.execute("SELECT id FROM items"))
+        bit = hash(item_id) & (_FILTER_BITS - 1)
+        if not self._maybe_done[bit >> 3] & (1 << (bit & 7)):
+            return None
         row = self.db.execute("SELECT session FROM items WHERE id=?", (item_id,)).fetchone()
         return None if row is None else int(row[0])
+
+    def _note_done(self, ids: Iterable[str]) -> None:
+        done = self._maybe_done
+        if done is not None:
+            for item_id in ids:
+                bit = hash(item_id) & (_FILTER_BITS - 1)
+                done[bit >> 3] |= 1 << (bit & 7)
 
     def record_done(
         self,
         session: int,
-        items: Iterable[tuple[str, int, int]],
+        items: Sequence[tuple[str, int, int]],
         lengths: Mapping[str, int],
         stats: Mapping[str, StageStats],
         usage: UsageByStage,
@@ -413,6 +433,7 @@ class Progress:
         }
         db.execute("INSERT OR REPLACE INTO kv VALUES ('usage', ?)", (json.dumps(dumped),))
         db.execute("COMMIT")
+        self._note_done(i for i, _, _ in items)
 
     def rollback(self) -> None:
         """Undo a transaction left open by a failed :meth:`record_done`."""

@@ -247,8 +247,10 @@ class DirStore(Store):
     def seen(self, item_id: str) -> str | None:
         if item_id in self._pending_ids:
             return "duplicate"
-        with self._db_errors():
+        try:  # not the _db_errors() context manager: this runs once per corpus item
             session = self._progress.session_of(item_id)
+        except sqlite3.Error as exc:
+            raise RunDirError(db_problem(self.run_dir.progress_file, exc, False)) from None
         if session is None:
             return None
         return "duplicate" if session == self.session else "resumed"
