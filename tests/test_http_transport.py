@@ -536,6 +536,18 @@ def test_a_refused_port_is_connect_failed_and_stops_a_run_as_unreachable() -> No
         llm.complete([{"role": "user", "content": "hi"}])
 
 
+def test_port_zero_is_port_zero_not_the_default_port() -> None:
+    """``:0`` is no port: the request fails, never goes (with the key) to port 80."""
+
+    async def once() -> None:
+        client = backend("http://127.0.0.1:0/v1")
+        with pytest.raises(ConnectFailed, match=r"cannot connect to 127\.0\.0\.1:0 "):
+            await ask(client)
+        await client.aclose()
+
+    asyncio.run(once())
+
+
 @pytest.mark.parametrize(
     ("key", "url"),
     [

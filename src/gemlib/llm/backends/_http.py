@@ -133,7 +133,7 @@ class HttpClient:
             raise ValueError("not an http(s) URL with a host")
         host = parts.hostname
         default_port = 443 if parts.scheme == "https" else 80
-        port = parts.port or default_port
+        port = default_port if parts.port is None else parts.port  # ':0' is not the default
         name = host if ":" in host or host.isascii() else host.encode("idna").decode("ascii")
         authority = f"[{name}]" if ":" in name else name
         if port != default_port:
