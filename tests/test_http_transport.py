@@ -314,6 +314,8 @@ async def _expect_text(server: Loopback, text: str) -> None:
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "Transfer-Encoding"),
         (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}", "identity"),
         (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "switched protocols"),
+        (b"HTTP/1.1 099 X\r\n\r\n" + ok("smuggled"), "a status of 99"),
+        (b"HTTP/1.1 000 X\r\nContent-Length: 2\r\n\r\n{}", "a status of 0"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "mid-reply"),
     ],
 )

@@ -483,6 +483,8 @@ class _Connection(asyncio.Protocol):
             key = name.decode("ascii").lower()
             text = value.strip(b" \t").decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        if status < 100:  # no such status; read as interim, its body would be the next head
+            raise ProtocolError(f"a status of {status} (statuses run from 100 to 599)")
         if status < 200:
             if status == 101:
                 raise ProtocolError("the server switched protocols (101), which nothing asked")
