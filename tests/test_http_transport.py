@@ -538,6 +538,14 @@ def test_a_refused_port_is_connect_failed_and_stops_a_run_as_unreachable() -> No
         llm.complete([{"role": "user", "content": "hi"}])
 
 
+@pytest.mark.parametrize("timeout", [None, "5", 0, -1, float("nan"), float("inf")])
+def test_a_timeout_that_is_no_bound_is_refused_when_the_llm_is_built(timeout: Any) -> None:
+    """Every request would fail (``None``: "the backend failed: TypeError", where aiohttp
+    took it for no timeout; 0: at once) or could hang (infinity): said once, at ``LLM(...)``."""
+    with pytest.raises((TypeError, ValueError), match="timeout"):
+        LLM("openai/x", api_base="http://127.0.0.1:9/v1", api_key=KEY, timeout=timeout)
+
+
 def test_port_zero_is_port_zero_not_the_default_port() -> None:
     """``:0`` is no port: the request fails, never goes (with the key) to port 80."""
 

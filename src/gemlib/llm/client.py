@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -85,10 +86,16 @@ class LLM:
     timeout: float = attrs.field(
         default=attrs.Factory(
             lambda self: default_timeout(backend_type(str(self.model))), takes_self=True
-        )
+        ),
+        validator=[  # every wait bounded: None, 0, NaN or infinity refused here, not per request
+            attrs.validators.instance_of((int, float)),
+            attrs.validators.gt(0),
+            attrs.validators.lt(math.inf),
+        ],
     )
-    """Seconds one attempt may take; defaults to the backend's ``default_timeout``: 120 for
-    a server, 1800 for a ``local/`` model (a long reply on a busy CPU is slow, not lost)."""
+    """Seconds one attempt may take (a finite number above 0); defaults to the backend's
+    ``default_timeout``: 120 for a server, 1800 for a ``local/`` model (a long reply on a
+    busy CPU is slow, not lost)."""
     max_retry_after: float = attrs.field(default=120.0, validator=attrs.validators.ge(0.0))
     """The longest pause a ``Retry-After`` header can impose (``inf``, a day or
     garbage are capped to it, with a warning)."""
