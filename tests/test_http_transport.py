@@ -313,6 +313,8 @@ async def _expect_text(server: Loopback, text: str) -> None:
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", "longer than"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "Transfer-Encoding"),
         (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}", "identity"),
+        (b"HTTP/1.1 200 OK\r\nX-Bare: a\rb\r\nContent-Length: 2\r\n\r\n{}", "malformed header"),
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"x" * 9000 + b"\r\n\r\n", "line of more than"),
         (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "switched protocols"),
         (b"HTTP/1.1 099 X\r\n\r\n" + ok("smuggled"), "a status of 99"),
         (b"HTTP/1.1 000 X\r\nContent-Length: 2\r\n\r\n{}", "a status of 0"),
@@ -330,6 +332,24 @@ def test_malformed_replies_are_transient_errors_saying_what_is_wrong(
     error = failure(answer)
     assert type(error) is TransientModelError
     assert reason in str(error)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\nContent-Type: application/json\nContent-Length: %d\n\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\nContent-Length: %d\r\n\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d, %d\r\n\r\n",
+        b"HTTP/1.1 200 \r\nContent-Length:%d  \r\nX-Empty:\r\n\r\n",
+    ],
+)
+def test_lenient_but_unambiguous_heads_are_read(head: bytes) -> None:
+    """Lines ending in a bare LF, a length repeated with the same value, an empty reason
+    phrase, no space after a colon, trailing spaces: read as the one reply they can mean."""
+    body = completion("lenient")
+    raw = head % ((len(body),) * head.count(b"%d")) + body
+    run(replies(raw, raw), lambda server: _expect_text(server, "lenient"))
 
 
 def _endless(first: bytes, piece: bytes) -> Answer:
@@ -361,6 +381,17 @@ def test_an_endless_head_is_cut_off_at_its_bound_not_at_the_timeout(
     assert type(error) is TransientModelError
     assert reason in str(error)
     assert time.monotonic() - started < 5
+
+
+def test_a_body_in_endless_tiny_chunks_is_refused_early() -> None:
+    """Each chunk costs a pass of the Python parser: one-byte chunks until the cap (16 MiB)
+    would hold the event loop for a minute of CPU. Refused after the first 1024."""
+    first = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    started = time.process_time()
+    error = failure(_endless(first, b"1\r\nx\r\n" * 100), timeout=30)
+    assert type(error) is TransientModelError
+    assert "chunks of under 16 bytes" in str(error)
+    assert time.process_time() - started < 2
 
 
 @pytest.mark.parametrize(
@@ -481,6 +512,33 @@ def test_failures_leak_no_socket() -> None:
         await client.aclose()
         await asyncio.sleep(0.05)
         assert len(os.listdir("/proc/self/fd")) - before <= server.connections - server.closed
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc")
+    run(answer, test)
+
+
+def test_closing_the_backend_mid_flight_ends_every_request_and_leaks_nothing() -> None:
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        if n < 4:
+            writer.write(ok(f"reply {n}"))
+            return True
+        await asyncio.sleep(10)
+        return False
+
+    async def test(server: Loopback) -> None:
+        before = len(os.listdir("/proc/self/fd"))
+        client = backend(server.url)
+        await asyncio.gather(*(ask(client) for _ in range(4)))  # four pooled connections
+        flight = [asyncio.create_task(ask(client)) for _ in range(6)]  # four reused, two new
+        await asyncio.sleep(0.2)
+        await client.aclose()
+        done = await asyncio.wait_for(asyncio.gather(*flight, return_exceptions=True), 5)
+        assert all(type(error) is TransientModelError for error in done), done
+        await asyncio.sleep(0.05)
+        assert len(os.listdir("/proc/self/fd")) - before <= server.connections - server.closed
+        assert client._client is not None
+        assert client._client._pools == {}
 
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc")

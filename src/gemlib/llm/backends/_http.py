@@ -74,12 +74,18 @@ HAPPY_EYEBALLS_DELAY = 0.25
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_LINE_END = re.compile(rb"\r?\n")
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?:[ \t][^\r\n]*)?")
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# A head is checked whole by one pattern (lines bounded by MAX_LINE), its fields read by
+# another; only a head that fails is split into lines, to say what is wrong with it.
+_TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]"
+_STATUS_LINE = f"HTTP/1\\.([01]) ([0-9]{{3}})(?:[ \\t][^\\r\\n]{{0,{MAX_LINE - 13}}})?"
+_FIELD_LINE = f"{_TOKEN}{{1,{MAX_LINE}}}:[^\\r\\n]{{0,{MAX_LINE}}}"
+_WHOLE_HEAD = re.compile(f"({_STATUS_LINE})(?:\\r?\\n{_FIELD_LINE})*")
+_FIELD = re.compile(f"\\n({_TOKEN}+):[ \\t]*([^\\r\\n]*)")
+_LINE_END = re.compile("\\r?\\n")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 _DIGITS = re.compile(r"[0-9]+")
 _MAX_DIGITS = 15  # a size written with more digits passes any cap (and int() of it is slow)
+_FREE_CHUNKS, _MIN_CHUNK = 1024, 16  # past that many chunks, at least this many bytes each
 
 
 class ConnectError(Exception):
@@ -108,8 +114,8 @@ class BodyTooLarge(Exception):
 
 
 class Response(NamedTuple):
-    """A reply: its status, its header fields (names in lower case, repeats joined by
-    ``", "``), and its body."""
+    """A reply: its status, its header fields (names in lower case, values without their
+    leading whitespace, repeats joined by ``", "``), and its body."""
 
     status: int
     headers: dict[str, str]
@@ -196,6 +202,7 @@ class _Pool:
         self.server_hostname = server_hostname
         self.idle: dict[_Connection, float] = {}  # -> when it went idle; the newest last
         self.open: set[_Connection] = set()
+        self.closed = False
 
     async def post(self, data: bytes, max_body: int, deadline: float) -> Response:
         connection = self._reusable()
@@ -224,6 +231,8 @@ class _Pool:
         return None
 
     async def _connect(self, deadline: float) -> _Connection:
+        if self.closed:  # aclose() ran while this request was in flight
+            raise ProtocolError("the client was closed while the request was in flight")
         made: list[_Connection] = []
 
         def connection() -> _Connection:
@@ -249,6 +258,9 @@ class _Pool:
                     f"cannot connect to {host}:{port} ({type(exc).__name__}: {exc})"
                 ) from None
             raise
+        if self.closed:  # aclose() ran while it opened
+            made[0].abort()
+            raise ProtocolError("the client was closed while the request was in flight")
         return made[0]
 
     async def _exchange(
@@ -262,13 +274,14 @@ class _Pool:
             raise
         finally:
             timer.cancel()
-        if connection.reusable:
+        if connection.reusable and not self.closed:
             self.idle[connection] = self.loop.time()
         else:
             connection.abort()
         return response
 
     def close(self) -> None:
+        self.closed = True
         for connection in list(self.open):
             connection.abort()
         self.idle.clear()
@@ -293,7 +306,9 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body = bytearray()  # a chunked body, as its chunks arrive
         self._left = 0  # bytes of the sized body or of the current chunk
+        self._pos = 0  # bytes of the buffer the chunk states have read
         self._trailer = 0  # bytes of trailer fields so far
+        self._chunks = 0  # chunks of the body so far
         self._answered = False  # a byte of the reply arrived
         self._keep_alive = False
         self._lost = False
@@ -380,10 +395,19 @@ class _Connection(asyncio.Protocol):
         # Bytes past the reply's end mean the two sides disagree on where it ends.
         self.reusable = self._keep_alive and not extra and not self._lost
         self._buffer.clear()
+        self._pos = 0
         assert self._reply is not None
         self._reply.set_result(Response(self._status, self._headers, body))
 
     def _parse(self) -> None:
+        try:
+            self._advance()
+        finally:  # what the chunk states read is dropped once per arrival, not per chunk
+            if self._pos:
+                del self._buffer[: self._pos]
+                self._pos = 0
+
+    def _advance(self) -> None:
         buffer = self._buffer
         while True:
             state = self._state
@@ -407,12 +431,19 @@ class _Connection(asyncio.Protocol):
                     raise BodyTooLarge(self._max_body)
                 self._left = int(size, 16)
                 self._state = _CHUNK_DATA if self._left else _TRAILER
+                self._chunks += 1
+                if self._chunks > _FREE_CHUNKS and self._chunks * _MIN_CHUNK > len(self._body):
+                    raise ProtocolError(
+                        f"a body in chunks of under {_MIN_CHUNK} bytes on average (each "
+                        "costs a pass of this parser: refused past the first "
+                        f"{_FREE_CHUNKS})"
+                    )
             elif state == _CHUNK_DATA:
-                taken = min(len(buffer), self._left)
+                taken = min(len(buffer) - self._pos, self._left)
                 if not taken:
                     return
-                self._body += buffer[:taken]
-                del buffer[:taken]
+                self._body += buffer[self._pos : self._pos + taken]
+                self._pos += taken
                 self._left -= taken
                 if self._left:
                     return
@@ -429,7 +460,7 @@ class _Connection(asyncio.Protocol):
                 if line is None:
                     return
                 if not line:
-                    self._finish(bytes(self._body), extra=bool(buffer))
+                    self._finish(bytes(self._body), extra=len(buffer) > self._pos)
                     return
                 self._trailer += len(line)
                 if self._trailer > MAX_HEAD:
@@ -440,65 +471,71 @@ class _Connection(asyncio.Protocol):
                 return
 
     def _line(self) -> bytes | None:
-        """The next line of the buffer without its end, or ``None`` until it is whole."""
-        buffer = self._buffer
-        end = buffer.find(b"\n")
+        """The next line from ``_pos`` without its end, or ``None`` until it is whole."""
+        buffer, start = self._buffer, self._pos
+        end = buffer.find(b"\n", start, start + MAX_LINE + 1)
         if end < 0:
-            if len(buffer) > MAX_LINE:
+            if len(buffer) - start > MAX_LINE:
                 raise ProtocolError(f"a line of more than {MAX_LINE} bytes")
             return None
-        if end > MAX_LINE:
-            raise ProtocolError(f"a line of more than {MAX_LINE} bytes")
-        line = bytes(buffer[:end])
-        del buffer[: end + 1]
-        return line[:-1] if line.endswith(b"\r") else line
+        self._pos = end + 1
+        if end > start and buffer[end - 1] == 13:  # CR
+            end -= 1
+        return bytes(buffer[start:end])
 
     def _head(self) -> bool:
         """Parse a whole head if the buffer holds one; ``False`` until it does."""
         buffer = self._buffer
-        blank = _BLANK_LINE.search(buffer, max(self._scanned - 3, 0))
-        if blank is None:
-            self._scanned = len(buffer)
-            if len(buffer) - buffer.rfind(b"\n") - 1 > MAX_LINE:
-                raise ProtocolError(f"a header line of more than {MAX_LINE} bytes")
-            if len(buffer) > MAX_HEAD:
-                raise ProtocolError(f"a reply head of more than {MAX_HEAD} bytes")
-            return False
+        start = max(self._scanned - 3, 0)
+        end = buffer.find(b"\r\n\r\n", start)  # the common case: ten times faster than the pattern
+        if end >= 0 and buffer.count(b"\n", 0, end) == buffer.count(b"\r\n", 0, end):
+            after = end + 4
+        else:  # not whole yet, or lines ending in a bare LF: the general pattern
+            blank = _BLANK_LINE.search(buffer, start)
+            if blank is None:
+                self._scanned = len(buffer)
+                if len(buffer) - buffer.rfind(b"\n") - 1 > MAX_LINE:
+                    raise ProtocolError(f"a header line of more than {MAX_LINE} bytes")
+                if len(buffer) > MAX_HEAD:
+                    raise ProtocolError(f"a reply head of more than {MAX_HEAD} bytes")
+                return False
+            end, after = blank.span()
         self._scanned = 0
-        if blank.start() > MAX_HEAD:
+        if end > MAX_HEAD:
             raise ProtocolError(f"a reply head of more than {MAX_HEAD} bytes")
-        lines = _LINE_END.split(bytes(buffer[: blank.start()]))
-        del buffer[: blank.end()]
-        if max(map(len, lines)) > MAX_LINE:
-            raise ProtocolError(f"a header line of more than {MAX_LINE} bytes")
-        status_line = _STATUS_LINE.fullmatch(lines[0])
-        if status_line is None:
-            raise ProtocolError(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
-        status = int(status_line.group(2))
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name):
-                raise ProtocolError(f"a malformed header line: {line[:60]!r}")
-            key = name.decode("ascii").lower()
-            text = value.strip(b" \t").decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        text = buffer[:end].decode("latin-1")
+        del buffer[:after]
+        head = _WHOLE_HEAD.fullmatch(text)
+        if head is None:
+            raise _malformed(text)
+        status = int(head.group(3))
         if status < 100:  # no such status; read as interim, its body would be the next head
             raise ProtocolError(f"a status of {status} (statuses run from 100 to 599)")
         if status < 200:
             if status == 101:
                 raise ProtocolError("the server switched protocols (101), which nothing asked")
             return True  # an interim reply (100 Continue, 103 Early Hints): the next head
+        fields = _FIELD.findall(text, head.end(1))
+        headers = {name.lower(): value for name, value in fields}
+        if len(headers) < len(fields):  # a field given more than once: its values joined
+            headers = {}
+            for name, value in fields:
+                key = name.lower()
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
         self._status, self._headers = status, headers
-        self._frame(status, status_line.group(1) == b"1", headers)
+        self._frame(status, head.group(2) == "1", headers)
         return True
 
     def _frame(self, status: int, http11: bool, headers: dict[str, str]) -> None:
         """How the body ends, and whether the connection outlives it."""
-        tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
-        self._keep_alive = "close" not in tokens if http11 else "keep-alive" in tokens
-        encoding = headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("identity", ""):
+        connection = headers.get("connection")
+        if connection is None:
+            self._keep_alive = http11
+        else:
+            tokens = {token.strip().lower() for token in connection.split(",")}
+            self._keep_alive = "close" not in tokens if http11 else "keep-alive" in tokens
+        encoding = headers.get("content-encoding")
+        if encoding is not None and encoding.strip().lower() not in ("identity", ""):
             raise ProtocolError(
                 f"a reply compressed as {encoding[:40]!r}, though the request asked for identity"
             )
@@ -511,22 +548,38 @@ class _Connection(asyncio.Protocol):
             if codings != ["chunked"]:
                 raise ProtocolError(f"an unsupported Transfer-Encoding: {transfer[:60]!r}")
             self._body = bytearray()
-            self._trailer = 0
+            self._trailer = self._chunks = 0
             self._state = _CHUNK_SIZE
             if length is not None:  # both: a smuggling attempt or a broken proxy
                 self._keep_alive = False
         elif length is not None:
-            values = {value.strip() for value in length.split(",")}
-            size = values.pop()
-            if values or not _DIGITS.fullmatch(size):
-                raise ProtocolError(f"an invalid Content-Length: {length[:60]!r}")
-            size = size.lstrip("0") or "0"
-            if len(size) > _MAX_DIGITS:
-                raise BodyTooLarge(self._max_body)
-            self._left = int(size)
+            fits = len(length) <= _MAX_DIGITS and length.isascii() and length.isdigit()
+            self._left = int(length) if fits else self._length(length)
             if self._left > self._max_body:
                 raise BodyTooLarge(self._max_body, self._left)
             self._state = _SIZED
         else:
             self._keep_alive = False
             self._state = _TO_CLOSE
+
+    def _length(self, length: str) -> int:
+        """A ``Content-Length`` that is not plain digits: repeated, padded, or refused."""
+        values = {value.strip() for value in length.split(",")}
+        size = values.pop()
+        if values or not _DIGITS.fullmatch(size):
+            raise ProtocolError(f"an invalid Content-Length: {length[:60]!r}")
+        size = size.lstrip("0") or "0"
+        if len(size) > _MAX_DIGITS:
+            raise BodyTooLarge(self._max_body)
+        return int(size)
+
+
+def _malformed(head: str) -> ProtocolError:
+    """What is wrong with a head its pattern refused."""
+    lines = _LINE_END.split(head)
+    if max(map(len, lines)) > MAX_LINE:
+        return ProtocolError(f"a header line of more than {MAX_LINE} bytes")
+    if not re.fullmatch(_STATUS_LINE, lines[0]):
+        return ProtocolError(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
+    bad = next((line for line in lines[1:] if not re.fullmatch(_FIELD_LINE, line)), "")
+    return ProtocolError(f"a malformed header line: {bad[:60]!r}")
