@@ -352,6 +352,25 @@ def test_lenient_but_unambiguous_heads_are_read(head: bytes) -> None:
     run(replies(raw, raw), lambda server: _expect_text(server, "lenient"))
 
 
+def test_a_reply_framed_both_ways_is_read_chunked_and_its_connection_dropped() -> None:
+    """Transfer-Encoding and Content-Length together (a smuggling attempt or a broken
+    proxy): the chunked framing wins, and the connection is not trusted again."""
+    body = completion("both")
+    both = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    )
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        assert (await ask(client)).text == "both"
+        assert (await ask(client)).text == "both"
+        assert server.connections == 2
+        await client.aclose()
+
+    run(replies(both, both), test)
+
+
 def _endless(first: bytes, piece: bytes) -> Answer:
     """Write ``first`` then ``piece`` over and over until the client hangs up."""
 
