@@ -204,6 +204,22 @@ def test_tokens_per_minute_limit_and_the_settled_budget() -> None:
     assert granted == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.5, 1.6], abs=1e-6)
 
 
+def test_a_reply_claiming_absurd_usage_holds_the_next_request_a_minute_at_most() -> None:
+    """The usage in a reply is the server's word: ``completion_tokens: 10**15`` (a broken or
+    hostile server) under a tpm limit is charged one minute's worth, not 16,000 years."""
+    clock = VirtualClock()
+    limiter = Limiter(Limits(tpm=120_000), clock=clock)  # 2000/s
+
+    async def main() -> float:
+        await limiter.acquire(1000)
+        limiter.release(ok=True)
+        limiter.settle_tokens(1000, 10**15)
+        await limiter.acquire(1000)
+        return clock.now()
+
+    assert asyncio.run(main()) <= 61.0
+
+
 def test_a_429_pause_holds_every_request_on_the_limiters_clock() -> None:
     started: dict[str, list[float]] = {}
 

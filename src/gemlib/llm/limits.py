@@ -202,6 +202,12 @@ class Limiter:
         return self._tokens is not None
 
     def settle_tokens(self, estimated: int, actual: int) -> None:
-        """Correct the token budget once the real usage of a request is known."""
+        """Correct the token budget once the real usage of a request is known.
+
+        A reply claiming more than a minute's worth of tokens (``tpm``) beyond its estimate
+        is charged a minute's worth: the usage is the server's word, and a server saying
+        ``10**15`` would otherwise hold every later request for ages.
+        """
         if self._tokens is not None and estimated != actual:
-            self._tokens.give_back(estimated - actual)
+            most = max(estimated, 60 * self._tokens.rate)
+            self._tokens.give_back(estimated - min(actual, most))
