@@ -123,30 +123,41 @@ Flat = list[tuple[str, Any]]
 """A value's leaves as :func:`_flatten` lists them: ``(path, value)`` in order."""
 
 
-def _flatten(value: Any, sizes: bool = False) -> Flat:
+def _flatten(value: Any, sizes: bool = False, plain: Flat | None = None) -> Flat:
     """Leaf paths and values; with ``sizes``, also ``path#``: how many items a nested
-    list or mapping holds (a refund missing from a payment history shows there)."""
+    list or mapping holds (a refund missing from a payment history shows there).
+    ``plain``, when given, gets the leaves without the sizes in the same walk."""
     flat: Flat = []
     if isinstance(value, (dict, list)):
-        _flatten_into(flat, value, "", sizes)
+        _flatten_into(flat, value, "", sizes, plain)
     else:
         flat.append(("", value))
+        if plain is not None:
+            plain.append(("", value))
     return flat
 
 
-def _flatten_into(flat: Flat, value: Any, path: str, sizes: bool) -> None:
-    """Append the leaves of a mapping or list at ``path`` to ``flat``, in order."""
+def _flatten_into(flat: Flat, value: Any, path: str, sizes: bool, plain: Flat | None) -> None:
+    """Append the leaves of a mapping or list at ``path`` to ``flat`` (and ``plain``)."""
     if sizes and path:
         flat.append((f"{path}#", len(value)))
     if isinstance(value, dict):
-        inner = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(item, (dict, list)):
+                _flatten_into(flat, item, where, sizes, plain)
+            else:
+                flat.append((where, item))
+                if plain is not None:
+                    plain.append(flat[-1])
     else:
-        inner = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
-    for pair in inner:
-        if isinstance(pair[1], (dict, list)):
-            _flatten_into(flat, pair[1], pair[0], sizes)
-        else:
-            flat.append(pair)
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)):
+                _flatten_into(flat, item, f"{path}[{i}]", sizes, plain)
+            else:
+                flat.append((f"{path}[{i}]", item))
+                if plain is not None:
+                    plain.append(flat[-1])
 
 
 def _scalars(leaves: Flat) -> set[Any]:
@@ -239,7 +250,7 @@ def _primary(
         return None
     words = name_word_set(tool)
     for key in ids:  # <noun>_id where the noun is in the tool's name
-        if key.lower() != "id" and name_word_set(key) - {"id"} <= words:
+        if key.lower() != "id" and _id_nouns(key) <= words:
             return key.lower(), _key(record[key])
     if "id" in ids or "ID" in ids:
         raw = record.get("id", record.get("ID"))
@@ -252,6 +263,12 @@ def _primary(
         if arg in ids and _same(value, record[arg]):
             return arg.lower(), _key(record[arg])
     return ids[0].lower(), _key(record[ids[0]])
+
+
+@short_memo
+def _id_nouns(key: str) -> frozenset[str]:
+    """The words of an ID field's name besides ``id`` (``order_id``: order)."""
+    return name_word_set(key) - {"id"}
 
 
 def _shared_ids(records: list[dict[str, Any]]) -> frozenset[str]:
@@ -323,7 +340,8 @@ class _Replay:
         failed = is_error_reply(reply)
         self._used_after_delete(call, failed, index)
         if kind == "write":
-            leaves = _flatten(reply)
+            leaves: Flat = []  # without sizes; with them, kept for the records
+            self.sized[index] = _flatten(reply, sizes=True, plain=leaves)
             self._touch(call, leaves, index)
             if not failed:
                 self._write(call, reply, leaves, index)
@@ -426,11 +444,9 @@ class _Replay:
         ``get_tweet_comments``, not ``retweet``), answered since the write before: the
         next identical read must answer differently. ``target_ids``: :func:`_target_ids`
         of the write; ``leaves``: its reply."""
-        if any(is_id_key(_last_key(path)) for path, _ in leaves):
-            return  # the write's reply gave a record: the ledger compares records
+        if not target_ids or any(is_id_key(_last_key(path)) for path, _ in leaves):
+            return  # names nothing, or the write's reply gave a record: the ledger compares records
         named = {json.dumps([k, _key(v)]) for k, v in target_ids.items()}
-        if not named:
-            return
         nouns = _nouns(call.name)
         for signature, (reply, _) in self.since_previous.items():
             tool, arguments = json.loads(signature)
@@ -490,7 +506,7 @@ class _Replay:
         records = [reply] if isinstance(reply, dict) else []
         if isinstance(reply, list):
             records = [r for r in reply if isinstance(r, dict)]
-        shared = _shared_ids(records)
+        shared = _shared_ids(records) if len(records) > 1 else frozenset()
         for record in records:
             key = _primary(record, call.name, call, shared)
             if key is None:
@@ -508,12 +524,13 @@ class _Replay:
             volatile = self.volatile_path
             leaves = self._sized(reply, index) if record is reply else _flatten(record, True)
             flat = [item for item in leaves if not volatile(item[0])]
-            if by_write is None:
+            if by_write is None and (entity.fields or entity.pending is not None):
                 shown = dict(flat)
                 if entity.pending is not None:
                     self._unchanged(entity, shown, call.name, index)
-                self._contradicted(entity, flat, call.name, index)
-                self._reshaped(entity, shown, call.name, index)
+                if entity.fields:  # else nothing is known to contradict
+                    self._contradicted(entity, flat, call.name, index)
+                    self._reshaped(entity, shown, call.name, index)
             fields, values = entity.fields, entity.values
             for path, value in flat:
                 fields[path] = (value, index, by_write)
@@ -600,9 +617,8 @@ class _Replay:
         """Children listed by ID in a record; a child naming another parent is a changed ID."""
         for field, value in record.items():
             if is_id_key(field) and field.lower() != key[0]:
-                parent = (field.lower(), _key(value))
                 owner = self.owners.get(key)
-                if owner and owner[0][0] == parent[0] and owner[0][1] != parent[1]:
+                if owner and owner[0][0] == field.lower() and owner[0][1] != _key(value):
                     self._report(
                         index,
                         f"{key[0]}={key[1]!r} belongs to {field}={value!r} here, but message "
@@ -643,7 +659,7 @@ def _target_ids(call: ToolCall) -> dict[str, Any]:
     name (``cancel_reservation(reservation_id)``), else the only one."""
     ids = {k: v for k, v in call.arguments.items() if is_id_key(k) and isinstance(v, (str, int))}
     words = name_word_set(call.name)
-    named = {k: v for k, v in ids.items() if name_word_set(k) - {"id"} <= words}
+    named = {k: v for k, v in ids.items() if _id_nouns(k) <= words}
     return named or (ids if len(ids) == 1 else {})
 
 

@@ -21,7 +21,7 @@ time, the weather, a random number).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -340,13 +340,17 @@ name_word_set = short_memo(lambda name: frozenset(_words(name)))
 """The words of a name (:func:`name_words`) as a set."""
 
 
-def _verb_kind(words: list[str]) -> tuple[Kind, int] | None:
+def _verb_kind(words: Sequence[str]) -> tuple[Kind, int] | None:
     for at, word in enumerate(words):
         if word in WRITE_VERBS and word not in READ_VERBS:
             return "write", at
         if word in READ_VERBS:
             return "read", at
     return None
+
+
+_name_verb = short_memo(lambda name: _verb_kind(_known_words(name)))
+"""The kind and place of the first known verb of a name's words (judged once per name)."""
 
 
 @attrs.frozen
@@ -367,7 +371,7 @@ class ToolKinds:
         name = tool if isinstance(tool, str) else tool.name
         if name in self.declared:
             return self.declared[name]
-        found = _verb_kind(name_words(name))
+        found = _name_verb(name)
         if found is not None:
             return found[0]
         if isinstance(tool, Tool):
@@ -387,8 +391,8 @@ class ToolKinds:
         """
         if self.kind(tool) != "write":
             return None
-        words = name_words(tool.name)
-        found = _verb_kind(words)
+        words = _known_words(tool.name)  # kept: read only
+        found = _name_verb(tool.name)
         if found is None or words[found[1]] not in DELETE_VERBS or "from" in words:
             return None
         objects = set(words[found[1] + 1 :])
