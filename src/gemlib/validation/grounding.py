@@ -76,8 +76,12 @@ _PATH_STEPS = {".", "..", "/", "~"}
 
 
 def _norm(text: str) -> str:
+    """``text`` in NFKC, lower case, with each run of whitespace as one space and none
+    at either end."""
     if not text.isascii():  # NFKC leaves ASCII as it is
         text = unicodedata.normalize("NFKC", text)
+    elif text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text.lower()  # the only whitespace of printable ASCII is the space: runs of one
     return " ".join(text.lower().split())
 
 
@@ -199,7 +203,8 @@ class _Context:
         return False
 
     def _finds(self, value: Any) -> bool:
-        self._index()
+        if self.pending:
+            self._index()
         if isinstance(value, (int, float)):
             number = comparable(value)  # an integer too large for a float: its digits
             if isinstance(number, float) and self._number(number):
@@ -236,47 +241,51 @@ def _starts_word(needle: str, haystack: str) -> bool:
 
 def _checked(value: Any) -> bool:
     """Whether a leaf value is the kind that must be given (IDs, numbers, names...)."""
-    if isinstance(value, bool) or value is None:
-        return False
-    if isinstance(value, (int, float)):
-        return True
     if isinstance(value, str):
         return len(value.split()) == 1
+    if isinstance(value, (int, float)):
+        return value is not True and value is not False  # bool has no subclass
     return False
 
 
-def _leaves(value: Any, schema: dict[str, Any], path: str) -> list[tuple[str, Any, dict[str, Any]]]:
-    """``(path, value, schema)`` of each scalar in ``value``, with the subschema that
-    describes it (``{}`` where the schema says nothing), in order."""
-    found: list[tuple[str, Any, dict[str, Any]]] = []
-    _collect_leaves(found, value, schema, path)
-    return found
+_NO_SCHEMA: dict[str, Any] = {}
+"""The subschema of a value the schema says nothing about (never changed)."""
 
 
-def _collect_leaves(
-    found: list[tuple[str, Any, dict[str, Any]]], value: Any, schema: dict[str, Any], path: str
+def _ungiven(
+    found: list[tuple[str, Any]], value: Any, schema: dict[str, Any], path: str, context: _Context
 ) -> None:
+    """Append ``(path, leaf)`` for each scalar in ``value``, in order, that must be given
+    (:func:`_checked`) and that neither its subschema (``schema`` walked along, nothing
+    where it says nothing) offers nor ``context`` gives. A leaf's path is built only
+    when it is appended."""
     if isinstance(value, dict):
-        props = schema.get("properties", {}) if isinstance(schema, dict) else {}
-        inner = [(f"{path}.{key}", item, props.get(key, {})) for key, item in value.items()]
+        props = schema.get("properties", _NO_SCHEMA) if isinstance(schema, dict) else _NO_SCHEMA
+        for key, item in value.items():
+            sub = props.get(key, _NO_SCHEMA)
+            sub = sub if isinstance(sub, dict) else _NO_SCHEMA
+            if isinstance(item, (dict, list)):
+                _ungiven(found, item, sub, f"{path}.{key}", context)
+            elif _checked(item) and not _offered(item, sub) and not context.gives(item):
+                found.append((f"{path}.{key}", item))
     elif isinstance(value, list):
-        items = schema.get("items", {}) if isinstance(schema, dict) else {}
+        items = schema.get("items", _NO_SCHEMA) if isinstance(schema, dict) else _NO_SCHEMA
         if isinstance(items, dict) and "description" not in items and "description" in schema:
             items = {**items, "description": schema["description"]}  # "possible values: ..."
-        inner = [(f"{path}[{i}]", item, items) for i, item in enumerate(value)]
-    else:
-        found.append((path, value, schema))
-        return
-    for where, item, sub in inner:
-        sub = sub if isinstance(sub, dict) else {}
-        if isinstance(item, (dict, list)):
-            _collect_leaves(found, item, sub, where)
-        else:
-            found.append((where, item, sub))
+        sub = items if isinstance(items, dict) else _NO_SCHEMA
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)):
+                _ungiven(found, item, sub, f"{path}[{i}]", context)
+            elif _checked(item) and not _offered(item, sub) and not context.gives(item):
+                found.append((f"{path}[{i}]", item))
+    elif _checked(value) and not _offered(value, schema) and not context.gives(value):
+        found.append((path, value))
 
 
 def _offered(value: Any, schema: dict[str, Any]) -> bool:
-    if value in schema.get("enum", []) or ("default" in schema and schema["default"] == value):
+    if not schema:
+        return False
+    if value in schema.get("enum", ()) or ("default" in schema and schema["default"] == value):
         return True
     if "const" in schema and schema["const"] == value:
         return True
@@ -294,17 +303,19 @@ class _Grounded:
         tools = facts(trajectory).offered
         context = _Context()
         proposed: list[str] = []  # assistant text, given once the user answers it
+        ungiven: list[tuple[str, Any]] = []
         for index, message in enumerate(trajectory.messages):
             for call in message.tool_calls:
-                schema = tools[call.name].parameters if call.name in tools else {}
-                for path, value, sub in _leaves(call.arguments, schema, "arguments"):
-                    if _checked(value) and not _offered(value, sub) and not context.gives(value):
-                        yield Problem(
-                            rule=self.rule,
-                            message_index=index,
-                            text=f"call {call.name}: {path[len('arguments.') :]}={value!r} appears "
-                            "nowhere in the system prompt, earlier user messages or tool replies",
-                        )
+                schema = tools[call.name].parameters if call.name in tools else _NO_SCHEMA
+                _ungiven(ungiven, call.arguments, schema, "arguments", context)
+                for path, value in ungiven:
+                    yield Problem(
+                        rule=self.rule,
+                        message_index=index,
+                        text=f"call {call.name}: {path[len('arguments.') :]}={value!r} appears "
+                        "nowhere in the system prompt, earlier user messages or tool replies",
+                    )
+                ungiven.clear()
             if message.role == "user":
                 for text in proposed:
                     context.add(text)
@@ -323,6 +334,9 @@ def _id_name(key: str) -> str:
     return low if low.endswith("id") else ""
 
 
+_CONTAINERS = (dict, list)
+
+
 def _id_values(value: Any) -> list[tuple[str, Any]]:
     """``(key, value)`` of each scalar under an ID-like key (key in lower case), in
     order; the items of a list count under the list's key."""
@@ -337,14 +351,23 @@ def _collect_ids(
 ) -> None:
     """Append to ``found`` the ID values in a mapping or list that sits under ``name``."""
     if isinstance(value, dict):
-        named = [(_id_name(str(k)), v) for k, v in value.items()]
+        for key, item in value.items():
+            if isinstance(item, _CONTAINERS):
+                _collect_ids(found, item, _id_name(str(key)))
+            elif item is not True and item is not False:  # bool has no subclass
+                inner = _id_name(str(key))
+                if inner:
+                    found.append((inner, item))
+    elif name:
+        for item in value:
+            if isinstance(item, _CONTAINERS):
+                _collect_ids(found, item, name)
+            elif item is not True and item is not False:
+                found.append((name, item))
     else:
-        named = [(name, v) for v in value]
-    for inner, item in named:
-        if isinstance(item, (dict, list)):
-            _collect_ids(found, item, inner)
-        elif inner and not isinstance(item, bool):
-            found.append((inner, item))
+        for item in value:
+            if isinstance(item, _CONTAINERS):
+                _collect_ids(found, item, name)
 
 
 def _json(parse: Callable[[str], Any], message: Message) -> Any:
