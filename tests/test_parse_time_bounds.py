@@ -26,7 +26,7 @@ from gemlib.formats.gem_tags import (
 )
 from gemlib.llm.reasoning import split_reasoning
 from gemlib.model import Trajectory
-from gemlib.validation import state_ledger, validate
+from gemlib.validation import consistent_ids, grounded, state_ledger, validate
 
 pytestmark = pytest.mark.faults
 
@@ -217,3 +217,32 @@ def test_state_ledger_on_many_writes_costs_linear_time() -> None:
     t_small = _seconds(lambda _: list(check(small)), "")
     t_large = _seconds(lambda _: list(check(large)), "")
     assert t_large < 8 * t_small + 0.25, f"4x the writes took {t_large / t_small:.1f}x the time"
+
+
+def _chained_orders(pairs: int) -> Trajectory:
+    """Each call asks for the order the reply before it named (under a key that is no
+    ID, so the ID check asks the conversation too), in replies of some 200 characters."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Follow my orders from W0."}]
+    for i in range(pairs):
+        call = {"id": f"c{i}", "name": "get_order", "arguments": {"order_id": f"W{i}"}}
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+        reply = {
+            "order_id": f"W{i}",
+            "next_order": f"W{i + 1}",
+            "items": [{"sku": f"SKU{i}-{k}", "price": i + k / 10} for k in range(3)],
+            "note": "delivered to the front door on time",
+        }
+        messages.append({"role": "tool", "content": json.dumps(reply), "tool_call_id": f"c{i}"})
+    messages.append({"role": "assistant", "content": "Done."})
+    return Trajectory.model_validate({"tools": [TOOL], "messages": messages})
+
+
+def test_grounding_long_conversations_costs_linear_time() -> None:
+    """Grounding and the ID check on values the last reply gave: each lookup searched,
+    and each new reply copied, the whole conversation's text until p20b-checks (13x the
+    time for 4x the turns)."""
+    checks = [grounded(), consistent_ids()]
+    small, large = _chained_orders(1000), _chained_orders(4000)
+    t_small = _seconds(lambda _: [p for check in checks for p in check(small)], "")
+    t_large = _seconds(lambda _: [p for check in checks for p in check(large)], "")
+    assert t_large < 6 * t_small + 0.1, f"4x the turns took {t_large / t_small:.1f}x the time"

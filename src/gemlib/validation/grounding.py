@@ -121,6 +121,49 @@ def _date_forms(value: str) -> list[str]:
     ]
 
 
+_NEWEST = 2
+"""Contents a :class:`_Parts` search looks at on their own before the whole text."""
+
+
+@attrs.define
+class _Parts:
+    """One form of the conversation's contents (normalised, loose or compact), one
+    part per content, with no newline in any part.
+
+    A needle holds no newline either (it is put in the same form), so a match lies
+    within one part, and a part's start is a word start. The newest parts are
+    searched on their own first, then the whole text, joined (each part after a
+    newline) only then: in a long conversation, a value is mostly one the last reply
+    gave, and the whole text is neither searched nor copied for it.
+    """
+
+    parts: list[str] = attrs.field(factory=list)
+    _text: str = ""
+    _upto: int = 0
+
+    @property
+    def text(self) -> str:
+        """Every part, each after a newline."""
+        if self._upto < len(self.parts):
+            self._text += "".join("\n" + part for part in self.parts[self._upto :])
+            self._upto = len(self.parts)
+        return self._text
+
+    def starts_word(self, needle: str) -> bool:
+        """:func:`_starts_word` of ``needle`` in :attr:`text`."""
+        for part in self.parts[-1 : -_NEWEST - 1 : -1]:
+            if _starts_word(needle, part):
+                return True
+        return _starts_word(needle, self.text)
+
+    def contains(self, needle: str) -> bool:
+        """Whether ``needle`` is in :attr:`text`."""
+        for part in self.parts[-1 : -_NEWEST - 1 : -1]:
+            if needle in part:
+                return True
+        return needle in self.text
+
+
 @attrs.define
 class _Context:
     """What the conversation has given so far.
@@ -130,15 +173,12 @@ class _Context:
     only when a value is not found in the plain text, which is rare.
     """
 
-    text: str = ""
     pending: list[str] = attrs.field(factory=list)
     """Contents added since the last question: indexed only when one is asked."""
     _raw: list[str] = attrs.field(factory=list)
-    _normal: list[str] = attrs.field(factory=list)
-    _loose: str = ""
-    _loose_upto: int = 0
-    _compact: str = ""
-    _compact_upto: int = 0
+    _normal: _Parts = attrs.field(factory=_Parts)
+    _loose_parts: _Parts = attrs.field(factory=_Parts)
+    _compact_parts: _Parts = attrs.field(factory=_Parts)
     _numbers: set[float] = attrs.field(factory=lambda: set(_ALWAYS_GIVEN))
     _numbers_upto: int = 0
     _given: set[tuple[type, Any]] = attrs.field(factory=set)
@@ -150,29 +190,23 @@ class _Context:
     def _index(self) -> None:
         if not self.pending:
             return
-        normals = [_norm(content) for content in self.pending]
-        self.text += "".join("\n" + n for n in normals)
+        self._normal.parts += [_norm(content) for content in self.pending]
         self._raw += self.pending
-        self._normal += normals
         self.pending.clear()
 
     @property
-    def loose(self) -> str:
-        """The text with runs of separators (space, ``_``, ``-``) as one space."""
-        if self._loose_upto < len(self._normal):
-            new = self._normal[self._loose_upto :]
-            self._loose += "".join("\n" + _SEPARATORS.sub(" ", n).strip() for n in new)
-            self._loose_upto = len(self._normal)
-        return self._loose
+    def loose(self) -> _Parts:
+        """The contents with runs of separators (space, ``_``, ``-``) as one space."""
+        normal, loose = self._normal.parts, self._loose_parts.parts
+        loose += [_SEPARATORS.sub(" ", n).strip() for n in normal[len(loose) :]]
+        return self._loose_parts
 
     @property
-    def compact(self) -> str:
-        """The text with everything but letters and digits dropped."""
-        if self._compact_upto < len(self._normal):
-            new = self._normal[self._compact_upto :]
-            self._compact += "".join("\n" + _NON_ALNUM.sub("", n) for n in new)
-            self._compact_upto = len(self._normal)
-        return self._compact
+    def compact(self) -> _Parts:
+        """The contents with everything but letters and digits dropped."""
+        normal, compact = self._normal.parts, self._compact_parts.parts
+        compact += [_NON_ALNUM.sub("", n) for n in normal[len(compact) :]]
+        return self._compact_parts
 
     @property
     def numbers(self) -> set[float]:
@@ -185,8 +219,9 @@ class _Context:
     def _number(self, value: float) -> bool:
         if value in self.numbers:
             return True
+        normal = self._normal
         for unit, factor in (("hour", 60.0), ("minute", 60.0)):
-            if value % factor == 0 and value / factor in self.numbers and unit in self.text:
+            if value % factor == 0 and value / factor in self.numbers and normal.contains(unit):
                 return True
         return False
 
@@ -209,17 +244,17 @@ class _Context:
             number = comparable(value)  # an integer too large for a float: its digits
             if isinstance(number, float) and self._number(number):
                 return True
-            return _starts_word(_norm(str(value)), self.text)
+            return self._normal.starts_word(_norm(str(value)))
         text = str(value).strip()
         if text in _PATH_STEPS:
             return True
         bare = text.lstrip("@#")
-        if _starts_word(_norm(bare), self.text) or _starts_word(_loose(bare), self.loose):
+        if self._normal.starts_word(_norm(bare)) or self.loose.starts_word(_loose(bare)):
             return True
         compact = _NON_ALNUM.sub("", _norm(bare))
-        if len(compact) >= 4 and compact in self.compact:
+        if len(compact) >= 4 and self.compact.contains(compact):
             return True
-        return any(_starts_word(form, self.text) for form in _date_forms(text))
+        return any(self._normal.starts_word(form) for form in _date_forms(text))
 
 
 _SCALARS = (str, int, float)
