@@ -518,10 +518,10 @@ class _Connection(asyncio.Protocol):
         fields = _FIELD.findall(text, head.end(1))
         headers = {name.lower(): value for name, value in fields}
         if len(headers) < len(fields):  # a field given more than once: its values joined
-            headers = {}
+            values: dict[str, list[str]] = {}
             for name, value in fields:
-                key = name.lower()
-                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+                values.setdefault(name.lower(), []).append(value)
+            headers = {key: ", ".join(each) for key, each in values.items()}
         self._status, self._headers = status, headers
         self._frame(status, head.group(2) == "1", headers)
         return True
