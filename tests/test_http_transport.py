@@ -224,6 +224,30 @@ def test_a_server_closing_idle_connections_costs_no_request() -> None:
     run(answer, test)
 
 
+def test_connections_idle_too_long_are_closed_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gemlib.llm.backends import _http
+
+    monkeypatch.setattr(_http, "IDLE_SECONDS", 0.2)
+
+    async def answer(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(0.05)
+        writer.write(ok(f"reply {n}"))
+        return True
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        await asyncio.gather(*(ask(client) for _ in range(3)))
+        assert server.connections == 3
+        await asyncio.sleep(0.3)
+        assert (await ask(client)).text == "reply 3"
+        assert server.connections == 4, "the three idle ones were too old"
+        await asyncio.sleep(0.05)
+        assert server.closed == 3, "and were closed, all of them"
+        await client.aclose()
+
+    run(answer, test)
+
+
 def test_connection_close_and_http10_replies_are_not_reused() -> None:
     body = completion("old")
     http10 = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body
