@@ -35,14 +35,21 @@ class _Turns:
 
 
 _TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+_last: _Turns | None = None
+"""The turns of the loop that asked last: found without a weak mapping's lookup (a
+weak reference made per call), as every model request asks once."""
 
 
 async def cpu_turn() -> None:
     """Wait for this task's turn to use the CPU (one task per pass of the event loop)."""
+    global _last
     loop = asyncio.get_running_loop()
-    turns = _TURNS.get(loop)
-    if turns is None:
-        turns = _TURNS[loop] = _Turns(loop)
+    turns = _last
+    if turns is None or turns.loop is not loop:
+        turns = _TURNS.get(loop)
+        if turns is None:
+            turns = _TURNS[loop] = _Turns(loop)
+        _last = turns
     turn = loop.create_future()
     turns.waiting.append(turn)
     if not turns.scheduled:

@@ -49,13 +49,9 @@ class Deadlines:
         self._running: collections.deque[_Attempt] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
 
-    def serves(self, seconds: float, loop: asyncio.AbstractEventLoop) -> bool:
-        """Whether these deadlines are ``seconds`` long on ``loop``."""
-        return self.seconds == seconds and self.loop is loop
-
     async def run(self, awaitable: Awaitable[T]) -> T:
         """``await awaitable``, raising ``TimeoutError`` once ``seconds`` have passed."""
-        task = asyncio.current_task()
+        task = asyncio.current_task(self.loop)
         if sys.version_info < (3, 11) or task is None:  # pragma: no cover
             # Python 3.10 tasks do not count cancellation requests: a task per attempt.
             return await asyncio.wait_for(awaitable, self.seconds)

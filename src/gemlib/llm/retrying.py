@@ -69,9 +69,9 @@ class Retrying:
     def _deadlines(self) -> Deadlines:
         """The attempts' timer on the running event loop (a later run gets its own)."""
         loop = asyncio.get_running_loop()
-        deadlines = self._deadline
-        if deadlines is None or not deadlines.serves(self.attempt_timeout, loop):
-            deadlines = self._deadline = Deadlines(self.attempt_timeout, loop)
+        deadlines, seconds = self._deadline, self.attempt_timeout
+        if deadlines is None or deadlines.loop is not loop or deadlines.seconds != seconds:
+            deadlines = self._deadline = Deadlines(seconds, loop)
         return deadlines
 
     async def send(self, request: ChatRequest, ledger: ModelUsage) -> ChatReply:
