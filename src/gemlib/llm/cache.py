@@ -118,6 +118,12 @@ class CacheHandle:
     endpoint: str = ""
     _cache: RequestCache | None = attrs.field(init=False, default=None)
     _failed: bool = attrs.field(init=False, default=False)
+    off: bool = attrs.field(init=False)
+    """No cache was asked for (``False`` or ``None``): nothing to look up or store."""
+
+    @off.default
+    def _off(self) -> bool:
+        return self.setting is None or self.setting is False
 
     def _open(self) -> RequestCache | None:
         if self._failed:

@@ -308,16 +308,20 @@ class LLM:
         """
         request = ChatRequest(self.model, messages, {**self._params(), **params}, sample)
         ledger = self.usage_for(stage)
+        cache = self._cache
+        key = ""
         try:
-            key, hit = self._cache.lookup(request)  # CacheError if it cannot be opened: fatal
-            if hit is not None:
-                ledger.count("cache_hits")
-                return hit
+            if not cache.off:
+                key, hit = cache.lookup(request)  # CacheError if it cannot be opened: fatal
+                if hit is not None:
+                    ledger.count("cache_hits")
+                    return hit
             reply = await self._sender.send(request, ledger)
         except (ModelError, CacheError) as exc:
             exc.args = tuple(self._scrub(a) if isinstance(a, str) else a for a in exc.args)
             raise
-        self._cache.store(key, reply)
+        if key:
+            cache.store(key, reply)
         return reply
 
 

@@ -135,8 +135,29 @@ class Limiter:
             self._loop, self._state, self.active = loop, _LoopState(), 0
         return self._state
 
+    def take_free_slot(self) -> bool:
+        """Take a concurrency slot if :meth:`acquire` would not wait for anything (a slot
+        is free and no one queues for one, no 429 has paused this model, no rate limits
+        are set); ``False`` leaves everything as it was. Callers then skip ``acquire``'s
+        coroutine, as almost every request can."""
+        if (
+            self.active >= self.concurrency
+            or self.paused_until
+            or self._requests is not None
+            or self._tokens is not None
+            or self._loop is not asyncio.get_running_loop()
+            or self._state.waiters
+        ):
+            return False
+        self.active += 1
+        if self.active > self.peak:
+            self.peak = self.active
+        return True
+
     async def acquire(self, estimated_tokens: int) -> None:
         """Wait for a concurrency slot, the end of any pause, and rate budget."""
+        if self.take_free_slot():
+            return
         state = self._bind()
         if self.active >= self.concurrency or state.waiters:
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

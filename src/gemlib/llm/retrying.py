@@ -80,7 +80,8 @@ class Retrying:
         estimate = request.estimated_tokens() if limiter.counts_tokens else 0
         attempt = 0
         while True:
-            await limiter.acquire(estimate)
+            if not limiter.take_free_slot():
+                await limiter.acquire(estimate)
             ledger.count("requests")
             if self.batched:
                 ledger.count("batched")
