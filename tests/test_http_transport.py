@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import re
@@ -18,7 +19,9 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -586,6 +589,39 @@ def test_closing_the_backend_mid_flight_ends_every_request_and_leaks_nothing() -
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc")
     run(answer, test)
+
+
+def test_requests_cancelled_while_connecting_leave_no_socket_for_the_collector() -> None:
+    """A request cancelled at any step of opening its connection (a stopping run, an
+    attempt's deadline) closes the socket it was opening: none is left for the garbage
+    collector to find unclosed (asyncio's happy-eyeballs race of Python 3.11, used for a
+    single address, left the socket it had just connected)."""
+    found: list[str] = []
+    hook = sys.unraisablehook
+
+    def unclosed(event: Any) -> None:
+        found.append(repr(event.object))
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        for step in range(120):
+            task = asyncio.create_task(ask(client))
+            for _ in range(step % 6):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
+        gc.collect()
+
+    sys.unraisablehook = unclosed
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)  # raised in __del__: unraisable
+            run(replies(*[ok("x")] * 200), test)
+            gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert found == []
 
 
 def test_bytes_nobody_asked_for_drop_the_idle_connection() -> None:

@@ -29,8 +29,9 @@ request shape never needs; what it keeps:
   :class:`TimeoutError` after it; on a timeout, an error or a cancellation the
   connection is closed, never reused (its next reply would be the wrong one).
 - **TLS** for ``https`` with :func:`ssl.create_default_context` (the system's
-  certificate store), made once per client; IPv4 and IPv6 addresses are tried as
-  asyncio's "happy eyeballs" does.
+  certificate store), made once per client; a host name with several addresses
+  (IPv4 and IPv6) has them tried as asyncio's "happy eyeballs" does, an IP address or
+  a name with one address is simply connected to.
 - **Not supported, on purpose**: proxies (``HTTP_PROXY`` and friends are ignored, as
   they were with ``trust_env=False``), redirects (a 3xx is handed back as a reply: the
   caller says where the ``api_base`` points instead), compression, HTTP/2.
@@ -44,9 +45,11 @@ cannot be sent). Their texts may quote the server; the caller scrubs them.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
+import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -240,16 +243,8 @@ class _Pool:
             return made[-1]
 
         host, port = self.address
-        opening = self.loop.create_connection(
-            connection,
-            host,
-            port,
-            ssl=self.tls,
-            server_hostname=self.server_hostname,
-            happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
-        )
         try:
-            await asyncio.wait_for(opening, max(deadline - self.loop.time(), 0.0))
+            await asyncio.wait_for(self._open(connection), max(deadline - self.loop.time(), 0.0))
         except BaseException as exc:
             for each in made:  # a connection finished as the wait ended: not leaked
                 each.abort()
@@ -262,6 +257,23 @@ class _Pool:
             made[0].abort()
             raise ProtocolError("the client was closed while the request was in flight")
         return made[0]
+
+    async def _open(self, connection: Callable[[], _Connection]) -> None:
+        """Open a connection, racing the host's addresses only if it has several: Python
+        3.11's race leaves the socket it has just connected open when cancelled then."""
+        host, port = self.address
+        race = None
+        if not _is_address(host):
+            found = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            race = HAPPY_EYEBALLS_DELAY if len({info[4] for info in found}) > 1 else None
+        await self.loop.create_connection(
+            connection,
+            host,
+            port,
+            ssl=self.tls,
+            server_hostname=self.server_hostname,
+            happy_eyeballs_delay=race,
+        )
 
     async def _exchange(
         self, connection: _Connection, data: bytes, max_body: int, deadline: float
@@ -572,6 +584,15 @@ class _Connection(asyncio.Protocol):
         if len(size) > _MAX_DIGITS:
             raise BodyTooLarge(self._max_body)
         return int(size)
+
+
+def _is_address(host: str) -> bool:
+    """Whether ``host`` is an IP address rather than a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _malformed(head: str) -> ProtocolError:
