@@ -417,6 +417,7 @@ def _endless(first: bytes, piece: bytes) -> Answer:
         (b"HTTP/1.1 200 OK\r\nX-Long: ", b"x" * 1000, "line of more than"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1", b"0" * 1000, "line of more"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", b"T: x\r\n" * 200, "tra"),
+        (b"", b"HTTP/1.1 100 Continue\r\n\r\n" * 40, "interim (1xx) replies of more than"),
     ],
 )
 def test_an_endless_head_is_cut_off_at_its_bound_not_at_the_timeout(

@@ -19,8 +19,9 @@ request shape never needs; what it keeps:
   ``User-Agent`` and the caller's fixed headers (``Authorization``). A URL or header
   holding CR, LF or NUL is refused (:class:`ValueError`) before anything is sent.
 - **Reply**: the head is bounded (:data:`MAX_HEAD` in all, :data:`MAX_LINE` per line);
-  interim 1xx heads are skipped; the body is framed by ``Content-Length`` (repeated
-  or conflicting values refused), by chunked transfer coding (extensions and trailers
+  interim 1xx heads are skipped (all of them together bounded by :data:`MAX_HEAD`
+  too); the body is framed by ``Content-Length`` (repeated or conflicting values
+  refused), by chunked transfer coding (extensions and trailers
   read and ignored; a malformed size refused) or, with neither, by the server closing
   the connection. A body past the caller's cap stops the reading at once
   (:class:`BodyTooLarge`), even when only announced. A compressed body is refused:
@@ -312,6 +313,7 @@ class _Connection(asyncio.Protocol):
         self._reply: asyncio.Future[Response] | None = None
         self._buffer = bytearray()
         self._scanned = 0  # bytes of the buffer searched for the end of the head
+        self._interim = 0  # bytes of interim (1xx) heads before this reply's
         self._state = _HEAD
         self._max_body = 0
         self._status = 0
@@ -363,7 +365,7 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes, max_body: int) -> asyncio.Future[Response]:
         reply = self._reply = self._pool.loop.create_future()
         self._state = _HEAD
-        self._scanned = 0
+        self._scanned = self._interim = 0
         self._max_body = max_body
         self._answered = self.reusable = False
         if self.usable():
@@ -526,6 +528,9 @@ class _Connection(asyncio.Protocol):
         if status < 200:
             if status == 101:
                 raise ProtocolError("the server switched protocols (101), which nothing asked")
+            self._interim += after  # a storm of them bounded as one head is
+            if self._interim > MAX_HEAD:
+                raise ProtocolError(f"interim (1xx) replies of more than {MAX_HEAD} bytes")
             return True  # an interim reply (100 Continue, 103 Early Hints): the next head
         fields = _FIELD.findall(text, head.end(1))
         headers = {name.lower(): value for name, value in fields}
