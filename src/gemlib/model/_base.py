@@ -60,13 +60,11 @@ def built_valid(cls: type[_M], **values: Any) -> _M:
     per document; ``model_construct`` is generic and slower than validating). The caller
     passes every field that has a default factory, and every required one.
     """
-    fields = _all_fields(cls).copy()
-    fields.update(values)
     record = cls.__new__(cls)
-    object.__setattr__(record, "__dict__", fields)
-    object.__setattr__(record, "__pydantic_fields_set__", set(values))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    _set(record, "__dict__", {**_all_fields(cls), **values})
+    _set(record, "__pydantic_fields_set__", set(values))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
     return record
 
 
@@ -89,6 +87,10 @@ def copied(record: _M, **update: Any) -> _M:
     object.__setattr__(new, "__pydantic_extra__", None)
     object.__setattr__(new, "__pydantic_private__", None)
     return new
+
+
+_set = object.__setattr__
+"""A frozen record's attributes set past its ``__setattr__`` (looked up once)."""
 
 
 def validation_summary(exc: ValidationError, whole: str = "record") -> str:
