@@ -384,6 +384,13 @@ these alone finds the same ones)."""
 _NEXT_OPENING = re.compile(rf"\s*<((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
 """A role tag that opens a turn, after nothing but whitespace: the tag :data:`_ANY_TAG`
 finds first there."""
+_WORDS_TURN = re.compile(
+    rf"\s*<((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>([^<]*)</((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>"
+)
+"""A turn after nothing but whitespace whose text holds no ``<``, closed by the first role
+tag after it (most turns that do not call): :data:`_NEXT_OPENING` and the role tag that
+follows, in one match. Linear: its text ends at the first ``<``, where the closing tag
+must start, and a miss costs one more pass over that text."""
 _CALL_OPEN = re.compile(rf"<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>", re.IGNORECASE)
 _SOLE_CALL = re.compile(
     rf"(\s*)<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>([^<]*)</\2\s*>(\s*)", re.IGNORECASE
@@ -701,14 +708,21 @@ def parse_conversation(
 def _turns(text: str) -> Iterator[tuple[str, int, int]]:
     """Each turn's role (lower case) and the span of its content, in order.
 
-    A plain turn, whose next role tag closes it, is read by two searches when it is
-    the first or opens after nothing but whitespace (most turns); any other is placed
+    A plain turn, whose next role tag closes it, is read by one match when it opens
+    after nothing but whitespace and holds no ``<`` (:data:`_WORDS_TURN`), else by two
+    searches when it is the first or opens after whitespace; any other is placed
     by all its role tags (:func:`_first_turn`, :func:`_turn_end`). Raises
     :class:`ParseError` for a turn never closed or a tag between turns that opens none.
     """
     roles = _RoleTags(text)
     pos: int | None = None  # the end of the previous turn
     while True:
+        if pos is not None and (words := _WORDS_TURN.match(text, pos)) is not None:
+            role = words.group(1).lower()
+            if words.group(3).lower() == role:
+                yield role, words.start(2), words.end(2)
+                pos = words.end()
+                continue
         opened = _plain_opening(text, roles, pos)
         if opened is not None:
             role, start = opened
