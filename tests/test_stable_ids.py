@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from gemlib.model import Document, Message, Tool, Trajectory, stable_id
+from gemlib.model._base import StableIds
 
 
 class _Color(str, enum.Enum):
@@ -41,6 +42,18 @@ class _Color(str, enum.Enum):
 )
 def test_stable_id_is_pinned(prefix: str, parts: tuple[Any, ...], expected: str) -> None:
     assert stable_id(prefix, *parts) == expected
+    if parts:  # the parsers' call IDs: all parts but the number hashed once
+        assert StableIds(prefix, *parts[:-1])(parts[-1]) == expected
+
+
+def test_a_reply_s_call_ids_are_stable_ids() -> None:
+    ids = StableIds("call", "traj-0123456789abcdef", "refined")
+    numbers = [0, 12, 1, 12, 10**20, -1, True]  # in any order, again, and not only ints
+    assert [ids(n) for n in numbers] == [
+        stable_id("call", "traj-0123456789abcdef", "refined", n) for n in numbers
+    ]
+    with pytest.raises(UnicodeEncodeError):  # as stable_id: a lone surrogate is no ID
+        StableIds("call", "\ud800")(0)
 
 
 def test_default_record_ids_are_pinned() -> None:

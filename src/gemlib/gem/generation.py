@@ -17,6 +17,7 @@ import attrs
 from gemlib.errors import ParseError
 from gemlib.formats.gem_tags import parse_conversation
 from gemlib.model import Message, Tool, Trajectory, Workflow, stable_id
+from gemlib.model._base import StableIds
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["TrajectoryGenerator", "check_conversation_shape", "tools_json"]
@@ -91,7 +92,7 @@ class TrajectoryGenerator(LLMStage):
     def parse(self, text: str, workflow: Workflow) -> Trajectory:
         """The conversation as a :class:`Trajectory` carrying the workflow's tools and labels."""
         trajectory_id = stable_id("traj", workflow.id, self.sample)
-        messages = parse_conversation(text, lambda n: stable_id("call", trajectory_id, n))
+        messages = parse_conversation(text, StableIds("call", trajectory_id))
         check_conversation_shape(messages, reasoning_traces=self.reasoning_traces)
         return Trajectory(
             id=trajectory_id,

@@ -13,7 +13,8 @@ import attrs
 from gemlib.errors import ParseError
 from gemlib.formats.gem_tags import parse_refined, render_conversation
 from gemlib.gem.generation import check_conversation_shape, tools_json
-from gemlib.model import Trajectory, stable_id
+from gemlib.model import Trajectory
+from gemlib.model._base import StableIds
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["ComplexityRefiner"]
@@ -41,9 +42,7 @@ class ComplexityRefiner(LLMStage):
 
     def parse(self, text: str, trajectory: Trajectory) -> Trajectory:
         """The refined trajectory (same ID and provenance; new tools and messages)."""
-        tools, messages = parse_refined(
-            text, lambda n: stable_id("call", trajectory.id, "refined", n)
-        )
+        tools, messages = parse_refined(text, StableIds("call", trajectory.id, "refined"))
         check_conversation_shape(messages, reasoning_traces=self.reasoning_traces)
         if self.one_call_per_turn:
             for index, message in enumerate(messages):

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["built_valid", "copied", "stable_id", "validation_summary"]
+__all__ = ["StableIds", "built_valid", "copied", "stable_id", "validation_summary"]
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -19,6 +19,29 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",
 def stable_id(prefix: str, *parts: Any) -> str:
     """A short, deterministic ID: ``prefix`` plus the sha256 of the parts' canonical JSON."""
     return f"{prefix}-{hashlib.sha256(_canonical(parts).encode()).hexdigest()[:16]}"
+
+
+class StableIds:
+    """``ids(n)`` is ``stable_id(prefix, *parts, n)``: the IDs of a record's n-th calls.
+
+    The parts' JSON is hashed once (on the first ID) and each ID hashes only its
+    number on a copy of that hash: the same IDs in about half the time.
+    """
+
+    def __init__(self, prefix: str, *parts: Any) -> None:
+        self.prefix = prefix
+        self.parts = parts
+        self._head: Any = None  # the sha256 of the parts' JSON up to the number
+
+    def __call__(self, n: int) -> str:
+        if type(n) is not int:
+            return stable_id(self.prefix, *self.parts, n)
+        if self._head is None:
+            head = _canonical(self.parts)[:-1] + ("," if self.parts else "")
+            self._head = hashlib.sha256(head.encode())
+        digest = self._head.copy()
+        digest.update(f"{n}]".encode())
+        return f"{self.prefix}-{digest.hexdigest()[:16]}"
 
 
 def _canonical(parts: tuple[Any, ...]) -> str:
