@@ -20,6 +20,10 @@ from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["RelevanceFilter"]
 
+_DOMAINS, _PLATFORMS, _TASKS = sorted(DOMAINS), sorted(PLATFORMS), sorted(TASKS)
+"""The label sets as the prompt lists them, sorted once (each prompt gets its own copy,
+for a template that would change it)."""
+
 
 @attrs.define
 class RelevanceFilter(LLMStage):
@@ -30,7 +34,10 @@ class RelevanceFilter(LLMStage):
     def prompt(self, doc: Document) -> list[dict[str, str]]:
         """The relevance prompt for one segment."""
         return self.render(
-            text=doc.text, domains=sorted(DOMAINS), platforms=sorted(PLATFORMS), tasks=sorted(TASKS)
+            text=doc.text,
+            domains=list(_DOMAINS),
+            platforms=list(_PLATFORMS),
+            tasks=list(_TASKS),
         )
 
     def parse(self, text: str, doc: Document) -> Document | Rejection:
