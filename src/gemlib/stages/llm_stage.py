@@ -25,6 +25,7 @@ an unknown model or an unreachable server stop the run
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -146,11 +147,18 @@ class LLMStage(Stage):
         await self.model.aclose()
 
 
+@functools.cache
+def _holds_provenance(cls: type[BaseModel]) -> bool:
+    """Whether ``cls`` has a ``provenance`` field (a class property pydantic builds on
+    each read)."""
+    return "provenance" in cls.model_fields
+
+
 def _with_record(value: Any, record: StageRecord) -> Any:
     """Append ``record`` to the provenance of each produced item that can hold one."""
     if isinstance(value, list):
         return [_with_record(v, record) for v in value]
-    if not isinstance(value, BaseModel) or "provenance" not in type(value).model_fields:
+    if not isinstance(value, BaseModel) or not _holds_provenance(type(value)):
         return value
     provenance = getattr(value, "provenance", None) or Provenance(
         # An imported trajectory has no source document: it is its own origin.
