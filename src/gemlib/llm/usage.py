@@ -51,18 +51,21 @@ class ModelUsage(BaseModel):
             counted.add("cost")
 
     def merge(self, other: ModelUsage) -> None:
-        """Add ``other``'s figures into this one."""
-        for name in type(self).model_fields:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        """Add ``other``'s figures into this one (every figure counts as set, as with ``+=``)."""
+        figures, theirs = self.__dict__, other.__dict__
+        for name in _FIGURES:  # dict writes: see count()
+            figures[name] += theirs[name]
+        self.__pydantic_fields_set__.update(_FIGURES)
 
     def minus(self, other: ModelUsage) -> ModelUsage:
         """The figures spent since ``other`` was a snapshot of this ledger."""
-        return ModelUsage(
-            **{name: getattr(self, name) - getattr(other, name) for name in type(self).model_fields}
-        )
+        mine, theirs = self.__dict__, other.__dict__
+        return ModelUsage(**{name: mine[name] - theirs[name] for name in _FIGURES})
 
 
 _TOKENS = ("prompt_tokens", "completion_tokens")
+_FIGURES = tuple(ModelUsage.model_fields)
+"""Every figure of a ledger (``model_fields`` is a class property rebuilt on each read)."""
 
 UsageByStage = dict[str, dict[str, ModelUsage]]
 """Model usage by stage name, then by model name."""

@@ -65,6 +65,9 @@ log = logging.getLogger("gemlib")
 _EXAMPLES = 3
 """How many IDs a warning about skipped duplicates names."""
 
+_NOTHING = ModelUsage()
+"""The usage of a model a stage had not used when the run started (never changed)."""
+
 
 @attrs.frozen
 class RunOptions:
@@ -248,10 +251,10 @@ class _Runner:
     def _note_usage(self) -> None:
         """Hand the store what this run spent (stage ledgers may predate the run)."""
         session: UsageByStage = {}
-        for stage, models in self._usage_now().items():
-            for model, usage in models.items():
-                base = self._usage_base.get(stage, {}).get(model, ModelUsage())
-                session.setdefault(stage, {})[model] = usage.minus(base)
+        for stage in self.stages:  # once per commit: the live ledgers, not copies of them
+            base = self._usage_base.get(stage.name, {})
+            for model, usage in stage.usage().items():
+                session.setdefault(stage.name, {})[model] = usage.minus(base.get(model, _NOTHING))
         self.store.note_usage(session)
 
     async def _report(self, reporter: Reporter) -> None:

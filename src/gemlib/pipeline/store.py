@@ -195,6 +195,7 @@ class DirStore(Store):
         self._pending: list[tuple[str, int, int]] = []
         self._pending_ids: set[str] = set()
         self._pending_stats: dict[str, StageCounts] = {}
+        self._stage_totals: dict[str, StageStats] | None = None
         self._buffers = {kind: bytearray() for kind in self._committed}
         self._failed: RunDirWriteError | None = None
 
@@ -288,23 +289,23 @@ class DirStore(Store):
             raise self._failed
         if not self._pending and not self._session_usage:
             return
-        where = self.run_dir.outputs_file
+        kind: str | None = None  # the records being written, or None: the database
         try:
             lengths = {}
             for kind, data in self._buffers.items():
-                where = self.run_dir.records_file(kind)
                 if data:
                     write_all(self._fds[kind], data)
                     os.fsync(self._fds[kind])
                 lengths[kind] = self._committed[kind] + len(data)
-            where = self.run_dir.progress_file
-            totals = self.stage_stats()
+            kind = None
+            totals = self._totals()
             merge_stats(totals, self._pending_stats)
             self._progress.record_done(
                 self.session, self._pending, lengths, totals, self.total_usage(), time.time()
             )
         except (OSError, sqlite3.Error) as exc:
-            self._fail(where, exc)
+            run = self.run_dir
+            self._fail(run.progress_file if kind is None else run.records_file(kind), exc)
         self._committed = lengths
         for data in self._buffers.values():
             data.clear()
@@ -315,6 +316,7 @@ class DirStore(Store):
     def _fail(self, where: Path, exc: OSError | sqlite3.Error) -> NoReturn:
         """Undo a failed commit: roll back, cut the files back, refuse further commits."""
         self._progress.rollback()
+        self._stage_totals = None  # they hold what did not commit: read them back
         for kind, descriptor in self._fds.items():
             with contextlib.suppress(OSError):  # if this fails too, the next open cuts back
                 os.ftruncate(descriptor, self._committed[kind])
@@ -356,8 +358,14 @@ class DirStore(Store):
             self._fail(self.run_dir.manifest_file, exc)
 
     def stage_stats(self) -> dict[str, StageStats]:
-        with self._db_errors():
-            return self._progress.stage_stats()
+        return {name: stats.model_copy(deep=True) for name, stats in self._totals().items()}
+
+    def _totals(self) -> dict[str, StageStats]:
+        """The committed per-stage totals, read once; each commit adds its items to them."""
+        if self._stage_totals is None:
+            with self._db_errors():
+                self._stage_totals = self._progress.stage_stats()
+        return self._stage_totals
 
     def counts(self) -> tuple[int, int]:
         with self._db_errors():
