@@ -21,6 +21,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -64,8 +65,9 @@ class RequestCache:
             "or build the LLM with cache=False"
         )
 
-    def get(self, key: str) -> ChatReply | None:
-        """The cached reply for ``key``, if any (an unreadable entry counts as absent)."""
+    def get(self, key: str, **changes: Any) -> ChatReply | None:
+        """The cached reply for ``key``, if any (an unreadable entry counts as absent),
+        with ``changes`` to its fields (see :meth:`ChatReply.from_json`)."""
         try:
             with self._lock:
                 row = self._db.execute("SELECT reply FROM replies WHERE key=?", (key,)).fetchone()
@@ -74,7 +76,7 @@ class RequestCache:
         if not row:
             return None
         try:
-            return ChatReply.from_json(row[0])
+            return ChatReply.from_json(row[0], **changes)
         except (ValueError, TypeError, RecursionError):
             return None
 
@@ -143,15 +145,13 @@ class CacheHandle:
             return "", None
         key = request.cache_key(self.endpoint)
         try:
-            hit = cache.get(key)
+            hit = cache.get(key, cached=True, latency=0.0, cost=0.0)
         except CacheError as exc:
             self._broke(exc)
             return key, None
-        if hit is None:
-            return key, None
-        if not hit.reasoning:  # written before reasoning was separated
+        if hit is not None and not hit.reasoning:  # written before reasoning was separated
             hit = separate_reasoning(hit)
-        return key, attrs.evolve(hit, cached=True, latency=0.0, cost=0.0)
+        return key, hit
 
     def store(self, key: str, reply: ChatReply) -> None:
         """Keep ``reply`` under ``key`` (from :meth:`lookup`); a truncated reply is not kept."""
