@@ -14,12 +14,16 @@ import contextlib
 import gc
 import json
 import os
+import random
 import re
+import select
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -897,3 +901,72 @@ def test_https_verifies_the_certificate_and_pools_tls_connections(
         _tls_round(certificate)  # self-signed: not in the system's store
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate))  # read by create_default_context
     assert _tls_round(certificate) == (["tls 0", "tls 1", "tls 2"], 1)
+
+
+def _closing_when_idle(seed: int) -> tuple[socket.socket, threading.Event]:
+    """A keep-alive server in threads that closes a connection idle for 0.5-4 ms (its
+    keep-alive timeout), half the time with a reset: closes that cross the next request."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+    stop = threading.Event()
+    rng = random.Random(seed)
+
+    def serve(conn: socket.socket) -> None:
+        pending = b""
+        with conn:
+            while not stop.is_set():
+                while b"\r\n\r\n" not in pending:
+                    got = conn.recv(65536)
+                    if not got:
+                        return
+                    pending += got
+                head, _, pending = pending.partition(b"\r\n\r\n")
+                size = int(re.findall(rb"Content-Length: (\d+)", head)[0])
+                while len(pending) < size:
+                    pending += conn.recv(65536)
+                pending = pending[size:]
+                conn.sendall(ok("x"))
+                if not pending and not select.select([conn], [], [], rng.uniform(5e-4, 4e-3))[0]:
+                    if rng.random() < 0.5:  # a reset rather than a FIN
+                        conn.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                    return
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while not stop.is_set():
+                conn, _ = listener.accept()
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, stop
+
+
+@pytest.mark.faults
+def test_keep_alive_races_at_scale_cost_no_request() -> None:
+    """2000 requests, 16 at a time, at random moments, with no retries allowed, while the
+    server closes idle connections (FIN or reset) a few milliseconds after each reply: a
+    close that crosses a request is resent on a new connection, so every request is
+    answered, and no socket is left open."""
+    listener, stop = _closing_when_idle(seed=11)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    llm = LLM("openai/x", api_base=url, api_key=KEY, cache=False, max_retries=0, timeout=10)
+    rng = random.Random(12)
+
+    async def main() -> list[str]:
+        before = len(os.listdir("/proc/self/fd"))
+
+        async def one(n: int) -> str:
+            await asyncio.sleep(rng.uniform(0, 2))
+            return (await llm.acomplete([{"role": "user", "content": f"q{n}"}])).text
+
+        texts = await asyncio.gather(*(one(n) for n in range(2000)))
+        await llm.aclose()
+        assert len(os.listdir("/proc/self/fd")) <= before
+        return texts
+
+    try:
+        assert asyncio.run(main()) == ["x"] * 2000
+    finally:
+        stop.set()
+        listener.close()
