@@ -800,6 +800,23 @@ def test_a_long_key_echoed_where_the_error_quotes_only_its_start_is_masked_too(
     run(answer, test)
 
 
+def test_a_key_echoed_in_a_json_body_that_is_no_completion_is_masked() -> None:
+    """A 200 whose JSON body is not a completion (here the server's echo of the request
+    head) is quoted by parse_completion, which knew only the key shapes of providers.
+    Fails on the code before (checked: the whole key in the TransientModelError)."""
+    body = json.dumps({"echo": f"Authorization: {LONG_KEY}", "key": LONG_KEY}).encode()
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    async def test(server: Loopback) -> None:
+        client = OpenAICompatBackend(server.url, LONG_KEY, 5.0)
+        with pytest.raises(TransientModelError, match="unreadable reply") as raised:
+            await ask(client)
+        await client.aclose()
+        assert LONG_KEY[:8] not in f"{raised.value} {raised.value!r}"
+
+    run(replies(raw), test)
+
+
 def test_the_request_head_names_the_host_and_asks_for_an_uncompressed_reply() -> None:
     async def test(server: Loopback) -> None:
         client = OpenAICompatBackend(server.url + "/", None)  # no key: no Authorization

@@ -157,16 +157,24 @@ class OpenAICompatBackend:
                 f"unreadable reply: {self._scrub(text[:200])!r}", model=request.model
             ) from None
         latency = time.perf_counter() - started
-        return parse_completion(data, request.model, priced=self.price, latency=latency)
+        return parse_completion(
+            data, request.model, priced=self.price, latency=latency, secret=self.api_key
+        )
 
 
 def parse_completion(
-    data: Any, model: str, *, priced: bool = False, latency: float = 0.0
+    data: Any,
+    model: str,
+    *,
+    priced: bool = False,
+    latency: float = 0.0,
+    secret: str | None = None,
 ) -> ChatReply:
     """A chat completion's JSON body as a :class:`ChatReply`, its cost from the price
     table when ``priced`` (else 0), taking ``latency`` seconds.
 
-    Raises :class:`TransientModelError` for a body that is not a completion.
+    Raises :class:`TransientModelError` for a body that is not a completion, quoting its
+    start with ``secret`` (the key the request carried) and credential shapes masked.
     """
     try:
         choice = data["choices"][0]
@@ -194,5 +202,5 @@ def parse_completion(
     except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError):
         # OverflowError: int() of an infinite float in `usage`
         raise TransientModelError(
-            f"unreadable reply: {scrub(repr(data)[:200])}", model=model
+            f"unreadable reply: {scrub(repr(data)[:200], (secret,))}", model=model
         ) from None
