@@ -45,18 +45,19 @@ async def outcome(timed: Timed, scenario: Scenario) -> str:
     future: asyncio.Future[str] = loop.create_future()
 
     async def attempt() -> str:
+        task = asyncio.current_task()
+        assert task is not None
+        # The scenario's times count from here, microseconds before the deadline is set,
+        # so a loop slow to start the task (a loaded machine) cannot reorder them.
+        scenario(future, task)
+        loop.call_later(0.09, time.sleep, 0.05)  # block the loop across the deadline
         try:
             value = await timed(0.1, future)
         except BaseException as exc:
             value = type(exc).__name__
-        task = asyncio.current_task()
-        assert task is not None
         return f"{value}, {task.cancelling()} pending"
 
-    task = loop.create_task(attempt())
-    scenario(future, task)
-    loop.call_later(0.09, time.sleep, 0.05)  # block the loop across the deadline
-    return await task
+    return await loop.create_task(attempt())
 
 
 Scenario = Callable[["asyncio.Future[str]", "asyncio.Task[str]"], object]
