@@ -346,13 +346,17 @@ class _Replay:
             if not failed:
                 self._write(call, reply, leaves, index)
         if kind == "read" and not failed and not self.kinds.is_volatile(call.name):
-            mark = len(self.problems)
+            problems = self.problems
+            mark = len(problems)
             self._repeat(call, reply, index)
-            repeated = self.problems[mark:]
-            del self.problems[mark:]
+            if len(problems) == mark:  # the repeat check found nothing (the usual case)
+                self._records(call, reply, index, by_write=None)
+                return
+            repeated = problems[mark:]
+            del problems[mark:]
             self._records(call, reply, index, by_write=None)
-            if len(self.problems) == mark:  # one problem for one changed reply
-                self.problems.extend(repeated)
+            if len(problems) == mark:  # one problem for one changed reply
+                problems.extend(repeated)
 
     def _report(self, index: int, text: str) -> None:
         """Note a problem shown by the tool reply at message ``index``."""
@@ -423,10 +427,11 @@ class _Replay:
         told = {e.key: e.told for e in targets}
         created: list[_Entity] = []
         self._records(call, reply, index, by_write=call.name, created=created)
-        given = {_key(v) for v in call.arguments.values() if isinstance(v, (str, int, float))}
-        for entity in created:
-            if entity.key[1] not in given and entity.told == index:
-                entity.created_at = index  # the write gave it its ID: a new record
+        if created:
+            given = {_key(v) for v in call.arguments.values() if isinstance(v, (str, int, float))}
+            for entity in created:
+                if entity.key[1] not in given and entity.told == index:
+                    entity.created_at = index  # the write gave it its ID: a new record
         for entity in targets:
             fields = before[entity.key]
             if (
