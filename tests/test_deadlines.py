@@ -138,6 +138,20 @@ def test_attempts_started_apart_each_time_out_at_their_own_deadline() -> None:
         assert 0.29 <= waited < 0.5  # never early; late only by the loop's own delay
 
 
+def test_attempts_ended_behind_a_long_one_are_not_kept() -> None:
+    async def main() -> int:
+        deadlines = Deadlines(60, asyncio.get_running_loop())
+        long = asyncio.create_task(deadlines.run(asyncio.sleep(0.5)))
+        await asyncio.sleep(0)
+        for _ in range(5000):
+            await deadlines.run(asyncio.sleep(0))
+        kept = len(deadlines._running)  # what a long attempt keeps alive: bounded
+        await long
+        return kept
+
+    assert asyncio.run(main()) <= 2 * 2 + 64
+
+
 def test_a_second_event_loop_gets_its_own_timer() -> None:
     llm = hanging_llm(timeout=0.2)
     for _ in range(2):  # the second run would hang if the first loop's timer were kept

@@ -47,6 +47,7 @@ class Deadlines:
         self.seconds = seconds
         self.loop = loop
         self._running: collections.deque[_Attempt] = collections.deque()
+        self._live = 0  # attempts started and not ended (expired ones included)
         self._timer: asyncio.TimerHandle | None = None
 
     async def run(self, awaitable: Awaitable[T]) -> T:
@@ -66,6 +67,7 @@ class Deadlines:
             raise
         finally:
             attempt.task = None
+            self._live -= 1
             self._forget_ended()
         if attempt.expired:  # expired as it ended: the cancellation was never delivered
             task.uncancel()
@@ -74,14 +76,20 @@ class Deadlines:
     def _start(self, task: asyncio.Task[Any], cancelling: int) -> _Attempt:
         attempt = _Attempt(self.loop.time() + self.seconds, task, cancelling)
         self._running.append(attempt)
+        self._live += 1
         if self._timer is None:  # else armed at or before an earlier, hence this, deadline
             self._timer = self.loop.call_at(attempt.deadline, self._expire)
         return attempt
 
     def _forget_ended(self) -> None:
+        """Drop the ended attempts at the front; and all of them once they outnumber the
+        running ones (an attempt that runs long, a batch's for hours, would otherwise keep
+        every attempt started after it)."""
         running = self._running
         while running and running[0].task is None:
             running.popleft()
+        if len(running) > 2 * self._live + 64:
+            self._running = collections.deque(a for a in running if a.task is not None)
 
     def _expire(self) -> None:
         """Cancel the attempts past their deadline; arm the timer for the next one."""
