@@ -50,6 +50,7 @@ from gemlib.errors import (
 )
 from gemlib.llm.usage import BatchCounts, ModelUsage, UsageByStage
 from gemlib.model import Rejection
+from gemlib.model._base import copied
 from gemlib.pipeline.accounting import RunStats, StageCounts, StageStats, add_counts, merge_stats
 from gemlib.pipeline.progress import Reporter, Snapshot, default_reporter
 from gemlib.pipeline.stage import Stage
@@ -156,8 +157,11 @@ class _Runner:
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     _started: float = 0.0
     _duplicate_ids: list[str] = attrs.field(factory=list)
+    _judged_after: int = 0
+    """Calls of a stage before its error rate can stop the run."""
 
     def __attrs_post_init__(self) -> None:
+        self._judged_after = min(self.options.min_calls_for_abort, self.options.error_window)
         self._usage_base = self._usage_now()
         self._semaphores = [
             asyncio.Semaphore(s.concurrency) if s.concurrency else None for s in self.stages
@@ -386,12 +390,11 @@ class _Runner:
             for result in results:
                 if isinstance(result, Rejection):
                     rejections.append(
-                        result.model_copy(
-                            update={
-                                "stage": result.stage or stage.name,
-                                "item_id": result.item_id or getattr(item, "id", "") or "",
-                                "document_id": result.document_id or root_id,
-                            }
+                        copied(
+                            result,
+                            stage=result.stage or stage.name,
+                            item_id=result.item_id or getattr(item, "id", "") or "",
+                            document_id=result.document_id or root_id,
                         )
                     )
                     stats.rejected += 1
@@ -492,9 +495,7 @@ class _Runner:
         if window is None:
             window = self._windows[stage.name] = collections.deque(maxlen=self.options.error_window)
         window.append(error is not None)
-        if error is None or len(window) < min(
-            self.options.min_calls_for_abort, self.options.error_window
-        ):
+        if error is None or len(window) < self._judged_after:
             return
         failed = sum(window)
         if failed / len(window) > self.options.max_error_rate:
