@@ -11,6 +11,8 @@ one per pass of the event loop, behind the requests that are ready.
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import attrs
@@ -100,3 +102,15 @@ def test_a_cancelled_waiter_passes_its_turn_on() -> None:
 
     asyncio.run(main())
     assert order == [True, True, True]
+
+
+def test_an_event_loop_that_took_turns_can_be_freed() -> None:
+    freed = []
+    for _ in range(3):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(cpu_turn())
+        loop.close()
+        freed.append(weakref.ref(loop))
+        del loop
+    gc.collect()
+    assert [ref() for ref in freed] == [None, None, None]

@@ -18,7 +18,9 @@ __all__ = ["cpu_turn"]
 
 class _Turns:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        # Weakly: the mapping below is keyed weakly by the loop, and a strong reference
+        # here would keep every run's loop alive for good.
+        self.loop = weakref.ref(loop)
         self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self.scheduled = False
 
@@ -29,7 +31,7 @@ class _Turns:
                 turn.set_result(None)
                 break
         if self.waiting:
-            self.loop.call_soon(self.admit)
+            asyncio.get_running_loop().call_soon(self.admit)  # admit runs on its loop
         else:
             self.scheduled = False
 
@@ -45,7 +47,7 @@ async def cpu_turn() -> None:
     global _last
     loop = asyncio.get_running_loop()
     turns = _last
-    if turns is None or turns.loop is not loop:
+    if turns is None or turns.loop() is not loop:
         turns = _TURNS.get(loop)
         if turns is None:
             turns = _TURNS[loop] = _Turns(loop)
