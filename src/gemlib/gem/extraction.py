@@ -15,6 +15,7 @@ import attrs
 from gemlib.errors import ToolSchemaError
 from gemlib.formats.gem_tags import RawWorkflow, graph_tool_names, parse_workflows
 from gemlib.model import Document, Provenance, Rejection, Tool, ToolCall, Workflow
+from gemlib.model._base import copied
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["WorkflowExtractor"]
@@ -81,7 +82,7 @@ class WorkflowExtractor(LLMStage):
                     actions=actions,
                     tools=tools,
                     document=doc,
-                    provenance=base.model_copy(update={"workflow_index": index}),
+                    provenance=copied(base, workflow_index=index),
                     labels=doc.meta.get("labels", {}),
                 )
             )

@@ -23,6 +23,7 @@ from gemlib.formats.gem_tags import render_conversation
 from gemlib.gem.generation import tools_json
 from gemlib.llm.structured import json_reply
 from gemlib.model import Rejection, Trajectory
+from gemlib.model._base import copied
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["RUBRICS", "JudgeVerdict", "LLMJudge"]
@@ -93,4 +94,4 @@ class LLMJudge(LLMStage):
                 detail={"grades": grades, "failed": failed},
             )
         labels = {**trajectory.labels, "judge": grades}
-        return trajectory.model_copy(update={"labels": labels})
+        return copied(trajectory, labels=labels)

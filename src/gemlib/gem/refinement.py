@@ -14,7 +14,7 @@ from gemlib.errors import ParseError
 from gemlib.formats.gem_tags import parse_refined, render_conversation
 from gemlib.gem.generation import check_conversation_shape, tools_json
 from gemlib.model import Trajectory
-from gemlib.model._base import StableIds
+from gemlib.model._base import StableIds, copied
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["ComplexityRefiner"]
@@ -51,4 +51,4 @@ class ComplexityRefiner(LLMStage):
                         f"message {index} (assistant) makes {len(message.tool_calls)} tool calls; "
                         "exactly one tool call per assistant turn is required"
                     )
-        return trajectory.model_copy(update={"tools": tuple(tools), "messages": tuple(messages)})
+        return copied(trajectory, tools=tuple(tools), messages=tuple(messages))

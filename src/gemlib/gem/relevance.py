@@ -16,6 +16,7 @@ import attrs
 from gemlib.formats.gem_tags import parse_relevance
 from gemlib.gem.labels import DOMAINS, PLATFORMS, TASKS, normalize_labels
 from gemlib.model import Document, Rejection
+from gemlib.model._base import copied
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["RelevanceFilter"]
@@ -60,4 +61,4 @@ class RelevanceFilter(LLMStage):
         unknown = unknown_domains + unknown_platforms + unknown_tasks
         if unknown:
             labels["unknown_labels"] = unknown
-        return doc.model_copy(update={"meta": {**doc.meta, "labels": labels}})
+        return copied(doc, meta={**doc.meta, "labels": labels})
