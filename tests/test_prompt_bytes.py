@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from gemlib.errors import FatalError, GemlibError
 from gemlib.gem.extraction import WorkflowExtractor
 from gemlib.gem.generation import TrajectoryGenerator
 from gemlib.gem.judge import LLMJudge
@@ -32,6 +34,7 @@ from gemlib.model import (
     Trajectory,
     Workflow,
 )
+from gemlib.prompts import load_prompt
 
 HOSTILE = [
     "Plain text: sign in, open the order, return the item.",
@@ -239,3 +242,21 @@ def test_every_case_is_pinned() -> None:
 
 if __name__ == "__main__":
     print(json.dumps(digests(), indent=4))
+
+
+@pytest.mark.parametrize(
+    ("source", "variables", "error", "message"),
+    [
+        ("{{ x.__class__ }}", {"x": 1}, FatalError, "access to attribute '__class__'"),
+        ("{{ y }}", {}, GemlibError, "'y' is undefined"),
+        ("{{ 1 / x }}", {"x": 0}, ZeroDivisionError, "division by zero"),
+        ("{% for a in x %}{{ a }}{% endfor %}", {"x": 5}, TypeError, "not iterable"),
+    ],
+)
+def test_a_template_fails_as_before(
+    source: str, variables: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message) as caught:
+        load_prompt("custom", source).render(**variables)
+    if error in (ZeroDivisionError, TypeError):  # the traceback points into the template
+        assert traceback.extract_tb(caught.value.__traceback__)[-1].filename == "<template>"
