@@ -9,6 +9,7 @@ line or a repr, and a broken request cache is never an item's fault. Marked
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from gemlib.errors import (
 from gemlib.llm import LLM, Limits
 from gemlib.llm.cache import RequestCache
 from gemlib.llm.limits import Limiter
-from gemlib.llm.protocol import ScriptedBackend
+from gemlib.llm.protocol import ChatRequest, ScriptedBackend
 from gemlib.pipeline.rundir import open_results
 from test_faults import Echo
 from test_infra_faults import _northwind
@@ -381,3 +382,38 @@ def _canonical(run_dir: Path) -> tuple[list[str], list[str]]:
         sorted(json.dumps(strip(o), sort_keys=True) for o in outputs),
         sorted(json.dumps(strip(r.model_dump()), sort_keys=True) for r in rejections),
     )
+
+
+def test_a_model_busy_on_another_threads_loop_is_refused_not_hung() -> None:
+    # Two threads each running their own event loop on one LLM: the limiter's state
+    # belongs to one loop, so the second took it over, zeroing the first's count and
+    # stranding its queued requests (they waited for ever; active went below 0).
+    started, release = threading.Event(), threading.Event()
+
+    async def script(request: ChatRequest) -> str:
+        started.set()
+        await asyncio.to_thread(release.wait, 20)
+        return "ok"
+
+    backend = ScriptedBackend(script)
+    llm = LLM("openai/teacher", backend=backend, cache=False, limits=Limits(max_concurrency=1))
+    messages = [{"role": "user", "content": "hi"}]
+
+    async def two() -> list[str]:
+        replies = await asyncio.wait_for(
+            asyncio.gather(llm.acomplete(messages), llm.acomplete(messages)), 10
+        )
+        return [r.text for r in replies]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(asyncio.run, two())  # one in flight, one queued
+        try:
+            assert started.wait(10)
+            with pytest.raises(RuntimeError, match="another event loop"):
+                asyncio.run(asyncio.wait_for(llm.acomplete(messages), 2))
+        finally:
+            release.set()
+        assert first.result(20) == ["ok", "ok"]
+    assert llm.limiter.active == 0
+    assert asyncio.run(llm.acomplete(messages)).text == "ok"  # that loop done: served
+    assert llm.limiter.active == 0

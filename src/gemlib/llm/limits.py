@@ -132,6 +132,13 @@ class Limiter:
         # asyncio futures belong to one loop; a model reused by a later run gets fresh state.
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
+            bound = self._loop
+            if bound is not None and bound.is_running() and (self.active or self._state.waiters):
+                # Taking over would zero the other loop's count and strand its waiters.
+                raise RuntimeError(
+                    "this model is serving requests on another event loop (another "
+                    "thread): build one LLM per thread that runs its own event loop"
+                )
             self._loop, self._state, self.active = loop, _LoopState(), 0
         return self._state
 
