@@ -38,8 +38,16 @@ async def hang() -> None:
     await asyncio.Event().wait()
 
 
+DEADLINE = 0.2
+"""Seconds each attempt of these scenarios may take."""
+BLOCK_AT = 0.05
+"""When the loop is blocked (until past the deadline): long before the scenarios' events
+near the deadline, so a loop that wakes late for it (a loaded machine) still runs it in an
+earlier pass than those events, which then fall due in one pass with the deadline."""
+
+
 async def outcome(timed: Timed, scenario: Scenario) -> str:
-    """What ``timed(0.1, future)`` ends with when ``scenario`` arranges the loop around it,
+    """What ``timed(DEADLINE, future)`` ends with when ``scenario`` arranges the loop around it,
     and whether the task is left with cancellation requests pending."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[str] = loop.create_future()
@@ -50,9 +58,9 @@ async def outcome(timed: Timed, scenario: Scenario) -> str:
         # The scenario's times count from here, microseconds before the deadline is set,
         # so a loop slow to start the task (a loaded machine) cannot reorder them.
         scenario(future, task)
-        loop.call_later(0.09, time.sleep, 0.05)  # block the loop across the deadline
+        loop.call_later(BLOCK_AT, time.sleep, DEADLINE)  # block the loop across the deadline
         try:
-            value = await timed(0.1, future)
+            value = await timed(DEADLINE, future)
         except BaseException as exc:
             value = type(exc).__name__
         return f"{value}, {task.cancelling()} pending"
@@ -64,7 +72,7 @@ Scenario = Callable[["asyncio.Future[str]", "asyncio.Task[str]"], object]
 
 
 def answered_late(future: asyncio.Future[str], task: asyncio.Task[str]) -> None:
-    asyncio.get_running_loop().call_later(0.3, future.set_result, "reply")
+    asyncio.get_running_loop().call_later(2 * DEADLINE, future.set_result, "reply")
 
 
 def answered_in_time(future: asyncio.Future[str], task: asyncio.Task[str]) -> None:
@@ -72,11 +80,11 @@ def answered_in_time(future: asyncio.Future[str], task: asyncio.Task[str]) -> No
 
 
 def answered_as_it_expires(future: asyncio.Future[str], task: asyncio.Task[str]) -> None:
-    asyncio.get_running_loop().call_later(0.099, future.set_result, "reply")
+    asyncio.get_running_loop().call_later(DEADLINE - 0.001, future.set_result, "reply")
 
 
 def cancelled_as_it_expires(future: asyncio.Future[str], task: asyncio.Task[str]) -> None:
-    asyncio.get_running_loop().call_later(0.101, task.cancel)
+    asyncio.get_running_loop().call_later(DEADLINE + 0.001, task.cancel)
 
 
 def cancelled_before(future: asyncio.Future[str], task: asyncio.Task[str]) -> None:
