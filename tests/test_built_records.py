@@ -114,6 +114,8 @@ REPLIES = [
     '<user>Hi</user><assistant>Let me look. <func>{"name": "f", "arguments": "{\\"a\\": 1}"}</func>'
     " and <tool_call>{'name': 'g', 'parameters': {'b': True,}}</tool_call></assistant>"
     "<tool>one</tool><tool>two</tool><tool>none left</tool>",
+    '<user>Hi</user>\n<assistant>\n <FUNC a="1">{"name": "f", "arguments": {"a": [1]}}</func >\n'
+    '</Assistant>\n<tool x="y"> r </tool><user><func>{"name": "g"}</func></user>',
 ]
 
 
@@ -142,6 +144,18 @@ def test_what_validating_refused_is_still_refused() -> None:
     call = '<user>Hi</user><assistant><func>{"name": "f", "arguments": {}}</func></assistant>'
     with pytest.raises(ValidationError, match="id\n  Input should be a valid string"):
         gem_tags.parse_conversation(call, lambda n: n)  # type: ignore[arg-type,return-value]
+
+
+def _records(cls: type[_Model]) -> list[type[_Model]]:
+    return [cls, *(record for sub in cls.__subclasses__() for record in _records(sub))]
+
+
+def test_records_are_made_by_object_new() -> None:
+    # built_valid and copied call object.__new__ without looking the class's up
+    records = _records(_Model)
+    assert {Message, ToolCall, Document} <= set(records)
+    for record in records:
+        assert record.__new__ is object.__new__, record
 
 
 class _WithPrivate(_Model):

@@ -83,11 +83,13 @@ def built_valid(cls: type[_M], **values: Any) -> _M:
     per document; ``model_construct`` is generic and slower than validating). The caller
     passes every field that has a default factory, and every required one.
     """
-    record = cls.__new__(cls)
-    _set(record, "__dict__", {**_all_fields(cls), **values})
-    _set(record, "__pydantic_fields_set__", set(values))
-    _set(record, "__pydantic_extra__", None)
-    _set(record, "__pydantic_private__", None)
+    fields = _all_fields(cls).copy()
+    fields.update(values)
+    record = _new(cls)
+    _set(record, "__dict__", fields)
+    _set_fields_set(record, set(values))
+    _set_extra(record, None)
+    _set_private(record, None)
     return record
 
 
@@ -101,19 +103,26 @@ def copied(record: _M, **update: Any) -> _M:
     """
     if record.__pydantic_private__ is not None or record.__pydantic_extra__ is not None:
         return record.model_copy(update=update)
-    cls = type(record)
-    new = cls.__new__(cls)
-    object.__setattr__(new, "__dict__", {**record.__dict__, **update})
-    object.__setattr__(
-        new, "__pydantic_fields_set__", record.__pydantic_fields_set__ | update.keys()
-    )
-    object.__setattr__(new, "__pydantic_extra__", None)
-    object.__setattr__(new, "__pydantic_private__", None)
+    fields = record.__dict__.copy()
+    fields.update(update)
+    new = _new(type(record))
+    _set(new, "__dict__", fields)
+    _set_fields_set(new, record.__pydantic_fields_set__ | update.keys())
+    _set_extra(new, None)
+    _set_private(new, None)
     return new
 
 
 _set = object.__setattr__
 """A frozen record's attributes set past its ``__setattr__`` (looked up once)."""
+_new = object.__new__
+"""A record's ``__new__`` (no gemlib record has its own), called without looking it up on
+the class through pydantic's metaclass."""
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+"""Setters of pydantic's three slots, called directly (``object.__setattr__`` looks each
+one up on the class first)."""
 
 
 def validation_summary(exc: ValidationError, whole: str = "record") -> str:
