@@ -231,6 +231,8 @@ def test_many_repaired_calls_are_placed_in_the_reply_only_for_an_error() -> None
         ("<system>s</system>" + "<tool><user>x</user></tool>" * 5_000, 5_001),  # markup
         ("<user>hi</user><assistant>" + "<func>" * 200_000 + "</assistant>", None),
         ("<user>hi</user><assistant><func>{}" + " " * 1_000_000 + "</assistant>", None),
+        ("<user>hi</user><assistant>" + " " * 500_000 + "<func>{}</func>" + " " * 500_000, None),
+        ("<user>hi</user>" + '<assistant> <FUNC>{"name": "f"}</func ></assistant>' * 9_000, 9_001),
     ],
 )
 def test_hostile_turns_are_read_in_linear_time(reply: str, turns: int | None) -> None:

@@ -384,19 +384,23 @@ these alone finds the same ones)."""
 _NEXT_OPENING = re.compile(rf"\s*<((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
 """A role tag that opens a turn, after nothing but whitespace: the tag :data:`_ANY_TAG`
 finds first there."""
-_WORDS_TURN = re.compile(
-    rf"\s*<((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>([^<]*)</((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>"
-)
-"""A turn after nothing but whitespace whose text holds no ``<``, closed by the first role
-tag after it (most turns that do not call): :data:`_NEXT_OPENING` and the role tag that
-follows, in one match. Linear: its text ends at the first ``<``, where the closing tag
-must start, and a miss costs one more pass over that text."""
+_ROLE_NAME = rf"((?ai:{'|'.join(ROLES)}))"
 _CALL_OPEN = re.compile(rf"<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>", re.IGNORECASE)
 _SOLE_CALL = re.compile(
     rf"(\s*)<({'|'.join(CALL_TAGS)})(?:\s[^<>]*)?>([^<]*)</\2\s*>(\s*)", re.IGNORECASE
 )
 """An assistant turn that is one call and whitespace, its JSON free of ``<`` (most turns
 that call): the first ``<`` after the opening tag closes it."""
+_PLAIN_TURN = re.compile(
+    rf"\s*<{_ROLE_NAME}(?:\s[^<>]*)?>"
+    rf"([^<]*+|(\s*)<((?i:{'|'.join(CALL_TAGS)}))(?:\s[^<>]*)?>([^<]*+)</(?i:\4)\s*>(\s*))"
+    rf"</{_ROLE_NAME}(?:\s[^<>]*)?>"
+)
+"""A turn after nothing but whitespace, closed by the first role tag after it, whose text
+holds no ``<`` (group 2; most turns that do not call) or is a :data:`_SOLE_CALL` (groups 3
+to 6; most turns that call): :data:`_NEXT_OPENING`, the role tag that follows and the
+call, in one match. Linear: a text or a call's JSON ends at the first ``<``, where a tag
+must start, and a miss costs one more pass over that text."""
 _WRAPPED_JSON = re.compile(r"<([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>\s*\{")
 _THINK_OPEN = re.compile(rf"\s*<{REASONING_TAG}>", re.IGNORECASE)
 _TURN_TAGS = 64
@@ -576,24 +580,43 @@ def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
     return ToolCall(id=call_id, name=data["name"], arguments=arguments)
 
 
-def _assistant(text: str, start: int, end: int, next_id: Callable[[], str], exact: bool) -> Message:
-    """The assistant turn in ``text[start:end]``: its reasoning, its words and its calls."""
-    if text.find("<", start, end) < 0:  # words only: no reasoning, no calls, no tags
-        content = text[start:end]
-        return built_valid(
-            Message,
-            role="assistant",
-            content=content if exact else content.strip(),
-            tool_calls=(),
-            reasoning="",
-        )
-    if (sole := _SOLE_CALL.fullmatch(text, start, end)) is not None:
-        call = _call(text, sole.group(2).lower(), sole.start(3), sole.end(3), next_id())
-        content = sole.group(1) + sole.group(4) if exact else ""
-        return built_valid(
-            Message, role="assistant", content=content, tool_calls=(call,), reasoning=""
-        )
-    return _assistant_parts(text, start, end, next_id, exact)
+def _assistant(
+    text: str,
+    start: int,
+    end: int,
+    next_id: Callable[[], str],
+    exact: bool,
+    plain: re.Match[str] | None = None,
+) -> Message:
+    """The assistant turn in ``text[start:end]``: its reasoning, its words and its calls
+    (``plain``: the turn's :data:`_PLAIN_TURN` match, when it has one)."""
+    if plain is None:
+        if text.find("<", start, end) >= 0:
+            sole = _SOLE_CALL.fullmatch(text, start, end)
+            if sole is None:
+                return _assistant_parts(text, start, end, next_id, exact)
+            return _sole_call(text, sole, 1, next_id, exact)
+    elif plain.start(4) >= 0:
+        return _sole_call(text, plain, 3, next_id, exact)
+    content = text[start:end]  # words only: no reasoning, no calls, no tags
+    return built_valid(
+        Message,
+        role="assistant",
+        content=content if exact else content.strip(),
+        tool_calls=(),
+        reasoning="",
+    )
+
+
+def _sole_call(
+    text: str, sole: re.Match[str], group: int, next_id: Callable[[], str], exact: bool
+) -> Message:
+    """The assistant turn that is one call: ``sole``'s groups from ``group`` on are the
+    whitespace before the call, its tag, its JSON and the whitespace after it."""
+    json_start, json_end = sole.span(group + 2)
+    call = _call(text, sole.group(group + 1).lower(), json_start, json_end, next_id())
+    content = sole.group(group) + sole.group(group + 3) if exact else ""
+    return built_valid(Message, role="assistant", content=content, tool_calls=(call,), reasoning="")
 
 
 def _assistant_parts(
@@ -693,9 +716,9 @@ def parse_conversation(
 
     links = ReplyLinks()
     messages: list[Message] = []
-    for role, start, end in _turns(text):
+    for role, start, end, plain in _turns(text):
         if role == "assistant":
-            messages.append(links.link(_assistant(text, start, end, next_id, exact)))
+            messages.append(links.link(_assistant(text, start, end, next_id, exact, plain)))
             continue
         content = text[start:end] if exact else text[start:end].strip()
         if role == "tool":
@@ -705,30 +728,32 @@ def parse_conversation(
     return messages
 
 
-def _turns(text: str) -> Iterator[tuple[str, int, int]]:
-    """Each turn's role (lower case) and the span of its content, in order.
+def _turns(text: str) -> Iterator[tuple[str, int, int, re.Match[str] | None]]:
+    """Each turn's role (lower case), the span of its content and, for a turn read by
+    :data:`_PLAIN_TURN`, its match, in order.
 
-    A plain turn, whose next role tag closes it, is read by one match when it opens
-    after nothing but whitespace and holds no ``<`` (:data:`_WORDS_TURN`), else by two
-    searches when it is the first or opens after whitespace; any other is placed
-    by all its role tags (:func:`_first_turn`, :func:`_turn_end`). Raises
-    :class:`ParseError` for a turn never closed or a tag between turns that opens none.
+    A plain turn, whose next role tag closes it, is read by that one match when it opens
+    after nothing but whitespace and holds no ``<`` or one call, else by two searches
+    when it is the first or opens after whitespace; any other is placed by all its
+    role tags (:func:`_first_turn`, :func:`_turn_end`). Raises :class:`ParseError` for
+    a turn never closed or a tag between turns that opens none.
     """
     roles = _RoleTags(text)
     pos: int | None = None  # the end of the previous turn
     while True:
-        if pos is not None and (words := _WORDS_TURN.match(text, pos)) is not None:
-            role = words.group(1).lower()
-            if words.group(3).lower() == role:
-                yield role, words.start(2), words.end(2)
-                pos = words.end()
+        if pos is not None and (plain := _PLAIN_TURN.match(text, pos)) is not None:
+            opened, closed = plain.group(1, 7)
+            role = opened.lower()
+            if closed.lower() == role:
+                yield role, *plain.span(2), plain
+                pos = plain.end()
                 continue
-        opened = _plain_opening(text, roles, pos)
-        if opened is not None:
-            role, start = opened
+        opened_at = _plain_opening(text, roles, pos)
+        if opened_at is not None:
+            role, start = opened_at
             closing = _ROLE_TAG.search(text, start)
             if closing is not None and closing.group(1) and closing.group(2).lower() == role:
-                yield role, start, closing.start()
+                yield role, start, closing.start(), None
                 pos = closing.end()
                 continue
         if pos is None:
@@ -739,7 +764,7 @@ def _turns(text: str) -> Iterator[tuple[str, int, int]]:
                 return
             first = _next_opening(text, _Tag.of(found))
             last = _turn_end(text, first, roles, first=False)
-        yield first.name, first.end, last.start
+        yield first.name, first.end, last.start, None
         pos = last.end
 
 
