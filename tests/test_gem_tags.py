@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -245,3 +246,60 @@ def test_hostile_turns_are_read_in_linear_time(reply: str, turns: int | None) ->
     else:
         assert len(parse_conversation(reply)) == turns
     assert time.perf_counter() - started < 5
+
+
+WORKFLOW_TAGS = (
+    '<actions>[{"name": "f"}]</actions><tools>[{"name": "f"}]</tools>'
+    "<description>D</description><steps>1. go</steps><execution_graph>(f)</execution_graph>"
+)
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        # each tag is read in order, and the first fault met is the one named
+        (WORKFLOW_TAGS.replace("</tools>", "").replace("</steps>", ""), "<tools> opened at"),
+        (
+            WORKFLOW_TAGS.replace('"f"}]</tools>', '"f"}</tools>').replace("</steps>", ""),
+            "<tools>:",
+        ),
+        (WORKFLOW_TAGS.replace("</description>", "<description>"), "<description> opened at"),
+        (
+            WORKFLOW_TAGS.replace("<steps>1. go</steps>", "<steps>a</steps><steps>b"),
+            "<steps> opened",
+        ),
+        (WORKFLOW_TAGS.replace("<description>D</description>", ""), "no <description> tag"),
+        (WORKFLOW_TAGS.replace("</actions>", "</actions x>"), "<actions> opened at"),
+        (WORKFLOW_TAGS.replace("<tools>", "<TOOLS/>"), "no <tools> tag"),
+        (WORKFLOW_TAGS.replace("steps>", "\u017ftep\u017f >"), None),  # long s: any case
+        (WORKFLOW_TAGS.replace("<description>", "<Description lang=en>"), None),
+    ],
+)
+def test_workflow_tags_are_read_in_order_with_their_own_errors(
+    reply: str, error: str | None
+) -> None:
+    if error is None:
+        (workflow,) = parse_workflows(f"<workflow>{reply}</workflow>")
+        assert (workflow.description, workflow.steps) == ("D", ("go",))
+        return
+    with pytest.raises(ParseError, match=re.escape(error)):
+        parse_workflows(f"<workflow>{reply}</workflow>")
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("<multi_step>True</multi_step><summary>a</summary><summary>b", "<summary> opened"),
+        ("<multi_step>True<summary>a</summary>", "<multi_step> opened"),
+        ("<summary>a</summary>", "no <multi_step> tag"),
+        ("<MULTI_STEP >yes</multi_step ><TASK x>t</Task>\n<domain>d</domain>", None),
+    ],
+)
+def test_relevance_tags_have_their_own_errors(reply: str, error: str | None) -> None:
+    if error is None:
+        assert parse_relevance(reply) == {
+            "multi_step": True, "summary": "", "domain": "d", "platform": "", "task": "t"
+        }  # fmt: skip
+        return
+    with pytest.raises(ParseError, match=re.escape(error)):
+        parse_relevance(reply)

@@ -252,34 +252,73 @@ def _blocks(text: str, tag: str, start: int = 0, end: int | None = None) -> list
     return found
 
 
-def _single(
-    text: str, tag: str, *, required: bool, start: int = 0, end: int | None = None
-) -> tuple[str, int]:
-    """The first ``<tag>`` block's content in ``text[start:end]`` and its offset
-    (``("", start)`` when there is none and none is ``required``)."""
-    blocks = _blocks(text, tag, start, end)
-    if not blocks:
-        if required:
-            raise ParseError(f"the reply has no <{tag}> tag")
-        return "", start
-    content_start, content_end = blocks[0]
-    return text[content_start:content_end], content_start
+@functools.lru_cache(maxsize=16)
+def _tag_scanner(names: tuple[str, ...]) -> re.Pattern[str]:
+    """:func:`_opener` and :func:`_closer` of each of ``names`` in one pattern: group 1 is
+    a closing tag's slash, and a match's ``lastindex`` is 2 plus its name's index."""
+    alternatives = "|".join(f"({name})" for name in names)
+    return re.compile(rf"<(/)?(?:{alternatives})(?(1)\s*|(?:\s[^<>]*)?)>", re.IGNORECASE)
+
+
+class _Blocks:
+    """The blocks of several tags in ``text[start:end]``, their tags found in one scan:
+    what :func:`_blocks` gives for each tag, with the same errors, raised when that tag
+    is read. (No two tags overlap: each holds one ``<``, its first character.)"""
+
+    def __init__(
+        self, text: str, names: tuple[str, ...], start: int = 0, end: int | None = None
+    ) -> None:
+        self.text, self.start = text, start
+        self.tags: dict[str, list[tuple[bool, int, int]]] = {name: [] for name in names}
+        of_name = list(self.tags.values())
+        for found in _tag_scanner(names).finditer(text, start, len(text) if end is None else end):
+            of_name[(found.lastindex or 2) - 2].append((found.group(1) is not None, *found.span()))
+
+    def spans(self, tag: str) -> list[tuple[int, int]]:
+        """Every ``<tag>...</tag>`` block as the span of its content (:func:`_blocks`)."""
+        tags = self.tags[tag]
+        spans = []
+        index = 0
+        while index < len(tags):
+            closing, start, end = tags[index]
+            index += 1
+            if closing:
+                continue
+            if index == len(tags) or not tags[index][0]:  # no closing tag before the next opening
+                raise _problem(self.text, start, f"<{tag}> opened", " is never closed")
+            spans.append((end, tags[index][1]))
+            index += 1
+        return spans
+
+    def single(self, tag: str, *, required: bool) -> tuple[str, int]:
+        """The first ``<tag>`` block's content and its offset (``("", start)`` when there
+        is none and none is ``required``)."""
+        spans = self.spans(tag)
+        if not spans:
+            if required:
+                raise ParseError(f"the reply has no <{tag}> tag")
+            return "", self.start
+        content_start, content_end = spans[0]
+        return self.text[content_start:content_end], content_start
 
 
 # --------------------------------------------------------------------------- relevance
 
 
+_RELEVANCE_TAGS = ("multi_step", "summary", "domain", "platform", "task")
+
+
 def parse_relevance(text: str) -> dict[str, Any]:
     """Read a relevance reply: ``multi_step`` (bool), summary, domain, platform, task."""
-    verdict, at = _single(text, "multi_step", required=True)
+    blocks = _Blocks(text, _RELEVANCE_TAGS)
+    verdict, at = blocks.single("multi_step", required=True)
     value = verdict.strip().lower()
     if value not in ("true", "false", "yes", "no"):
         problem = f" must be True or False, got {verdict.strip()!r}"
         raise _problem(text, at, "<multi_step>", problem)
-    fields = ("summary", "domain", "platform", "task")
     return {
         "multi_step": value in ("true", "yes"),
-        **{name: _single(text, name, required=False)[0].strip() for name in fields},
+        **{name: blocks.single(name, required=False)[0].strip() for name in _RELEVANCE_TAGS[1:]},
     }
 
 
@@ -305,15 +344,17 @@ def _steps(text: str) -> tuple[str, ...]:
     return tuple(_STEP_NUMBER.sub("", line) for line in lines)
 
 
-def _json_block(
-    text: str, tag: str, label: Callable[[], str], start: int, end: int, required: bool
-) -> Any:
-    content, at = _single(text, tag, required=required, start=start, end=end)
+def _json_block(blocks: _Blocks, tag: str, label: Callable[[], str], required: bool) -> Any:
+    content, at = blocks.single(tag, required=required)
 
     def where() -> str:
         return f"{label()} <{tag}>"
 
-    return loads_lenient(content or "[]", where, lambda pos: _at(text, at + pos))
+    return loads_lenient(content or "[]", where, lambda pos: _at(blocks.text, at + pos))
+
+
+_WORKFLOW_TAGS = ("actions", "tools", "description", "steps", "execution_graph")
+"""The tags of a ``<workflow>`` block, in the order they are read."""
 
 
 def _workflow_label(text: str, number: int, start: int) -> str:
@@ -329,15 +370,16 @@ def parse_workflows(text: str) -> list[RawWorkflow]:
     for number, (start, end) in enumerate(blocks, start=1):
         # placed in the reply only for an error (counting lines at each block was quadratic)
         label = functools.partial(_workflow_label, text, number, start)
-        actions = _json_block(text, "actions", label, start, end, required=False)
-        tools = _json_block(text, "tools", label, start, end, required=True)
+        tags = _Blocks(text, _WORKFLOW_TAGS, start, end)
+        actions = _json_block(tags, "actions", label, required=False)
+        tools = _json_block(tags, "tools", label, required=True)
         if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
             raise ParseError(f"{label()} <actions> must be a JSON list of objects")
         if not isinstance(tools, list):
             raise ParseError(f"{label()} <tools> must be a JSON list")
         fields = {
-            tag: _single(text, tag, required=tag == "description", start=start, end=end)[0].strip()
-            for tag in ("description", "steps", "execution_graph")
+            tag: tags.single(tag, required=tag == "description")[0].strip()
+            for tag in _WORKFLOW_TAGS[2:]
         }
         workflows.append(
             RawWorkflow(
