@@ -16,8 +16,12 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 from gemlib import Document, Message, Provenance, StageRecord, Tool, ToolCall
 from gemlib.errors import ParseError
 from gemlib.formats import gem_tags
+from gemlib.gem.extraction import WorkflowExtractor
+from gemlib.gem.generation import TrajectoryGenerator
+from gemlib.llm import LLM, ScriptedBackend
+from gemlib.model import Trajectory, Workflow
 from gemlib.model._base import _Model, built_valid, copied
-from teacher import GENERATION, REFINEMENT, THOUGHT
+from teacher import EXTRACTION, GENERATION, REFINEMENT, THOUGHT
 
 
 def assert_identical(built: Any, validated: Any) -> None:
@@ -144,6 +148,22 @@ def test_what_validating_refused_is_still_refused() -> None:
     call = '<user>Hi</user><assistant><func>{"name": "f", "arguments": {}}</func></assistant>'
     with pytest.raises(ValidationError, match="id\n  Input should be a valid string"):
         gem_tags.parse_conversation(call, lambda n: n)  # type: ignore[arg-type,return-value]
+
+
+@pytest.mark.parametrize("name", sorted(set(EXTRACTION) & set(GENERATION)))
+def test_generated_trajectories_are_the_validated_records(name: str) -> None:
+    llm = LLM("openai/t", backend=ScriptedBackend(lambda r: ""), cache=False)
+    doc = Document(id="d", text="t", meta={"labels": {"domains": ["shopping"]}})
+    workflow = WorkflowExtractor(llm).parse(EXTRACTION[name], doc)[0]
+    assert isinstance(workflow, Workflow)
+    try:
+        trajectory = TrajectoryGenerator(llm).parse(GENERATION[name], workflow)
+    except ParseError:
+        return  # a canned reply with a deliberate fault
+    given = {field: getattr(trajectory, field) for field in trajectory.model_fields_set}
+    assert_identical(trajectory, Trajectory(**given))
+    assert trajectory.labels == workflow.labels == {"domains": ["shopping"]}
+    assert trajectory.labels is not workflow.labels  # copied, as validating copies it
 
 
 def _records(cls: type[_Model]) -> list[type[_Model]]:

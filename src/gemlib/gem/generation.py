@@ -17,7 +17,7 @@ import attrs
 from gemlib.errors import ParseError
 from gemlib.formats.gem_tags import parse_conversation
 from gemlib.model import Message, Tool, Trajectory, Workflow, stable_id
-from gemlib.model._base import StableIds
+from gemlib.model._base import StableIds, built_valid
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["TrajectoryGenerator", "check_conversation_shape", "tools_json"]
@@ -94,11 +94,15 @@ class TrajectoryGenerator(LLMStage):
         trajectory_id = stable_id("traj", workflow.id, self.sample)
         messages = parse_conversation(text, StableIds("call", trajectory_id))
         check_conversation_shape(messages, reasoning_traces=self.reasoning_traces)
-        return Trajectory(
+        # built from checked parts (the parser's messages, the validated workflow's tools,
+        # provenance and document; its labels copied as validating copies them): validating
+        # again would only run each message's own check once more
+        return built_valid(
+            Trajectory,
             id=trajectory_id,
             tools=workflow.tools,
             messages=tuple(messages),
             provenance=workflow.provenance,
             document=workflow.document,
-            labels=workflow.labels,
+            labels=dict(workflow.labels),
         )
