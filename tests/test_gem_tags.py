@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import pytest
 
@@ -303,3 +304,37 @@ def test_relevance_tags_have_their_own_errors(reply: str, error: str | None) -> 
         return
     with pytest.raises(ParseError, match=re.escape(error)):
         parse_relevance(reply)
+
+
+def _blanked(reply: str) -> str:
+    """``reply`` with everything up to ``</toolsets>`` turned to spaces, lines kept."""
+    cut = reply.index("</toolsets>") + len("</toolsets>")
+    return "\n".join(" " * len(line) for line in reply[:cut].split("\n")) + reply[cut:]
+
+
+def _read(parse: Any, text: str) -> Any:
+    try:
+        return parse(text)
+    except ParseError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "<user>a</user><assistant>b</assistant>",
+        " I will write <system> first.\n<system>S</system><user>u</user>",
+        "<user>I quote <user> here\n<user>u</user><assistant>b</assistant>",
+        "\n x <user>a\n<user>b</user>",
+        "<user>a\n<user>b</user>",  # right after </toolsets>: at the start of a line
+        "<user>never closed\n<assistant>b</assistant>",
+        "<func>{}</func>",
+        "",
+    ],
+)
+def test_a_refined_conversation_is_read_as_if_the_toolsets_were_blank(after: str) -> None:
+    # read from the end of <toolsets> on: what the conversation alone would give, with
+    # the reply's own lines in errors (and a tag right after </toolsets> starts a line)
+    reply = 'Here:\n<toolsets>[{"name": "f"}]</toolsets>' + after
+    refined = _read(lambda text: parse_refined(text)[1], reply)
+    assert refined == _read(parse_conversation, _blanked(reply))

@@ -491,16 +491,17 @@ class _Tag(NamedTuple):
 
 
 class _RoleTags:
-    """The role tags of a reply: the first opening one, or (found once, when a turn is
-    not plain) every one after an offset."""
+    """The role tags of a reply from ``start`` on: the first opening one, or (found once,
+    when a turn is not plain) every one after an offset."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, start: int = 0) -> None:
         self.text = text
+        self.start = start
 
     @functools.cached_property
     def tags(self) -> list[_Tag]:
         """Every role tag of the reply, in order."""
-        return [_Tag.of(m) for m in _ROLE_TAG.finditer(self.text)]
+        return [_Tag.of(m) for m in _ROLE_TAG.finditer(self.text, self.start)]
 
     @functools.cached_property
     def starts(self) -> list[int]:
@@ -509,7 +510,8 @@ class _RoleTags:
 
     def first_opening(self) -> _Tag | None:
         """The first role tag that opens a turn."""
-        return next((_Tag.of(m) for m in _ROLE_TAG.finditer(self.text) if not m.group(1)), None)
+        tags = _ROLE_TAG.finditer(self.text, self.start)
+        return next((_Tag.of(m) for m in tags if not m.group(1)), None)
 
     def after(self, offset: int) -> Iterator[_Tag]:
         """The role tags that start at or after ``offset``."""
@@ -704,8 +706,10 @@ def _assistant_parts(
     )
 
 
-def _starts_line(text: str, offset: int) -> bool:
-    return not text[text.rfind("\n", 0, offset) + 1 : offset].strip()
+def _starts_line(text: str, offset: int, start: int) -> bool:
+    """Whether only whitespace comes before ``offset`` on its line (a line starts at
+    ``start`` at the latest: the reply is read from there)."""
+    return not text[max(text.rfind("\n", start, offset) + 1, start) : offset].strip()
 
 
 def _first_turn(text: str, roles: _RoleTags) -> tuple[_Tag, _Tag]:
@@ -728,8 +732,8 @@ def _first_turn(text: str, roles: _RoleTags) -> tuple[_Tag, _Tag]:
             ahead is None
             or ahead.closing
             or ahead.name != opening.name
-            or _starts_line(text, opening.start)
-            or not _starts_line(text, ahead.start)
+            or _starts_line(text, opening.start, roles.start)
+            or not _starts_line(text, ahead.start, roles.start)
         ):
             break
         opening = ahead
@@ -750,6 +754,12 @@ def parse_conversation(
     keeps each turn's text as written (for files this module wrote); otherwise
     the whitespace around it is dropped (for model replies).
     """
+    return _conversation(text, 0, call_ids, exact)
+
+
+def _conversation(text: str, start: int, call_ids: CallIds | None, exact: bool) -> list[Message]:
+    """:func:`parse_conversation` of the reply from ``start`` on (errors name the places
+    in the whole reply)."""
     ids = call_ids or (lambda n: f"call_{n}")
     counter = itertools.count()
 
@@ -758,11 +768,11 @@ def parse_conversation(
 
     links = ReplyLinks()
     messages: list[Message] = []
-    for role, start, end, plain in _turns(text):
+    for role, begin, end, plain in _turns(text, start):
         if role == "assistant":
-            messages.append(links.link(_assistant(text, start, end, next_id, exact, plain)))
+            messages.append(links.link(_assistant(text, begin, end, next_id, exact, plain)))
             continue
-        content = text[start:end] if exact else text[start:end].strip()
+        content = text[begin:end] if exact else text[begin:end].strip()
         if role == "tool":
             messages.append(links.reply(content))
         else:
@@ -770,9 +780,9 @@ def parse_conversation(
     return messages
 
 
-def _turns(text: str) -> Iterator[tuple[str, int, int, re.Match[str] | None]]:
-    """Each turn's role (lower case), the span of its content and, for a turn read by
-    :data:`_PLAIN_TURN`, its match, in order.
+def _turns(text: str, start: int = 0) -> Iterator[tuple[str, int, int, re.Match[str] | None]]:
+    """Each turn from ``start`` on: its role (lower case), the span of its content and,
+    for a turn read by :data:`_PLAIN_TURN`, its match, in order.
 
     A plain turn, whose next role tag closes it, is read by that one match when it opens
     after nothing but whitespace and holds no ``<`` or one call, else by two searches
@@ -780,7 +790,7 @@ def _turns(text: str) -> Iterator[tuple[str, int, int, re.Match[str] | None]]:
     role tags (:func:`_first_turn`, :func:`_turn_end`). Raises :class:`ParseError` for
     a turn never closed or a tag between turns that opens none.
     """
-    roles = _RoleTags(text)
+    roles = _RoleTags(text, start)
     pos: int | None = None  # the end of the previous turn
     while True:
         if pos is not None and (plain := _PLAIN_TURN.match(text, pos)) is not None:
@@ -792,10 +802,10 @@ def _turns(text: str) -> Iterator[tuple[str, int, int, re.Match[str] | None]]:
                 continue
         opened_at = _plain_opening(text, roles, pos)
         if opened_at is not None:
-            role, start = opened_at
-            closing = _ROLE_TAG.search(text, start)
+            role, begin = opened_at
+            closing = _ROLE_TAG.search(text, begin)
             if closing is not None and closing.group(1) and closing.group(2).lower() == role:
-                yield role, start, closing.start(), None
+                yield role, begin, closing.start(), None
                 pos = closing.end()
                 continue
         if pos is None:
@@ -843,7 +853,9 @@ def parse_refined(
         raise _problem(text, opening.start(), "<toolsets> opened", " is never closed")
     offset, content = opening.end(), text[opening.end() : closing.start]
     raw_tools = loads_lenient(
-        content, f"<toolsets> at {_where(text, offset)}", lambda pos: _at(text, offset + pos)
+        content,
+        lambda: f"<toolsets> at {_where(text, offset)}",
+        lambda pos: _at(text, offset + pos),
     )
     if not isinstance(raw_tools, list):
         raise ParseError("<toolsets> must hold a JSON list of tool definitions")
@@ -853,10 +865,8 @@ def parse_refined(
             tools.append(Tool.from_any(raw))
         except ToolSchemaError as exc:
             raise ParseError(f"<toolsets> tool {index}: {exc}") from None
-    cut = closing.end
-    # blanked rather than cut off, so that errors in the conversation give the reply's lines
-    rest = "\n".join(" " * len(line) for line in text[:cut].split("\n")) + text[cut:]
-    return tools, parse_conversation(rest, call_ids, exact=exact)
+    # read from the end of <toolsets> on, so that errors in the conversation give the reply's lines
+    return tools, _conversation(text, closing.end, call_ids, exact)
 
 
 # --------------------------------------------------------------------------- rendering
