@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import os
 import random
 import re
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -88,6 +90,7 @@ class Loopback:
         self.connections = 0
         self.closed = 0  # connections that ended (the client or the server closed them)
         self.heads: list[bytes] = []
+        self.bodies: list[bytes] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def __aenter__(self) -> Loopback:
@@ -112,8 +115,9 @@ class Loopback:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = re.search(rb"(?i)\r\ncontent-length: *([0-9]+)", head)
-                await reader.readexactly(int(length.group(1)) if length else 0)
+                body = await reader.readexactly(int(length.group(1)) if length else 0)
                 self.heads.append(head)
+                self.bodies.append(body)
                 if not await self.answer(len(self.heads) - 1, head, writer):
                     break
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
@@ -987,3 +991,85 @@ def test_keep_alive_races_at_scale_cost_no_request() -> None:
     finally:
         stop.set()
         listener.close()
+
+
+SENT = [
+    {"role": "system", "content": 'quotes " and \\ backslashes, tabs\t, CR\r, LF\n, NUL\x00'},
+    {"role": "user", "content": "DEL \x7f and bell \x07 and \x1f, form feed \x0c, backspace \x08"},
+    {"role": "user", "content": "é, “curly”, 😀, \u2028, a lone \ud800 surrogate"},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "arguments": "{}"}]},
+    {"role": "user", "content": [{"type": "text", "text": "parts é"}]},
+    types.MappingProxyType({"role": "user", "content": ""}),
+    {"role": "user", "content": "plain ASCII " * 500},
+]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"temperature": 0.7, "stop": ["</a>"]},
+        {"model": "first", "nan": math.nan},
+        {"messages": 1},
+    ],
+)
+def test_the_request_body_is_what_json_dumps_writes_byte_for_byte(params: dict[str, Any]) -> None:
+    # The body is written in pieces (ASCII text by pydantic-core); the server must see
+    # exactly the bytes json.dumps wrote before, whatever the messages hold.
+    request = ChatRequest("openai/served", SENT, params)
+    sent: list[bytes] = []
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        try:
+            await client.acomplete(request)
+        finally:
+            await client.aclose()
+        sent.extend(server.bodies)
+
+    run(replies(ok("fine")), test)
+    expected = {**params, "model": "served", "messages": [dict(m) for m in SENT]}
+    assert sent == [json.dumps(expected).encode()]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xef\xbb\xbf" + completion("after a byte order mark"),
+        completion("in UTF-16").decode().encode("utf-16"),
+        completion("a lone \ud800 escaped"),
+        completion('é 😀 \u2028 \\ " \x7f'),
+        json.dumps(
+            {"choices": [{"message": {"content": "deep"}, "x": [[[[[[[[[[[[]]]]]]]]]]]] * 30}]}
+        ).encode(),
+        b'{"choices": [{"message": {"content": "deep"}, "x": ' + b"[" * 300 + b"]" * 300 + b"}]}",
+        b'{"choices": [{"message": {"content": "nan"}}], "usage": {"cost": NaN}}',
+    ],
+)
+def test_a_reply_body_is_read_as_json_loads_reads_it(body: bytes) -> None:
+    # Read by pydantic-core first; what it refuses json reads, so no reply json.loads
+    # accepted becomes "unreadable" (retried), and none reads differently.
+    expected = json.loads(body)["choices"][0]["message"]["content"]
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    got: list[ChatReply] = []
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        try:
+            got.append(await ask(client))
+        finally:
+            await client.aclose()
+
+    run(replies(head + body), test)
+    assert got[0].text == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b'{"a": 1} trailing', b'{"a": "raw \n newline"}', b'{"a": "\xff"}', b"[01]"],
+)
+def test_a_body_json_loads_refuses_is_unreadable_and_retried(body: bytes) -> None:
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    error = failure(replies(head + body))
+    assert type(error) is TransientModelError
+    assert "unreadable reply" in str(error)
