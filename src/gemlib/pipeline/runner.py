@@ -35,6 +35,7 @@ import logging
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Iterable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -151,6 +152,10 @@ class _Runner:
     _semaphores: list[asyncio.Semaphore | None] = attrs.field(factory=list)
     _commit_handle: asyncio.TimerHandle | None = None
     _async_process: list[bool] = attrs.field(factory=list)
+    _direct: list[bool] = attrs.field(factory=list)
+    """Per stage: its ``process`` is a coroutine function and no semaphore caps it."""
+    _successes: list[collections.deque[bool]] = attrs.field(factory=list)
+    """Per stage: its window of outcomes (a stage's name may come twice, its window once)."""
     _usage_base: UsageByStage = attrs.field(factory=dict)
     _live: dict[str, StageCounts] = attrs.field(factory=dict)
     _finished: int = 0
@@ -167,6 +172,15 @@ class _Runner:
             asyncio.Semaphore(s.concurrency) if s.concurrency else None for s in self.stages
         ]
         self._async_process = [inspect.iscoroutinefunction(s.process) for s in self.stages]
+        self._direct = [
+            is_async and semaphore is None
+            for is_async, semaphore in zip(self._async_process, self._semaphores, strict=True)
+        ]
+        for stage in self.stages:
+            self._windows.setdefault(
+                stage.name, collections.deque(maxlen=self.options.error_window)
+            )
+        self._successes = [self._windows[s.name] for s in self.stages]
 
     async def run(self, items: Iterable[Any] | AsyncIterator[Any]) -> RunStats:
         started = self._started = time.perf_counter()
@@ -380,12 +394,33 @@ class _Runner:
     ) -> None:
         # A single child goes on in this loop, not in a nested call: every await in a
         # stage resumes each frame of the chain that waits on it, once per stage deep.
+        # For the same reason each stage is called here, not in a coroutine of its own.
         stages = self.stages
         while index < len(stages):
             stage = stages[index]
             stats = counts[stage.name]
             stats.received += 1
-            results = await self._call(stage, index, item, stats)
+            started = perf_counter()
+            try:
+                if self._direct[index]:  # the usual case: an async stage, no semaphore
+                    result = await stage.process(item)  # type: ignore[misc]
+                else:
+                    result = await self._invoke(stage, index, item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                stats.errors += 1
+                result = self._failed(stage, exc)
+            else:
+                self._successes[index].append(False)  # _count_call(stage, None), inlined
+            finally:
+                stats.seconds += perf_counter() - started
+            if isinstance(result, (list, tuple)):
+                results = result
+            elif result is None:
+                results = [self._no_result(stage)]
+            else:
+                results = [result]
             children: list[Any] = []
             for result in results:
                 if isinstance(result, Rejection):
@@ -422,38 +457,12 @@ class _Runner:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _call(self, stage: Stage, index: int, item: Any, stats: StageCounts) -> list[Any]:
+    async def _invoke(self, stage: Stage, index: int, item: Any, guarded: bool = False) -> Any:
+        """A stage's call under its semaphore, or of a ``process`` that is no coroutine function."""
         semaphore = self._semaphores[index]
-        started = time.perf_counter()
-        try:
-            if semaphore is not None:
-                async with semaphore:
-                    result = await self._invoke(stage, index, item)
-            elif self._async_process[index]:  # the usual case, without a frame between
-                result = await stage.process(item)  # type: ignore[misc]
-            else:
-                result = await self._invoke(stage, index, item)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            stats.errors += 1
-            return [self._failed(stage, exc)]
-        finally:
-            stats.seconds += time.perf_counter() - started
-        self._count_call(stage, None)
-        if isinstance(result, (list, tuple)):
-            return list(result)
-        if result is None:
-            return [
-                Rejection(
-                    rule="no_result",
-                    reason=f"stage {stage.name!r} returned None; "
-                    "return an item, a list or a Rejection",
-                )
-            ]
-        return [result]
-
-    async def _invoke(self, stage: Stage, index: int, item: Any) -> Any:
+        if semaphore is not None and not guarded:
+            async with semaphore:
+                return await self._invoke(stage, index, item, guarded=True)
         if self._async_process[index]:
             return await stage.process(item)  # type: ignore[misc]
         if stage.blocks(item):
@@ -463,6 +472,13 @@ class _Runner:
         if isinstance(result, Awaitable):
             result = await result
         return result
+
+    @staticmethod
+    def _no_result(stage: Stage) -> Rejection:
+        return Rejection(
+            rule="no_result",
+            reason=f"stage {stage.name!r} returned None; return an item, a list or a Rejection",
+        )
 
     def _failed(self, stage: Stage, exc: Exception) -> Rejection:
         """The rejection for an item's own fault; otherwise stop the item (see the module doc)."""
@@ -491,9 +507,7 @@ class _Runner:
 
     def _count_call(self, stage: Stage, error: str | None) -> None:
         """Note one call's outcome in the stage's window; stop the run past the bound."""
-        window = self._windows.get(stage.name)
-        if window is None:
-            window = self._windows[stage.name] = collections.deque(maxlen=self.options.error_window)
+        window = self._windows[stage.name]
         window.append(error is not None)
         if error is None or len(window) < self._judged_after:
             return
