@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -46,9 +47,14 @@ class StageCounts:
         self.rejections_by_rule: dict[str, int] = {}
         self.seconds = 0.0
 
-    def add(self, other: StageCounts) -> None:
+    def add(self, other: StageCounts | StageStats) -> None:
         """Add ``other``'s counts into this one."""
         _add(self, other)
+
+    def figures(self) -> dict[str, Any]:
+        """The counts as :meth:`StageStats.model_dump` gives them (same keys, same order;
+        the rules' dict is this one's, not a copy)."""
+        return {name: getattr(self, name) for name in _FIELDS}
 
 
 def _add(into: StageStats | StageCounts, other: StageStats | StageCounts) -> None:
@@ -76,13 +82,17 @@ def merge_stats(total: dict[str, StageStats], part: Mapping[str, StageStats | St
         into.merge(stats)
 
 
-def add_counts(total: dict[str, StageCounts], part: Mapping[str, StageCounts]) -> None:
+def add_counts(total: dict[str, StageCounts], part: Mapping[str, StageCounts | StageStats]) -> None:
     """Add the per-stage counts of ``part`` into ``total`` (a run's running figures)."""
     for name, counts in part.items():
         into = total.get(name)
         if into is None:
             into = total[name] = StageCounts()
         into.add(counts)
+
+
+_FIELDS = tuple(StageStats.model_fields)
+"""The fields of :class:`StageStats`, in order (``model_fields`` is rebuilt on each read)."""
 
 
 class RunStats(BaseModel):

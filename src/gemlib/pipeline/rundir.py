@@ -407,12 +407,13 @@ class Progress:
         session: int,
         items: Sequence[tuple[str, int, int]],
         lengths: Mapping[str, int],
-        stats: Mapping[str, StageStats],
-        usage: UsageByStage,
+        stats: Mapping[str, Mapping[str, Any]],
+        usage: Mapping[str, Mapping[str, Mapping[str, Any]]],
         now: float,
     ) -> None:
         """In one transaction: ``(id, outputs, rejections)`` done, new lengths (by kind of
-        record) and cumulative totals."""
+        record) and cumulative totals: ``stats`` as ``StageStats.model_dump`` gives them, by
+        stage; ``usage`` as ``ModelUsage.model_dump`` does, by stage and model."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         db.executemany(
@@ -423,15 +424,8 @@ class Progress:
             "INSERT OR REPLACE INTO files VALUES (?, ?)",
             [(_RECORDS[kind], length) for kind, length in lengths.items()],
         )
-        db.execute(
-            "INSERT OR REPLACE INTO kv VALUES ('stage_stats', ?)",
-            (json.dumps({k: v.model_dump() for k, v in stats.items()}),),
-        )
-        dumped = {
-            stage: {model: u.model_dump() for model, u in models.items()}
-            for stage, models in usage.items()
-        }
-        db.execute("INSERT OR REPLACE INTO kv VALUES ('usage', ?)", (json.dumps(dumped),))
+        db.execute("INSERT OR REPLACE INTO kv VALUES ('stage_stats', ?)", (json.dumps(stats),))
+        db.execute("INSERT OR REPLACE INTO kv VALUES ('usage', ?)", (json.dumps(usage),))
         db.execute("COMMIT")
         self._note_done(i for i, _, _ in items)
 

@@ -33,7 +33,7 @@ from pydantic_core import PydanticSerializationError
 from gemlib._unicode import LONE_SURROGATE, without_lone_surrogates
 from gemlib._version import __version__
 from gemlib.errors import RunDirError, RunDirWriteError
-from gemlib.llm.usage import UsageByStage, merge_usage
+from gemlib.llm.usage import ModelUsage, UsageByStage, merge_usage
 from gemlib.model import Rejection
 from gemlib.pipeline.accounting import (
     RunStats,
@@ -179,6 +179,7 @@ class DirStore(Store):
                 self.session = self._progress.next_session()
                 self._committed = self._progress.cut_back()
                 self._prior_usage = self._progress.usage()
+            self._prior_figures = usage_figures({}, self._prior_usage)
             self._fds = self.run_dir.open_appenders()
             if settings is not None:
                 self.run_dir.write_settings(settings)
@@ -195,7 +196,7 @@ class DirStore(Store):
         self._pending: list[tuple[str, int, int]] = []
         self._pending_ids: set[str] = set()
         self._pending_stats: dict[str, StageCounts] = {}
-        self._stage_totals: dict[str, StageStats] | None = None
+        self._stage_totals: dict[str, StageCounts] | None = None
         self._buffers = {kind: bytearray() for kind in self._committed}
         self._failed: RunDirWriteError | None = None
 
@@ -299,9 +300,14 @@ class DirStore(Store):
                 lengths[kind] = self._committed[kind] + len(data)
             kind = None
             totals = self._totals()
-            merge_stats(totals, self._pending_stats)
+            add_counts(totals, self._pending_stats)
             self._progress.record_done(
-                self.session, self._pending, lengths, totals, self.total_usage(), time.time()
+                self.session,
+                self._pending,
+                lengths,
+                {name: counts.figures() for name, counts in totals.items()},
+                usage_figures(self._prior_figures, self._session_usage),
+                time.time(),
             )
         except (OSError, sqlite3.Error) as exc:
             run = self.run_dir
@@ -358,18 +364,49 @@ class DirStore(Store):
             self._fail(self.run_dir.manifest_file, exc)
 
     def stage_stats(self) -> dict[str, StageStats]:
-        return {name: stats.model_copy(deep=True) for name, stats in self._totals().items()}
+        return {
+            name: StageStats.model_validate(counts.figures())
+            for name, counts in self._totals().items()
+        }
 
-    def _totals(self) -> dict[str, StageStats]:
-        """The committed per-stage totals, read once; each commit adds its items to them."""
+    def _totals(self) -> dict[str, StageCounts]:
+        """The committed per-stage totals, read once; each commit adds its items to them
+        (as plain counts: adding to a ``StageStats`` is pydantic's slow assignment)."""
         if self._stage_totals is None:
             with self._db_errors():
-                self._stage_totals = self._progress.stage_stats()
+                committed = self._progress.stage_stats()
+            self._stage_totals = {}
+            add_counts(self._stage_totals, committed)
         return self._stage_totals
 
     def counts(self) -> tuple[int, int]:
         with self._db_errors():
             return self._progress.counts()
+
+
+def usage_figures(
+    prior: Mapping[str, Mapping[str, Mapping[str, Any]]], session: UsageByStage
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``prior`` (figures by stage and model, as ``ModelUsage.model_dump`` gives them)
+    with ``session``'s usage added: what :func:`~gemlib.llm.usage.merge_usage` of both
+    into an empty total dumps to, in plain dicts (no ledger built per commit).
+    """
+    total = {
+        stage: {model: dict(f) for model, f in models.items()} for stage, models in prior.items()
+    }
+    for stage, models in session.items():
+        into = total.setdefault(stage, {})
+        for model, usage in models.items():
+            figures = into.get(model)
+            if figures is None:
+                figures = into[model] = dict(_NO_USAGE)
+            for name, value in usage:
+                figures[name] += value
+    return total
+
+
+_NO_USAGE = ModelUsage().model_dump()
+"""A ledger's figures before anything is added (what ``merge_usage`` starts from)."""
 
 
 def pipeline_changes(there: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
