@@ -435,14 +435,15 @@ _SOLE_CALL = re.compile(
 that call): the first ``<`` after the opening tag closes it."""
 _PLAIN_TURN = re.compile(
     rf"\s*<{_ROLE_NAME}(?:\s[^<>]*)?>"
-    rf"([^<]*+|(\s*)<((?i:{'|'.join(CALL_TAGS)}))(?:\s[^<>]*)?>([^<]*+)</(?i:\4)\s*>(\s*))"
+    rf"([^<]*|(\s*)<((?i:{'|'.join(CALL_TAGS)}))(?:\s[^<>]*)?>([^<]*)</(?i:\4)\s*>(\s*))"
     rf"</{_ROLE_NAME}(?:\s[^<>]*)?>"
 )
 """A turn after nothing but whitespace, closed by the first role tag after it, whose text
 holds no ``<`` (group 2; most turns that do not call) or is a :data:`_SOLE_CALL` (groups 3
 to 6; most turns that call): :data:`_NEXT_OPENING`, the role tag that follows and the
 call, in one match. Linear: a text or a call's JSON ends at the first ``<``, where a tag
-must start, and a miss costs one more pass over that text."""
+must start, and a miss costs one more pass over that text (backing off a ``[^<]*`` never
+finds a ``<``: no possessive ``*+`` needed, which Python 3.10 refuses)."""
 _WRAPPED_JSON = re.compile(r"<([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>\s*\{")
 _THINK_OPEN = re.compile(rf"\s*<{REASONING_TAG}>", re.IGNORECASE)
 _TURN_TAGS = 64

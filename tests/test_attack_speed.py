@@ -1,0 +1,78 @@
+"""Hostile review of the speed work of issue 20: what the cuts may have changed quietly.
+
+Each test here was written against main after the cuts and checked to fail there and
+pass on the code before them (34eeb51), or to hold a standard the cuts must keep.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import gemlib
+
+if sys.version_info >= (3, 11):
+    from re import _constants as _sre_constants
+    from re import _parser as _sre_parser
+else:  # pragma: no cover - the oldest Python has neither construct to look for
+    _sre_constants = _sre_parser = None
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_NEWER_THAN_310 = ("POSSESSIVE_REPEAT", "ATOMIC_GROUP")
+"""Regular-expression constructs Python 3.11 added (``a*+``, ``(?>...)``): on 3.10
+``re.compile`` refuses them ("multiple repeat"), so a module holding one fails to import."""
+
+
+def _constructs(parsed: Any) -> set[str]:
+    """The names of every operation in a parsed pattern, nested ones included."""
+    found: set[str] = set()
+    for op, value in parsed:
+        found.add(str(op))
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if isinstance(item, _sre_parser.SubPattern):
+                found |= _constructs(item)
+            elif isinstance(item, (list, tuple)):
+                for inner in item:
+                    if isinstance(inner, _sre_parser.SubPattern):
+                        found |= _constructs(inner)
+    return found
+
+
+def _module_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    """Every compiled pattern held at the top of a gemlib module."""
+    patterns = []
+    for info in pkgutil.walk_packages(gemlib.__path__, "gemlib."):
+        if info.name.startswith("gemlib.cli.__main__"):
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # an optional extra that is not installed
+            continue
+        for name, value in vars(module).items():
+            if isinstance(value, re.Pattern) and isinstance(value.pattern, str):
+                patterns.append((f"{info.name}.{name}", value))
+    return patterns
+
+
+def test_every_pattern_compiles_on_the_oldest_supported_python() -> None:
+    """pyproject says Python 3.10 and up: no module-level regex may use 3.11's possessive
+    quantifiers or atomic groups (``gem_tags._PLAIN_TURN`` did: importing gemlib failed on
+    3.10). Fails on main after 3772890, passes on 34eeb51."""
+    if _sre_parser is None:  # pragma: no cover - on 3.10 importing gemlib is the check
+        return
+    floor = re.search(r'^requires-python = "(.*)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert floor is not None
+    assert floor.group(1) == ">=3.10"
+    newer = {getattr(_sre_constants, name) for name in _NEWER_THAN_310}
+    offenders = [
+        name
+        for name, pattern in _module_patterns()
+        if _constructs(_sre_parser.parse(pattern.pattern, pattern.flags)) & {str(n) for n in newer}
+    ]
+    assert offenders == []
