@@ -9,10 +9,12 @@ ffa5699: a faster parser must read every one of them the same way.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from gemlib._nesting import loads
 from gemlib.errors import ParseError
 from gemlib.formats.gem_tags import (
     loads_lenient,
@@ -334,3 +336,32 @@ def test_no_proper_prefix_of_a_json_list_is_read_as_json() -> None:
     for cut in range(1, len(text)):
         with pytest.raises(ParseError):
             loads_lenient(text[:cut], "tools")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[1, x]",
+        '{"a": }',
+        "[",
+        "[1,]",
+        '{"a": [1, {"b": ]}',
+        "{x",
+        "[1] 2",
+        '{"a": 1}}',
+        "[1e400]",
+        "{}",
+    ],
+)
+def test_json_read_as_json_loads_reads_it(text: str) -> None:
+    # the scanner is called directly on a text opening with a bracket: a value missing
+    # inside it (StopIteration from the scanner) is json.loads's error, word for word
+    try:
+        expected: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        expected = (exc.msg, exc.pos)
+    try:
+        got: Any = loads(text)
+    except json.JSONDecodeError as exc:
+        got = (exc.msg, exc.pos)
+    assert got == expected

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gemlib.errors import FormatError
@@ -47,15 +47,21 @@ def check_depth(value: Any) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-_DECODER = json.JSONDecoder()
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+"""What ``json.loads`` runs on a text, the C scanner where there is one."""
 
 
 def _decoded(text: str | bytes) -> Any:
     """``json.loads(text)``; an object or a list with nothing around it (a tool call, most
-    texts read) goes straight to the decoder, skipping the checks for a byte order mark,
-    bytes and whitespace, which cannot apply (same value, same errors)."""
+    texts read) goes straight to the scanner, skipping the checks for a byte order mark,
+    bytes and whitespace, which cannot apply, and ``raw_decode``'s Python layer (same
+    value; a value missing inside, which the scanner reports as ``StopIteration``, and
+    anything after the value are left to ``json.loads`` for its error)."""
     if isinstance(text, str) and text[:1] in ("{", "["):
-        value, end = _DECODER.raw_decode(text)
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:
+            return json.loads(text)
         if end == len(text):
             return value
     return json.loads(text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import functools
 from collections.abc import Callable, Iterable
 
@@ -50,7 +49,10 @@ class ReplyLinks:
 
     def __init__(self, call_ids: Callable[[int], str] | None = None) -> None:
         self.call_ids = call_ids
-        self.pending: collections.deque[ToolCall] = collections.deque()
+        self.calls: tuple[ToolCall, ...] = ()
+        """The calls of the latest assistant turn that replies may still answer ..."""
+        self.answered = 0
+        """... from this one on (those before it are answered)."""
         self.renamed: dict[str, str] = {}
         self.count = 0
 
@@ -60,14 +62,16 @@ class ReplyLinks:
             if self.call_ids is not None and message.tool_calls:
                 calls = self._renamed(message.tool_calls, self.call_ids)
                 message = message.model_copy(update={"tool_calls": calls})
-            self.pending = collections.deque(message.tool_calls)
+            self.calls, self.answered = message.tool_calls, 0
         elif message.tool_call_id is not None:
             answered = self.renamed.get(message.tool_call_id, message.tool_call_id)
-            self.pending = collections.deque(c for c in self.pending if c.id != answered)
+            pending = self.calls[self.answered :]
+            self.calls, self.answered = tuple(c for c in pending if c.id != answered), 0
             if answered != message.tool_call_id:
                 message = message.model_copy(update={"tool_call_id": answered})
-        elif self.pending:
-            call = self.pending.popleft()
+        elif self.answered < len(self.calls):
+            call = self.calls[self.answered]
+            self.answered += 1
             message = message.model_copy(
                 update={"tool_call_id": call.id, "name": message.name or call.name}
             )
@@ -77,9 +81,10 @@ class ReplyLinks:
         """What :meth:`link` makes of ``Message(role="tool", content=content)``, built once
         (and without validating: a tool reply with a ``str`` content and a call's ID and name
         is a valid message)."""
-        if not self.pending:
+        if self.answered == len(self.calls):
             return built_valid(Message, role="tool", content=content)
-        call = self.pending.popleft()
+        call = self.calls[self.answered]
+        self.answered += 1
         return built_valid(
             Message, role="tool", content=content, tool_call_id=call.id, name=call.name
         )

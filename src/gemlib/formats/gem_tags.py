@@ -436,9 +436,10 @@ that call): the first ``<`` after the opening tag closes it."""
 _PLAIN_TURN = re.compile(
     rf"\s*<{_ROLE_NAME}(?:\s[^<>]*)?>"
     rf"([^<]*|(\s*)<((?i:{'|'.join(CALL_TAGS)}))(?:\s[^<>]*)?>([^<]*)</(?i:\4)\s*>(\s*))"
-    rf"</{_ROLE_NAME}(?:\s[^<>]*)?>"
+    r"</(?ai:\1)(?:\s[^<>]*)?>"
 )
-"""A turn after nothing but whitespace, closed by the first role tag after it, whose text
+"""A turn after nothing but whitespace, closed by the first role tag after it (of its own
+role, in any case: the back reference matches the names :data:`_ROLE_NAME` does), whose text
 holds no ``<`` (group 2; most turns that do not call) or is a :data:`_SOLE_CALL` (groups 3
 to 6; most turns that call): :data:`_NEXT_OPENING`, the role tag that follows and the
 call, in one match. Linear: a text or a call's JSON ends at the first ``<``, where a tag
@@ -795,12 +796,10 @@ def _turns(text: str, start: int = 0) -> Iterator[tuple[str, int, int, re.Match[
     pos: int | None = None  # the end of the previous turn
     while True:
         if pos is not None and (plain := _PLAIN_TURN.match(text, pos)) is not None:
-            opened, closed = plain.group(1, 7)
-            role = opened.lower()
-            if closed.lower() == role:
-                yield role, *plain.span(2), plain
-                pos = plain.end()
-                continue
+            begin, end = plain.span(2)
+            yield plain.group(1).lower(), begin, end, plain
+            pos = plain.end()
+            continue
         opened_at = _plain_opening(text, roles, pos)
         if opened_at is not None:
             role, begin = opened_at
