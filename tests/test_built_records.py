@@ -166,6 +166,31 @@ def test_generated_trajectories_are_the_validated_records(name: str) -> None:
     assert trajectory.labels is not workflow.labels  # copied, as validating copies it
 
 
+@pytest.mark.parametrize("name", sorted(EXTRACTION))
+@pytest.mark.parametrize("meta", [{}, {"labels": {"domains": ["shopping"], "task": "t"}}])
+def test_extracted_workflows_are_the_validated_records(name: str, meta: dict[str, Any]) -> None:
+    llm = LLM("openai/t", backend=ScriptedBackend(lambda r: ""), cache=False)
+    doc = Document(id="d", text="t", meta=meta)
+    try:
+        workflows = WorkflowExtractor(llm).parse(EXTRACTION[name], doc)
+    except ParseError:
+        return  # a canned reply with a deliberate fault
+    for workflow in workflows:
+        if isinstance(workflow, Workflow):
+            given = {field: getattr(workflow, field) for field in workflow.model_fields_set}
+            assert_identical(workflow, Workflow(**given))
+            assert workflow.labels == meta.get("labels", {})
+            assert workflow.labels is not meta.get("labels")  # copied, as validating copies it
+
+
+@pytest.mark.parametrize("labels", [["a"], {1: "a"}, "x"])
+def test_labels_validating_refuses_are_still_refused(labels: Any) -> None:
+    llm = LLM("openai/t", backend=ScriptedBackend(lambda r: ""), cache=False)
+    doc = Document(id="d", text="t", meta={"labels": labels})
+    with pytest.raises(ValidationError, match="labels"):
+        WorkflowExtractor(llm).parse(EXTRACTION["Northwind"], doc)
+
+
 def _records(cls: type[_Model]) -> list[type[_Model]]:
     return [cls, *(record for sub in cls.__subclasses__() for record in _records(sub))]
 

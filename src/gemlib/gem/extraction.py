@@ -10,12 +10,14 @@ execution graph or example actions name a tool it does not define
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from gemlib.errors import ToolSchemaError
 from gemlib.formats.gem_tags import RawWorkflow, graph_tool_names, parse_workflows
 from gemlib.model import Document, Provenance, Rejection, Tool, ToolCall, Workflow
-from gemlib.model._base import copied
+from gemlib.model._base import built_valid, copied
 from gemlib.stages.llm_stage import LLMStage
 
 __all__ = ["WorkflowExtractor"]
@@ -73,17 +75,29 @@ class WorkflowExtractor(LLMStage):
             actions = tuple(
                 ToolCall(name=a["name"], arguments=a.get("arguments") or {}) for a in raw.actions
             )
-            results.append(
-                Workflow(
-                    id=workflow_id,
-                    description=raw.description,
-                    steps=raw.steps,
-                    execution_graph=raw.execution_graph,
-                    actions=actions,
-                    tools=tools,
-                    document=doc,
-                    provenance=copied(base, workflow_index=index),
-                    labels=doc.meta.get("labels", {}),
-                )
-            )
+            fields = {
+                "id": workflow_id,
+                "description": raw.description,
+                "steps": raw.steps,
+                "execution_graph": raw.execution_graph,
+                "actions": actions,
+                "tools": tools,
+                "document": doc,
+                "provenance": copied(base, workflow_index=index),
+            }
+            results.append(_workflow(fields, doc.meta.get("labels", {})))
         return results
+
+
+def _workflow(fields: dict[str, Any], labels: Any) -> Workflow:
+    """``Workflow(**fields, labels=labels)``: built without validating when every part is
+    checked already (the reply's strings, validated calls and tools, the document and its
+    provenance) and the labels are a dict with string keys (copied, as validating copies
+    them); validated otherwise, for pydantic's conversions or error."""
+    if (
+        isinstance(fields["document"], Document)
+        and type(labels) is dict
+        and all(type(key) is str for key in labels)
+    ):
+        return built_valid(Workflow, **fields, labels=dict(labels))
+    return Workflow(**fields, labels=labels)
