@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from json.encoder import encode_basestring
@@ -40,7 +39,7 @@ class StableIds:
             head = _canonical(self.parts)[:-1] + ("," if self.parts else "")
             self._head = hashlib.sha256(head.encode())
         digest = self._head.copy()
-        digest.update(f"{n}]".encode())
+        digest.update(b"%d]" % n)
         return f"{self.prefix}-{digest.hexdigest()[:16]}"
 
 
@@ -65,7 +64,10 @@ _M = TypeVar("_M", bound=_Model)
 _UNSET: Any = object()
 
 
-@functools.cache
+_ALL_FIELDS: dict[type[_Model], dict[str, Any]] = {}
+"""Each record class's fields, as :func:`_all_fields` gives them (looked up without a call)."""
+
+
 def _all_fields(cls: type[_Model]) -> dict[str, Any]:
     """Every field of ``cls`` in declaration order, with its plain default (a marker if none)."""
     return {
@@ -83,11 +85,13 @@ def built_valid(cls: type[_M], **values: Any) -> _M:
     per document; ``model_construct`` is generic and slower than validating). The caller
     passes every field that has a default factory, and every required one.
     """
-    fields = _all_fields(cls).copy()
-    fields.update(values)
+    try:
+        defaults = _ALL_FIELDS[cls]
+    except KeyError:
+        defaults = _ALL_FIELDS[cls] = _all_fields(cls)
     record = _new(cls)
-    _set(record, "__dict__", fields)
-    _set_fields_set(record, set(values))
+    _set(record, "__dict__", {**defaults, **values})
+    _set_fields_set(record, {*values})
     _set_extra(record, None)
     _set_private(record, None)
     return record
