@@ -233,25 +233,6 @@ def _opener(tag: str) -> re.Pattern[str]:
     return re.compile(rf"<{tag}(?:\s[^<>]*)?>", re.IGNORECASE)
 
 
-def _blocks(text: str, tag: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Every ``<tag>...</tag>`` block in ``text[start:end]`` as the span of its content.
-
-    The tag may carry attributes and any case; spans are offsets in ``text``, so
-    errors name the reply's own lines.
-    """
-    end = len(text) if end is None else end
-    opener = _opener(tag)
-    found = []
-    pos = start
-    while (opening := opener.search(text, pos, end)) is not None:
-        closing = _closing(text, tag, opening.end(), end)
-        if closing is None or opener.search(text, opening.end(), closing.start) is not None:
-            raise _problem(text, opening.start(), f"<{tag}> opened", " is never closed")
-        found.append((opening.end(), closing.start))
-        pos = closing.end
-    return found
-
-
 @functools.lru_cache(maxsize=16)
 def _tag_scanner(names: tuple[str, ...]) -> re.Pattern[str]:
     """:func:`_opener` and :func:`_closer` of each of ``names`` in one pattern: group 1 is
@@ -261,9 +242,12 @@ def _tag_scanner(names: tuple[str, ...]) -> re.Pattern[str]:
 
 
 class _Blocks:
-    """The blocks of several tags in ``text[start:end]``, their tags found in one scan:
-    what :func:`_blocks` gives for each tag, with the same errors, raised when that tag
-    is read. (No two tags overlap: each holds one ``<``, its first character.)"""
+    """The ``<tag>...</tag>`` blocks of one or more tags in ``text[start:end]``, their tags
+    found in one scan (no two overlap: each holds one ``<``, its first character).
+
+    The tags may carry attributes and any case; spans are offsets in ``text``, so errors
+    name the reply's own lines. A tag opened again, or never, before it is closed is an
+    error, raised when that tag is read."""
 
     def __init__(
         self, text: str, names: tuple[str, ...], start: int = 0, end: int | None = None
@@ -275,7 +259,7 @@ class _Blocks:
             of_name[(found.lastindex or 2) - 2].append((found.group(1) is not None, *found.span()))
 
     def spans(self, tag: str) -> list[tuple[int, int]]:
-        """Every ``<tag>...</tag>`` block as the span of its content (:func:`_blocks`)."""
+        """Every ``<tag>...</tag>`` block as the span of its content."""
         tags = self.tags[tag]
         spans = []
         index = 0
@@ -363,7 +347,7 @@ def _workflow_label(text: str, number: int, start: int) -> str:
 
 def parse_workflows(text: str) -> list[RawWorkflow]:
     """Read an extraction reply: one :class:`RawWorkflow` per ``<workflow>`` block."""
-    blocks = _blocks(text, "workflow")
+    blocks = _Blocks(text, ("workflow",)).spans("workflow")
     if not blocks:
         raise ParseError("the reply has no <workflow> block")
     workflows = []
@@ -770,7 +754,18 @@ def _conversation(text: str, start: int, call_ids: CallIds | None, exact: bool) 
 
     links = ReplyLinks()
     messages: list[Message] = []
-    for role, begin, end, plain in _turns(text, start):
+    roles = _RoleTags(text, start)
+    pos: int | None = None  # the end of the previous turn
+    while True:  # each turn, read as it comes: the first fault met is the one named
+        plain = None if pos is None else _PLAIN_TURN.match(text, pos)
+        if plain is not None:
+            role = plain.group(1).lower()
+            begin, end = plain.span(2)
+            pos = plain.end()
+        elif (turn := _next_turn(text, roles, pos)) is not None:
+            role, begin, end, pos = turn
+        else:
+            return messages
         if role == "assistant":
             messages.append(links.link(_assistant(text, begin, end, next_id, exact, plain)))
             continue
@@ -779,45 +774,33 @@ def _conversation(text: str, start: int, call_ids: CallIds | None, exact: bool) 
             messages.append(links.reply(content))
         else:
             messages.append(links.link(built_valid(Message, role=role, content=content)))
-    return messages
 
 
-def _turns(text: str, start: int = 0) -> Iterator[tuple[str, int, int, re.Match[str] | None]]:
-    """Each turn from ``start`` on: its role (lower case), the span of its content and,
-    for a turn read by :data:`_PLAIN_TURN`, its match, in order.
+def _next_turn(text: str, roles: _RoleTags, pos: int | None) -> tuple[str, int, int, int] | None:
+    """The turn after ``pos`` (the first one for ``None``) that :data:`_PLAIN_TURN` does not
+    read: its role (lower case), the span of its content and its end; ``None`` when no
+    tag follows.
 
-    A plain turn, whose next role tag closes it, is read by that one match when it opens
-    after nothing but whitespace and holds no ``<`` or one call, else by two searches
-    when it is the first or opens after whitespace; any other is placed by all its
-    role tags (:func:`_first_turn`, :func:`_turn_end`). Raises :class:`ParseError` for
-    a turn never closed or a tag between turns that opens none.
+    A turn whose next role tag closes it is found by two searches when it is the first
+    or opens after whitespace; any other is placed by all its role tags
+    (:func:`_first_turn`, :func:`_turn_end`). Raises :class:`ParseError` for a turn never
+    closed or a tag between turns that opens none.
     """
-    roles = _RoleTags(text, start)
-    pos: int | None = None  # the end of the previous turn
-    while True:
-        if pos is not None and (plain := _PLAIN_TURN.match(text, pos)) is not None:
-            begin, end = plain.span(2)
-            yield plain.group(1).lower(), begin, end, plain
-            pos = plain.end()
-            continue
-        opened_at = _plain_opening(text, roles, pos)
-        if opened_at is not None:
-            role, begin = opened_at
-            closing = _ROLE_TAG.search(text, begin)
-            if closing is not None and closing.group(1) and closing.group(2).lower() == role:
-                yield role, begin, closing.start(), None
-                pos = closing.end()
-                continue
-        if pos is None:
-            first, last = _first_turn(text, roles)
-        else:
-            found = _ANY_TAG.search(text, pos)
-            if found is None:
-                return
-            first = _next_opening(text, _Tag.of(found))
-            last = _turn_end(text, first, roles, first=False)
-        yield first.name, first.end, last.start, None
-        pos = last.end
+    opened_at = _plain_opening(text, roles, pos)
+    if opened_at is not None:
+        role, begin = opened_at
+        closing = _ROLE_TAG.search(text, begin)
+        if closing is not None and closing.group(1) and closing.group(2).lower() == role:
+            return role, begin, closing.start(), closing.end()
+    if pos is None:
+        first, last = _first_turn(text, roles)
+    else:
+        found = _ANY_TAG.search(text, pos)
+        if found is None:
+            return None
+        first = _next_opening(text, _Tag.of(found))
+        last = _turn_end(text, first, roles, first=False)
+    return first.name, first.end, last.start, last.end
 
 
 def _plain_opening(text: str, roles: _RoleTags, pos: int | None) -> tuple[str, int] | None:
