@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import itertools
 import json
 import random
@@ -112,6 +113,31 @@ def test_a_repeated_read_that_changed_with_no_write_between() -> None:
         ("read_file", {"path": "a.txt"}, "goodbye"),
     )
     assert _problems(written) == []
+
+
+class _Path(str):
+    """A ``str`` subclass, as a caller building calls in Python may pass."""
+
+
+@pytest.mark.parametrize(
+    ("first", "again", "same"),
+    [
+        ({"path": "a.txt"}, {"path": "a.txt"}, True),
+        ({"path": "a.txt", "mode": "r"}, {"mode": "r", "path": "a.txt"}, True),  # key order
+        ({"path": _Path("a.txt")}, {"path": "a.txt"}, True),  # written as the same JSON
+        ({"day": dt.date(2026, 12, 1)}, {"day": "2026-12-01"}, True),  # str() of an object
+        ({"path": "a.txt"}, {"path": "a.txt", "mode": "r"}, False),
+        ({"count": 1}, {"count": "1"}, False),
+        ({"count": 1}, {"count": 1.0}, False),
+        ({"count": True}, {"count": "true"}, False),
+        ({"path": ["a.txt"]}, {"path": "a.txt"}, False),
+    ],
+)
+def test_a_repeated_read_is_the_same_call_exactly_when_its_json_is(
+    first: dict[str, Any], again: dict[str, Any], same: bool
+) -> None:
+    t = _trace(("read_file", first, "hello"), ("read_file", again, "goodbye"))
+    assert any("repeated with the same arguments" in text for _, text in _problems(t)) is same
 
 
 def test_an_entity_used_after_its_delete_and_an_invented_id() -> None:

@@ -6,33 +6,116 @@ up by name. While :func:`~gemlib.validation.ladder.validate` runs its checks on
 a trajectory, :func:`facts` hands every check the same :class:`Facts` of it, so
 each text is decoded once and the tools are indexed once; a check called on its
 own gets fresh ones. Decoded values are shared between checks: checks read them
-and never change them."""
+and never change them.
+
+The facts also hold the fields of the messages, calls and tools as plain values
+(:attr:`Facts.turns`, :class:`Call`), read once per trajectory: reading a field
+of a pydantic model goes through the model class's ``__getattr__`` hook, which
+costs about ten times a plain attribute or a tuple item, and the checks read
+each message's fields once each and each call's many times."""
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import functools
-from collections.abc import Iterator
 from typing import Any
 
 from gemlib._nesting import loads
-from gemlib.model import Tool, Trajectory
+from gemlib.model import Message, Tool, ToolCall, Trajectory
 
-__all__ = ["Facts", "facts", "shared_facts"]
+__all__ = ["Call", "Facts", "Turn", "facts", "shared_facts"]
+
+
+class Call:
+    """A tool call's fields (:class:`gemlib.ToolCall`'s), as plain attributes."""
+
+    __slots__ = ("arguments", "id", "name")
+
+    def __init__(self, call: ToolCall) -> None:
+        fields = call.__dict__  # a pydantic model keeps its fields there (vars() costs more)
+        self.id: str = fields["id"]
+        self.name: str = fields["name"]
+        self.arguments: dict[str, Any] = fields["arguments"]
+
+
+Turn = tuple[str, str, tuple[Call, ...], str | None, tuple[Tool, ...]]
+"""A message's role, content, calls, the call it answers (``tool_call_id``) and the
+tools it offers."""
+
+OfferedTool = tuple[str, dict[str, Any], Tool]
+"""A tool's name and parameters, and the tool."""
+
+
+def _turns(messages: tuple[Message, ...]) -> list[Turn]:
+    """The :data:`Turn` of each message (one loop: this runs for every trajectory)."""
+    turns: list[Turn] = []
+    for message in messages:
+        fields = message.__dict__
+        calls = fields["tool_calls"]
+        turns.append(
+            (
+                fields["role"],
+                fields["content"],
+                tuple([Call(call) for call in calls]) if calls else (),
+                fields["tool_call_id"],
+                fields["tools"],
+            )
+        )
+    return turns
+
+
+def _offered_tool(tool: Tool) -> OfferedTool:
+    fields = tool.__dict__
+    return fields["name"], fields["parameters"], tool
 
 
 class Facts:
-    """Decoded JSON texts of one trajectory, each decoded on first use, and its tools."""
+    """Decoded JSON texts of one trajectory, each decoded on first use; its messages,
+    calls and tools as plain values."""
 
     def __init__(self, trajectory: Trajectory) -> None:
         self.trajectory = trajectory
         self._decoded: dict[str, Any] = {}
+        self._turns: list[Turn] | None = None
+        self._tools: list[OfferedTool] | None = None
+        self._offered: dict[str, Tool] | None = None
+        self._parameters: dict[str, dict[str, Any]] | None = None
 
-    @functools.cached_property
+    @property
+    def turns(self) -> list[Turn]:
+        """Every message's :data:`Turn`, in order."""
+        if self._turns is None:
+            self._turns = _turns(self.trajectory.__dict__["messages"])
+        return self._turns
+
+    @property
+    def own_tools(self) -> list[OfferedTool]:
+        """The trajectory's own tools (:attr:`gemlib.Trajectory.tools`), in order."""
+        return self.tools[: len(self.trajectory.__dict__["tools"])]
+
+    @property
+    def tools(self) -> list[OfferedTool]:
+        """Every tool offered in the conversation (:attr:`gemlib.Trajectory.offered_tools`):
+        the trajectory's, then those its messages add, in order."""
+        if self._tools is None:
+            own = self.trajectory.__dict__["tools"]
+            added = [tool for turn in self.turns for tool in turn[4]]
+            self._tools = list(map(_offered_tool, [*own, *added] if added else own))
+        return self._tools
+
+    @property
     def offered(self) -> dict[str, Tool]:
         """Every tool offered in the conversation by name (the last of a name)."""
-        return {tool.name: tool for tool in self.trajectory.offered_tools}
+        if self._offered is None:
+            self._offered = {name: tool for name, _, tool in self.tools}
+        return self._offered
+
+    @property
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        """The parameters of every tool offered in the conversation by name (the last of
+        a name)."""
+        if self._parameters is None:
+            self._parameters = {name: parameters for name, parameters, _ in self.tools}
+        return self._parameters
 
     def loads(self, text: str) -> Any:
         """:func:`gemlib._nesting.loads` of ``text``: its value, or the error it raises.
@@ -61,11 +144,17 @@ def facts(trajectory: Trajectory) -> Facts:
     return Facts(trajectory)
 
 
-@contextlib.contextmanager
-def shared_facts(trajectory: Trajectory) -> Iterator[None]:
-    """Within the block, every check of ``trajectory`` reads the same :class:`Facts`."""
-    token = _SHARED.set(Facts(trajectory))
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
+class shared_facts:
+    """Within the block, every check of ``trajectory`` reads the same :class:`Facts`
+    (a class rather than a generator: entered once per trajectory, it costs less)."""
+
+    __slots__ = ("_facts", "_token")
+
+    def __init__(self, trajectory: Trajectory) -> None:
+        self._facts = Facts(trajectory)
+
+    def __enter__(self) -> None:
+        self._token = _SHARED.set(self._facts)
+
+    def __exit__(self, *exc: object) -> None:
+        _SHARED.reset(self._token)

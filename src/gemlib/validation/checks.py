@@ -80,17 +80,17 @@ class _ToolsWellFormed:
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         seen: set[str] = set()
-        for tool in trajectory.offered_tools:
-            if not _valid_name(tool.name):
+        for name, parameters, _ in facts(trajectory).tools:
+            if not _valid_name(name):
                 yield Problem(
                     rule=self.rule,
-                    text=f"tool name {tool.name!r} is not a valid "
+                    text=f"tool name {name!r} is not a valid "
                     "function name (letters, digits, _ . -; at most 64; not a digit first)",
                 )
-            if tool.name in seen:
-                yield Problem(rule=self.rule, text=f"tool {tool.name!r} is defined twice")
-            seen.add(tool.name)
-            problem = _SCHEMA_PROBLEMS.get(tool.parameters, _schema_problem, extra=tool.name)
+            if name in seen:
+                yield Problem(rule=self.rule, text=f"tool {name!r} is defined twice")
+            seen.add(name)
+            problem = _SCHEMA_PROBLEMS.get(parameters, _schema_problem, extra=name)
             if problem is not None:
                 yield Problem(rule=self.rule, text=problem)
 
@@ -100,12 +100,13 @@ class _KnownTools:
     rule: ClassVar[str] = "unknown_tool"
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        names = {t.name for t in trajectory.tools}
-        later = facts(trajectory).offered
-        for index, message in enumerate(trajectory.messages):
-            if message.tools:
-                names.update(t.name for t in message.tools)
-            for call in message.tool_calls:
+        known = facts(trajectory)
+        names = {name for name, _, _ in known.own_tools}
+        later = known.offered
+        for index, (_, _, calls, _, tools) in enumerate(known.turns):
+            if tools:
+                names.update(t.name for t in tools)
+            for call in calls:
                 if call.name not in names:
                     yield Problem(
                         rule=self.rule,
@@ -138,16 +139,17 @@ class _ValidArguments:
         yield from problems
 
     def _problems(self, trajectory: Trajectory) -> Iterator[Problem]:
-        tools = facts(trajectory).offered
+        known = facts(trajectory)
+        tools = known.parameters
         validators: dict[str, tuple[Validator, Test | None]] = {}
-        for index, message in enumerate(trajectory.messages):
-            for call in message.tool_calls:
-                tool = tools.get(call.name)
-                if tool is None:
+        for index, (_, _, calls, _, _) in enumerate(known.turns):
+            for call in calls:
+                parameters = tools.get(call.name)
+                if parameters is None:
                     continue  # known_tools reports it
                 if call.name not in validators:
                     validators[call.name] = _ARGUMENT_CHECKS.get(
-                        tool.parameters, _argument_checks, extra=self.allow_unknown
+                        parameters, _argument_checks, extra=self.allow_unknown
                     )
                 validator, quick = validators[call.name]
                 if quick is not None and quick(call.arguments):
@@ -182,8 +184,8 @@ class _UniqueCallIds:
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         seen: set[str] = set()
-        for index, message in enumerate(trajectory.messages):
-            for call in message.tool_calls:
+        for index, (_, _, calls, _, _) in enumerate(facts(trajectory).turns):
+            for call in calls:
                 if not call.id:
                     yield Problem(
                         rule=self.rule, message_index=index, text=f"call {call.name} has no ID"
@@ -205,26 +207,28 @@ class _TurnOrder:
     one_call_per_turn: bool = False
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        messages = trajectory.messages
+        turns = facts(trajectory).turns
+        roles = [turn[0] for turn in turns]
+        last = len(turns) - 1
         pending: list[str] = []
         opened = False
-        for index, m in enumerate(messages):
-            following = messages[index + 1].role if index + 1 < len(messages) else None
-            if m.role == "system":
+        for index, (role, _, calls, reply_to, _) in enumerate(turns):
+            following = roles[index + 1] if index < last else None
+            if role == "system":
                 if index != 0:
                     yield self._p(index, "a system message may only open the conversation")
                 continue
             if not opened:
                 opened = True
-                if m.role != "user":
-                    yield self._p(index, f"the conversation opens with {m.role}, not user")
-            if m.role == "tool":
+                if role != "user":
+                    yield self._p(index, f"the conversation opens with {role}, not user")
+            if role == "tool":
                 if not pending:
                     yield self._p(index, "a tool reply with no call to answer")
-                elif m.tool_call_id != pending[0]:
+                elif reply_to != pending[0]:
                     yield self._p(
                         index,
-                        f"tool reply answers {m.tool_call_id!r}, but the next "
+                        f"tool reply answers {reply_to!r}, but the next "
                         f"call waiting for a reply is {pending[0]!r}",
                     )
                     pending.pop(0)
@@ -237,7 +241,7 @@ class _TurnOrder:
                     yield self._p(index, f"a tool reply is followed by {following}, not assistant")
                 if following is None:
                     yield self._p(index, "the conversation ends on a tool reply")
-            elif m.role == "user":
+            elif role == "user":
                 if pending:
                     yield self._p(index, f"user speaks while calls {pending} wait for replies")
                     pending = []
@@ -249,20 +253,20 @@ class _TurnOrder:
             else:  # assistant
                 if pending:
                     yield self._p(index, f"assistant speaks while calls {pending} wait for replies")
-                pending = [c.id for c in m.tool_calls]
-                if self.one_call_per_turn and len(m.tool_calls) > 1:
+                pending = [c.id for c in calls]
+                if self.one_call_per_turn and len(calls) > 1:
                     yield Problem(
                         rule="one_call_per_turn",
                         message_index=index,
-                        text=f"{len(m.tool_calls)} tool calls in one assistant turn",
+                        text=f"{len(calls)} tool calls in one assistant turn",
                     )
-                if m.tool_calls and following != "tool":
+                if calls and following != "tool":
                     yield self._p(
                         index,
                         f"an assistant call is followed by {following or 'nothing'}"
                         ", not its tool reply",
                     )
-                if not m.tool_calls and following not in ("user", None):
+                if not calls and following not in ("user", None):
                     yield self._p(
                         index,
                         f"an assistant message without calls is followed by {following}, not user",
@@ -277,11 +281,12 @@ class _ToolReplies:
     rule: ClassVar[str] = "tool_reply"
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        parse = facts(trajectory).loads
-        for index, message in enumerate(trajectory.messages):
-            if message.role != "tool":
+        known = facts(trajectory)
+        parse = known.loads
+        for index, (role, content, _, _, _) in enumerate(known.turns):
+            if role != "tool":
                 continue
-            content = message.content.strip()
+            content = content.strip()
             if not content:
                 yield Problem(rule=self.rule, message_index=index, text="empty tool reply")
             elif content[0] in "{[":

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from gemlib.model import Message, Problem, Trajectory
+from gemlib.model import Problem, Trajectory
 from gemlib.validation._facts import facts
 from gemlib.validation._names import short_memo
 from gemlib.validation._numbers import comparable
@@ -80,8 +80,10 @@ def _norm(text: str) -> str:
     at either end."""
     if not text.isascii():  # NFKC leaves ASCII as it is
         text = unicodedata.normalize("NFKC", text)
-    elif text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-        return text.lower()  # the only whitespace of printable ASCII is the space: runs of one
+    else:  # line ends as spaces: a prompt's lines are printable ASCII too
+        plain = text.replace("\n", " ")
+        if plain.isprintable() and "  " not in plain and plain[:1] != " " and plain[-1:] != " ":
+            return plain.lower()  # the only whitespace of printable ASCII is the space: runs of one
     return " ".join(text.lower().split())
 
 
@@ -121,7 +123,7 @@ def _date_forms(value: str) -> list[str]:
     ]
 
 
-_NEWEST = 2
+_NEWEST = 8
 """Contents a :class:`_Parts` search looks at on their own before the whole text."""
 
 
@@ -133,87 +135,127 @@ class _Parts:
     A needle holds no newline either (it is put in the same form), so a match lies
     within one part, and a part's start is a word start. The newest parts are
     searched on their own first, then the whole text, joined (each part after a
-    newline) only then: in a long conversation, a value is mostly one the last reply
-    gave, and the whole text is neither searched nor copied for it.
+    newline) only then: in a long conversation, a value is mostly one a recent reply
+    gave, and the whole text is neither searched nor copied for it. Each content is
+    put in form (``form``) when it is first searched: a long system prompt that gives
+    none of the values is never normalised.
     """
 
-    parts: list[str] = attrs.field(factory=list)
+    form: Callable[[str], str]
+    raw: list[str] = attrs.field(factory=list)
+    """The contents as they came."""
+    parts: list[str | None] = attrs.field(factory=list)
+    """Each content in form, or ``None`` until it is first searched."""
+    _formed: int = 0
+    """Every part before this index is in form."""
     _text: str = ""
     _upto: int = 0
+
+    def add(self, content: str) -> None:
+        """Append a content (put in form when first searched)."""
+        self.raw.append(content)
+        self.parts.append(None)
+
+    def part(self, index: int) -> str:
+        """The part at ``index``, in form."""
+        part = self.parts[index]
+        if part is None:
+            part = self.parts[index] = self.form(self.raw[index])
+        return part
+
+    def every(self) -> list[str]:
+        """Every part, in form."""
+        parts, form, raw = self.parts, self.form, self.raw
+        for index in range(self._formed, len(parts)):
+            if parts[index] is None:
+                parts[index] = form(raw[index])
+        self._formed = len(parts)
+        return parts  # type: ignore[return-value]  # none is None any more
 
     @property
     def text(self) -> str:
         """Every part, each after a newline."""
         if self._upto < len(self.parts):
-            self._text += "".join("\n" + part for part in self.parts[self._upto :])
+            self._text += "".join("\n" + part for part in self.every()[self._upto :])
             self._upto = len(self.parts)
         return self._text
 
+    def _newest(self) -> range:
+        """The indexes of the newest parts, newest first."""
+        count = len(self.parts)
+        return range(count - 1, max(count - _NEWEST, 0) - 1, -1)
+
     def starts_word(self, needle: str) -> bool:
         """:func:`_starts_word` of ``needle`` in :attr:`text`."""
-        for part in self.parts[-1 : -_NEWEST - 1 : -1]:
-            if _starts_word(needle, part):
+        for index in self._newest():
+            if _starts_word(needle, self.part(index)):
                 return True
         return _starts_word(needle, self.text)
 
     def contains(self, needle: str) -> bool:
         """Whether ``needle`` is in :attr:`text`."""
-        for part in self.parts[-1 : -_NEWEST - 1 : -1]:
-            if needle in part:
+        for index in self._newest():
+            if needle in self.part(index):
                 return True
         return needle in self.text
+
+
+def _loose_form(normal: str) -> str:
+    return _SEPARATORS.sub(" ", normal).strip()
+
+
+def _compact_form(normal: str) -> str:
+    return _NON_ALNUM.sub("", normal)
 
 
 @attrs.define
 class _Context:
     """What the conversation has given so far.
 
-    Each content is normalised once, when a value is first checked after it came;
-    the looser forms (separators as spaces, punctuation dropped, numbers) are built
+    Each content is normalised once, when a value is first searched in it; the
+    looser forms (separators as spaces, punctuation dropped, numbers) are built
     only when a value is not found in the plain text, which is rare.
     """
 
-    pending: list[str] = attrs.field(factory=list)
-    """Contents added since the last question: indexed only when one is asked."""
-    _raw: list[str] = attrs.field(factory=list)
-    _normal: _Parts = attrs.field(factory=_Parts)
-    _loose_parts: _Parts = attrs.field(factory=_Parts)
-    _compact_parts: _Parts = attrs.field(factory=_Parts)
+    _normal: _Parts = attrs.field(factory=lambda: _Parts(_norm))
+    _loose_parts: _Parts | None = None
+    _compact_parts: _Parts | None = None
     _numbers: set[float] = attrs.field(factory=lambda: set(_ALWAYS_GIVEN))
     _numbers_upto: int = 0
     _given: set[tuple[type, Any]] = attrs.field(factory=set)
     """Values found given: the text only grows, so they stay given."""
 
     def add(self, content: str) -> None:
-        self.pending.append(content)
+        self._normal.add(content)
 
-    def _index(self) -> None:
-        if not self.pending:
-            return
-        self._normal.parts += [_norm(content) for content in self.pending]
-        self._raw += self.pending
-        self.pending.clear()
+    def _derived(self, parts: _Parts) -> _Parts:
+        """``parts`` (a form of the normalised contents) with every content so far."""
+        normal = self._normal.every()
+        for content in normal[len(parts.raw) :]:
+            parts.add(content)
+        return parts
 
     @property
     def loose(self) -> _Parts:
         """The contents with runs of separators (space, ``_``, ``-``) as one space."""
-        normal, loose = self._normal.parts, self._loose_parts.parts
-        loose += [_SEPARATORS.sub(" ", n).strip() for n in normal[len(loose) :]]
-        return self._loose_parts
+        if self._loose_parts is None:
+            self._loose_parts = _Parts(_loose_form)
+        return self._derived(self._loose_parts)
 
     @property
     def compact(self) -> _Parts:
         """The contents with everything but letters and digits dropped."""
-        normal, compact = self._normal.parts, self._compact_parts.parts
-        compact += [_NON_ALNUM.sub("", n) for n in normal[len(compact) :]]
-        return self._compact_parts
+        if self._compact_parts is None:
+            self._compact_parts = _Parts(_compact_form)
+        return self._derived(self._compact_parts)
 
     @property
     def numbers(self) -> set[float]:
         """Every number the text gives, in digits or as a word."""
-        for content in self._raw[self._numbers_upto :]:
+        raw = self._normal.raw
+        for content in raw[self._numbers_upto :]:
             self._numbers |= _numbers(content)
-        self._numbers_upto = len(self._raw)
+        self._numbers_upto = len(raw)
         return self._numbers
 
     def _number(self, value: float) -> bool:
@@ -238,8 +280,6 @@ class _Context:
         return False
 
     def _finds(self, value: Any) -> bool:
-        if self.pending:
-            self._index()
         if isinstance(value, (int, float)):
             number = comparable(value)  # an integer too large for a float: its digits
             if isinstance(number, float) and self._number(number):
@@ -335,13 +375,14 @@ class _Grounded:
     rule: ClassVar[str] = "ungrounded_argument"
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        tools = facts(trajectory).offered
+        known = facts(trajectory)
+        schemas = known.parameters
         context = _Context()
         proposed: list[str] = []  # assistant text, given once the user answers it
         ungiven: list[tuple[str, Any]] = []
-        for index, message in enumerate(trajectory.messages):
-            for call in message.tool_calls:
-                schema = tools[call.name].parameters if call.name in tools else _NO_SCHEMA
+        for index, (role, content, calls, _, _) in enumerate(known.turns):
+            for call in calls:
+                schema = schemas.get(call.name, _NO_SCHEMA)
                 _ungiven(ungiven, call.arguments, schema, "arguments", context)
                 for path, value in ungiven:
                     yield Problem(
@@ -351,14 +392,14 @@ class _Grounded:
                         "nowhere in the system prompt, earlier user messages or tool replies",
                     )
                 ungiven.clear()
-            if message.role == "user":
+            if role == "user":
                 for text in proposed:
                     context.add(text)
                 proposed = []
-            if message.role in ("system", "user", "tool"):
-                context.add(message.content)
-            elif message.content:
-                proposed.append(message.content)
+            if role in ("system", "user", "tool"):
+                context.add(content)
+            elif content:
+                proposed.append(content)
 
 
 @short_memo
@@ -405,9 +446,9 @@ def _collect_ids(
                 _collect_ids(found, item, name)
 
 
-def _json(parse: Callable[[str], Any], message: Message) -> Any:
+def _json(parse: Callable[[str], Any], content: str) -> Any:
     try:
-        return parse(message.content)
+        return parse(content)
     except (ValueError, TypeError):  # not JSON, or nested too deeply (TooDeep)
         return None
 
@@ -427,12 +468,13 @@ class _ConsistentIds:
     rule: ClassVar[str] = "changed_value"
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        parse = facts(trajectory).loads
+        shared = facts(trajectory)
+        parse = shared.loads
         returned: dict[str, list[Any]] = {}
         known: set[tuple[str, Any]] = set()  # the same, to look up without a scan
         given = _Context()
-        for index, message in enumerate(trajectory.messages):
-            for call in message.tool_calls:
+        for index, (role, content, calls, _, _) in enumerate(shared.turns):
+            for call in calls:
                 values = _id_values(call.arguments)
                 listed = _listed(values)
                 for key, value in values:
@@ -450,12 +492,12 @@ class _ConsistentIds:
                             text=f"call {call.name}: {key}={value!r}, but earlier tool replies "
                             f"returned {key} {earlier[:5]!r} and nothing else gives {value!r}",
                         )
-            if message.role == "tool":
-                for key, value in _id_values(_json(parse, message)):
+            if role == "tool":
+                for key, value in _id_values(_json(parse, content)):
                     returned.setdefault(key, []).append(value)
                     known.add((key, value))
-            if message.role in ("system", "user", "tool"):
-                given.add(message.content)
+            if role in ("system", "user", "tool"):
+                given.add(content)
 
 
 def _returned(known: set[tuple[str, Any]], earlier: list[Any], key: str, value: Any) -> bool:

@@ -80,7 +80,10 @@ def validate(trajectory: Trajectory, checks: Iterable[Check] = DEFAULT_CHECKS) -
 
     The checks share what they decode from the trajectory (:mod:`gemlib.validation._facts`)."""
     with shared_facts(trajectory):
-        return ValidationReport(problems=[p for check in checks for p in check(trajectory)])
+        problems = [p for check in checks for p in check(trajectory)]
+    if all(type(p) is Problem for p in problems):  # as pydantic would keep them
+        return ValidationReport.model_construct(problems=problems)
+    return ValidationReport(problems=problems)
 
 
 def as_checks(checks: Iterable[Check]) -> tuple[Check, ...]:

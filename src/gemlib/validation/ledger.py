@@ -51,8 +51,8 @@ from typing import Any, ClassVar
 import attrs
 
 from gemlib._nesting import loads
-from gemlib.model import Problem, Tool, ToolCall, Trajectory
-from gemlib.validation._facts import facts
+from gemlib.model import Problem, Tool, Trajectory
+from gemlib.validation._facts import Call, facts
 from gemlib.validation._names import is_id_key, short_memo
 from gemlib.validation._numbers import comparable
 from gemlib.validation.checks import Check
@@ -178,6 +178,44 @@ _SORTED_JSON = json.JSONEncoder(sort_keys=True).encode
 """``json.dumps(value, sort_keys=True)``, without building an encoder per call."""
 _SIGNATURE_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
 """``json.dumps(value, sort_keys=True, default=str)``: a read's call as a key."""
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
+"""The exact types of decoded JSON values."""
+
+Signature = str | tuple[str, tuple[tuple[str, str], ...]]
+"""A read call as a key (:func:`_signature`)."""
+
+
+def _signature(name: str, arguments: dict[str, Any]) -> Signature:
+    """A call as a key, equal for two calls exactly when their JSON texts
+    (``_SIGNATURE_JSON([name, arguments])``) are.
+
+    A call whose arguments are all strings (the usual read) is its name and sorted
+    pairs, made without writing JSON; any other is its JSON text, unless that text is
+    the text of a call of strings only (a ``str`` subclass, an object written as its
+    ``str``), which is then that call's key."""
+    if all(type(k) is str and type(v) is str for k, v in arguments.items()):
+        return name, tuple(sorted(arguments.items()))
+    text = _SIGNATURE_JSON([name, arguments])
+    if all(type(k) is str and type(v) in _JSON_TYPES for k, v in arguments.items()):
+        return text  # a value that is no string is written as no JSON string
+    parsed_name, parsed = json.loads(text)
+    if (
+        isinstance(parsed, dict)
+        and all(type(v) is str for v in parsed.values())
+        and _SIGNATURE_JSON([parsed_name, parsed]) == text
+    ):
+        return parsed_name, tuple(sorted(parsed.items()))
+    return text
+
+
+def _signed(signature: Signature) -> tuple[str, dict[str, Any]]:
+    """The name and arguments (as JSON gives them back) of a call's :func:`_signature`."""
+    if isinstance(signature, str):
+        name, arguments = json.loads(signature)
+        return name, arguments
+    return signature[0], dict(signature[1])
+
+
 _CONSTANT_KEYS = {True: "true", False: "false", None: "null"}
 """``json.dumps`` of the JSON constants, the most common values :func:`_key` serialises."""
 
@@ -229,12 +267,12 @@ class _Entity:
     values: set[Any] = attrs.field(factory=set)
     told: int = -1
     """The last message that gave a record of it."""
-    pending: tuple[ToolCall, int, dict[str, Any]] | None = None
+    pending: tuple[Call, int, dict[str, Any]] | None = None
     """A successful write to it not yet read back: the write, its index, the fields before."""
 
 
 def _primary(
-    record: dict[str, Any], tool: str, call: ToolCall, shared: frozenset[str] = frozenset()
+    record: dict[str, Any], tool: str, call: Call, shared: frozenset[str] = frozenset()
 ) -> EntityKey | None:
     """The record's ID field and value, named after the tool's noun when it is a bare ``id``.
 
@@ -306,11 +344,11 @@ class _Replay:
     entities: dict[EntityKey, _Entity] = attrs.field(factory=dict)
     naming: dict[Any, list[_Entity]] = attrs.field(factory=dict)
     """The entities each value names: their ID, and their values that name them."""
-    reads: dict[str, tuple[Any, int]] = attrs.field(factory=dict)
+    reads: dict[Signature, tuple[Any, int]] = attrs.field(factory=dict)
     """Each read call's signature (:meth:`_repeat`) with its last reply and its index."""
-    recent: dict[str, tuple[Any, int]] = attrs.field(factory=dict)
+    recent: dict[Signature, tuple[Any, int]] = attrs.field(factory=dict)
     """The entries of ``reads`` made since the last write."""
-    since_previous: dict[str, tuple[Any, int]] = attrs.field(factory=dict)
+    since_previous: dict[Signature, tuple[Any, int]] = attrs.field(factory=dict)
     """The entries of ``reads`` made between the write before the last and the last."""
     sized: dict[int, Flat] = attrs.field(factory=dict)
     """Replies' leaves with sizes by message index, listed once."""
@@ -323,7 +361,7 @@ class _Replay:
     owners: dict[EntityKey, tuple[EntityKey, int]] = attrs.field(factory=dict)
     previous_write: int = -1
     known_kinds: dict[str, Kind] = attrs.field(factory=dict)
-    awaited: dict[str, tuple[str, int, Any]] = attrs.field(factory=dict)
+    awaited: dict[Signature, tuple[str, int, Any]] = attrs.field(factory=dict)
     """Reads of what a successful write named, to be read back: the write, its index,
     the answer before it."""
 
@@ -335,7 +373,7 @@ class _Replay:
             kind = self.known_kinds[name] = self.kinds.kind(tool if tool is not None else name)
         return kind
 
-    def step(self, call: ToolCall, reply: Any, index: int) -> None:
+    def step(self, call: Call, reply: Any, index: int) -> None:
         kind = self.kind(call.name)
         failed = is_error_reply(reply)
         self._used_after_delete(call, failed, index)
@@ -373,7 +411,7 @@ class _Replay:
         """The last write that touched ``entity``."""
         return max(entity.touched, self.touched_all)
 
-    def _used_after_delete(self, call: ToolCall, failed: bool, index: int) -> None:
+    def _used_after_delete(self, call: Call, failed: bool, index: int) -> None:
         if not self.deleted:
             return
         for arg, value in call.arguments.items():
@@ -389,7 +427,7 @@ class _Replay:
                     "and its reply is not an error",
                 )
 
-    def _touch(self, call: ToolCall, leaves: Flat, index: int) -> None:
+    def _touch(self, call: Call, leaves: Flat, index: int) -> None:
         """Any write, even one that failed (real environments fail half-way), may change
         the entities it names (in its arguments, or the ``leaves`` of its reply); one
         that names no ID may change any entity."""
@@ -403,7 +441,7 @@ class _Replay:
             for entity in naming.get(value, ()):
                 entity.touched = index
 
-    def _write(self, call: ToolCall, reply: Any, leaves: Flat, index: int) -> None:
+    def _write(self, call: Call, reply: Any, leaves: Flat, index: int) -> None:
         tool = self.tools.get(call.name)
         deleted = self.kinds.deleted_argument(tool, call.arguments) if tool else None
         if deleted is not None:
@@ -443,7 +481,7 @@ class _Replay:
             self._expect_arguments(call, entity, index)
 
     def _await_reads(
-        self, call: ToolCall, target_ids: dict[str, Any], leaves: Flat, index: int
+        self, call: Call, target_ids: dict[str, Any], leaves: Flat, index: int
     ) -> None:
         """Reads of what the write names (its ID, and a noun of its name: ``comment`` and
         ``get_tweet_comments``, not ``retweet``), answered since the write before: the
@@ -454,7 +492,7 @@ class _Replay:
         named = {json.dumps([k, _key(v)]) for k, v in target_ids.items()}
         nouns = _nouns(call.name)
         for signature, (reply, _) in self.since_previous.items():
-            tool, arguments = json.loads(signature)
+            tool, arguments = _signed(signature)
             if not nouns & _nouns(tool):
                 continue
             pairs = {json.dumps([k, _key(v)]) for k, v in arguments.items()}
@@ -462,7 +500,7 @@ class _Replay:
                 self.awaited[signature] = (call.name, index, reply)
 
     @staticmethod
-    def _expect_arguments(call: ToolCall, entity: _Entity, index: int) -> None:
+    def _expect_arguments(call: Call, entity: _Entity, index: int) -> None:
         """A write's scalar arguments named like a field of the entity it names set that field."""
         for arg, value in call.arguments.items():
             if is_id_key(arg) or isinstance(value, (dict, list)) or value is None:
@@ -470,10 +508,10 @@ class _Replay:
             if arg in entity.fields:
                 entity.fields[arg] = (value, index, call.name)
 
-    def _repeat(self, call: ToolCall, reply: Any, index: int) -> None:
+    def _repeat(self, call: Call, reply: Any, index: int) -> None:
         """The same read as before answering differently with no write in between, or
         as before a write that reported success."""
-        signature = _SIGNATURE_JSON([call.name, call.arguments])
+        signature = _signature(call.name, call.arguments)
         earlier = self.reads.get(signature)
         self.reads[signature] = self.recent[signature] = (reply, index)
         awaited = self.awaited.pop(signature, None)
@@ -500,7 +538,7 @@ class _Replay:
 
     def _records(
         self,
-        call: ToolCall,
+        call: Call,
         reply: Any,
         index: int,
         by_write: str | None,
@@ -545,7 +583,7 @@ class _Replay:
                         values.add(named)
                         self.naming.setdefault(named, []).append(entity)
 
-    def _echoed_id(self, call: ToolCall, key: EntityKey, index: int) -> None:
+    def _echoed_id(self, call: Call, key: EntityKey, index: int) -> None:
         """A reply about another entity than the one the call named: an invented ID."""
         for arg, value in call.arguments.items():
             if arg.lower() == key[0] and _key(value) != key[1]:
@@ -637,7 +675,7 @@ class _Replay:
                     self.owners.setdefault((f"{noun}_id", _key(child)), (key, index))
 
 
-def _settings(call: ToolCall) -> dict[str, Any]:
+def _settings(call: Call) -> dict[str, Any]:
     """A write's scalar arguments that are not IDs: the values it sets."""
     return {
         arg: value
@@ -646,7 +684,7 @@ def _settings(call: ToolCall) -> dict[str, Any]:
     }
 
 
-def _sets_nothing_new(call: ToolCall, known: Iterable[tuple[str, Any]]) -> bool:
+def _sets_nothing_new(call: Call, known: Iterable[tuple[str, Any]]) -> bool:
     """The write sets values, and the ``(path, value)`` pairs already hold each as a
     top-level field of that name (a write of what is already there changes nothing)."""
     settings = _settings(call)
@@ -659,7 +697,7 @@ def _sets_nothing_new(call: ToolCall, known: Iterable[tuple[str, Any]]) -> bool:
     )
 
 
-def _target_ids(call: ToolCall) -> dict[str, Any]:
+def _target_ids(call: Call) -> dict[str, Any]:
     """The ID arguments naming what a write changes: those whose noun is in the tool's
     name (``cancel_reservation(reservation_id)``), else the only one."""
     ids = {k: v for k, v in call.arguments.items() if is_id_key(k) and isinstance(v, (str, int))}
@@ -693,15 +731,18 @@ class _StateLedger:
         return short_memo(functools.partial(_volatile_field, declared=self.volatile_fields))
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        replay = _Replay(self.kinds, self.volatile_path, {t.name: t for t in trajectory.tools})
-        parse = facts(trajectory).loads
-        calls: dict[str, ToolCall] = {}
-        for index, message in enumerate(trajectory.messages):
-            for call in message.tool_calls:
+        known = facts(trajectory)
+        replay = _Replay(
+            self.kinds, self.volatile_path, {name: tool for name, _, tool in known.own_tools}
+        )
+        parse = known.loads
+        calls: dict[str, Call] = {}
+        for index, (role, content, made, reply_to, _) in enumerate(known.turns):
+            for call in made:
                 calls[call.id] = call
-            if message.role == "tool" and message.tool_call_id in calls:
-                call = calls.pop(message.tool_call_id)
-                replay.step(call, reply_json(message.content, parse), index)
+            if role == "tool" and reply_to in calls:
+                call = calls.pop(reply_to)
+                replay.step(call, reply_json(content, parse), index)
                 if replay.problems:
                     yield from replay.problems
                     replay.problems.clear()

@@ -239,20 +239,21 @@ class _PromptLimits:
     kinds: ToolKinds = attrs.field(factory=ToolKinds)
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
-        messages = trajectory.messages
-        if not messages or messages[0].role != "system":
+        known = facts(trajectory)
+        turns = known.turns
+        if not turns or turns[0][0] != "system":
             return
-        limits = read_limits(messages[0].content)
+        limits = read_limits(turns[0][1])
         if not limits:
             return
-        parse = facts(trajectory).loads
+        parse = known.loads
         reported: list[tuple[int, str]] = []  # crossings tool replies reported
-        for index, message in enumerate(messages):
-            if message.role == "tool":
-                reply = reply_json(message.content, parse)
+        for index, (role, content, calls, _, _) in enumerate(turns):
+            if role == "tool":
+                reply = reply_json(content, parse)
                 if not is_error_reply(reply):
                     reported += [(index, text) for text in _crossings(limits, reply)]
-            for call in message.tool_calls:
+            for call in calls:
                 for text in _crossings(limits, call.arguments):
                     yield Problem(
                         rule=self.rule, message_index=index, text=f"call {call.name}: {text}"
@@ -265,7 +266,7 @@ class _PromptLimits:
                         text=f"call {call.name} proceeds after message {at} reported {text}",
                     )
                     reported = []
-            if message.role == "user":
+            if role == "user":
                 reported = []  # the user may have been told and agreed to something else
 
 
