@@ -16,9 +16,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gemlib import Document, Pipeline, StageStats
+from gemlib import Document, Pipeline, Rejection, StageStats
 from gemlib.llm import LLM, ScriptedBackend
 from gemlib.llm.usage import ModelUsage, UsageByStage, merge_usage
+from gemlib.pipeline import stage
 from gemlib.pipeline.accounting import StageCounts, add_counts, merge_stats
 from gemlib.pipeline.store import usage_figures
 from gemlib.stages.llm_stage import LLMStage
@@ -115,3 +116,40 @@ def test_a_run_in_two_sessions_commits_the_sum_of_both(tmp_path: Path) -> None:
     assert second["usage"]["label"]["openai/teacher"]["prompt_tokens"] > usage["prompt_tokens"]
     assert second["stage_stats"]["label"]["received"] == 5
     assert list(second["stage_stats"]["label"]) == list(StageStats.model_fields)
+
+
+def _split(doc: Document) -> list[Document | Rejection]:
+    if "bad" in doc.text:
+        raise ValueError("the item's own fault")
+    if "odd" in doc.text:
+        return [Rejection(rule="odd", reason="odd one"), doc]
+    return [doc, doc.model_copy(update={"id": f"{doc.id}.1"})]
+
+
+def _check(doc: Document) -> Document | Rejection:
+    return Rejection(rule="short", reason="too short") if len(doc.text) < 4 else doc
+
+
+def test_memory_and_directory_runs_count_alike(tmp_path: Path) -> None:
+    pipeline = Pipeline([stage(_split), stage(_check)])
+    texts = ["plain text", "odd", "bad", "abc", "longer text"]
+    counted = []
+    for run_dir in (None, tmp_path / "r"):
+        stats = pipeline.run(texts, run_dir=run_dir, progress_interval=None).stats
+        stages = {name: s.model_dump(exclude={"seconds"}) for name, s in stats.stages.items()}
+        counted.append(stages)
+    assert counted[0] == counted[1]
+    assert counted[0]["_split"] == {
+        "received": 5,
+        "emitted": 7,
+        "rejected": 2,
+        "errors": 1,
+        "rejections_by_rule": {"odd": 1, "exception": 1},
+    }
+    assert counted[0]["_check"] == {
+        "received": 7,
+        "emitted": 4,
+        "rejected": 3,
+        "errors": 0,
+        "rejections_by_rule": {"short": 3},
+    }

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from gemlib.llm.usage import ModelUsage
 
-__all__ = ["RunStats", "StageCounts", "StageStats", "add_counts", "merge_stats"]
+__all__ = ["RunStats", "StageCounts", "StageStats", "add_counts", "as_stage_stats", "merge_stats"]
 
 
 class StageStats(BaseModel):
@@ -89,6 +89,12 @@ def add_counts(total: dict[str, StageCounts], part: Mapping[str, StageCounts | S
         if into is None:
             into = total[name] = StageCounts()
         into.add(counts)
+
+
+def as_stage_stats(counts: Mapping[str, StageCounts]) -> dict[str, StageStats]:
+    """Per-stage counts as :class:`StageStats` records (new ones: changing them changes
+    nothing here)."""
+    return {name: StageStats.model_validate(c.figures()) for name, c in counts.items()}
 
 
 _FIELDS = tuple(StageStats.model_fields)

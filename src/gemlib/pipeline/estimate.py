@@ -34,7 +34,13 @@ from gemlib.llm.prices import Prices, prices
 from gemlib.llm.tokens import TokenCounter, token_counter
 from gemlib.llm.usage import UsageByStage
 from gemlib.model import Rejection
-from gemlib.pipeline.accounting import RunStats, StageCounts, StageStats, merge_stats
+from gemlib.pipeline.accounting import (
+    RunStats,
+    StageCounts,
+    StageStats,
+    add_counts,
+    as_stage_stats,
+)
 from gemlib.pipeline.rundir import read_totals
 from gemlib.pipeline.runner import RunOptions, run_items
 from gemlib.pipeline.stage import Stage, accepts
@@ -274,7 +280,7 @@ class _Counter(Store):
     source_tokens: dict[str, int] = attrs.field(factory=dict)
     prompt_tokens: dict[str, int] = attrs.field(factory=dict)
     _seen: set[str] = attrs.field(factory=set)
-    _stats: dict[str, StageStats] = attrs.field(factory=dict)
+    _stats: dict[str, StageCounts] = attrs.field(factory=dict)
 
     def seen(self, item_id: str) -> str | None:
         return "duplicate" if item_id in self._seen else None
@@ -287,7 +293,7 @@ class _Counter(Store):
         stats: dict[str, StageCounts],
     ) -> None:
         self._seen.add(item_id)
-        merge_stats(self._stats, stats)
+        add_counts(self._stats, stats)
         for segment in outputs:
             self.segments += 1
             text = str(getattr(segment, "text", "") or "")
@@ -312,7 +318,7 @@ class _Counter(Store):
         return {}
 
     def stage_stats(self) -> dict[str, StageStats]:
-        return self._stats
+        return as_stage_stats(self._stats)
 
     def counts(self) -> tuple[int, int]:
         return self.segments, 0

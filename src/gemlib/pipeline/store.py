@@ -40,7 +40,7 @@ from gemlib.pipeline.accounting import (
     StageCounts,
     StageStats,
     add_counts,
-    merge_stats,
+    as_stage_stats,
 )
 from gemlib.pipeline.rundir import (
     RunDir,
@@ -113,7 +113,7 @@ class MemoryStore(Store):
     outputs: list[Any] = attrs.field(factory=list)
     rejections: list[Rejection] = attrs.field(factory=list)
     _done: set[str] = attrs.field(factory=set)
-    _stats: dict[str, StageStats] = attrs.field(factory=dict)
+    _stats: dict[str, StageCounts] = attrs.field(factory=dict)
     _usage: UsageByStage = attrs.field(factory=dict)
 
     def note_usage(self, session: UsageByStage) -> None:
@@ -135,10 +135,10 @@ class MemoryStore(Store):
         self._done.add(item_id)
         self.outputs.extend(outputs)
         self.rejections.extend(rejections)
-        merge_stats(self._stats, stats)
+        add_counts(self._stats, stats)  # plain adds: see StageCounts
 
     def stage_stats(self) -> dict[str, StageStats]:
-        return self._stats
+        return as_stage_stats(self._stats)
 
     def counts(self) -> tuple[int, int]:
         return len(self.outputs), len(self.rejections)
@@ -364,10 +364,7 @@ class DirStore(Store):
             self._fail(self.run_dir.manifest_file, exc)
 
     def stage_stats(self) -> dict[str, StageStats]:
-        return {
-            name: StageStats.model_validate(counts.figures())
-            for name, counts in self._totals().items()
-        }
+        return as_stage_stats(self._totals())
 
     def _totals(self) -> dict[str, StageCounts]:
         """The committed per-stage totals, read once; each commit adds its items to them
