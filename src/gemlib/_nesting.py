@@ -51,22 +51,6 @@ _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 """What ``json.loads`` runs on a text, the C scanner where there is one."""
 
 
-def _decoded(text: str | bytes) -> Any:
-    """``json.loads(text)``; an object or a list with nothing around it (a tool call, most
-    texts read) goes straight to the scanner, skipping the checks for a byte order mark,
-    bytes and whitespace, which cannot apply, and ``raw_decode``'s Python layer (same
-    value; a value missing inside, which the scanner reports as ``StopIteration``, and
-    anything after the value are left to ``json.loads`` for its error)."""
-    if isinstance(text, str) and text[:1] in ("{", "["):
-        try:
-            value, end = _SCAN(text, 0)
-        except StopIteration:
-            return json.loads(text)
-        if end == len(text):
-            return value
-    return json.loads(text)
-
-
 def loads(text: str | bytes) -> Any:
     """``json.loads`` that raises :class:`TooDeep` instead of recursing without bound.
 
@@ -75,9 +59,23 @@ def loads(text: str | bytes) -> Any:
     digits by default), which ``json`` raises as a bare ``ValueError``. Text
     with fewer opening brackets than the bound cannot be too deep, so most text
     is never walked.
+
+    An object or a list with nothing around it (a tool call, most texts read) goes
+    straight to the scanner, skipping ``json.loads``'s checks for a byte order mark,
+    bytes and whitespace, which cannot apply, and ``raw_decode``'s Python layer (same
+    value; a value missing inside, which the scanner reports as ``StopIteration``, and
+    anything after the value are left to ``json.loads`` for its error).
     """
     try:
-        value = _decoded(text)
+        if isinstance(text, str) and text[:1] in ("{", "["):
+            try:
+                value, end = _SCAN(text, 0)
+            except StopIteration:
+                end = -1
+            if end != len(text):
+                value = json.loads(text)
+        else:
+            value = json.loads(text)
     except RecursionError:
         raise TooDeep() from None
     except json.JSONDecodeError:
