@@ -90,7 +90,7 @@ def built_valid(cls: type[_M], **values: Any) -> _M:
     except KeyError:
         defaults = _ALL_FIELDS[cls] = _all_fields(cls)
     record = _new(cls)
-    _set(record, "__dict__", {**defaults, **values})
+    _set_dict(record, {**defaults, **values})
     _set_fields_set(record, {*values})
     _set_extra(record, None)
     _set_private(record, None)
@@ -110,23 +110,23 @@ def copied(record: _M, **update: Any) -> _M:
     fields = record.__dict__.copy()
     fields.update(update)
     new = _new(type(record))
-    _set(new, "__dict__", fields)
+    _set_dict(new, fields)
     _set_fields_set(new, record.__pydantic_fields_set__ | update.keys())
     _set_extra(new, None)
     _set_private(new, None)
     return new
 
 
-_set = object.__setattr__
-"""A frozen record's attributes set past its ``__setattr__`` (looked up once)."""
 _new = object.__new__
 """A record's ``__new__`` (no gemlib record has its own), called without looking it up on
 the class through pydantic's metaclass."""
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-"""Setters of pydantic's three slots, called directly (``object.__setattr__`` looks each
-one up on the class first)."""
+"""Setters of a record's ``__dict__`` and pydantic's three slots, called directly
+(``object.__setattr__`` looks each one up on the class first, past the frozen
+record's own ``__setattr__``)."""
 
 
 def validation_summary(exc: ValidationError, whole: str = "record") -> str:
