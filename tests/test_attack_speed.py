@@ -6,14 +6,21 @@ pass on the code before them (34eeb51), or to hold a standard the cuts must keep
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import re
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import gemlib
+from gemlib.errors import GemlibError
+from gemlib.formats.gem_tags import loads_lenient, parse_refined, parse_workflows
 
 if sys.version_info >= (3, 11):
     from re import _constants as _sre_constants
@@ -76,3 +83,72 @@ def test_every_pattern_compiles_on_the_oldest_supported_python() -> None:
         if _constructs(_sre_parser.parse(pattern.pattern, pattern.flags)) & {str(n) for n in newer}
     ]
     assert offenders == []
+
+
+_BLANKS = " \n"
+"""A run of blank lines with spaces (a degenerate reply's padding), inside a fenced JSON
+that never closes its fence."""
+
+FENCED: dict[str, tuple[Callable[[str], Any], Callable[[int], str]]] = {
+    "a fenced JSON value": (
+        lambda text: loads_lenient(text, "x"),
+        lambda n: "```json\n[1" + _BLANKS * n + "]",
+    ),
+    "fenced <toolsets>": (
+        parse_refined,
+        lambda n: "<toolsets>```json\n[" + _BLANKS * n + "]</toolsets><user>q</user>",
+    ),
+    "fenced <tools> of a workflow": (
+        parse_workflows,
+        lambda n: (
+            "<workflow><description>d</description><tools>```\n[{}"
+            + _BLANKS * n
+            + "]</tools></workflow>"
+        ),
+    ),
+}
+
+
+def _cpu_seconds(read: Callable[[str], Any], text: str) -> float:
+    """The best of two reads' CPU time (a loaded machine only ever adds time)."""
+    best = float("inf")
+    for _ in range(2):
+        started = time.process_time()
+        with contextlib.suppress(GemlibError):
+            read(text)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.parametrize(("read", "make"), FENCED.values(), ids=list(FENCED))
+def test_a_code_fence_around_json_costs_linear_time(
+    read: Callable[[str], Any], make: Callable[[int], str]
+) -> None:
+    """The fence was dropped by ``re.sub(r"^```...\\s*|\\s*```$")``, which tries ``\\s*```$``
+    from every blank of a run: quadratic, 0.3 s for 8 kB, 85 s for 128 kB of blanks (a
+    standard: every regex on model-written text bounded in time). Fails on main 680f0aa
+    and on 34eeb51 alike."""
+    small, large = _cpu_seconds(read, make(4_000)), _cpu_seconds(read, make(16_000))
+    assert large < 8 * small + 0.25, f"4x the text took {large / max(small, 1e-9):.1f}x the time"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["```json\n[1, 2]\n```", "```\n{}```", "``` [1] ```", "```json```", "```", "```[1,]", "````"],
+)
+def test_a_code_fence_is_dropped_as_before(text: str) -> None:
+    """The fence's opening line and a closing fence at the end are dropped, nothing else."""
+    try:
+        got: Any = loads_lenient(text, "x")
+    except GemlibError as exc:
+        got = str(exc)
+    body = re.sub(r"^```[A-Za-z0-9_-]*\s*|\s*```$", "", text.strip())
+    try:
+        want: Any = loads_lenient(body, "x")
+    except GemlibError as exc:
+        want = str(exc)
+    assert type(got) is type(want)
+    if isinstance(got, str):  # an error names the same problem (its column counts the fence)
+        assert got.split(" at ")[0] == want.split(" at ")[0]
+    else:
+        assert got == want

@@ -181,6 +181,10 @@ def _ends_in_stray_comma(body: str) -> bool:
     return body.endswith(("]", "}")) and body[:-1].rstrip(" \t\n\r").endswith(",")
 
 
+_FENCE_OPENING = re.compile(r"```[A-Za-z0-9_-]*\s*")
+"""A code fence's opening line and the whitespace after it."""
+
+
 def loads_lenient(
     text: str, where: _Where, locate: Callable[[int], tuple[str, str]] | None = None
 ) -> Any:
@@ -192,10 +196,11 @@ def loads_lenient(
     """
     body = text.strip()
     shift = len(text) - len(text.lstrip())
-    if body.startswith("```"):
-        fence = re.match(r"```[A-Za-z0-9_-]*\s*", body)
-        shift += fence.end() if fence else 0
-        body = re.sub(r"^```[A-Za-z0-9_-]*\s*|\s*```$", "", body)
+    if body.startswith("```") and (fence := _FENCE_OPENING.match(body)) is not None:
+        shift += fence.end()
+        body = body[fence.end() :]
+        if body.endswith("```"):  # not a search for \s*```$: quadratic in a run of spaces
+            body = body[:-3].rstrip()
     bracket = len(body) - 1
     if not _ends_in_stray_comma(body):
         try:
