@@ -45,6 +45,7 @@ from gemlib.errors import (
     TransientModelError,
 )
 from gemlib.llm import LLM
+from gemlib.llm.backends._http import _Pool
 from gemlib.llm.backends.openai_compat import OpenAICompatBackend
 from gemlib.llm.protocol import ChatReply, ChatRequest
 
@@ -1073,3 +1074,69 @@ def test_a_body_json_loads_refuses_is_unreadable_and_retried(body: bytes) -> Non
     error = failure(replies(head + body))
     assert type(error) is TransientModelError
     assert "unreadable reply" in str(error)
+
+
+def test_requests_left_unanswered_each_time_out_at_their_own_deadline() -> None:
+    # One timer serves every exchange of a pool: each still ends by its own deadline.
+    async def silent(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(30)
+        return True
+
+    ended: list[tuple[float, float]] = []
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url, timeout=0.4)
+
+        async def one(delay: float) -> None:
+            await asyncio.sleep(delay)
+            started = time.monotonic()
+            with pytest.raises(TransientModelError, match=r"no reply within 0\.4s"):
+                await ask(client)
+            ended.append((delay, time.monotonic() - started))
+
+        try:
+            await asyncio.gather(*(one(delay) for delay in (0.0, 0.15, 0.3)))
+        finally:
+            await client.aclose()
+
+    run(silent, test)
+    assert sorted(delay for delay, _ in ended) == [0.0, 0.15, 0.3]
+    assert all(0.39 <= took < 1.5 for _, took in ended), ended
+
+
+def test_a_deadline_sooner_than_the_armed_one_rearms_the_timer() -> None:
+    # A request that waited for a new connection starts its exchange after later requests
+    # that reused one, with an earlier deadline: the timer must not wait for theirs.
+    async def main() -> tuple[bool, bool, float]:
+        loop = asyncio.get_running_loop()
+        pool = _Pool(loop, ("127.0.0.1", 9), None, None)
+        later, sooner = loop.create_future(), loop.create_future()
+        pool._watch(loop.time() + 5.0, later)
+        pool._watch(loop.time() + 0.05, sooner)
+        started = time.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await sooner
+        return later.done(), pool.timer is not None, time.monotonic() - started
+
+    later_done, rearmed, took = asyncio.run(main())
+    assert not later_done
+    assert rearmed  # armed again for the later deadline
+    assert took < 1.0
+
+
+def test_ended_exchanges_leave_no_reply_held_and_few_entries() -> None:
+    # A reply's body can be megabytes: the deadlines of ended exchanges hold none of them,
+    # and their entries are dropped once they outnumber the exchanges under way.
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        try:
+            for _ in range(300):
+                await ask(client)
+            (pool,) = client._http()._pools.values()
+            assert len(pool.deadlines) <= 65
+            assert all(watch.reply is None for _, _, watch in pool.deadlines)
+            assert pool.waiting == 0
+        finally:
+            await client.aclose()
+
+    run(replies(*[ok("fine")] * 300), test)

@@ -46,7 +46,9 @@ cannot be sent). Their texts may quote the server; the caller scrubs them.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import ipaddress
+import itertools
 import re
 import socket
 import ssl
@@ -180,7 +182,8 @@ class HttpClient:
                 del self._pools[stale]
             pool = self._pools[loop] = _Pool(loop, self._address, self._tls, self._server_hostname)
         data = b"%s%d\r\n\r\n%s" % (self._prefix, len(body), body)
-        return await pool.post(data, max_body, loop.time() + self._timeout)
+        now = loop.time()
+        return await pool.post(data, max_body, now, now + self._timeout)
 
     async def aclose(self) -> None:
         """Close every connection of this event loop's pool."""
@@ -207,9 +210,17 @@ class _Pool:
         self.idle: dict[_Connection, float] = {}  # -> when it went idle; the newest last
         self.open: set[_Connection] = set()
         self.closed = False
+        # The exchanges' deadlines, soonest first: one timer, armed for the soonest, serves
+        # them all (a timer per request cost about as much as the rest of the exchange's
+        # bookkeeping). An exchange that ended leaves its entry, emptied, until it is popped.
+        self.deadlines: list[tuple[float, int, _Watch]] = []
+        self.waiting = 0  # exchanges under way
+        self.timer: asyncio.TimerHandle | None = None
+        self.armed = 0.0  # when the timer fires
+        self.numbers = itertools.count()
 
-    async def post(self, data: bytes, max_body: int, deadline: float) -> Response:
-        connection = self._reusable()
+    async def post(self, data: bytes, max_body: int, now: float, deadline: float) -> Response:
+        connection = self._reusable(now)
         if connection is not None:
             try:
                 return await self._exchange(connection, data, max_body, deadline)
@@ -218,9 +229,8 @@ class _Pool:
         connection = await self._connect(deadline)
         return await self._exchange(connection, data, max_body, deadline)
 
-    def _reusable(self) -> _Connection | None:
+    def _reusable(self, now: float) -> _Connection | None:
         """The newest idle connection still open, closing the ones idle for too long."""
-        now = self.loop.time()
         while self.idle:
             connection, since = self.idle.popitem()
             if now - since > IDLE_SECONDS:  # every other one has been idle longer still
@@ -279,25 +289,66 @@ class _Pool:
     async def _exchange(
         self, connection: _Connection, data: bytes, max_body: int, deadline: float
     ) -> Response:
-        timer = self.loop.call_at(deadline, connection.expire)
+        reply = connection.send(data, max_body)
+        watch = self._watch(deadline, reply)
         try:
-            response = await connection.send(data, max_body)
+            response = await reply
         except BaseException:  # an error, the deadline, a cancellation: never reused
             connection.abort()
             raise
         finally:
-            timer.cancel()
+            watch.reply = None
+            self.waiting -= 1
         if connection.reusable and not self.closed:
             self.idle[connection] = self.loop.time()
         else:
             connection.abort()
         return response
 
+    def _watch(self, deadline: float, reply: asyncio.Future[Response]) -> _Watch:
+        """Fail ``reply`` with a :class:`TimeoutError` if it is not done by ``deadline``
+        (unless the caller empties the watch first)."""
+        deadlines = self.deadlines
+        self.waiting += 1
+        if len(deadlines) > 2 * self.waiting + 64:  # mostly ended exchanges: dropped
+            deadlines[:] = [each for each in deadlines if each[2].reply is not None]
+            heapq.heapify(deadlines)
+        watch = _Watch(reply)
+        heapq.heappush(deadlines, (deadline, next(self.numbers), watch))
+        if self.timer is None or deadline < self.armed:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer, self.armed = self.loop.call_at(deadline, self._expire), deadline
+        return watch
+
+    def _expire(self) -> None:
+        """Fail the replies past their deadline; arm the timer for the next one."""
+        self.timer = None
+        deadlines, now = self.deadlines, self.loop.time()
+        while deadlines:
+            deadline, _, watch = deadlines[0]
+            if watch.reply is not None:
+                if deadline > now:
+                    self.timer, self.armed = self.loop.call_at(deadline, self._expire), deadline
+                    return
+                if not watch.reply.done():
+                    watch.reply.set_exception(asyncio.TimeoutError())
+            heapq.heappop(deadlines)
+
     def close(self) -> None:
         self.closed = True
         for connection in list(self.open):
             connection.abort()
         self.idle.clear()
+
+
+class _Watch:
+    """The reply of an exchange under way, until the exchange ends (then ``None``)."""
+
+    __slots__ = ("reply",)
+
+    def __init__(self, reply: asyncio.Future[Response]) -> None:
+        self.reply: asyncio.Future[Response] | None = reply
 
 
 # What a connection expects next from the server.
@@ -374,10 +425,6 @@ class _Connection(asyncio.Protocol):
         else:
             reply.set_exception(_Unanswered("the connection was closed before the request"))
         return reply
-
-    def expire(self) -> None:
-        if self._reply is not None and not self._reply.done():
-            self._reply.set_exception(asyncio.TimeoutError())
 
     def abort(self) -> None:
         self.reusable = False
