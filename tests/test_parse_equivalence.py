@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gemlib._nesting import loads
+from gemlib._nesting import TooDeep, loads
 from gemlib.errors import ParseError
 from gemlib.formats.gem_tags import (
     loads_lenient,
@@ -365,3 +365,12 @@ def test_json_read_as_json_loads_reads_it(text: str) -> None:
     except json.JSONDecodeError as exc:
         got = (exc.msg, exc.pos)
     assert got == expected
+
+
+def test_the_shortest_json_too_deep_is_still_refused() -> None:
+    # short texts skip the bracket count: 51 levels take at least 102 characters
+    assert loads("[" * 50 + "]" * 50) == _nested(50)
+    with pytest.raises(TooDeep):
+        loads("[" * 51 + "]" * 51)
+    with pytest.raises(TooDeep):
+        loads(b"[" * 51 + b"]" * 51)

@@ -66,7 +66,7 @@ class Tool(_Model):
         if key is None:
             return cls._build(definition)
         hit = _TOOLS.get(key)
-        if hit is not None and (_exact(key) or hit[0] == definition):
+        if hit is not None and (hit[0] is None or hit[0] == definition):  # None: an exact key
             return hit[1]
         native = _native(key)
         if native is not None and native != definition:
