@@ -6,12 +6,10 @@ pass on the code before them (34eeb51), or to hold a standard the cuts must keep
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import pkgutil
 import re
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import pytest
 import gemlib
 from gemlib.errors import GemlibError
 from gemlib.formats.gem_tags import loads_lenient, parse_refined, parse_workflows
+from test_parse_time_bounds import _seconds  # the best of three reads' CPU time
 
 if sys.version_info >= (3, 11):
     from re import _constants as _sre_constants
@@ -109,17 +108,6 @@ FENCED: dict[str, tuple[Callable[[str], Any], Callable[[int], str]]] = {
 }
 
 
-def _cpu_seconds(read: Callable[[str], Any], text: str) -> float:
-    """The best of two reads' CPU time (a loaded machine only ever adds time)."""
-    best = float("inf")
-    for _ in range(2):
-        started = time.process_time()
-        with contextlib.suppress(GemlibError):
-            read(text)
-        best = min(best, time.process_time() - started)
-    return best
-
-
 @pytest.mark.parametrize(("read", "make"), FENCED.values(), ids=list(FENCED))
 def test_a_code_fence_around_json_costs_linear_time(
     read: Callable[[str], Any], make: Callable[[int], str]
@@ -128,7 +116,7 @@ def test_a_code_fence_around_json_costs_linear_time(
     from every blank of a run: quadratic, 0.3 s for 8 kB, 85 s for 128 kB of blanks (a
     standard: every regex on model-written text bounded in time). Fails on main 680f0aa
     and on 34eeb51 alike."""
-    small, large = _cpu_seconds(read, make(4_000)), _cpu_seconds(read, make(16_000))
+    small, large = _seconds(read, make(4_000)), _seconds(read, make(16_000))
     assert large < 8 * small + 0.25, f"4x the text took {large / max(small, 1e-9):.1f}x the time"
 
 
