@@ -278,3 +278,31 @@ def test_checks_in_one_validate_decode_each_tool_reply_once(monkeypatch: Any) ->
     assert "looks like JSON but is not" in report.problems[0].text
     alone = [p for check in default_checks() for p in check(trajectory)]
     assert alone == report.problems
+
+
+def test_a_report_is_the_one_validating_would_build() -> None:
+    """``validate`` builds its report without revalidating when every problem is a
+    ``Problem`` (a guard: passes before and after); anything else a check yields still
+    goes through validation (fails with the shortcut taken unconditionally: checked)."""
+    from gemlib import Problem
+    from gemlib.validation.ladder import ValidationReport
+
+    messages = good()
+    messages[2] = call("get_ordr", order_id="W999")
+    report = validate(traj(messages))
+    rebuilt = ValidationReport(problems=report.problems)
+    assert report.problems
+    assert all(type(p) is Problem for p in report.problems)
+    assert report == rebuilt
+    assert report.model_fields_set == rebuilt.model_fields_set
+    assert report.model_dump_json() == rebuilt.model_dump_json()
+
+    class AsMapping:
+        rule = "as_mapping"
+
+        def __call__(self, trajectory: Trajectory):  # type: ignore[no-untyped-def]
+            yield {"rule": self.rule, "message_index": 1, "text": "a mapping"}
+
+    found = validate(traj(good()), [AsMapping()]).problems  # type: ignore[list-item]
+    assert found == [Problem(rule="as_mapping", message_index=1, text="a mapping")]
+    assert type(found[0]) is Problem
