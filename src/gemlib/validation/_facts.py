@@ -63,11 +63,6 @@ def _turns(messages: tuple[Message, ...]) -> list[Turn]:
     return turns
 
 
-def _offered_tool(tool: Tool) -> OfferedTool:
-    fields = tool.__dict__
-    return fields["name"], fields["parameters"], tool
-
-
 class Facts:
     """Decoded JSON texts of one trajectory, each decoded on first use; its messages,
     calls and tools as plain values."""
@@ -99,7 +94,10 @@ class Facts:
         if self._tools is None:
             own = self.trajectory.__dict__["tools"]
             added = [tool for turn in self.turns for tool in turn[4]]
-            self._tools = list(map(_offered_tool, [*own, *added] if added else own))
+            self._tools = tools = []
+            for tool in [*own, *added] if added else own:
+                fields = tool.__dict__
+                tools.append((fields["name"], fields["parameters"], tool))
         return self._tools
 
     @property

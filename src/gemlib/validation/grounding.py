@@ -187,8 +187,17 @@ class _Parts:
 
     def starts_word(self, needle: str) -> bool:
         """:func:`_starts_word` of ``needle`` in :attr:`text`."""
+        if not needle:
+            return False
+        parts = self.parts
         for index in self._newest():
-            if _starts_word(needle, self.part(index)):
+            part = parts[index]
+            if part is None:
+                part = self.part(index)
+            at = part.find(needle)  # the first match, here: mostly the only one looked at
+            if at == 0 or (at > 0 and not part[at - 1].isalnum()):
+                return True
+            if at > 0 and _starts_word(needle, part):
                 return True
         return _starts_word(needle, self.text)
 

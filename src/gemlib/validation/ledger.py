@@ -376,7 +376,8 @@ class _Replay:
     def step(self, call: Call, reply: Any, index: int) -> None:
         kind = self.kind(call.name)
         failed = is_error_reply(reply)
-        self._used_after_delete(call, failed, index)
+        if self.deleted:
+            self._used_after_delete(call, failed, index)
         if kind == "write":
             leaves: Flat = []  # without sizes; with them, kept for the records
             self.sized[index] = _flatten(reply, sizes=True, plain=leaves)
@@ -412,8 +413,6 @@ class _Replay:
         return max(entity.touched, self.touched_all)
 
     def _used_after_delete(self, call: Call, failed: bool, index: int) -> None:
-        if not self.deleted:
-            return
         for arg, value in call.arguments.items():
             at = self.deleted.get((arg, _key(value)))
             if at is None:
@@ -578,7 +577,7 @@ class _Replay:
             for path, value in flat:
                 fields[path] = (value, index, by_write)
                 if _names_value(path):
-                    named = _key(value)
+                    named = value.strip().casefold() if type(value) is str else _key(value)
                     if named not in values:
                         values.add(named)
                         self.naming.setdefault(named, []).append(entity)
