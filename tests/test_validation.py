@@ -306,3 +306,33 @@ def test_a_report_is_the_one_validating_would_build() -> None:
     found = validate(traj(good()), [AsMapping()]).problems  # type: ignore[list-item]
     assert found == [Problem(rule="as_mapping", message_index=1, text="a mapping")]
     assert type(found[0]) is Problem
+
+
+def test_the_checks_read_the_tools_and_turns_the_trajectory_holds() -> None:
+    """``Facts`` copies the messages', calls' and tools' fields out of the records once
+    per trajectory (967ce4f): the tools offered are ``Trajectory.offered_tools`` (own
+    first, then those messages add, in order; the last of a name wins) and each turn
+    holds its message's fields (a guard for that second copy of the rule)."""
+    from gemlib.validation._facts import Facts
+
+    extra = Tool.from_any({"name": "refund", "parameters": {"properties": {}}})
+    again = Tool.from_any({"name": "get_order", "parameters": {"properties": {}}})
+    messages = good()
+    messages[1] = Message(role="user", content=messages[1].content, tools=(extra,))
+    messages[5] = Message(role="user", content=messages[5].content, tools=(again,))
+    trajectory = traj(messages)
+    known = Facts(trajectory)
+    assert [tool for _, _, tool in known.tools] == list(trajectory.offered_tools)
+    assert [tool for _, _, tool in known.own_tools] == list(trajectory.tools)
+    assert known.offered == {tool.name: tool for tool in trajectory.offered_tools}
+    assert known.parameters["get_order"] == again.parameters
+    turns = [
+        (m.role, m.content, [(c.id, c.name, c.arguments) for c in m.tool_calls], m.tool_call_id)
+        for m in messages
+    ]
+    read = [
+        (role, content, [(c.id, c.name, c.arguments) for c in calls], reply_to)
+        for role, content, calls, reply_to, _ in known.turns
+    ]
+    assert read == turns
+    assert [offered for *_, offered in known.turns] == [m.tools for m in messages]
