@@ -52,6 +52,22 @@ TRANSPORTS = pytest.mark.parametrize("transport", ["litellm", "openai-compatible
         ),
         ("<tool><html>\n</think></html></tool>", "", "<tool><html>\n</think></html></tool>"),
         ("answer <think>later</think>", "", "answer <think>later</think>"),
+        # a closing tag alone on its line, but for blanks, after tags and text on theirs
+        ("  </THINK> \t\nanswer", "", "\nanswer"),
+        ("plan </think>\n</think>\nanswer", "plan </think>", "\nanswer"),
+        ("plan\n\t </reasoning>  \nanswer", "plan", "\nanswer"),
+        ("plan\n</think>\r\nanswer", "", "plan\n</think>\r\nanswer"),
+        (
+            "plan</user>\n<user>x</user>\n</Thinking>\nanswer",
+            "plan</user>\n<user>x</user>",
+            "\nanswer",
+        ),
+        ("plan\n</think>", "plan", ""),
+        (
+            "<user>x</user>\n  </think> x\n</think>\nanswer",
+            "<user>x</user>\n  </think> x",
+            "\nanswer",
+        ),
     ],
 )
 def test_split_reasoning_takes_only_what_comes_before_the_answer(
@@ -80,6 +96,7 @@ def test_splitting_is_linear_on_hostile_text() -> None:
     started = time.perf_counter()
     split_reasoning(hostile)
     split_reasoning("</think>" + hostile)
+    split_reasoning("\n \t" * 50_000 + "\n" + " " * 100_000 + "</think")
     assert time.perf_counter() - started < 2.0  # linear: about 0.05 s
 
 
