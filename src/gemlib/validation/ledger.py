@@ -577,6 +577,7 @@ class _Replay:
             for path, value in flat:
                 fields[path] = (value, index, by_write)
                 if _names_value(path):
+                    # _key(value), its str case inline (a09e487): keep the two alike
                     named = value.strip().casefold() if type(value) is str else _key(value)
                     if named not in values:
                         values.add(named)
