@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -124,6 +125,36 @@ def test_serve_answers_on_loopback_only_with_the_page(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.mark.parametrize("sigint", [signal.SIG_IGN, signal.SIG_DFL], ids=["ignored", "default"])
+def test_sigterm_stops_serving_even_with_sigint_ignored(
+    tmp_path: Path, sigint: signal.Handlers
+) -> None:
+    """A shell starts a job with ``&`` with SIGINT ignored; SIGTERM must still stop it.
+
+    gemlib turns SIGTERM into SIGINT for asyncio's clean stop; with SIGINT ignored,
+    raising it did nothing, and the command ran on until killed. (`view --serve`
+    treats an interrupt as its normal end: exit 0.)
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gemlib.cli", "view", str(make_run(tmp_path)), "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        assert "serving on http://127.0.0.1:" in process.stdout.readline()
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
 
 
 def test_a_run_that_keeps_documents_lists_their_text(tmp_path: Path) -> None:

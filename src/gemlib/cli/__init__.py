@@ -38,7 +38,10 @@ def _terminate_as_interrupt(signals: list[int]) -> Any:
 
     def handler(signum: int, frame: object) -> None:
         signals.append(signum)
-        signal.raise_signal(signal.SIGINT)  # asyncio's own SIGINT handling: a clean stop
+        if callable(signal.getsignal(signal.SIGINT)):
+            signal.raise_signal(signal.SIGINT)  # asyncio's own SIGINT handling: a clean stop
+        else:  # SIGINT ignored, as in a job started with `&` by a shell: raising it does nothing
+            raise KeyboardInterrupt
 
     return handler
 
