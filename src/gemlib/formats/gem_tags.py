@@ -863,6 +863,8 @@ def parse_refined(
 _CALL_JSON = json.JSONEncoder(ensure_ascii=False)
 """What ``json.dumps(..., ensure_ascii=False)`` uses, built once: building it per call was
 a third of rendering a conversation (a prompt of refinement and of the judge)."""
+_ENCODE_STR: Callable[[str], str] = json.encoder.encode_basestring
+"""How ``_CALL_JSON`` writes a string (the C function where there is one)."""
 _C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
 _C_CALL_JSON: Any = (
     None
@@ -870,7 +872,7 @@ _C_CALL_JSON: Any = (
     else _C_MAKE_ENCODER(
         None,  # no memo of the containers being written: nothing shared between threads
         _CALL_JSON.default,
-        json.encoder.encode_basestring,
+        _ENCODE_STR,
         None,
         _CALL_JSON.key_separator,
         _CALL_JSON.item_separator,
@@ -897,7 +899,11 @@ def _call_json(value: dict[str, Any]) -> str:
 
 
 def _func(call: ToolCall) -> str:
-    return f"<func>{_call_json({'name': call.name, 'arguments': call.arguments})}</func>"
+    """``<func>`` and the call's ``{"name": ..., "arguments": ...}`` as ``_call_json`` writes
+    that object, its two keys written here (no dict made and walked per call)."""
+    name = call.name
+    written = _ENCODE_STR(name) if isinstance(name, str) else _call_json(name)
+    return f'<func>{{"name": {written}, "arguments": {_call_json(call.arguments)}}}</func>'
 
 
 def render_conversation(messages: Iterable[Message], *, exact: bool = False) -> str:
@@ -909,13 +915,16 @@ def render_conversation(messages: Iterable[Message], *, exact: bool = False) -> 
     """
     turns = []
     for m in messages:
-        if m.role == "assistant":
-            parts = [m.content] if m.content else []
-            parts += [_func(call) for call in m.tool_calls]
-            thought = f"<{REASONING_TAG}>{m.reasoning}</{REASONING_TAG}>" if m.reasoning else ""
+        role = m.role  # each field read once: a record's attributes are slow to read
+        if role == "assistant":
+            content, reasoning = m.content, m.reasoning
+            parts = [content] if content else []
+            for call in m.tool_calls:
+                parts.append(_func(call))
+            thought = f"<{REASONING_TAG}>{reasoning}</{REASONING_TAG}>" if reasoning else ""
             turns.append(f"<assistant>{thought}{('' if exact else ' ').join(parts)}</assistant>")
         else:
-            turns.append(f"<{m.role}>{m.content}</{m.role}>")
+            turns.append(f"<{role}>{m.content}</{role}>")
     return "\n".join(turns)
 
 
