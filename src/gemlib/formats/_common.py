@@ -77,6 +77,11 @@ class ReplyLinks:
             )
         return message
 
+    def turn(self, calls: tuple[ToolCall, ...]) -> None:
+        """What :meth:`link` notes of a message that is not a tool reply and needs no
+        renaming, given its ``calls``: the replies after it answer them."""
+        self.calls, self.answered = calls, 0
+
     def reply(self, content: str) -> Message:
         """What :meth:`link` makes of ``Message(role="tool", content=content)``, built once
         (and without validating: a tool reply with a ``str`` content and a call's ID and name

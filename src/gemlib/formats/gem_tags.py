@@ -400,6 +400,8 @@ def graph_tool_names(graph: str) -> list[str]:
 # --------------------------------------------------------------------------- conversations
 
 CallIds = Callable[[int], str]
+_DEFAULT_IDS: CallIds = "call_{}".format
+"""The n-th call's ID when the caller names none: ``call_<n>``."""
 
 CALL_TAGS = ("func", "tool_call", "function_call")
 """The spellings of a tool call inside ``<assistant>``: GEM's own, Hermes/Qwen's, and another
@@ -588,10 +590,12 @@ def _turn_end(text: str, opening: _Tag, roles: _RoleTags, first: bool) -> _Tag:
 
 def _call_place(text: str, tag: str, start: int, what: str) -> str:
     """``<tag> at line L, column C{what}``: a call's place, for an error about it."""
-    return f"<{tag}> at {_where(text, start)}{what}"
+    return f"<{tag.lower()}> at {_where(text, start)}{what}"
 
 
 def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
+    """The call whose JSON is ``text[start:end]``, in a ``<tag>`` (named, in lower case, by
+    its errors only)."""
     repaired = False  # whether the lenient reader ran: its Python literals may have other keys
     try:  # most calls are plain JSON: read them without placing them in the reply
         data = _loads(text[start:end])
@@ -600,14 +604,14 @@ def _call(text: str, tag: str, start: int, end: int, call_id: str) -> ToolCall:
         where = functools.partial(_call_place, text, tag, start, "")
         data = loads_lenient(text[start:end], where, lambda pos: _at(text, start + pos))
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
-        raise _problem(text, start, f"<{tag}>", ' needs a JSON object with a "name"')
+        raise _problem(text, start, f"<{tag.lower()}>", ' needs a JSON object with a "name"')
     arguments = data.get("arguments", data.get("parameters", {}))
     if isinstance(arguments, str):
         repaired = True
         where = functools.partial(_call_place, text, tag, start, " arguments")
         arguments = loads_lenient(arguments, where) if arguments.strip() else {}
     if not isinstance(arguments, dict):
-        raise _problem(text, start, f"<{tag}>", ': "arguments" must be a JSON object')
+        raise _problem(text, start, f"<{tag.lower()}>", ': "arguments" must be a JSON object')
     if type(call_id) is str and (not repaired or all(type(k) is str for k in arguments)):
         # JSON's keys are strings, and nothing else holds the dict just decoded: no copy needed
         return built_valid(ToolCall, id=call_id, name=data["name"], arguments=arguments)
@@ -621,18 +625,15 @@ def _assistant(
     end: int,
     next_id: Callable[[], str],
     exact: bool,
-    plain: re.Match[str] | None = None,
+    words: bool,
 ) -> Message:
     """The assistant turn in ``text[start:end]``: its reasoning, its words and its calls
-    (``plain``: the turn's :data:`_PLAIN_TURN` match, when it has one)."""
-    if plain is None:
-        if text.find("<", start, end) >= 0:
-            sole = _SOLE_CALL.fullmatch(text, start, end)
-            if sole is None:
-                return _assistant_parts(text, start, end, next_id, exact)
-            return _sole_call(text, sole, 1, next_id, exact)
-    elif plain.start(4) >= 0:
-        return _sole_call(text, plain, 3, next_id, exact)
+    (``words``: the turn is known to be words only, a :data:`_PLAIN_TURN` text)."""
+    if not words and text.find("<", start, end) >= 0:
+        sole = _SOLE_CALL.fullmatch(text, start, end)
+        if sole is None:
+            return _assistant_parts(text, start, end, next_id, exact)
+        return _sole_call(text, sole, 1, next_id, exact)
     content = text[start:end]  # words only: no reasoning, no calls, no tags
     return built_valid(
         Message,
@@ -649,7 +650,7 @@ def _sole_call(
     """The assistant turn that is one call: ``sole``'s groups from ``group`` on are the
     whitespace before the call, its tag, its JSON and the whitespace after it."""
     json_start, json_end = sole.span(group + 2)
-    call = _call(text, sole.group(group + 1).lower(), json_start, json_end, next_id())
+    call = _call(text, sole.group(group + 1), json_start, json_end, next_id())
     content = sole.group(group) + sole.group(group + 3) if exact else ""
     return built_valid(Message, role="assistant", content=content, tool_calls=(call,), reasoning="")
 
@@ -751,12 +752,8 @@ def parse_conversation(
 def _conversation(text: str, start: int, call_ids: CallIds | None, exact: bool) -> list[Message]:
     """:func:`parse_conversation` of the reply from ``start`` on (errors name the places
     in the whole reply)."""
-    ids = call_ids or (lambda n: f"call_{n}")
-    counter = itertools.count()
-
-    def next_id() -> str:
-        return ids(next(counter))
-
+    # call_ids(0), call_ids(1), ... one per call, with no Python frame of its own
+    next_id: Callable[[], str] = map(call_ids or _DEFAULT_IDS, itertools.count()).__next__
     links = ReplyLinks()
     messages: list[Message] = []
     roles = _RoleTags(text, start)
@@ -772,13 +769,19 @@ def _conversation(text: str, start: int, call_ids: CallIds | None, exact: bool) 
         else:
             return messages
         if role == "assistant":
-            messages.append(links.link(_assistant(text, begin, end, next_id, exact, plain)))
+            if plain is not None and plain.start(4) >= 0:  # one call alone
+                message = _sole_call(text, plain, 3, next_id, exact)
+            else:
+                message = _assistant(text, begin, end, next_id, exact, plain is not None)
+            messages.append(message)
+            links.turn(message.tool_calls)
             continue
         content = text[begin:end] if exact else text[begin:end].strip()
         if role == "tool":
             messages.append(links.reply(content))
         else:
-            messages.append(links.link(built_valid(Message, role=role, content=content)))
+            messages.append(built_valid(Message, role=role, content=content))
+            links.turn(())
 
 
 def _next_turn(text: str, roles: _RoleTags, pos: int | None) -> tuple[str, int, int, int] | None:
