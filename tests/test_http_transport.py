@@ -1104,6 +1104,47 @@ def test_requests_left_unanswered_each_time_out_at_their_own_deadline() -> None:
     assert all(0.39 <= took < 1.5 for _, took in ended), ended
 
 
+@pytest.mark.parametrize(
+    ("llm_timeout", "backend_timeout", "own_timer"),
+    [
+        (0.4, None, False),  # built by the LLM: the HTTP client's deadline is the attempt's
+        (0.4, 5.0, True),  # a backend given with a longer timeout: the LLM's timer ends it
+        (1, 1.0, True),  # the same seconds written otherwise: the LLM says "1s", as before
+    ],
+)
+def test_an_attempt_ends_by_the_llms_timeout_with_its_message(
+    llm_timeout: float, backend_timeout: float | None, own_timer: bool
+) -> None:
+    # The direct transport bounds each exchange itself, so an LLM whose timeout is the
+    # backend's sets no timer of its own per attempt; any other backend keeps the LLM's.
+    # The own_timer=False case fails on the code before (it always set one).
+    async def silent(n: int, head: bytes, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(30)
+        return True
+
+    async def test(server: Loopback) -> None:
+        given = None if backend_timeout is None else backend(server.url, backend_timeout)
+        llm = LLM(
+            "openai/x",
+            api_base=server.url,
+            api_key=KEY,
+            backend=given,
+            cache=False,
+            max_retries=0,
+            timeout=llm_timeout,
+        )
+        started = time.monotonic()
+        with pytest.raises(TransientModelError) as caught:
+            await llm.acomplete([{"role": "user", "content": "hi"}])
+        took = time.monotonic() - started
+        await llm.aclose()
+        assert str(caught.value).endswith(f"no reply within {llm_timeout}s")
+        assert llm_timeout - 0.01 <= took < llm_timeout + 1.0
+        assert (llm._sender._deadline is not None) is own_timer
+
+    run(silent, test)
+
+
 def test_a_deadline_sooner_than_the_armed_one_rearms_the_timer() -> None:
     # A request that waited for a new connection starts its exchange after later requests
     # that reused one, with an earlier deadline: the timer must not wait for theirs.

@@ -108,7 +108,13 @@ class ChatReply:
 
 
 class Backend(Protocol):
-    """Sends one request. Raises :class:`~gemlib.errors.ModelError` subclasses on failure."""
+    """Sends one request. Raises :class:`~gemlib.errors.ModelError` subclasses on failure.
+
+    A backend that fails every attempt itself once a timeout has passed, with a
+    :class:`~gemlib.errors.TransientModelError` saying "no reply within {seconds}s",
+    may say so in an ``attempt_timeout`` attribute (those seconds, ``None`` when it cannot
+    tell): an ``LLM`` whose ``timeout`` is the same number then sets no timer of its own.
+    """
 
     async def acomplete(self, request: ChatRequest) -> ChatReply:
         """Send ``request`` and return the reply."""

@@ -46,7 +46,10 @@ log = logging.getLogger("gemlib")
 class Retrying:
     """``backend`` behind ``limiter``, with the retry settings of an ``LLM`` (see its fields).
 
-    ``attempt_timeout``: seconds one attempt may take. ``batched``: the backend
+    ``attempt_timeout``: seconds one attempt may take; a backend whose own
+    ``attempt_timeout`` attribute is that number bounds each attempt itself (the
+    direct transport, whose HTTP client has a deadline per exchange), else a
+    :class:`~gemlib.llm.deadlines.Deadlines` timer does. ``batched``: the backend
     sends provider batches (booked as ``batched`` requests).
     """
 
@@ -86,7 +89,12 @@ class Retrying:
             if self.batched:
                 ledger.count("batched")
             try:
-                reply = await self._deadlines().run(self.backend.acomplete(request))
+                backend, seconds = self.backend, self.attempt_timeout
+                own = getattr(backend, "attempt_timeout", None)
+                if own == seconds and type(own) is type(seconds):  # and says it as we would
+                    reply = await backend.acomplete(request)
+                else:
+                    reply = await self._deadlines().run(backend.acomplete(request))
                 if len(reply.text) > self.max_reply_bytes:  # a backend that cannot stop early
                     raise ReplyTooLarge(
                         f"a reply of {len(reply.text)} characters (max_reply_bytes="

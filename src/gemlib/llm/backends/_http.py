@@ -52,7 +52,7 @@ import itertools
 import re
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -167,14 +167,19 @@ class HttpClient:
         self._address = (name, port)
         self._tls = ssl.create_default_context() if parts.scheme == "https" else None
         self._server_hostname = name.rstrip(".") if self._tls is not None else None
-        self._timeout = timeout
+        self.timeout = timeout
+        """Seconds each exchange may take, from connecting to the reply's last byte."""
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
 
     def __repr__(self) -> str:  # the headers hold the key: never shown
         return f"HttpClient({self._address[0]}:{self._address[1]})"
 
-    async def post(self, body: bytes, max_body: int) -> Response:
-        """``POST`` ``body`` and return the reply, its body at most ``max_body`` bytes."""
+    def post(self, body: bytes, max_body: int) -> Coroutine[object, object, Response]:
+        """``POST`` ``body`` and return the reply, its body at most ``max_body`` bytes.
+
+        Called in a coroutine of the event loop; the exchange is the pool's coroutine,
+        handed back to be awaited (no coroutine of its own: each one in the chain is
+        resumed, and kept by the collector, for every request)."""
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
@@ -183,7 +188,7 @@ class HttpClient:
             pool = self._pools[loop] = _Pool(loop, self._address, self._tls, self._server_hostname)
         data = b"%s%d\r\n\r\n%s" % (self._prefix, len(body), body)
         now = loop.time()
-        return await pool.post(data, max_body, now, now + self._timeout)
+        return pool.post(data, max_body, now, now + self.timeout)
 
     async def aclose(self) -> None:
         """Close every connection of this event loop's pool."""
@@ -220,14 +225,32 @@ class _Pool:
         self.numbers = itertools.count()
 
     async def post(self, data: bytes, max_body: int, now: float, deadline: float) -> Response:
+        """Send ``data`` on an idle connection, or a new one, and read the reply by
+        ``deadline``. One coroutine for the whole exchange (see :meth:`HttpClient.post`)."""
         connection = self._reusable(now)
-        if connection is not None:
+        retry = connection is not None  # a reused connection may have been closed while idle
+        while True:
+            if connection is None:
+                connection = await self._connect(deadline)
+            reply = connection.send(data, max_body)
+            watch = self._watch(deadline, reply)
             try:
-                return await self._exchange(connection, data, max_body, deadline)
-            except _Unanswered:
-                pass  # closed while idle: sent once more on a new connection
-        connection = await self._connect(deadline)
-        return await self._exchange(connection, data, max_body, deadline)
+                response = await reply
+            except BaseException as exc:  # an error, the deadline, a cancellation: never reused
+                connection.abort()
+                if not retry or not isinstance(exc, _Unanswered):
+                    raise
+            else:
+                break
+            finally:
+                watch.reply = None
+                self.waiting -= 1
+            connection, retry = None, False  # closed while idle: sent once more on a new one
+        if connection.reusable and not self.closed:
+            self.idle[connection] = self.loop.time()
+        else:
+            connection.abort()
+        return response
 
     def _reusable(self, now: float) -> _Connection | None:
         """The newest idle connection still open, closing the ones idle for too long."""
@@ -285,25 +308,6 @@ class _Pool:
             server_hostname=self.server_hostname,
             happy_eyeballs_delay=race,
         )
-
-    async def _exchange(
-        self, connection: _Connection, data: bytes, max_body: int, deadline: float
-    ) -> Response:
-        reply = connection.send(data, max_body)
-        watch = self._watch(deadline, reply)
-        try:
-            response = await reply
-        except BaseException:  # an error, the deadline, a cancellation: never reused
-            connection.abort()
-            raise
-        finally:
-            watch.reply = None
-            self.waiting -= 1
-        if connection.reusable and not self.closed:
-            self.idle[connection] = self.loop.time()
-        else:
-            connection.abort()
-        return response
 
     def _watch(self, deadline: float, reply: asyncio.Future[Response]) -> _Watch:
         """Fail ``reply`` with a :class:`TimeoutError` if it is not done by ``deadline``

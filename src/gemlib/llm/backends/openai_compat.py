@@ -93,6 +93,17 @@ class OpenAICompatBackend:
         key = options.api_key or key_from_environment(options.model)
         return cls(options.api_base, key, options.timeout, max_reply_bytes=options.max_reply_bytes)
 
+    @property
+    def attempt_timeout(self) -> float | None:
+        """``timeout``: an attempt fails with a :class:`TransientModelError`, "no reply
+        within {timeout}s", once it has passed (the HTTP client's deadline covers the
+        whole exchange, connect, send and read, and nothing else in :meth:`acomplete`
+        waits); ``None`` if ``timeout`` was changed after the client was made. An ``LLM``
+        whose attempts may take as long sets no timer of its own
+        (:class:`~gemlib.llm.retrying.Retrying`)."""
+        timeout = self.timeout
+        return timeout if self._client is None or self._client.timeout == timeout else None
+
     def _http(self) -> HttpClient:
         # Made at the first request: a key or URL it refuses fails that request, as before.
         if self._client is None:
