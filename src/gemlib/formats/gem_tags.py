@@ -247,21 +247,36 @@ def _tag_scanner(names: tuple[str, ...]) -> re.Pattern[str]:
 
 
 class _Blocks:
-    """The ``<tag>...</tag>`` blocks of one or more tags in ``text[start:end]``, their tags
+    """The ``<tag>...</tag>`` blocks of one or more tags in ``text``, their tags
     found in one scan (no two overlap: each holds one ``<``, its first character).
 
     The tags may carry attributes and any case; spans are offsets in ``text``, so errors
     name the reply's own lines. A tag opened again, or never, before it is closed is an
     error, raised when that tag is read."""
 
-    def __init__(
-        self, text: str, names: tuple[str, ...], start: int = 0, end: int | None = None
-    ) -> None:
-        self.text, self.start = text, start
-        self.tags: dict[str, list[tuple[bool, int, int]]] = {name: [] for name in names}
+    def __init__(self, text: str, names: tuple[str, ...]) -> None:
+        self.text, self.start = text, 0
+        self.tags: dict[str, list[tuple[int, bool, int]]] = {name: [] for name in names}
+        """Each tag's start, whether it closes, and its end, by name, in order."""
         of_name = list(self.tags.values())
-        for found in _tag_scanner(names).finditer(text, start, len(text) if end is None else end):
-            of_name[(found.lastindex or 2) - 2].append((found.group(1) is not None, *found.span()))
+        for found in _tag_scanner(names).finditer(text):
+            of_name[(found.lastindex or 2) - 2].append(
+                (found.start(), found.group(1) is not None, found.end())
+            )
+
+    def inside(self, start: int, end: int, names: tuple[str, ...]) -> _Blocks:
+        """The blocks of ``names`` in ``text[start:end]`` (the content of a block of another
+        name), from the tags this scan found there: the ones a scan of that part finds, as
+        no tag found spans a ``<``, where every tag starts."""
+        part = object.__new__(_Blocks)
+        part.text, part.start = self.text, start
+        part.tags = {}
+        for name in names:
+            tags = self.tags[name]
+            part.tags[name] = tags[
+                bisect.bisect_left(tags, (start,)) : bisect.bisect_left(tags, (end,))
+            ]
+        return part
 
     def spans(self, tag: str) -> list[tuple[int, int]]:
         """Every ``<tag>...</tag>`` block as the span of its content."""
@@ -269,19 +284,23 @@ class _Blocks:
         spans = []
         index = 0
         while index < len(tags):
-            closing, start, end = tags[index]
+            start, closing, end = tags[index]
             index += 1
             if closing:
                 continue
-            if index == len(tags) or not tags[index][0]:  # no closing tag before the next opening
+            if index == len(tags) or not tags[index][1]:  # no closing tag before the next opening
                 raise _problem(self.text, start, f"<{tag}> opened", " is never closed")
-            spans.append((end, tags[index][1]))
+            spans.append((end, tags[index][0]))
             index += 1
         return spans
 
     def single(self, tag: str, *, required: bool) -> tuple[str, int]:
         """The first ``<tag>`` block's content and its offset (``("", start)`` when there
         is none and none is ``required``)."""
+        tags = self.tags[tag]
+        if len(tags) == 2 and not tags[0][1] and tags[1][1]:  # one block: what spans() gives
+            content_start, content_end = tags[0][2], tags[1][0]
+            return self.text[content_start:content_end], content_start
         spans = self.spans(tag)
         if not spans:
             if required:
@@ -352,14 +371,15 @@ def _workflow_label(text: str, number: int, start: int) -> str:
 
 def parse_workflows(text: str) -> list[RawWorkflow]:
     """Read an extraction reply: one :class:`RawWorkflow` per ``<workflow>`` block."""
-    blocks = _Blocks(text, ("workflow",)).spans("workflow")
+    scan = _Blocks(text, ("workflow", *_WORKFLOW_TAGS))  # the blocks' tags in the same scan
+    blocks = scan.spans("workflow")
     if not blocks:
         raise ParseError("the reply has no <workflow> block")
     workflows = []
     for number, (start, end) in enumerate(blocks, start=1):
         # placed in the reply only for an error (counting lines at each block was quadratic)
         label = functools.partial(_workflow_label, text, number, start)
-        tags = _Blocks(text, _WORKFLOW_TAGS, start, end)
+        tags = scan.inside(start, end, _WORKFLOW_TAGS)
         actions = _json_block(tags, "actions", label, required=False)
         tools = _json_block(tags, "tools", label, required=True)
         if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
