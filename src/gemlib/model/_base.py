@@ -107,10 +107,8 @@ def copied(record: _M, **update: Any) -> _M:
     """
     if record.__pydantic_private__ is not None or record.__pydantic_extra__ is not None:
         return record.model_copy(update=update)
-    fields = record.__dict__.copy()
-    fields.update(update)
     new = _new(type(record))
-    _set_dict(new, fields)
+    _set_dict(new, {**record.__dict__, **update})
     _set_fields_set(new, record.__pydantic_fields_set__ | update.keys())
     _set_extra(new, None)
     _set_private(new, None)
