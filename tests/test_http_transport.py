@@ -1033,6 +1033,53 @@ def test_the_request_body_is_what_json_dumps_writes_byte_for_byte(params: dict[s
     assert sent == [json.dumps(expected).encode()]
 
 
+EQUAL_PARAMS = [
+    {"temperature": 0.0},
+    {"temperature": -0.0},  # equal to 0.0, written "-0.0"
+    {"temperature": 0},
+    {"temperature": False},
+    {"temperature": 1.0},
+    {"temperature": 1},
+    {"temperature": True},
+    {"temperature": 0.0},
+    {"a": 1, "b": "x"},
+    {"b": "x", "a": 1},  # the same items in another order
+    {"a": 1, "b": "x"},
+    {"a": 1, "b": ["x"]},  # a value json writes afresh each time
+    {"a": (1, 2.0)},
+    {"a": (1.0, 2)},  # an equal tuple written otherwise
+    {1: "an int name"},
+    {"1": "an int name"},
+    {"nan": math.nan, "inf": math.inf},
+    {"nan": math.nan, "inf": -math.inf},
+    {"temperature": 0.7},
+]
+
+
+def test_equal_params_of_other_types_or_order_are_written_as_json_dumps_writes_them() -> None:
+    # The start of the body is kept by params (floats are dear to write): params equal
+    # to earlier ones but of another type, sign or order must still be written as
+    # json.dumps writes them. An equivalence guard: it passes on the code before too.
+    sent: list[bytes] = []
+    answers = [ok("fine")] * len(EQUAL_PARAMS) * 2
+
+    async def test(server: Loopback) -> None:
+        client = backend(server.url)
+        try:
+            for params in EQUAL_PARAMS * 2:
+                await client.acomplete(ChatRequest("openai/served", SENT[:2], params))
+        finally:
+            await client.aclose()
+        sent.extend(server.bodies)
+
+    run(replies(*answers), test)
+    messages = [dict(m) for m in SENT[:2]]
+    assert sent == [
+        json.dumps({**params, "model": "served", "messages": messages}).encode()
+        for params in EQUAL_PARAMS * 2
+    ]
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -188,8 +189,34 @@ def _request_body(
     if "messages" in params:  # it keeps its place among the params: json writes it all
         body = {**params, "model": model, "messages": [dict(m) for m in messages]}
         return json.dumps(body).encode()
-    head = json.dumps({**params, "model": model}).encode()
-    return b'%s, "messages": [%s]}' % (head[:-1], b", ".join(map(_message, messages)))
+    return b'%s, "messages": [%s]}' % (_head(params, model), b", ".join(map(_message, messages)))
+
+
+_HEADS: dict[tuple[object, ...], bytes] = {}
+"""``json.dumps({**params, "model": model})`` without its closing brace, by model and
+params: an LLM sends the same few settings again and again, and writing a float (its
+shortest repr) alone costs more than the rest of the head."""
+_MAX_HEADS = 256
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+"""Values whose type and equality fix what json writes (but for a float's zero sign)."""
+
+
+def _head(params: Mapping[str, Any], model: str) -> bytes:
+    key: list[object] = [model]
+    for name, value in params.items():
+        kind = type(value)
+        if type(name) is not str or kind not in _PLAIN:  # written afresh, never kept
+            return json.dumps({**params, "model": model}).encode()[:-1]
+        key += (name, kind, value)
+        if kind is float and not value:
+            key.append(math.copysign(1.0, value))  # -0.0 == 0.0, but json writes "-0.0"
+    found = tuple(key)
+    head = _HEADS.get(found)
+    if head is None:
+        if len(_HEADS) >= _MAX_HEADS:
+            _HEADS.clear()
+        head = _HEADS[found] = json.dumps({**params, "model": model}).encode()[:-1]
+    return head
 
 
 def _message(message: Mapping[str, Any]) -> bytes:
@@ -197,7 +224,8 @@ def _message(message: Mapping[str, Any]) -> bytes:
     for key, value in message.items():
         if type(key) is not str or type(value) is not str:
             return json.dumps(dict(message)).encode()
-        fields.append(b"%s: %s" % (_string(key), _string(value)))
+        written = _WRITTEN.get(value) if key == "role" else None
+        fields.append(b"%s: %s" % (_WRITTEN.get(key) or _string(key), written or _string(value)))
     return b"{%s}" % b", ".join(fields)
 
 
@@ -205,6 +233,13 @@ def _string(text: str) -> bytes:
     if text.isascii() and "\x7f" not in text:
         return to_json(text)
     return encode_basestring_ascii(text).encode()
+
+
+_WRITTEN = {
+    text: _string(text)
+    for text in ("role", "content", "name", "tool_call_id", "system", "user", "assistant", "tool")
+}
+"""Message keys and roles, written once."""
 
 
 def _decode_json(raw: bytes) -> Any:
