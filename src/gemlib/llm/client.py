@@ -306,7 +306,10 @@ class LLM:
         names the ledger the usage is booked to. Raises
         :class:`~gemlib.errors.ModelError` subclasses once retries are spent.
         """
-        request = ChatRequest(self.model, messages, {**self._params(), **params}, sample)
+        settings = self._params()
+        if params:
+            settings.update(params)
+        request = ChatRequest(self.model, messages, settings, sample)
         ledger = self.usage_for(stage)
         cache = self._cache
         key = ""
@@ -318,11 +321,16 @@ class LLM:
                     return hit
             reply = await self._sender.send(request, ledger)
         except (ModelError, CacheError) as exc:
-            exc.args = tuple(self._scrub(a) if isinstance(a, str) else a for a in exc.args)
+            self._scrub_error(exc)
             raise
         if key:
             cache.store(key, reply)
         return reply
+
+    def _scrub_error(self, exc: Exception) -> None:
+        # Apart from acomplete: a generator there would make `self` a closure cell, one
+        # more object per request held across its await.
+        exc.args = tuple(self._scrub(a) if isinstance(a, str) else a for a in exc.args)
 
 
 def _check_backend(backend: object) -> None:

@@ -85,11 +85,13 @@ async def ask(
     reply. Raises :class:`ReplyError` with rule ``truncated_reply`` or
     ``unparseable_reply`` when no usable reply comes.
     """
-    conversation = [dict(m) for m in messages]
-    replies: list[ChatReply] = []
+    # Tuples: the request keeps the conversation as it is (no copy), and no list of
+    # replies is held across the first request's wait.
+    conversation = tuple([dict(m) for m in messages])
+    replies: tuple[ChatReply, ...] = ()
     for attempt in range(max_repairs + 1):
         reply = await llm.acomplete(conversation, stage=stage, sample=sample, **params)
-        replies.append(reply)
+        replies += (reply,)
         if reply.truncated:
             raise ReplyError(
                 "truncated_reply",
@@ -101,7 +103,7 @@ async def ask(
         try:
             if reply.reasoning and not reply.text.strip():
                 raise ParseError("the reply holds reasoning but no answer after it")
-            return Answer(parse(reply.text), tuple(replies))
+            return Answer(parse(reply.text), replies)
         except (ValueError, ValidationError) as exc:
             error = _describe(exc)
             if attempt == max_repairs:
@@ -110,12 +112,12 @@ async def ask(
                     f"{error} (still wrong after {max_repairs} repair attempts)",
                     reply.text,
                 ) from None
-            conversation += [
+            conversation += (
                 # The answer alone (reasoning is never sent back), and never empty:
                 # some providers refuse an empty assistant message.
                 {"role": "assistant", "content": reply.text or NO_ANSWER},
                 {"role": "user", "content": REPAIR_PROMPT.format(error=error)},
-            ]
+            )
     raise AssertionError("unreachable")  # pragma: no cover
 
 
