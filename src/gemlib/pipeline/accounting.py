@@ -9,7 +9,15 @@ from pydantic import BaseModel, Field
 
 from gemlib.llm.usage import ModelUsage
 
-__all__ = ["RunStats", "StageCounts", "StageStats", "add_counts", "as_stage_stats", "merge_stats"]
+__all__ = [
+    "ItemCounts",
+    "RunStats",
+    "StageCounts",
+    "StageStats",
+    "add_counts",
+    "as_stage_stats",
+    "merge_stats",
+]
 
 
 class StageStats(BaseModel):
@@ -55,6 +63,58 @@ class StageCounts:
         """The counts as :meth:`StageStats.model_dump` gives them (same keys, same order;
         the rules' dict is this one's, not a copy)."""
         return {name: getattr(self, name) for name in _FIELDS}
+
+
+class ItemCounts:
+    """One corpus item's counts at every stage, as the runner takes them while the item is
+    in flight: flat figures, five per stage name (received, emitted, rejected, errors,
+    seconds), and the rules of its rejections.
+
+    Two objects per item, where a :class:`StageCounts` per stage is two per stage: an item
+    keeps its counts across each of its model requests, and at high concurrency the
+    garbage collector traverses every object held so. :meth:`add_to` adds them into
+    per-stage totals, in the order of ``names``, as :func:`add_counts` of one
+    :class:`StageCounts` per name would.
+    """
+
+    __slots__ = ("figures", "names", "rules")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        """The stage names, each once, in pipeline order: stage name ``names[i]`` owns
+        ``figures[5 * i : 5 * i + 5]``."""
+        self.figures: list[Any] = [0, 0, 0, 0, 0.0] * len(names)  # ints, and a float
+        self.rules: list[tuple[int, str]] | None = None
+        """``(offset of the stage's figures, rule)`` of each rejection, in order."""
+
+    def reject(self, offset: int, rule: str) -> None:
+        """Count a rejection by ``rule`` at the stage whose figures start at ``offset``."""
+        self.figures[offset + 2] += 1
+        if self.rules is None:
+            self.rules = []
+        self.rules.append((offset, rule))
+
+    def add_to(self, total: dict[str, StageCounts]) -> None:
+        """Add these counts into ``total`` (a :class:`StageCounts` per stage name; the names
+        missing from it are added, in order)."""
+        figures = self.figures
+        offset = 0
+        for name in self.names:
+            into = total.get(name)
+            if into is None:
+                into = total[name] = StageCounts()
+            if figures[offset]:  # a stage the item never reached has nothing to add
+                into.received += figures[offset]
+                into.emitted += figures[offset + 1]
+                into.rejected += figures[offset + 2]
+                into.errors += figures[offset + 3]
+                into.seconds += figures[offset + 4]
+            offset += 5
+        if self.rules is not None:
+            names = self.names
+            for offset, rule in self.rules:
+                rules = total[names[offset // 5]].rejections_by_rule
+                rules[rule] = rules.get(rule, 0) + 1
 
 
 def _add(into: StageStats | StageCounts, other: StageStats | StageCounts) -> None:

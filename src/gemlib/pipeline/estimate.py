@@ -35,10 +35,10 @@ from gemlib.llm.tokens import TokenCounter, token_counter
 from gemlib.llm.usage import UsageByStage
 from gemlib.model import Rejection
 from gemlib.pipeline.accounting import (
+    ItemCounts,
     RunStats,
     StageCounts,
     StageStats,
-    add_counts,
     as_stage_stats,
 )
 from gemlib.pipeline.rundir import read_totals
@@ -290,10 +290,10 @@ class _Counter(Store):
         item_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        stats: dict[str, StageCounts],
+        stats: ItemCounts,
     ) -> None:
         self._seen.add(item_id)
-        add_counts(self._stats, stats)
+        stats.add_to(self._stats)
         for segment in outputs:
             self.segments += 1
             text = str(getattr(segment, "text", "") or "")

@@ -52,7 +52,7 @@ from gemlib.errors import (
 from gemlib.llm.usage import BatchCounts, ModelUsage, UsageByStage
 from gemlib.model import Rejection
 from gemlib.model._base import copied
-from gemlib.pipeline.accounting import RunStats, StageCounts, StageStats, add_counts, merge_stats
+from gemlib.pipeline.accounting import ItemCounts, RunStats, StageCounts, StageStats, merge_stats
 from gemlib.pipeline.progress import Reporter, Snapshot, default_reporter
 from gemlib.pipeline.stage import Stage
 from gemlib.pipeline.store import Store
@@ -156,6 +156,10 @@ class _Runner:
     """Per stage: its ``process`` is a coroutine function and no semaphore caps it."""
     _successes: list[collections.deque[bool]] = attrs.field(factory=list)
     """Per stage: its window of outcomes (a stage's name may come twice, its window once)."""
+    _names: tuple[str, ...] = ()
+    """The stages' names, each once, in order: how an item's counts are laid out."""
+    _offsets: list[int] = attrs.field(factory=list)
+    """Per stage: where its name's figures start in an item's :class:`ItemCounts`."""
     _usage_base: UsageByStage = attrs.field(factory=dict)
     _live: dict[str, StageCounts] = attrs.field(factory=dict)
     _finished: int = 0
@@ -181,6 +185,8 @@ class _Runner:
                 stage.name, collections.deque(maxlen=self.options.error_window)
             )
         self._successes = [self._windows[s.name] for s in self.stages]
+        self._names = tuple(self._windows)
+        self._offsets = [5 * self._names.index(s.name) for s in self.stages]
 
     async def run(self, items: Iterable[Any] | AsyncIterator[Any]) -> RunStats:
         started = self._started = time.perf_counter()
@@ -320,7 +326,7 @@ class _Runner:
     async def _run_item(self, item: Any, item_id: str) -> None:
         outputs: list[Any] = []
         rejections: list[Rejection] = []
-        counts = {s.name: StageCounts() for s in self.stages}
+        counts = ItemCounts(self._names)
         try:
             await self._walk(item, 0, item_id, outputs, rejections, counts)
         except _Stopped:
@@ -338,7 +344,7 @@ class _Runner:
         except Exception as exc:  # a full disk, an I/O error: no later item can be kept
             self._store_failed(exc)
             return
-        add_counts(self._live, counts)
+        counts.add_to(self._live)
         self._finished += 1
         self.stats.outputs += len(outputs)
         self.stats.rejections += len(rejections)
@@ -390,16 +396,17 @@ class _Runner:
         root_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        counts: dict[str, StageCounts],
+        counts: ItemCounts,
     ) -> None:
         # A single child goes on in this loop, not in a nested call: every await in a
         # stage resumes each frame of the chain that waits on it, once per stage deep.
         # For the same reason each stage is called here, not in a coroutine of its own.
         stages = self.stages
+        figures = counts.figures
         while index < len(stages):
             stage = stages[index]
-            stats = counts[stage.name]
-            stats.received += 1
+            at = self._offsets[index]  # received, emitted, rejected, errors, seconds
+            figures[at] += 1
             started = perf_counter()
             try:
                 if self._direct[index]:  # the usual case: an async stage, no semaphore
@@ -409,12 +416,12 @@ class _Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                stats.errors += 1
+                figures[at + 3] += 1
                 result = self._failed(stage, exc)
             else:
                 self._successes[index].append(False)  # _count_call(stage, None), inlined
             finally:
-                stats.seconds += perf_counter() - started
+                figures[at + 4] += perf_counter() - started
             if isinstance(result, (list, tuple)):
                 results = result
             elif result is None:
@@ -432,23 +439,20 @@ class _Runner:
                             document_id=result.document_id or root_id,
                         )
                     )
-                    stats.rejected += 1
-                    stats.rejections_by_rule[result.rule] = (
-                        stats.rejections_by_rule.get(result.rule, 0) + 1
-                    )
+                    counts.reject(at, result.rule)
                 else:
                     children.append(result)
             index += 1
             if len(children) != 1:
                 break
-            stats.emitted += 1
+            figures[at + 1] += 1
             item = children[0]
         else:
             outputs.append(item)
             return
         if not children:
             return
-        stats.emitted += len(children)
+        figures[at + 1] += len(children)
         outcomes = await asyncio.gather(
             *(self._walk(child, index, root_id, outputs, rejections, counts) for child in children),
             return_exceptions=True,

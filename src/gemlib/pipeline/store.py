@@ -36,6 +36,7 @@ from gemlib.errors import RunDirError, RunDirWriteError
 from gemlib.llm.usage import ModelUsage, UsageByStage, merge_usage
 from gemlib.model import Rejection
 from gemlib.pipeline.accounting import (
+    ItemCounts,
     RunStats,
     StageCounts,
     StageStats,
@@ -78,7 +79,7 @@ class Store:
         item_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        stats: dict[str, StageCounts],
+        stats: ItemCounts,
     ) -> None:
         """Keep the results of one finished corpus item (durable after :meth:`commit`)."""
         raise NotImplementedError
@@ -130,12 +131,12 @@ class MemoryStore(Store):
         item_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        stats: dict[str, StageCounts],
+        stats: ItemCounts,
     ) -> None:
         self._done.add(item_id)
         self.outputs.extend(outputs)
         self.rejections.extend(rejections)
-        add_counts(self._stats, stats)  # plain adds: see StageCounts
+        stats.add_to(self._stats)  # plain adds: see StageCounts
 
     def stage_stats(self) -> dict[str, StageStats]:
         return as_stage_stats(self._stats)
@@ -262,7 +263,7 @@ class DirStore(Store):
         item_id: str,
         outputs: list[Any],
         rejections: list[Rejection],
-        stats: dict[str, StageCounts],
+        stats: ItemCounts,
     ) -> None:
         """Queue one item's results; nothing reaches the files before :meth:`commit`."""
         # Every record is dumped before any is queued: one that cannot be dumped leaves
@@ -277,7 +278,7 @@ class DirStore(Store):
                 buffer += b"\n"
         self._pending.append((item_id, len(outputs), len(rejections)))
         self._pending_ids.add(item_id)
-        add_counts(self._pending_stats, stats)
+        stats.add_to(self._pending_stats)
 
     def commit(self) -> None:
         """Append the queued results, sync them, then record them as done in one transaction.

@@ -40,11 +40,13 @@ class Prompt:
 
     source: str
     origin: str
+    hash: str = attrs.field(init=False, eq=False, repr=False)
+    """sha256 of the template source (recorded in provenance and manifests); worked out
+    once, when the prompt is loaded: provenance reads it per request."""
 
-    @property
-    def hash(self) -> str:
-        """sha256 of the template source (recorded in provenance and manifests)."""
-        return _source_hash(self.source)  # once per template: provenance asks per request
+    @hash.default
+    def _source_hash(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
 
     def render(self, **variables: Any) -> str:
         """Render with ``variables``; errors name the template."""
@@ -67,11 +69,6 @@ def _compiled(source: str) -> Template:
     # it into every render's context, iterating it in Python: a plain dict is copied in C.
     template.globals = dict(template.globals)
     return template
-
-
-@lru_cache(maxsize=64)
-def _source_hash(source: str) -> str:
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=64)

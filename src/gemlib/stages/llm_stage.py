@@ -114,7 +114,9 @@ class LLMStage(Stage):
             answer: Answer[Any] = await ask(
                 self.model,
                 self.prompt(item),
-                lambda text: self.parse(text, item),
+                # Held across the request: one partial (and its arguments) where a
+                # closure is four objects for the garbage collector to traverse.
+                functools.partial(_parse, self, item),
                 stage=self.name,
                 max_repairs=self.max_repairs,
                 sample=self.sample,
@@ -145,6 +147,11 @@ class LLMStage(Stage):
     async def aclose(self) -> None:
         """Close the model's connections for this run's event loop."""
         await self.model.aclose()
+
+
+def _parse(stage: LLMStage, item: Any, text: str) -> Any:
+    """``stage.parse(text, item)``: the reply parser :meth:`LLMStage.process` hands to ``ask``."""
+    return stage.parse(text, item)
 
 
 @functools.cache
