@@ -10,6 +10,7 @@ ffa5699: a faster parser must read every one of them the same way.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -351,20 +352,58 @@ def test_no_proper_prefix_of_a_json_list_is_read_as_json() -> None:
         '{"a": 1}}',
         "[1e400]",
         "{}",
+        # what pydantic's reader is given first: every value as json's, types and all
+        '["\\ud800", "\\ud83d\\ude00", "\\u0000\\b\\f\\/", "\u00e9\U0001f600"]',
+        '{"a": 1, "b": 2, "a": [3]}',
+        "[-0, -0.0, 0.1, 1E5, 1.0e+2, 1e-400, -1e400, 5e-324, 1.7976931348623159e308]",
+        "[NaN, Infinity, -Infinity, true, false, null, 9007199254740993]",
+        "[" + "9" * 4300 + "]",
+        "[" + "9" * 4301 + "]",
+        "[0." + "1" * 5000 + "]",
+        '["a\tb"]',
+        "[1]\x0c",
+        "[1]\u00a0",
+        "[01]",
+        "[" * 300 + "]" * 300,
     ],
 )
 def test_json_read_as_json_loads_reads_it(text: str) -> None:
     # the scanner is called directly on a text opening with a bracket: a value missing
     # inside it (StopIteration from the scanner) is json.loads's error, word for word
     try:
-        expected: Any = json.loads(text)
+        expected: Any = _typed(json.loads(text))
     except json.JSONDecodeError as exc:
         expected = (exc.msg, exc.pos)
+    except ValueError as exc:  # an integer longer than Python converts
+        expected = type(exc)
     try:
-        got: Any = loads(text)
+        got: Any = _typed(loads(text))
     except json.JSONDecodeError as exc:
-        got = (exc.msg, exc.pos)
+        got = ValueError if "digits" in exc.msg else (exc.msg, exc.pos)
+    except TooDeep:
+        got = _typed(_nested(300))  # json reads it; it is refused only for its depth
     assert got == expected
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with each part's type beside it (``1 == 1.0 == True``; NaN is not NaN)."""
+    if isinstance(value, dict):
+        return ["dict", [(_typed(k), _typed(v)) for k, v in value.items()]]
+    if isinstance(value, list):
+        return ["list", [_typed(v) for v in value]]
+    return [type(value).__name__, repr(value)]
+
+
+def test_json_with_a_lower_integer_limit_is_refused_as_json_refuses_it() -> None:
+    # pydantic's reader converts integers up to 4300 digits whatever Python's limit
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        with pytest.raises(json.JSONDecodeError, match="longer than 640 digits"):
+            loads("[" + "9" * 1000 + "]")
+        assert loads("[" + "9" * 640 + "]") == [int("9" * 640)]
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def test_the_shortest_json_too_deep_is_still_refused() -> None:

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic_core import from_json
+
 from gemlib.errors import FormatError
 
 __all__ = ["MAX_DEPTH", "TooDeep", "check_depth", "loads"]
@@ -49,6 +51,10 @@ def check_depth(value: Any) -> None:
 
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 """What ``json.loads`` runs on a text, the C scanner where there is one."""
+_FAST_DIGITS = 4300
+"""The longest integer pydantic's JSON reader converts (it refuses longer ones): the
+same as ``json``'s while Python's limit (``sys.get_int_max_str_digits``) is at least
+this, or none."""
 
 
 def loads(text: str | bytes) -> Any:
@@ -60,20 +66,32 @@ def loads(text: str | bytes) -> Any:
     with fewer opening brackets than the bound cannot be too deep, so most text
     is never walked.
 
-    An object or a list with nothing around it (a tool call, most texts read) goes
-    straight to the scanner, skipping ``json.loads``'s checks for a byte order mark,
-    bytes and whitespace, which cannot apply, and ``raw_decode``'s Python layer (same
-    value; a value missing inside, which the scanner reports as ``StopIteration``, and
-    anything after the value are left to ``json.loads`` for its error).
+    Text starting with an object or a list (a tool call, most texts read) is read by
+    pydantic's JSON reader, about a third faster than ``json``'s: the same value for
+    every text both accept, checked on random and hostile JSON (numbers of every form,
+    escapes, duplicate keys, whitespace). What it refuses (a lone surrogate, nesting
+    past its limit, anything not JSON), and every text while Python's integer limit is
+    below the reader's own, goes to ``json``'s C scanner, which skips ``json.loads``'s
+    checks for a byte order mark, bytes and whitespace, which cannot apply, and
+    ``raw_decode``'s Python layer (same value; a value missing inside, which the scanner
+    reports as ``StopIteration``, and anything after the value are left to
+    ``json.loads`` for its error).
     """
     try:
         if isinstance(text, str) and text[:1] in ("{", "["):
-            try:
-                value, end = _SCAN(text, 0)
-            except StopIteration:
-                end = -1
-            if end != len(text):
-                value = json.loads(text)
+            refused = 0 < sys.get_int_max_str_digits() < _FAST_DIGITS
+            if not refused:
+                try:
+                    value = from_json(text)
+                except ValueError:
+                    refused = True  # read below, outside this handler: its error is not chained
+            if refused:
+                try:
+                    value, end = _SCAN(text, 0)
+                except StopIteration:
+                    end = -1
+                if end != len(text):
+                    value = json.loads(text)
         else:
             value = json.loads(text)
     except RecursionError:
