@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
-from gemlib.model import Rejection, Trajectory
+from gemlib.model import Rejection, Tool, Trajectory
 from gemlib.pipeline.stage import Stage
 from gemlib.validation._identity import IdentityMemo
 from gemlib.validation.checks import Check
@@ -24,9 +26,32 @@ _LONG_TEXT = 100_000
 """Past either (about 10 ms of checks on the event loop), a trajectory's checks go to a thread."""
 
 
-def _long(trajectory: Trajectory) -> bool:
-    messages = trajectory.messages
-    return len(messages) > _LONG_TURNS or sum(len(m.content) for m in messages) > _LONG_TEXT
+def _long_or_regex(trajectory: Trajectory) -> bool:
+    """Whether ``trajectory`` is long (past :data:`_LONG_TURNS` messages or
+    :data:`_LONG_TEXT` characters of content), or a tool it offers has a schema with a
+    regex. The fields are read from the models' ``__dict__`` (pydantic's attribute hook
+    costs about as much as the rest of this test)."""
+    fields = trajectory.__dict__
+    messages = fields["messages"]
+    if len(messages) > _LONG_TURNS:
+        return True
+    size = 0
+    added: list[Tool] = []
+    for message in messages:
+        read = message.__dict__
+        size += len(read["content"])
+        if read["tools"]:
+            added += read["tools"]
+    if size > _LONG_TEXT:
+        return True
+    for tool in (*fields["tools"], *added) if added else fields["tools"]:
+        if _REGEXES.get(tool.__dict__["parameters"], _runs_regexes):
+            return True
+    return False
+
+
+def _runs_regexes(parameters: dict[str, Any], _: object) -> bool:
+    return runs_regexes(parameters)
 
 
 @attrs.define
@@ -64,12 +89,7 @@ class RuleValidator(Stage):
         trajectory take about a millisecond, less than the hand-off to a thread and
         back, which also delayed the event loop's next requests behind the thread's
         hold on the GIL."""
-        if not self._only_own_checks() or _long(trajectory):
-            return True
-        return any(
-            _REGEXES.get(tool.parameters, lambda parameters, _: runs_regexes(parameters))
-            for tool in trajectory.offered_tools
-        )
+        return not self._only_own_checks() or _long_or_regex(trajectory)
 
     def process(self, trajectory: Trajectory) -> Trajectory | Rejection:
         """Pass ``trajectory`` or reject it with every problem found."""

@@ -237,6 +237,12 @@ class _Context:
     def add(self, content: str) -> None:
         self._normal.add(content)
 
+    def extend(self, contents: list[str]) -> None:
+        """Add the contents of ``contents`` past those added so far (``contents`` only
+        grows: the conversation so far)."""
+        for content in contents[len(self._normal.raw) :]:
+            self._normal.add(content)
+
     def _derived(self, parts: _Parts) -> _Parts:
         """``parts`` (a form of the normalised contents) with every content so far."""
         normal = self._normal.every()
@@ -348,26 +354,43 @@ def _ungiven(
         for key, item in value.items():
             sub = props.get(key, _NO_SCHEMA)
             sub = sub if isinstance(sub, dict) else _NO_SCHEMA
-            if isinstance(item, (dict, list)):
-                _ungiven(found, item, sub, f"{path}.{key}", context)
-            elif _checked(item) and not _offered(item, sub) and not context.gives(item):
+            if _leaf_checked(item) and not _offered(item, sub) and not context.gives(item):
                 found.append((f"{path}.{key}", item))
+            elif type(item) is dict or type(item) is list or isinstance(item, _CONTAINERS):
+                _ungiven(found, item, sub, f"{path}.{key}", context)
     elif isinstance(value, list):
         items = schema.get("items", _NO_SCHEMA) if isinstance(schema, dict) else _NO_SCHEMA
         if isinstance(items, dict) and "description" not in items and "description" in schema:
             items = {**items, "description": schema["description"]}  # "possible values: ..."
         sub = items if isinstance(items, dict) else _NO_SCHEMA
         for i, item in enumerate(value):
-            if isinstance(item, (dict, list)):
-                _ungiven(found, item, sub, f"{path}[{i}]", context)
-            elif _checked(item) and not _offered(item, sub) and not context.gives(item):
+            if _leaf_checked(item) and not _offered(item, sub) and not context.gives(item):
                 found.append((f"{path}[{i}]", item))
+            elif type(item) is dict or type(item) is list or isinstance(item, _CONTAINERS):
+                _ungiven(found, item, sub, f"{path}[{i}]", context)
     elif _checked(value) and not _offered(value, schema) and not context.gives(value):
         found.append((path, value))
 
 
+def _leaf_checked(item: Any) -> bool:
+    """Whether ``item`` is no mapping or list and :func:`_checked` (a string's and a
+    number's exact type answers without ``isinstance``)."""
+    kind = type(item)
+    if kind is str:
+        return len(item.split()) == 1
+    if kind is int or kind is float:
+        return True
+    if kind is bool or kind is dict or kind is list or item is None:
+        return False
+    return not isinstance(item, _CONTAINERS) and _checked(item)
+
+
+_OFFERING = frozenset({"enum", "default", "const", "description"})
+"""The keywords by which a subschema can offer a value (:func:`_offered`)."""
+
+
 def _offered(value: Any, schema: dict[str, Any]) -> bool:
-    if not schema:
+    if not schema or _OFFERING.isdisjoint(schema):
         return False
     if value in schema.get("enum", ()) or ("default" in schema and schema["default"] == value):
         return True
@@ -375,7 +398,22 @@ def _offered(value: Any, schema: dict[str, Any]) -> bool:
         return True
     description = schema.get("description")
     if isinstance(value, str) and isinstance(description, str) and value.strip():
-        return re.search(rf"(?<!\w){re.escape(value.strip())}(?!\w)", description) is not None
+        return _names_word(value.strip(), description)
+    return False
+
+
+def _names_word(word: str, text: str) -> bool:
+    """Whether ``word`` occurs in ``text`` with no word character (``\\w``: a letter,
+    digit or ``_``) just before or after it: ``re.search(rf"(?<!\\w){re.escape(word)}(?!\\w)",
+    text)``, without building a pattern for every value."""
+    end = len(word)
+    at = text.find(word)
+    while at >= 0:
+        before = text[at - 1] if at else ""
+        after = text[at + end : at + end + 1]
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        at = text.find(word, at + 1)
     return False
 
 
@@ -437,22 +475,28 @@ def _collect_ids(
     """Append to ``found`` the ID values in a mapping or list that sits under ``name``."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(item, _CONTAINERS):
-                _collect_ids(found, item, _id_name(str(key)))
-            elif item is not True and item is not False:  # bool has no subclass
-                inner = _id_name(str(key))
+            kind = type(item)
+            if kind in _JSON_SCALARS or not (kind is bool or isinstance(item, _CONTAINERS)):
+                inner = _id_name(key if type(key) is str else str(key))
                 if inner:
                     found.append((inner, item))
+            elif kind is not bool:
+                _collect_ids(found, item, _id_name(key if type(key) is str else str(key)))
     elif name:
         for item in value:
-            if isinstance(item, _CONTAINERS):
-                _collect_ids(found, item, name)
-            elif item is not True and item is not False:
+            kind = type(item)
+            if kind in _JSON_SCALARS or not (kind is bool or isinstance(item, _CONTAINERS)):
                 found.append((name, item))
+            elif kind is not bool:
+                _collect_ids(found, item, name)
     else:
         for item in value:
             if isinstance(item, _CONTAINERS):
                 _collect_ids(found, item, name)
+
+
+_JSON_SCALARS = frozenset({str, int, float, type(None)})
+"""The exact types of JSON's scalars but booleans (no container, no bool)."""
 
 
 def _json(parse: Callable[[str], Any], content: str) -> Any:
@@ -481,20 +525,24 @@ class _ConsistentIds:
         parse = shared.loads
         returned: dict[str, list[Any]] = {}
         known: set[tuple[str, Any]] = set()  # the same, to look up without a scan
-        given = _Context()
+        texts: list[str] = []  # what gives a value; searched only for an ID nothing returned
+        given: _Context | None = None
         for index, (role, content, calls, _, _) in enumerate(shared.turns):
-            for call in calls:
+            for call in calls if returned else ():  # nothing to change before a reply's ID
                 values = _id_values(call.arguments)
+                if not values:
+                    continue
                 listed = _listed(values)
                 for key, value in values:
                     if key in listed:  # several different IDs in one call: a list, not a change
                         continue
                     earlier = returned.get(key)
-                    if (
-                        earlier
-                        and not _returned(known, earlier, key, value)
-                        and not given.gives(value)
-                    ):
+                    if not earlier or _returned(known, earlier, key, value):
+                        continue
+                    if given is None:
+                        given = _Context()
+                    given.extend(texts)
+                    if not given.gives(value):
                         yield Problem(
                             rule=self.rule,
                             message_index=index,
@@ -506,7 +554,7 @@ class _ConsistentIds:
                     returned.setdefault(key, []).append(value)
                     known.add((key, value))
             if role in ("system", "user", "tool"):
-                given.add(content)
+                texts.append(content)
 
 
 def _returned(known: set[tuple[str, Any]], earlier: list[Any], key: str, value: Any) -> bool:

@@ -144,20 +144,26 @@ def _flatten_into(flat: Flat, value: Any, path: str, sizes: bool, plain: Flat | 
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if isinstance(item, (dict, list)):
-                _flatten_into(flat, item, where, sizes, plain)
-            else:
+            if type(item) in _LEAF_TYPES or not isinstance(item, _CONTAINERS):
                 flat.append((where, item))
                 if plain is not None:
                     plain.append(flat[-1])
+            else:
+                _flatten_into(flat, item, where, sizes, plain)
     else:
         for i, item in enumerate(value):
-            if isinstance(item, (dict, list)):
-                _flatten_into(flat, item, f"{path}[{i}]", sizes, plain)
-            else:
+            if type(item) in _LEAF_TYPES or not isinstance(item, _CONTAINERS):
                 flat.append((f"{path}[{i}]", item))
                 if plain is not None:
                     plain.append(flat[-1])
+            else:
+                _flatten_into(flat, item, f"{path}[{i}]", sizes, plain)
+
+
+_CONTAINERS = (dict, list)
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
+"""The exact types of JSON's scalars: no container (``isinstance`` costs more than this
+test of a leaf's type, the usual answer)."""
 
 
 def _scalars(leaves: Flat) -> set[Any]:
@@ -165,10 +171,13 @@ def _scalars(leaves: Flat) -> set[Any]:
     numbers."""
     found: set[Any] = set()
     for _, leaf in leaves:
-        if isinstance(leaf, str):
+        kind = type(leaf)
+        if kind is str or (kind is not int and kind is not float and isinstance(leaf, str)):
             text = leaf.strip()
             if len(text) >= 3:
                 found.add(text.casefold())
+        elif kind is int or kind is float:
+            found.add(comparable(leaf))
         elif isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
             found.add(comparable(leaf))
     return found
@@ -193,7 +202,10 @@ def _signature(name: str, arguments: dict[str, Any]) -> Signature:
     pairs, made without writing JSON; any other is its JSON text, unless that text is
     the text of a call of strings only (a ``str`` subclass, an object written as its
     ``str``), which is then that call's key."""
-    if all(type(k) is str and type(v) is str for k, v in arguments.items()):
+    for k, v in arguments.items():
+        if type(k) is not str or type(v) is not str:
+            break
+    else:
         return name, tuple(sorted(arguments.items()))
     text = _SIGNATURE_JSON([name, arguments])
     if all(type(k) is str and type(v) in _JSON_TYPES for k, v in arguments.items()):
@@ -460,8 +472,7 @@ class _Replay:
             for arg, value in target_ids.items()
             if (arg.lower(), _key(value)) in self.entities
         ]
-        before = {e.key: {p: f[0] for p, f in e.fields.items()} for e in targets}
-        told = {e.key: e.told for e in targets}
+        before = {e.key: (e.fields.copy(), e.told) for e in targets}  # values read if needed
         created: list[_Entity] = []
         self._records(call, reply, index, by_write=call.name, created=created)
         if created:
@@ -470,13 +481,11 @@ class _Replay:
                 if entity.key[1] not in given and entity.told == index:
                     entity.created_at = index  # the write gave it its ID: a new record
         for entity in targets:
-            fields = before[entity.key]
-            if (
-                fields
-                and entity.told == told[entity.key]  # the write's reply did not show it
-                and not _sets_nothing_new(call, fields.items())
-            ):
-                entity.pending = (call, index, fields)
+            known, told = before[entity.key]
+            if known and entity.told == told:  # the write's reply did not show it
+                fields = {p: f[0] for p, f in known.items()}
+                if not _sets_nothing_new(call, fields.items()):
+                    entity.pending = (call, index, fields)
             self._expect_arguments(call, entity, index)
 
     def _await_reads(
@@ -667,7 +676,7 @@ class _Replay:
                         f"{key[0]}={key[1]!r} belongs to {field}={value!r} here, but message "
                         f"{owner[1]} listed it under {owner[0][0]}={owner[0][1]!r}",
                     )
-            if not isinstance(value, (list, dict)):
+            if type(value) in _LEAF_TYPES or not isinstance(value, (list, dict)):
                 continue
             noun = field.rstrip("s")
             for child in value:  # the items of a list, the keys of a mapping
