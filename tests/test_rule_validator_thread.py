@@ -14,6 +14,7 @@ import gemlib.stages.validators as validators
 from gemlib import Pipeline
 from gemlib.model import Message, Problem, Tool, ToolCall, Trajectory
 from gemlib.stages.validators import RuleValidator
+from gemlib.validation._facts import Facts
 from gemlib.validation.ladder import DEFAULT_CHECKS
 
 
@@ -74,19 +75,36 @@ def test_a_run_checks_plain_trajectories_on_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     threads: dict[str, int] = {}
-    validate = validators.validate
+    validate = validators.validate_facts
 
-    def recording(trajectory: Trajectory, checks: Any) -> Any:
-        threads[trajectory.id] = threading.get_ident()
-        return validate(trajectory, checks)
+    def recording(known: Facts, checks: Any) -> Any:
+        threads[known.trajectory.id] = threading.get_ident()
+        return validate(known, checks)
 
-    monkeypatch.setattr(validators, "validate", recording)
+    monkeypatch.setattr(validators, "validate_facts", recording)
     result = Pipeline([RuleValidator()]).run([PLAIN, PATTERNED, MANY_TURNS])
 
     assert result.stats.outputs + result.stats.rejections == 3
     assert threads["t-lookup"] == threading.get_ident()  # run_sync's loop runs here
     assert threads["t-lookup_code"] != threading.get_ident()
     assert threads["t-many-turns"] != threading.get_ident()
+
+
+def test_process_judges_its_own_trajectory_whatever_blocks_was_last_asked() -> None:
+    # blocks() hands the facts it read to the next process() of the same trajectory
+    # only: another trajectory, or a second process() of it, reads its own facts.
+    stage = RuleValidator()
+    bad = PLAIN.model_copy(update={"messages": PLAIN.messages[:-1]})  # ends on the user
+    assert stage.process(bad) is not bad
+    assert not stage.blocks(bad)
+    assert stage.process(PLAIN) is PLAIN  # not bad's facts
+    assert not stage.blocks(PLAIN)
+    assert stage.process(bad) is not bad  # not PLAIN's facts
+    assert stage.process(bad) is not bad  # nothing left over
+    assert not stage.blocks(bad)
+    rejected = stage.process(bad)
+    assert not isinstance(rejected, Trajectory)
+    assert rejected.rule == "turn_order"
 
 
 def test_a_stage_asked_about_its_checks_keeps_nothing_alive_once_dropped() -> None:

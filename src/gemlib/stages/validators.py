@@ -6,11 +6,12 @@ from typing import Any
 
 import attrs
 
-from gemlib.model import Rejection, Tool, Trajectory
+from gemlib.model import Rejection, Trajectory
 from gemlib.pipeline.stage import Stage
+from gemlib.validation._facts import Facts
 from gemlib.validation._identity import IdentityMemo
 from gemlib.validation.checks import Check
-from gemlib.validation.ladder import DEFAULT_CHECKS, as_checks, validate
+from gemlib.validation.ladder import DEFAULT_CHECKS, as_checks, validate, validate_facts
 from gemlib.validation.schema_validator import runs_regexes
 from gemlib.validation.verdicts import TurnPolicy, apply_verdict
 
@@ -26,28 +27,22 @@ _LONG_TEXT = 100_000
 """Past either (about 10 ms of checks on the event loop), a trajectory's checks go to a thread."""
 
 
-def _long_or_regex(trajectory: Trajectory) -> bool:
-    """Whether ``trajectory`` is long (past :data:`_LONG_TURNS` messages or
-    :data:`_LONG_TEXT` characters of content), or a tool it offers has a schema with a
-    regex. The fields are read from the models' ``__dict__`` (pydantic's attribute hook
-    costs about as much as the rest of this test)."""
-    fields = trajectory.__dict__
-    messages = fields["messages"]
-    if len(messages) > _LONG_TURNS:
-        return True
+def _long_or_regex(trajectory: Trajectory) -> Facts | None:
+    """``None`` when ``trajectory`` is long (past :data:`_LONG_TURNS` messages or
+    :data:`_LONG_TEXT` characters of content) or a tool it offers has a schema with a
+    regex; else the facts of it read to tell, for the checks to read again."""
+    if len(trajectory.__dict__["messages"]) > _LONG_TURNS:
+        return None
+    known = Facts(trajectory)
     size = 0
-    added: list[Tool] = []
-    for message in messages:
-        read = message.__dict__
-        size += len(read["content"])
-        if read["tools"]:
-            added += read["tools"]
+    for turn in known.turns:
+        size += len(turn[1])
     if size > _LONG_TEXT:
-        return True
-    for tool in (*fields["tools"], *added) if added else fields["tools"]:
-        if _REGEXES.get(tool.__dict__["parameters"], _runs_regexes):
-            return True
-    return False
+        return None
+    for _, parameters, _ in known.tools:
+        if _REGEXES.get(parameters, _runs_regexes):
+            return None
+    return known
 
 
 def _runs_regexes(parameters: dict[str, Any], _: object) -> bool:
@@ -72,6 +67,9 @@ class RuleValidator(Stage):
     )
     """The checks last asked about, and whether every one is gemlib's own: kept by this
     stage, not by the module, so a run's checks go with its stage."""
+    _ready: Facts | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    """The facts :meth:`blocks` read of the trajectory it last kept on the event loop:
+    :meth:`process`, called next with it, reads them again instead of anew."""
 
     def _only_own_checks(self) -> bool:
         """Whether every check is gemlib's own (known per tuple of checks)."""
@@ -89,11 +87,17 @@ class RuleValidator(Stage):
         trajectory take about a millisecond, less than the hand-off to a thread and
         back, which also delayed the event loop's next requests behind the thread's
         hold on the GIL."""
-        return not self._only_own_checks() or _long_or_regex(trajectory)
+        if not self._only_own_checks():
+            return True
+        self._ready = _long_or_regex(trajectory)
+        return self._ready is None
 
     def process(self, trajectory: Trajectory) -> Trajectory | Rejection:
         """Pass ``trajectory`` or reject it with every problem found."""
-        report = validate(trajectory, self.checks)
+        known, self._ready = self._ready, None
+        if known is None or known.trajectory is not trajectory:
+            known = Facts(trajectory)
+        report = validate_facts(known, self.checks)
         if report.ok:
             return trajectory
         shown = "; ".join(p.text for p in report.problems[:3])

@@ -22,7 +22,7 @@ from typing import Any
 from gemlib._nesting import loads
 from gemlib.model import Message, Tool, ToolCall, Trajectory
 
-__all__ = ["Call", "Facts", "Turn", "facts", "shared_facts"]
+__all__ = ["Call", "Facts", "Placed", "Turn", "facts", "shared_facts"]
 
 
 class Call:
@@ -45,22 +45,32 @@ OfferedTool = tuple[str, dict[str, Any], Tool]
 """A tool's name and parameters, and the tool."""
 
 
-def _turns(messages: tuple[Message, ...]) -> list[Turn]:
-    """The :data:`Turn` of each message (one loop: this runs for every trajectory)."""
+Placed = tuple[int, Call]
+"""A call and the index of the message that makes it."""
+
+
+def _turns(
+    messages: tuple[Message, ...],
+) -> tuple[list[Turn], list[Placed], list[tuple[int, tuple[Tool, ...]]]]:
+    """The :data:`Turn` of each message; every call with its message's index; the
+    messages that offer tools, with their index (one loop: this runs for every
+    trajectory)."""
     turns: list[Turn] = []
-    for message in messages:
+    placed: list[Placed] = []
+    offers: list[tuple[int, tuple[Tool, ...]]] = []
+    for index, message in enumerate(messages):
         fields = message.__dict__
         calls = fields["tool_calls"]
-        turns.append(
-            (
-                fields["role"],
-                fields["content"],
-                tuple([Call(call) for call in calls]) if calls else (),
-                fields["tool_call_id"],
-                fields["tools"],
-            )
-        )
-    return turns
+        made: tuple[Call, ...] = ()
+        if calls:
+            made = (Call(calls[0]),) if len(calls) == 1 else tuple([Call(c) for c in calls])
+            for call in made:
+                placed.append((index, call))
+        tools = fields["tools"]
+        if tools:
+            offers.append((index, tools))
+        turns.append((fields["role"], fields["content"], made, fields["tool_call_id"], tools))
+    return turns, placed, offers
 
 
 class Facts:
@@ -71,6 +81,8 @@ class Facts:
         self.trajectory = trajectory
         self._decoded: dict[str, Any] = {}
         self._turns: list[Turn] | None = None
+        self._calls: list[Placed] = []
+        self._offers: list[tuple[int, tuple[Tool, ...]]] = []
         self._tools: list[OfferedTool] | None = None
         self._offered: dict[str, Tool] | None = None
         self._parameters: dict[str, dict[str, Any]] | None = None
@@ -79,8 +91,23 @@ class Facts:
     def turns(self) -> list[Turn]:
         """Every message's :data:`Turn`, in order."""
         if self._turns is None:
-            self._turns = _turns(self.trajectory.__dict__["messages"])
+            self._turns, self._calls, self._offers = _turns(self.trajectory.__dict__["messages"])
         return self._turns
+
+    @property
+    def calls(self) -> list[Placed]:
+        """Every call, with the index of the message that makes it, in order."""
+        if self._turns is None:
+            self.turns  # noqa: B018  # read with the turns
+        return self._calls
+
+    @property
+    def offers(self) -> list[tuple[int, tuple[Tool, ...]]]:
+        """The messages that offer tools (:attr:`gemlib.Message.tools`): their index and
+        tools, in order."""
+        if self._turns is None:
+            self.turns  # noqa: B018  # read with the turns
+        return self._offers
 
     @property
     def own_tools(self) -> list[OfferedTool]:
@@ -93,7 +120,7 @@ class Facts:
         the trajectory's, then those its messages add, in order."""
         if self._tools is None:
             own = self.trajectory.__dict__["tools"]
-            added = [tool for turn in self.turns for tool in turn[4]]
+            added = [tool for _, offered in self.offers for tool in offered]
             self._tools = tools = []
             for tool in [*own, *added] if added else own:
                 fields = tool.__dict__
@@ -143,13 +170,13 @@ def facts(trajectory: Trajectory) -> Facts:
 
 
 class shared_facts:
-    """Within the block, every check of ``trajectory`` reads the same :class:`Facts`
+    """Within the block, every check of the trajectory of ``known`` reads ``known``
     (a class rather than a generator: entered once per trajectory, it costs less)."""
 
     __slots__ = ("_facts", "_token")
 
-    def __init__(self, trajectory: Trajectory) -> None:
-        self._facts = Facts(trajectory)
+    def __init__(self, known: Facts) -> None:
+        self._facts = known
 
     def __enter__(self) -> None:
         self._token = _SHARED.set(self._facts)

@@ -103,21 +103,23 @@ class _KnownTools:
         known = facts(trajectory)
         names = {name for name, _, _ in known.own_tools}
         later = known.offered
-        for index, (_, _, calls, _, tools) in enumerate(known.turns):
-            if tools:
-                names.update(t.name for t in tools)
-            for call in calls:
-                if call.name not in names:
-                    yield Problem(
-                        rule=self.rule,
-                        message_index=index,
-                        text=f"call {call.id or call.name!r} names {call.name!r}, "
-                        + (
-                            "which is offered only in a later message"
-                            if call.name in later
-                            else "which is not a tool of this trajectory"
-                        ),
-                    )
+        offers = known.offers
+        offered = 0  # the offers added to names
+        for index, call in known.calls:
+            while offered < len(offers) and offers[offered][0] <= index:
+                names.update(t.name for t in offers[offered][1])  # a message's, before its calls
+                offered += 1
+            if call.name not in names:
+                yield Problem(
+                    rule=self.rule,
+                    message_index=index,
+                    text=f"call {call.id or call.name!r} names {call.name!r}, "
+                    + (
+                        "which is offered only in a later message"
+                        if call.name in later
+                        else "which is not a tool of this trajectory"
+                    ),
+                )
 
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
@@ -142,37 +144,36 @@ class _ValidArguments:
         known = facts(trajectory)
         tools = known.parameters
         validators: dict[str, tuple[Validator, Test | None]] = {}
-        for index, (_, _, calls, _, _) in enumerate(known.turns):
-            for call in calls:
-                parameters = tools.get(call.name)
-                if parameters is None:
-                    continue  # known_tools reports it
-                if call.name not in validators:
-                    validators[call.name] = _ARGUMENT_CHECKS.get(
-                        parameters, _argument_checks, extra=self.allow_unknown
-                    )
-                validator, quick = validators[call.name]
-                if quick is not None and quick(call.arguments):
-                    continue  # plainly valid: jsonschema would find nothing
-                try:
-                    for error in validator.iter_errors(call.arguments):
-                        where = "/".join(str(p) for p in error.absolute_path) or "arguments"
-                        yield self._problem(index, f"call {call.name}: {where}: {error.message}")
-                except RegexTooCostly as exc:
-                    # One hostile pattern is enough to reject; running it again would only cost.
-                    yield self._problem(index, f"tool {call.name!r}: schema {exc}")
-                    return
-                except RecursionError:  # "$ref": "#", or two definitions naming each other
-                    yield self._problem(
-                        index, f"tool {call.name!r}: schema $ref refers back to itself without end"
-                    )
-                    return
-                except Unresolvable as exc:
-                    yield self._problem(
-                        index,
-                        f"tool {call.name!r}: schema $ref cannot be resolved ({exc}); "
-                        "only references inside the schema are followed",
-                    )
+        for index, call in known.calls:
+            parameters = tools.get(call.name)
+            if parameters is None:
+                continue  # known_tools reports it
+            if call.name not in validators:
+                validators[call.name] = _ARGUMENT_CHECKS.get(
+                    parameters, _argument_checks, extra=self.allow_unknown
+                )
+            validator, quick = validators[call.name]
+            if quick is not None and quick(call.arguments):
+                continue  # plainly valid: jsonschema would find nothing
+            try:
+                for error in validator.iter_errors(call.arguments):
+                    where = "/".join(str(p) for p in error.absolute_path) or "arguments"
+                    yield self._problem(index, f"call {call.name}: {where}: {error.message}")
+            except RegexTooCostly as exc:
+                # One hostile pattern is enough to reject; running it again would only cost.
+                yield self._problem(index, f"tool {call.name!r}: schema {exc}")
+                return
+            except RecursionError:  # "$ref": "#", or two definitions naming each other
+                yield self._problem(
+                    index, f"tool {call.name!r}: schema $ref refers back to itself without end"
+                )
+                return
+            except Unresolvable as exc:
+                yield self._problem(
+                    index,
+                    f"tool {call.name!r}: schema $ref cannot be resolved ({exc}); "
+                    "only references inside the schema are followed",
+                )
 
     def _problem(self, index: int, text: str) -> Problem:
         return Problem(rule=self.rule, message_index=index, text=text)
@@ -184,19 +185,18 @@ class _UniqueCallIds:
 
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         seen: set[str] = set()
-        for index, (_, _, calls, _, _) in enumerate(facts(trajectory).turns):
-            for call in calls:
-                if not call.id:
-                    yield Problem(
-                        rule=self.rule, message_index=index, text=f"call {call.name} has no ID"
-                    )
-                elif call.id in seen:
-                    yield Problem(
-                        rule=self.rule,
-                        message_index=index,
-                        text=f"call ID {call.id!r} is used twice",
-                    )
-                seen.add(call.id)
+        for index, call in facts(trajectory).calls:
+            if not call.id:
+                yield Problem(
+                    rule=self.rule, message_index=index, text=f"call {call.name} has no ID"
+                )
+            elif call.id in seen:
+                yield Problem(
+                    rule=self.rule,
+                    message_index=index,
+                    text=f"call ID {call.id!r} is used twice",
+                )
+            seen.add(call.id)
 
 
 @attrs.frozen

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, Field
 
 from gemlib.model import Problem, Trajectory
-from gemlib.validation._facts import shared_facts
+from gemlib.validation._facts import Facts, shared_facts
 from gemlib.validation.checks import (
     Check,
     known_tools,
@@ -79,7 +79,14 @@ def validate(trajectory: Trajectory, checks: Iterable[Check] = DEFAULT_CHECKS) -
     """Run ``checks`` on ``trajectory`` and collect every problem (never only the first).
 
     The checks share what they decode from the trajectory (:mod:`gemlib.validation._facts`)."""
-    with shared_facts(trajectory):
+    return validate_facts(Facts(trajectory), checks)
+
+
+def validate_facts(known: Facts, checks: Iterable[Check]) -> ValidationReport:
+    """:func:`validate` of the trajectory of ``known``, whose checks read ``known``
+    (facts a stage has already read of it)."""
+    trajectory = known.trajectory
+    with shared_facts(known):
         problems = [p for check in checks for p in check(trajectory)]
     if all(type(p) is Problem for p in problems):  # as pydantic would keep them
         return ValidationReport.model_construct(problems=problems)

@@ -176,9 +176,7 @@ def _scalars(leaves: Flat) -> set[Any]:
             text = leaf.strip()
             if len(text) >= 3:
                 found.add(text.casefold())
-        elif kind is int or kind is float:
-            found.add(comparable(leaf))
-        elif isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
+        elif kind is int or kind is float or (isinstance(leaf, (int, float)) and kind is not bool):
             found.add(comparable(leaf))
     return found
 
@@ -291,11 +289,10 @@ def _primary(
     ``shared`` names ID fields that several records of one reply have in common
     (bills listing their customer): those are references, not the record's ID.
     """
-    ids = [
-        k
-        for k, v in record.items()
-        if is_id_key(k) and isinstance(v, (str, int)) and k not in shared
-    ]
+    ids: list[str] = []
+    for k, v in record.items():
+        if is_id_key(k) and isinstance(v, (str, int)) and k not in shared:
+            ids.append(k)
     if not ids:
         return None
     words = name_word_set(tool)
@@ -444,7 +441,10 @@ class _Replay:
         that names no ID may change any entity."""
         self.previous_write, self.last_write = self.last_write, index
         self.since_previous, self.recent = self.recent, {}
-        if not any(is_id_key(arg) for arg in call.arguments):
+        for arg in call.arguments:
+            if is_id_key(arg):
+                break
+        else:
             self.touched_all = index
             return
         naming = self.naming
@@ -632,14 +632,15 @@ class _Replay:
         for path, known in entity.fields.items():
             if path in flat or touched > known[1] or path.endswith("#"):
                 continue
-            inner = next((p for p in flat if p.startswith((f"{path}.", f"{path}["))), None)
-            if inner is not None:
-                self._report(
-                    index,
-                    f"{tool} reads {entity.key[0]}={entity.key[1]!r} {inner}={flat[inner]!r}, "
-                    f"but message {known[1]} said {path}={known[0]!r}",
-                )
-                return
+            inside = (f"{path}.", f"{path}[")
+            for inner in flat:
+                if inner.startswith(inside):
+                    self._report(
+                        index,
+                        f"{tool} reads {entity.key[0]}={entity.key[1]!r} {inner}={flat[inner]!r}, "
+                        f"but message {known[1]} said {path}={known[0]!r}",
+                    )
+                    return
 
     def _contradicted(self, entity: _Entity, flat: Flat, tool: str, index: int) -> None:
         """A read's values other than the entity's last known ones, with no write since."""
