@@ -90,10 +90,13 @@ TASKS = frozenset(
 )
 
 
+_SEPARATORS = re.compile(r"[\s\-/]+")
+
+
 def normalize_label(raw: str) -> str:
     """``"Travel & Transportation"`` -> ``"travel_and_transportation"``."""
     text = raw.strip().lower().replace("&", " and ")
-    return re.sub(r"[\s\-/]+", "_", text).strip("_")
+    return _SEPARATORS.sub("_", text).strip("_")
 
 
 def normalize_labels(raw: str, allowed: frozenset[str]) -> tuple[list[str], list[str]]:
