@@ -434,6 +434,8 @@ _ANY_TAG = re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_:-]*)(?:\s[^<>]*)?>")
 _ROLE_TAG = re.compile(rf"<(/?)((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
 """The tags of :data:`_ANY_TAG` whose name is a role (no tag holds a ``<``, so scanning for
 these alone finds the same ones)."""
+_ROLE_OPENING = re.compile(rf"<((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
+"""The tags of :data:`_ROLE_TAG` that open a turn."""
 _NEXT_OPENING = re.compile(rf"\s*<((?ai:{'|'.join(ROLES)}))(?:\s[^<>]*)?>")
 """A role tag that opens a turn, after nothing but whitespace: the tag :data:`_ANY_TAG`
 finds first there."""
@@ -522,9 +524,12 @@ class _RoleTags:
         return [t.start for t in self.tags]
 
     def first_opening(self) -> _Tag | None:
-        """The first role tag that opens a turn."""
-        tags = _ROLE_TAG.finditer(self.text, self.start)
-        return next((_Tag.of(m) for m in tags if not m.group(1)), None)
+        """The first role tag that opens a turn (the first opening one :data:`_ROLE_TAG`
+        finds: a closing tag holds no ``<`` but its first character)."""
+        found = _ROLE_OPENING.search(self.text, self.start)
+        if found is None:
+            return None
+        return _Tag(found.start(), found.end(), False, found.group(1).lower(), found.group(0))
 
     def after(self, offset: int) -> Iterator[_Tag]:
         """The role tags that start at or after ``offset``."""
