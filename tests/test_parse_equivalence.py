@@ -10,6 +10,7 @@ ffa5699: a faster parser must read every one of them the same way.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from typing import Any
 
@@ -365,6 +366,11 @@ def test_no_proper_prefix_of_a_json_list_is_read_as_json() -> None:
         "[1]\u00a0",
         "[01]",
         "[" * 300 + "]" * 300,
+        # a lone surrogate in the text itself (a reply's "\\ud800" decoded by the transport)
+        '["\ud800", "a\udfffb"]',
+        '{"\ud800": 1}',
+        "[\ud800]",
+        '{"a": 1\ud800}',
     ],
 )
 def test_json_read_as_json_loads_reads_it(text: str) -> None:
@@ -404,6 +410,16 @@ def test_json_with_a_lower_integer_limit_is_refused_as_json_refuses_it() -> None
         assert loads("[" + "9" * 640 + "]") == [int("9" * 640)]
     finally:
         sys.set_int_max_str_digits(limit)
+
+
+def test_json_is_read_on_a_python_without_an_integer_limit() -> None:
+    # Python 3.10 before 3.10.7 has no sys.get_int_max_str_digits
+    code = (
+        "import sys; del sys.get_int_max_str_digits; from gemlib._nesting import loads; "
+        "print(loads('[1, {\"a\": 2.5}]'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "[1, {'a': 2.5}]\n"), done.stderr
 
 
 def test_the_shortest_json_too_deep_is_still_refused() -> None:

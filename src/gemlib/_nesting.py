@@ -55,6 +55,8 @@ _FAST_DIGITS = 4300
 """The longest integer pydantic's JSON reader converts (it refuses longer ones): the
 same as ``json``'s while Python's limit (``sys.get_int_max_str_digits``) is at least
 this, or none."""
+_INT_LIMIT: Callable[[], int] = getattr(sys, "get_int_max_str_digits", lambda: 0)
+"""Python's integer limit; 0 (none) on a Python before 3.10.7, which has no such limit."""
 
 
 def loads(text: str | bytes) -> Any:
@@ -79,11 +81,11 @@ def loads(text: str | bytes) -> Any:
     """
     try:
         if isinstance(text, str) and text[:1] in ("{", "["):
-            refused = 0 < sys.get_int_max_str_digits() < _FAST_DIGITS
+            refused = 0 < _INT_LIMIT() < _FAST_DIGITS
             if not refused:
                 try:
                     value = from_json(text)
-                except ValueError:
+                except (ValueError, TypeError):  # TypeError: a lone surrogate in the str
                     refused = True  # read below, outside this handler: its error is not chained
             if refused:
                 try:
@@ -99,7 +101,7 @@ def loads(text: str | bytes) -> Any:
     except json.JSONDecodeError:
         raise
     except ValueError:  # an integer literal longer than Python converts
-        too_long = f"a number longer than {sys.get_int_max_str_digits()} digits"
+        too_long = f"a number longer than {_INT_LIMIT()} digits"
         raise json.JSONDecodeError(too_long, text if isinstance(text, str) else "", 0) from None
     if len(text) <= 2 * MAX_DEPTH:  # JSON that deep holds an opening and a closing per level
         return value
