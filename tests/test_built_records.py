@@ -229,3 +229,38 @@ def test_a_copied_record_is_what_model_copy_makes(record: Any, update: dict[str,
     assert_identical(made, record.model_copy(update=update))
     assert made is not record
     assert made.model_dump_json() == record.model_copy(update=update).model_dump_json()
+
+
+def test_records_built_alike_share_a_fields_set_that_copies_never_change() -> None:
+    # frozen records built with the same field names share one model_fields_set (fewer
+    # objects for the garbage collector); pydantic copies it before updating a copy's
+    first = built_valid(Message, role="user", content="a")
+    second = built_valid(Message, role="user", content="b")
+    assert first.model_fields_set is second.model_fields_set
+    changed = first.model_copy(update={"name": "x", "content": "c"})
+    assert changed.model_fields_set == {"role", "content", "name"}
+    deep = first.model_copy(update={"train": True}, deep=True)
+    assert deep.model_fields_set == {"role", "content", "train"}
+    same = copied(second, content="d")  # no new field set: the set is shared again
+    assert same.model_fields_set is second.model_fields_set
+    grown = copied(second, name="n")
+    assert grown.model_fields_set == {"role", "content", "name"}
+    for record in (first, second, same):
+        assert record.model_fields_set == {"role", "content"}
+    assert built_valid(Message, role="user", content="e").model_fields_set == {"role", "content"}
+
+
+class _Unfrozen(_Model):
+    model_config = ConfigDict(frozen=False)
+
+    text: str = ""
+
+
+def test_records_of_an_unfrozen_subclass_keep_their_own_fields_set() -> None:
+    # assignment adds to a record's own set: it must not reach another record's
+    first = built_valid(_Unfrozen, text="a")
+    second = built_valid(_Unfrozen, text="b")
+    assert first.model_fields_set is not second.model_fields_set
+    first.text = "c"
+    assert copied(second, text="d").model_fields_set is not second.model_fields_set
+    assert second.model_fields_set == {"text"}

@@ -91,10 +91,33 @@ def built_valid(cls: type[_M], **values: Any) -> _M:
         defaults = _ALL_FIELDS[cls] = _all_fields(cls)
     record = _new(cls)
     _set_dict(record, {**defaults, **values})
-    _set_fields_set(record, {*values})
+    key = (cls, *values)
+    fields_set = _FIELDS_SETS.get(key)
+    _set_fields_set(record, {*values} if fields_set is None else fields_set)
+    if fields_set is None and _frozen(cls):
+        _FIELDS_SETS[key] = record.__pydantic_fields_set__
     _set_extra(record, None)
     _set_private(record, None)
     return record
+
+
+_FIELDS_SETS: dict[tuple[Any, ...], set[str]] = {}
+"""One ``model_fields_set`` per frozen class and field names given to :func:`built_valid`,
+shared by the records built so (a set per record was a third of the objects the garbage
+collector tracks per record). Safe for frozen records only: their ``__setattr__`` refuses
+before pydantic would add to the set, and pydantic's ``model_copy``, ``__copy__`` and
+``__deepcopy__`` copy the set before updating it. A few dozen entries (the field names
+are the callers' keywords)."""
+_FROZEN: dict[type[_Model], bool] = {}
+
+
+def _frozen(cls: type[_Model]) -> bool:
+    """Whether ``cls`` is frozen (a subclass may unfreeze a gemlib record)."""
+    try:
+        return _FROZEN[cls]
+    except KeyError:
+        frozen = _FROZEN[cls] = bool(cls.model_config.get("frozen"))
+        return frozen
 
 
 def copied(record: _M, **update: Any) -> _M:
@@ -109,7 +132,10 @@ def copied(record: _M, **update: Any) -> _M:
         return record.model_copy(update=update)
     new = _new(type(record))
     _set_dict(new, {**record.__dict__, **update})
-    _set_fields_set(new, record.__pydantic_fields_set__ | update.keys())
+    fields_set = record.__pydantic_fields_set__
+    if not (update.keys() <= fields_set and _frozen(type(record))):  # else shared, as above
+        fields_set = fields_set | update.keys()
+    _set_fields_set(new, fields_set)
     _set_extra(new, None)
     _set_private(new, None)
     return new
