@@ -16,6 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from gemlib.errors import FatalError, GemlibError
 from gemlib.gem.extraction import WorkflowExtractor
@@ -260,3 +263,40 @@ def test_a_template_fails_as_before(
         load_prompt("custom", source).render(**variables)
     if error in (ZeroDivisionError, TypeError):  # the traceback points into the template
         assert traceback.extract_tb(caught.value.__traceback__)[-1].filename == "<template>"
+
+
+JOINED: list[Any] = [
+    ["a", "b", "c"],
+    ("é", "😀", "\u2028", ""),
+    [1, 2.5, None, True, -0.0, float("nan"), 10**40],
+    [],
+    "abc",
+    {"k": 1, "j": 2},
+    [{"name": "x"}, {"name": "y"}],
+    [Markup("<b>"), "<i>", Tool(name="t", description="d")],
+    [["nested"], ("tuple",), {"set"}],
+]
+
+
+@pytest.mark.parametrize("value", JOINED, ids=range(len(JOINED)))
+@pytest.mark.parametrize(
+    "call",
+    ["join", 'join(", ")', "join(sep)", "join(3)", 'join(", ", attribute="name")', "join(d=sep)"],
+)
+def test_join_writes_what_jinjas_join_writes(value: Any, call: str) -> None:
+    source = f"[{{{{ value | {call} }}}}]"
+    variables = {"value": value, "sep": Markup(" &amp; ")}
+    jinja = SandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    try:
+        want = jinja.from_string(source).render(**variables)
+    except Exception as exc:  # the same failure, as gemlib words it
+        with pytest.raises(GemlibError, match=str(exc).split("\n")[0][:40].replace("(", ".")):
+            load_prompt("custom", source).render(**variables)
+        return
+    assert load_prompt("custom", source).render(**variables) == want
