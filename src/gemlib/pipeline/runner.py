@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import inspect
 import logging
 import time
@@ -163,13 +164,18 @@ class _Runner:
     _usage_base: UsageByStage = attrs.field(factory=dict)
     _live: dict[str, StageCounts] = attrs.field(factory=dict)
     _finished: int = 0
-    _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
+    _tasks: dict[asyncio.Task[None], str] = attrs.field(factory=dict)
+    """The items' tasks in flight, and their IDs."""
+    _in_flight: set[str] = attrs.field(factory=set)
+    _window: asyncio.Semaphore = attrs.field(init=False)
+    """The places of items in flight (``max_in_flight``)."""
     _started: float = 0.0
     _duplicate_ids: list[str] = attrs.field(factory=list)
     _judged_after: int = 0
     """Calls of a stage before its error rate can stop the run."""
 
     def __attrs_post_init__(self) -> None:
+        self._window = asyncio.Semaphore(self.options.max_in_flight)
         self._judged_after = min(self.options.min_calls_for_abort, self.options.error_window)
         self._usage_base = self._usage_now()
         self._semaphores = [
@@ -190,9 +196,13 @@ class _Runner:
 
     async def run(self, items: Iterable[Any] | AsyncIterator[Any]) -> RunStats:
         started = self._started = time.perf_counter()
-        window = asyncio.Semaphore(self.options.max_in_flight)
+        window = self._window
         tasks = self._tasks
-        in_flight: set[str] = set()
+        in_flight = self._in_flight
+        # One callback and one context for every item's task, not a closure and a copy
+        # of the context each (held while the item is in flight).
+        done = self._task_done
+        context = contextvars.copy_context()
         reporter = None
         if self.options.progress_interval is not None:
             reporter = self.options.progress or default_reporter()
@@ -216,14 +226,8 @@ class _Runner:
                     break
                 in_flight.add(item_id)
                 task = asyncio.create_task(self._run_item(item, item_id))
-                tasks.add(task)
-
-                def _done(t: asyncio.Task[None], item_id: str = item_id) -> None:
-                    tasks.discard(t)
-                    in_flight.discard(item_id)
-                    window.release()
-
-                task.add_done_callback(_done)
+                tasks[task] = item_id
+                task.add_done_callback(done, context=context)
             if tasks:
                 for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                     if isinstance(outcome, Exception):  # a bug in the runner itself
@@ -253,6 +257,11 @@ class _Runner:
         if self.aborted:
             raise RunAborted(self.aborted)
         return self.stats
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """An item's task ended: its ID and its place in the window are free."""
+        self._in_flight.discard(self._tasks.pop(task))
+        self._window.release()
 
     def _warn_duplicates(self) -> None:
         """One line for every item skipped for a repeated ID, with the first few IDs."""
