@@ -73,7 +73,7 @@ def _dumped(total: dict[str, StageCounts]) -> str:
     return json.dumps({name: c.figures() for name, c in total.items()})
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_item_counts_add_up_as_stage_counts_did(data: st.DataObject) -> None:
     stages = data.draw(pipelines)
