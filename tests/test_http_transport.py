@@ -925,12 +925,16 @@ def test_https_verifies_the_certificate_and_pools_tls_connections(
     assert _tls_round(certificate) == (["tls 0", "tls 1", "tls 2"], 1)
 
 
-def _closing_when_idle(seed: int) -> tuple[socket.socket, threading.Event]:
+def _closing_when_idle(
+    seed: int,
+) -> tuple[socket.socket, threading.Event, list[threading.Thread]]:
     """A keep-alive server in threads that closes a connection idle for 0.5-4 ms (its
-    keep-alive timeout), half the time with a reset: closes that cross the next request."""
+    keep-alive timeout), half the time with a reset: closes that cross the next request.
+    Also returns the connections' threads, each holding its socket until it ends."""
     listener = socket.create_server(("127.0.0.1", 0), backlog=256)
     stop = threading.Event()
     rng = random.Random(seed)
+    served: list[threading.Thread] = []
 
     def serve(conn: socket.socket) -> None:
         pending = b""
@@ -958,10 +962,11 @@ def _closing_when_idle(seed: int) -> tuple[socket.socket, threading.Event]:
         with contextlib.suppress(OSError):
             while not stop.is_set():
                 conn, _ = listener.accept()
-                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+                served.append(threading.Thread(target=serve, args=(conn,), daemon=True))
+                served[-1].start()
 
     threading.Thread(target=accept, daemon=True).start()
-    return listener, stop
+    return listener, stop, served
 
 
 @pytest.mark.faults
@@ -970,7 +975,7 @@ def test_keep_alive_races_at_scale_cost_no_request() -> None:
     server closes idle connections (FIN or reset) a few milliseconds after each reply: a
     close that crosses a request is resent on a new connection, so every request is
     answered, and no socket is left open."""
-    listener, stop = _closing_when_idle(seed=11)
+    listener, stop, served = _closing_when_idle(seed=11)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
     llm = LLM("openai/x", api_base=url, api_key=KEY, cache=False, max_retries=0, timeout=10)
     rng = random.Random(12)
@@ -984,6 +989,11 @@ def test_keep_alive_races_at_scale_cost_no_request() -> None:
 
         texts = await asyncio.gather(*(one(n) for n in range(2000)))
         await llm.aclose()
+        # The server's side of each connection is in this process too: wait (without
+        # running the loop, which could still reap a leaked client socket) until its
+        # threads have closed theirs, then count what the client left open.
+        for thread in list(served):
+            thread.join(timeout=10)
         assert len(os.listdir("/proc/self/fd")) <= before
         return texts
 
