@@ -123,9 +123,13 @@ class OpenAICompatBackend:
 
     async def acomplete(self, request: ChatRequest) -> ChatReply:
         """Send ``request`` once and map failures to gemlib errors."""
-        body = _request_body(
-            request.params, ModelId.parse(request.model).served_as(PROVIDERS), request.messages
-        )
+        model = request.model
+        served = _SERVED.get(model)
+        if served is None:
+            if len(_SERVED) >= _MAX_KEPT:
+                _SERVED.clear()
+            served = _SERVED[model] = ModelId.parse(model).served_as(PROVIDERS)
+        body = _request_body(request.params, served, request.messages)
         started = time.perf_counter()
         try:
             response = await self._http().post(body, self.max_reply_bytes)
@@ -192,11 +196,14 @@ def _request_body(
     return b'%s, "messages": [%s]}' % (_head(params, model), b", ".join(map(_message, messages)))
 
 
+_SERVED: dict[str, str] = {}
+"""The name the server knows, by model string (see :meth:`ModelId.served_as`)."""
 _HEADS: dict[tuple[object, ...], bytes] = {}
 """``json.dumps({**params, "model": model})`` without its closing brace, by model and
 params: an LLM sends the same few settings again and again, and writing a float (its
 shortest repr) alone costs more than the rest of the head."""
-_MAX_HEADS = 256
+_MAX_KEPT = 256
+"""Entries of either dict before it is emptied."""
 _PLAIN = frozenset((str, int, float, bool, type(None)))
 """Values whose type and equality fix what json writes (but for a float's zero sign)."""
 
@@ -213,13 +220,18 @@ def _head(params: Mapping[str, Any], model: str) -> bytes:
     found = tuple(key)
     head = _HEADS.get(found)
     if head is None:
-        if len(_HEADS) >= _MAX_HEADS:
+        if len(_HEADS) >= _MAX_KEPT:
             _HEADS.clear()
         head = _HEADS[found] = json.dumps({**params, "model": model}).encode()[:-1]
     return head
 
 
 def _message(message: Mapping[str, Any]) -> bytes:
+    if type(message) is dict and list(message) == _ROLE_CONTENT:  # most messages
+        role, content = message["role"], message["content"]
+        if type(role) is str and type(content) is str:
+            role_json = _WRITTEN.get(role) or _string(role)
+            return b'{"role": %s, "content": %s}' % (role_json, _string(content))
     fields = []
     for key, value in message.items():
         if type(key) is not str or type(value) is not str:
@@ -235,6 +247,7 @@ def _string(text: str) -> bytes:
     return encode_basestring_ascii(text).encode()
 
 
+_ROLE_CONTENT = ["role", "content"]
 _WRITTEN = {
     text: _string(text)
     for text in ("role", "content", "name", "tool_call_id", "system", "user", "assistant", "tool")
@@ -281,16 +294,17 @@ def parse_completion(
             raise TypeError("the content is not a string")
         prompt = int(usage.get("prompt_tokens") or 0)
         completion = int(usage.get("completion_tokens") or 0)
-        return ChatReply(
-            text=content,
-            finish_reason=str(choice.get("finish_reason") or "stop"),
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            cost=cost(model, prompt, completion) if priced else 0.0,
-            model=model,
-            latency=latency,
-            reasoning=reasoning if isinstance(reasoning, str) else "",
-            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+        return ChatReply(  # every field, by position: a third cheaper than by keyword
+            content,
+            str(choice.get("finish_reason") or "stop"),
+            prompt,
+            completion,
+            cost(model, prompt, completion) if priced else 0.0,
+            model,
+            False,  # cached
+            latency,
+            reasoning if isinstance(reasoning, str) else "",
+            int(details.get("reasoning_tokens") or 0),
         )
     except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError):
         # OverflowError: int() of an infinite float in `usage`
