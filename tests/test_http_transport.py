@@ -1012,6 +1012,11 @@ SENT = [
     {"role": "user", "content": [{"type": "text", "text": "parts é"}]},
     types.MappingProxyType({"role": "user", "content": ""}),
     {"role": "user", "content": "plain ASCII " * 500},
+    {"content": "the content first", "role": "user"},
+    {"role": "developer", "content": "a role written afresh"},
+    {"role": "rôle é", "content": "x"},
+    {"role": "user", "content": "ünïcode"},
+    {"role": "user", "content": "x", "name": "extra"},
 ]
 
 
