@@ -75,13 +75,13 @@ def test_a_run_checks_plain_trajectories_on_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     threads: dict[str, int] = {}
-    validate = validators.validate_facts
+    found = validators.found_problems
 
     def recording(known: Facts, checks: Any) -> Any:
         threads[known.trajectory.id] = threading.get_ident()
-        return validate(known, checks)
+        return found(known, checks)
 
-    monkeypatch.setattr(validators, "validate_facts", recording)
+    monkeypatch.setattr(validators, "found_problems", recording)
     result = Pipeline([RuleValidator()]).run([PLAIN, PATTERNED, MANY_TURNS])
 
     assert result.stats.outputs + result.stats.rejections == 3

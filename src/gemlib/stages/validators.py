@@ -11,7 +11,7 @@ from gemlib.pipeline.stage import Stage
 from gemlib.validation._facts import Facts
 from gemlib.validation._identity import IdentityMemo
 from gemlib.validation.checks import Check
-from gemlib.validation.ladder import DEFAULT_CHECKS, as_checks, validate, validate_facts
+from gemlib.validation.ladder import DEFAULT_CHECKS, as_checks, found_problems, validate
 from gemlib.validation.schema_validator import runs_regexes
 from gemlib.validation.verdicts import TurnPolicy, apply_verdict
 
@@ -97,17 +97,17 @@ class RuleValidator(Stage):
         known, self._ready = self._ready, None
         if known is None or known.trajectory is not trajectory:
             known = Facts(trajectory)
-        report = validate_facts(known, self.checks)
-        if report.ok:
+        problems = found_problems(known, self.checks)  # validate's, without the report
+        if not problems:
             return trajectory
-        shown = "; ".join(p.text for p in report.problems[:3])
-        more = len(report.problems) - 3
+        shown = "; ".join(p.text for p in problems[:3])
+        more = len(problems) - 3
         return Rejection(
-            rule=report.problems[0].rule,
+            rule=problems[0].rule,
             reason=shown + (f"; and {more} more" if more > 0 else ""),
             item_id=trajectory.id,
             detail={
-                "problems": [p.model_dump() for p in report.problems],
+                "problems": [p.model_dump() for p in problems],
                 "item": trajectory.model_dump(mode="json"),
             },
         )

@@ -22,7 +22,7 @@ from typing import Any
 from gemlib._nesting import loads
 from gemlib.model import Message, Tool, ToolCall, Trajectory
 
-__all__ = ["Call", "Facts", "Placed", "Turn", "facts", "shared_facts"]
+__all__ = ["Call", "Facts", "Placed", "Reply", "Turn", "facts", "shared_facts"]
 
 
 class Call:
@@ -49,17 +49,27 @@ Placed = tuple[int, Call]
 """A call and the index of the message that makes it."""
 
 
+Reply = tuple[int, str, str | None]
+"""A tool reply: its message's index, its content and the call it answers."""
+
+
 def _turns(
     messages: tuple[Message, ...],
-) -> tuple[list[Turn], list[Placed], list[tuple[int, tuple[Tool, ...]]]]:
+) -> tuple[list[Turn], list[Placed], list[tuple[int, tuple[Tool, ...]]], list[Reply]]:
     """The :data:`Turn` of each message; every call with its message's index; the
-    messages that offer tools, with their index (one loop: this runs for every
-    trajectory)."""
+    messages that offer tools, with their index; the tool replies (one loop: this runs
+    for every trajectory)."""
     turns: list[Turn] = []
     placed: list[Placed] = []
     offers: list[tuple[int, tuple[Tool, ...]]] = []
+    replies: list[Reply] = []
     for index, message in enumerate(messages):
         fields = message.__dict__
+        role = fields["role"]
+        content = fields["content"]
+        reply_to = fields["tool_call_id"]
+        if role == "tool":
+            replies.append((index, content, reply_to))
         calls = fields["tool_calls"]
         made: tuple[Call, ...] = ()
         if calls:
@@ -69,8 +79,8 @@ def _turns(
         tools = fields["tools"]
         if tools:
             offers.append((index, tools))
-        turns.append((fields["role"], fields["content"], made, fields["tool_call_id"], tools))
-    return turns, placed, offers
+        turns.append((role, content, made, reply_to, tools))
+    return turns, placed, offers, replies
 
 
 class Facts:
@@ -83,6 +93,7 @@ class Facts:
         self._turns: list[Turn] | None = None
         self._calls: list[Placed] = []
         self._offers: list[tuple[int, tuple[Tool, ...]]] = []
+        self._replies: list[Reply] = []
         self._tools: list[OfferedTool] | None = None
         self._offered: dict[str, Tool] | None = None
         self._parameters: dict[str, dict[str, Any]] | None = None
@@ -91,7 +102,8 @@ class Facts:
     def turns(self) -> list[Turn]:
         """Every message's :data:`Turn`, in order."""
         if self._turns is None:
-            self._turns, self._calls, self._offers = _turns(self.trajectory.__dict__["messages"])
+            messages = self.trajectory.__dict__["messages"]
+            self._turns, self._calls, self._offers, self._replies = _turns(messages)
         return self._turns
 
     @property
@@ -100,6 +112,13 @@ class Facts:
         if self._turns is None:
             self.turns  # noqa: B018  # read with the turns
         return self._calls
+
+    @property
+    def replies(self) -> list[Reply]:
+        """Every tool reply (a message of role ``tool``), in order."""
+        if self._turns is None:
+            self.turns  # noqa: B018  # read with the turns
+        return self._replies
 
     @property
     def offers(self) -> list[tuple[int, tuple[Tool, ...]]]:

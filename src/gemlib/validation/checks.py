@@ -237,7 +237,7 @@ class _TurnOrder:
                 if pending and following != "tool":
                     yield self._p(index, f"calls {pending} get no tool reply")
                     pending = []
-                elif not pending and following not in ("assistant", None):
+                elif not pending and following != "assistant" and following is not None:
                     yield self._p(index, f"a tool reply is followed by {following}, not assistant")
                 if following is None:
                     yield self._p(index, "the conversation ends on a tool reply")
@@ -253,7 +253,9 @@ class _TurnOrder:
             else:  # assistant
                 if pending:
                     yield self._p(index, f"assistant speaks while calls {pending} wait for replies")
-                pending = [c.id for c in calls]
+                pending = []
+                for call in calls:  # a loop: mostly one call, or none
+                    pending.append(call.id)
                 if self.one_call_per_turn and len(calls) > 1:
                     yield Problem(
                         rule="one_call_per_turn",
@@ -266,7 +268,7 @@ class _TurnOrder:
                         f"an assistant call is followed by {following or 'nothing'}"
                         ", not its tool reply",
                     )
-                if not calls and following not in ("user", None):
+                if not calls and following != "user" and following is not None:
                     yield self._p(
                         index,
                         f"an assistant message without calls is followed by {following}, not user",
@@ -283,9 +285,7 @@ class _ToolReplies:
     def __call__(self, trajectory: Trajectory) -> Iterator[Problem]:
         known = facts(trajectory)
         parse = known.loads
-        for index, (role, content, _, _, _) in enumerate(known.turns):
-            if role != "tool":
-                continue
+        for index, content, _ in known.replies:
             content = content.strip()
             if not content:
                 yield Problem(rule=self.rule, message_index=index, text="empty tool reply")

@@ -50,12 +50,11 @@ def _compile(schema: Any) -> Test | None:
     if not isinstance(schema, dict) or not set(schema) <= _HANDLED | _ANNOTATIONS:
         return None
     tests: list[Test] = []
-    kind = schema.get("type")
-    if kind is not None:
-        names = [kind] if isinstance(kind, str) else kind
-        if not isinstance(names, list) or not names or not all(n in _TYPES for n in names):
-            return None
-        allowed = frozenset().union(*(_TYPES[n] for n in names))
+    allowed = _allowed(schema)
+    if allowed is None:
+        return None
+    objects = {"properties", "required", "additionalProperties"} & set(schema)
+    if allowed and not (objects and allowed == _OBJECT):  # else the object test tests it
         tests.append(lambda v: type(v) in allowed)
     if "enum" in schema:
         members = schema["enum"]
@@ -78,12 +77,38 @@ def _compile(schema: Any) -> Test | None:
         if item is None:
             return None
         tests.append(lambda v: type(v) is not list or all(item(x) for x in v))
-    if {"properties", "required", "additionalProperties"} & set(schema):
-        whole = _object(schema)
+    if objects:
+        whole = _object(schema, only_objects=allowed == _OBJECT)
         if whole is None:
             return None
         tests.append(whole)
     return _every(tests)
+
+
+_OBJECT = frozenset({dict})
+
+
+def _allowed(schema: dict[str, Any]) -> frozenset[type] | None:
+    """The Python types ``schema``'s ``type`` accepts (empty when it has none), or
+    ``None`` when the type is not one this module knows."""
+    kind = schema.get("type")
+    if kind is None:
+        return frozenset()
+    names = [kind] if isinstance(kind, str) else kind
+    if not isinstance(names, list) or not names or not all(n in _TYPES for n in names):
+        return None
+    return frozenset().union(*(_TYPES[n] for n in names))
+
+
+def _type_only(schema: Any) -> frozenset[type] | None:
+    """The types a subschema that says nothing but its ``type`` (and annotations)
+    accepts, or ``None`` for any other subschema."""
+    if not isinstance(schema, dict) or "type" not in schema or not set(schema) <= _TYPE_ONLY:
+        return None
+    return _allowed(schema) or None
+
+
+_TYPE_ONLY = _ANNOTATIONS | {"type"}
 
 
 def _every(tests: list[Test]) -> Test:
@@ -109,7 +134,9 @@ def _size_bound(key: str, bound: int) -> Test:
     return lambda v: type(v) is not sized or len(v) <= bound
 
 
-def _object(schema: dict[str, Any]) -> Test | None:
+def _object(schema: dict[str, Any], only_objects: bool) -> Test | None:
+    """The test of ``properties``, ``required`` and ``additionalProperties``; with
+    ``only_objects``, also of ``"type": "object"`` (a value that is no mapping fails)."""
     properties = schema.get("properties", {})
     required = schema.get("required", [])
     additional = schema.get("additionalProperties", True)
@@ -117,8 +144,13 @@ def _object(schema: dict[str, Any]) -> Test | None:
         return None
     if not isinstance(required, list) or not all(type(r) is str for r in required):
         return None
+    types: dict[str, frozenset[type]] = {}  # the properties whose test is their type's
     fields: dict[str, Test] = {}
     for name, sub in properties.items():
+        allowed = _type_only(sub)
+        if allowed is not None:
+            types[name] = allowed
+            continue
         test = _compile(sub)
         if test is None:
             return None
@@ -126,11 +158,16 @@ def _object(schema: dict[str, Any]) -> Test | None:
 
     def fits(value: Any) -> bool:
         if type(value) is not dict:
-            return True  # these keywords apply to objects only
+            return not only_objects  # these keywords apply to objects only
         for name in required:
             if name not in value:
                 return False
         for key, item in value.items():
+            allowed = types.get(key)
+            if allowed is not None:
+                if type(item) not in allowed:
+                    return False
+                continue
             test = fields.get(key)
             if test is None:
                 if not additional or type(key) is not str:

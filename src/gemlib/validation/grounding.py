@@ -190,10 +190,11 @@ class _Parts:
         if not needle:
             return False
         parts = self.parts
-        for index in self._newest():
+        count = len(parts)
+        for index in range(count - 1, max(count - _NEWEST, 0) - 1, -1):  # _newest(), inline
             part = parts[index]
             if part is None:
-                part = self.part(index)
+                part = parts[index] = self.form(self.raw[index])  # part(index), inline
             at = part.find(needle)  # the first match, here: mostly the only one looked at
             if at == 0 or (at > 0 and not part[at - 1].isalnum()):
                 return True
@@ -235,7 +236,9 @@ class _Context:
     """Values found given: the text only grows, so they stay given."""
 
     def add(self, content: str) -> None:
-        self._normal.add(content)
+        normal = self._normal  # _Parts.add, inline: this runs for every content
+        normal.raw.append(content)
+        normal.parts.append(None)
 
     def extend(self, contents: list[str]) -> None:
         """Add the contents of ``contents`` past those added so far (``contents`` only
@@ -284,8 +287,8 @@ class _Context:
 
     def gives(self, value: Any) -> bool:
         """Whether the conversation so far gives ``value`` (see the module docstring)."""
-        if not isinstance(value, _SCALARS):  # built in Python, maybe not hashable: not kept
-            return self._finds(value)
+        if type(value) not in _SCALAR_TYPES and not isinstance(value, _SCALARS):
+            return self._finds(value)  # built in Python, maybe not hashable: not kept
         key = (type(value), value)
         if key in self._given:
             return True
@@ -295,7 +298,7 @@ class _Context:
         return False
 
     def _finds(self, value: Any) -> bool:
-        if isinstance(value, (int, float)):
+        if type(value) is not str and isinstance(value, (int, float)):
             number = comparable(value)  # an integer too large for a float: its digits
             if isinstance(number, float) and self._number(number):
                 return True
@@ -313,6 +316,7 @@ class _Context:
 
 
 _SCALARS = (str, int, float)
+_SCALAR_TYPES = frozenset(_SCALARS)
 """The values whose answer :meth:`_Context.gives` keeps (what JSON holds, all hashable)."""
 
 
@@ -353,10 +357,16 @@ def _ungiven(
         props = schema.get("properties", _NO_SCHEMA) if isinstance(schema, dict) else _NO_SCHEMA
         for key, item in value.items():
             sub = props.get(key, _NO_SCHEMA)
-            sub = sub if isinstance(sub, dict) else _NO_SCHEMA
-            if _leaf_checked(item) and not _offered(item, sub) and not context.gives(item):
-                found.append((f"{path}.{key}", item))
-            elif type(item) is dict or type(item) is list or isinstance(item, _CONTAINERS):
+            sub = sub if type(sub) is dict or isinstance(sub, dict) else _NO_SCHEMA
+            kind = type(item)
+            if kind is str or _leaf_checked(item):  # a leaf (a string: no container)
+                if (
+                    (kind is not str or len(item.split()) == 1)  # _leaf_checked's string case
+                    and not (sub and not _OFFERING.isdisjoint(sub) and _offered(item, sub))
+                    and not context.gives(item)
+                ):
+                    found.append((f"{path}.{key}", item))
+            elif kind is dict or kind is list or isinstance(item, _CONTAINERS):
                 _ungiven(found, item, sub, f"{path}.{key}", context)
     elif isinstance(value, list):
         items = schema.get("items", _NO_SCHEMA) if isinstance(schema, dict) else _NO_SCHEMA
@@ -364,8 +374,9 @@ def _ungiven(
             items = {**items, "description": schema["description"]}  # "possible values: ..."
         sub = items if isinstance(items, dict) else _NO_SCHEMA
         for i, item in enumerate(value):
-            if _leaf_checked(item) and not _offered(item, sub) and not context.gives(item):
-                found.append((f"{path}[{i}]", item))
+            if _leaf_checked(item):
+                if not _offered(item, sub) and not context.gives(item):
+                    found.append((f"{path}[{i}]", item))
             elif type(item) is dict or type(item) is list or isinstance(item, _CONTAINERS):
                 _ungiven(found, item, sub, f"{path}[{i}]", context)
     elif _checked(value) and not _offered(value, schema) and not context.gives(value):
@@ -443,7 +454,7 @@ class _Grounded:
                 for text in proposed:
                     context.add(text)
                 proposed = []
-            if role in ("system", "user", "tool"):
+            if role == "system" or role == "user" or role == "tool":
                 context.add(content)
             elif content:
                 proposed.append(content)
@@ -499,13 +510,6 @@ _JSON_SCALARS = frozenset({str, int, float, type(None)})
 """The exact types of JSON's scalars but booleans (no container, no bool)."""
 
 
-def _json(parse: Callable[[str], Any], content: str) -> Any:
-    try:
-        return parse(content)
-    except (ValueError, TypeError):  # not JSON, or nested too deeply (TooDeep)
-        return None
-
-
 def _listed(values: list[tuple[str, Any]]) -> set[str]:
     """The keys that several different values share (a list of entities, not a change)."""
     if len({key for key, _ in values}) == len(values):
@@ -550,10 +554,14 @@ class _ConsistentIds:
                             f"returned {key} {earlier[:5]!r} and nothing else gives {value!r}",
                         )
             if role == "tool":
-                for key, value in _id_values(_json(parse, content)):
+                try:  # _json, inline
+                    reply = parse(content)
+                except (ValueError, TypeError):
+                    reply = None
+                for key, value in _id_values(reply):
                     returned.setdefault(key, []).append(value)
                     known.add((key, value))
-            if role in ("system", "user", "tool"):
+            if role == "system" or role == "user" or role == "tool":
                 texts.append(content)
 
 

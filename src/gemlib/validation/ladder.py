@@ -85,12 +85,18 @@ def validate(trajectory: Trajectory, checks: Iterable[Check] = DEFAULT_CHECKS) -
 def validate_facts(known: Facts, checks: Iterable[Check]) -> ValidationReport:
     """:func:`validate` of the trajectory of ``known``, whose checks read ``known``
     (facts a stage has already read of it)."""
+    return ValidationReport.model_construct(problems=found_problems(known, checks))
+
+
+def found_problems(known: Facts, checks: Iterable[Check]) -> list[Problem]:
+    """The problems of :func:`validate_facts`'s report, without the report (a stage that
+    passes most trajectories needs only to know there is none)."""
     trajectory = known.trajectory
     with shared_facts(known):
         problems = [p for check in checks for p in check(trajectory)]
     if all(type(p) is Problem for p in problems):  # as pydantic would keep them
-        return ValidationReport.model_construct(problems=problems)
-    return ValidationReport(problems=problems)
+        return problems
+    return ValidationReport(problems=problems).problems
 
 
 def as_checks(checks: Iterable[Check]) -> tuple[Check, ...]:

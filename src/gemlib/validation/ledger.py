@@ -61,6 +61,7 @@ from gemlib.validation.tool_kinds import (
     WRITE_VERBS,
     Kind,
     ToolKinds,
+    delete_verb_at,
     name_word_set,
     name_words,
 )
@@ -93,10 +94,16 @@ def is_error_reply(value: Any) -> bool:
         head = value.strip()[:40].lower()
         return head.startswith(("error", "failed", "failure", "exception", "traceback"))
     if isinstance(value, dict):
+        if _VERDICT_KEYS.isdisjoint(value):
+            return False  # the usual reply: none of the keys below
         if value.get("error") or value.get("errors"):
             return True
         return value.get("success") is False or value.get("ok") is False
     return False
+
+
+_VERDICT_KEYS = frozenset({"error", "errors", "success", "ok"})
+"""The keys by which a reply's mapping can report a failure (:func:`is_error_reply`)."""
 
 
 @short_memo
@@ -105,6 +112,9 @@ def _clock_word(key: str) -> bool:
 
 
 def _same(a: Any, b: Any) -> bool:
+    kind = type(a)
+    if kind is type(b) and (kind is str or kind is int):  # the usual pairs, without isinstance
+        return a == b or (kind is str and a.strip().casefold() == b.strip().casefold())
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if isinstance(a, int) and isinstance(b, int):
@@ -204,7 +214,8 @@ def _signature(name: str, arguments: dict[str, Any]) -> Signature:
         if type(k) is not str or type(v) is not str:
             break
     else:
-        return name, tuple(sorted(arguments.items()))
+        pairs = tuple(arguments.items())
+        return name, pairs if len(pairs) < 2 else tuple(sorted(pairs))
     text = _SIGNATURE_JSON([name, arguments])
     if all(type(k) is str and type(v) in _JSON_TYPES for k, v in arguments.items()):
         return text  # a value that is no string is written as no JSON string
@@ -266,19 +277,25 @@ Field = tuple[Any, int, str | None]
 that set it if a write did (a plain tuple: the ledger keeps one per path per record)."""
 
 
-@attrs.define
 class _Entity:
-    key: EntityKey
-    fields: dict[str, Field] = attrs.field(factory=dict)
-    touched: int = -1
-    """The last message index of a write that touched it."""
-    created_at: int = -1
-    """The message of the write that created it (gave it its ID), if one did."""
-    values: set[Any] = attrs.field(factory=set)
-    told: int = -1
-    """The last message that gave a record of it."""
-    pending: tuple[Call, int, dict[str, Any]] | None = None
-    """A successful write to it not yet read back: the write, its index, the fields before."""
+    """What the ledger knows of one entity (a plain slotted class: the ledger makes one
+    per record it meets, and attrs' generated ``__init__`` costs twice this one)."""
+
+    __slots__ = ("created_at", "fields", "key", "pending", "told", "touched", "values")
+
+    def __init__(self, key: EntityKey) -> None:
+        self.key = key
+        self.fields: dict[str, Field] = {}
+        self.touched = -1
+        """The last message index of a write that touched it."""
+        self.created_at = -1
+        """The message of the write that created it (gave it its ID), if one did."""
+        self.values: set[Any] = set()
+        self.told = -1
+        """The last message that gave a record of it."""
+        self.pending: tuple[Call, int, dict[str, Any]] | None = None
+        """A successful write to it not yet read back: the write, its index, the fields
+        before."""
 
 
 def _primary(
@@ -383,7 +400,7 @@ class _Replay:
         return kind
 
     def step(self, call: Call, reply: Any, index: int) -> None:
-        kind = self.kind(call.name)
+        kind = self.known_kinds.get(call.name) or self.kind(call.name)
         failed = is_error_reply(reply)
         if self.deleted:
             self._used_after_delete(call, failed, index)
@@ -454,7 +471,9 @@ class _Replay:
 
     def _write(self, call: Call, reply: Any, leaves: Flat, index: int) -> None:
         tool = self.tools.get(call.name)
-        deleted = self.kinds.deleted_argument(tool, call.arguments) if tool else None
+        deleted = None
+        if tool is not None and delete_verb_at(call.name) is not None:  # else it says None
+            deleted = self.kinds.deleted_argument(tool, call.arguments)
         if deleted is not None:
             self.deleted[(deleted, _key(call.arguments[deleted]))] = index
             gone = _key(call.arguments[deleted])
@@ -495,8 +514,11 @@ class _Replay:
         ``get_tweet_comments``, not ``retweet``), answered since the write before: the
         next identical read must answer differently. ``target_ids``: :func:`_target_ids`
         of the write; ``leaves``: its reply."""
-        if not target_ids or any(is_id_key(_last_key(path)) for path, _ in leaves):
-            return  # names nothing, or the write's reply gave a record: the ledger compares records
+        if not target_ids:
+            return  # names nothing
+        for path, _ in leaves:
+            if is_id_key(_last_key(path)):
+                return  # the write's reply gave a record: the ledger compares records
         named = {json.dumps([k, _key(v)]) for k, v in target_ids.items()}
         nouns = _nouns(call.name)
         for signature, (reply, _) in self.since_previous.items():
@@ -554,9 +576,14 @@ class _Replay:
     ) -> None:
         """The records of a reply, compared with (for a read) and kept as what is known of
         their entities; ``created`` gets the entities the reply told of first."""
-        records = [reply] if isinstance(reply, dict) else []
-        if isinstance(reply, list):
+        if type(reply) is dict:  # the usual replies first, without isinstance
+            records = [reply]
+        elif type(reply) is list:
             records = [r for r in reply if isinstance(r, dict)]
+        else:
+            records = [reply] if isinstance(reply, dict) else []
+            if isinstance(reply, list):
+                records = [r for r in reply if isinstance(r, dict)]
         shared = _shared_ids(records) if len(records) > 1 else frozenset()
         for record in records:
             key = _primary(record, call.name, call, shared)
@@ -746,11 +773,15 @@ class _StateLedger:
             self.kinds, self.volatile_path, {name: tool for name, _, tool in known.own_tools}
         )
         parse = known.loads
-        calls: dict[str, Call] = {}
-        for index, (role, content, made, reply_to, _) in enumerate(known.turns):
-            for call in made:
+        calls: dict[str, Call] = {}  # the calls made so far that no reply answered
+        placed = known.calls
+        made = 0  # the calls in placed added to calls
+        for index, content, reply_to in known.replies:
+            while made < len(placed) and placed[made][0] <= index:  # calls of this message too
+                call = placed[made][1]
                 calls[call.id] = call
-            if role == "tool" and reply_to in calls:
+                made += 1
+            if reply_to in calls:
                 call = calls.pop(reply_to)
                 replay.step(call, reply_json(content, parse), index)
                 if replay.problems:

@@ -141,7 +141,10 @@ def _may_bound(text: str) -> bool:
     if not text.isascii():
         return True
     low = text.lower()
-    return any(word in low for word in _KEYWORDS)
+    for word in _KEYWORDS:  # noqa: SIM110  # no generator: this runs for every sentence
+        if word in low:
+            return True
+    return False
 
 
 def _states_bound(sentence: str) -> bool:

@@ -353,6 +353,21 @@ _name_verb = short_memo(lambda name: _verb_kind(_known_words(name)))
 """The kind and place of the first known verb of a name's words (judged once per name)."""
 
 
+def _delete_verb(name: str) -> int | None:
+    words = _known_words(name)
+    found = _name_verb(name)
+    if found is None or words[found[1]] not in DELETE_VERBS or "from" in words:
+        return None
+    return found[1]
+
+
+delete_verb_at = short_memo(_delete_verb)
+"""The place among a tool name's words of its first known verb when that is a delete
+verb and no "from" follows anywhere (``delete_file``, ``rm``; not
+``remove_user_from_group``, a membership), else ``None``: what
+:meth:`ToolKinds.deleted_argument` asks of the name."""
+
+
 @attrs.frozen
 class ToolKinds:
     """How a trajectory's tools are judged: read, write or other; deletes; volatile reads.
@@ -391,11 +406,10 @@ class ToolKinds:
         """
         if self.kind(tool) != "write":
             return None
-        words = _known_words(tool.name)  # kept: read only
-        found = _name_verb(tool.name)
-        if found is None or words[found[1]] not in DELETE_VERBS or "from" in words:
+        at = delete_verb_at(tool.name)
+        if at is None:
             return None
-        objects = set(words[found[1] + 1 :])
+        objects = set(_known_words(tool.name)[at + 1 :])
         if not objects:
             required = tool.parameters.get("required") or list(arguments)
             first = next((r for r in required if r in arguments), None)
