@@ -177,3 +177,53 @@ def test_interrupts_under_a_429_500_storm_lose_nothing(tmp_path: Path) -> None:
     assert not failures, "\n".join(failures)
     for signum in (signal.SIGINT, signal.SIGTERM):
         assert _canonical(tmp_path / f"run-{signum}") == expected, f"signal {signum}"
+
+
+SIGINT_IGNORED = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "from gemlib.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+"""``gemlib`` as a job started with ``&`` runs it (no ``preexec_fn``: the fake teacher's
+threads make one unsafe)."""
+
+
+def test_sigterm_with_sigint_ignored_stops_a_busy_run_without_a_traceback(tmp_path: Path) -> None:
+    """A shell starts a job with ``&`` with SIGINT ignored, so asyncio installs no Ctrl-C
+    handler and gemlib cannot turn SIGTERM into SIGINT. SIGTERM must still stop the run
+    the clean way wherever it lands: before the fix, the KeyboardInterrupt raised inside
+    a task (parsing, a schema check, the cache) was also that task's unretrieved
+    exception, and asyncio printed its traceback. Replies come at once, so the run is
+    busy when the signal lands."""
+    from teacher import teacher_reply
+
+    corpus = _corpus(tmp_path / "corpus.jsonl", copies=8)
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    rng = random.Random(5)
+    stops = 0
+    with FakeOpenAI(teacher_reply) as server:
+        command, env = _command(corpus, out, server.url), _env(cache)
+        for _ in range(10):
+            wanted = len(server.requests) + rng.randint(3, 12)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", SIGINT_IGNORED, *command[3:]],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 60
+            while len(server.requests) < wanted and proc.poll() is None:
+                assert time.monotonic() < deadline, "the run made no progress"
+                time.sleep(0.002)
+            if proc.poll() is not None:  # finished before the signal
+                break
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=60)
+            stops += 1
+            assert proc.returncode == 143, stderr
+            assert "interrupted; finished items are kept" in stderr, stderr
+            assert "Traceback" not in stderr, stderr
+        _finish(command, env)
+    assert stops >= 3, "the signals landed while the run was going"
+    outputs, _ = _canonical(out)
+    assert outputs, "the resumed run finished the corpus"

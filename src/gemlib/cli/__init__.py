@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
 import sys
@@ -40,10 +41,23 @@ def _terminate_as_interrupt(signals: list[int]) -> Any:
         signals.append(signum)
         if callable(signal.getsignal(signal.SIGINT)):
             signal.raise_signal(signal.SIGINT)  # asyncio's own SIGINT handling: a clean stop
-        else:  # SIGINT ignored, as in a job started with `&` by a shell: raising it does nothing
-            raise KeyboardInterrupt
+            return
+        # SIGINT ignored, as in a job started with `&` by a shell: raising it does nothing,
+        # and asyncio has no Ctrl-C handler. Raised here, inside whichever task runs, the
+        # interrupt would also end that task with it (asyncio then prints its traceback);
+        # raised by the loop between callbacks, it stops the loop, whose tasks are then
+        # cancelled the clean way.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs: nothing to unwind but this thread
+            raise KeyboardInterrupt from None
+        loop.call_soon_threadsafe(_interrupt)  # threadsafe: wakes a loop waiting for I/O
 
     return handler
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
