@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 
 # Nothing in the tests may reach beyond loopback; these stop litellm and the HF
@@ -18,6 +19,12 @@ for _key, _value in {
 
 # The request cache defaults to ~/.cache; tests keep theirs in a throwaway folder.
 os.environ.setdefault("GEMLIB_CACHE_DIR", tempfile.mkdtemp(prefix="gemlib-test-cache-"))
+
+# Tests stop gemlib's processes with SIGINT. A shell that starts the tests with `&` (a CI
+# runner's, say) leaves SIGINT ignored, and children inherit that: Ctrl-C would never reach
+# them. A handled SIGINT is reset to the default in a child, so handle it here.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def third_party(module: str) -> object:
