@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -37,7 +36,7 @@ from gemlib.model import (
     Trajectory,
     Workflow,
 )
-from gemlib.prompts import load_prompt
+from gemlib.prompts import _SETTINGS, load_prompt
 
 HOSTILE = [
     "Plain text: sign in, open the order, return the item.",
@@ -286,13 +285,7 @@ JOINED: list[Any] = [
 def test_join_writes_what_jinjas_join_writes(value: Any, call: str) -> None:
     source = f"[{{{{ value | {call} }}}}]"
     variables = {"value": value, "sep": Markup(" &amp; ")}
-    jinja = SandboxedEnvironment(
-        undefined=StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    jinja = SandboxedEnvironment(**_SETTINGS)  # gemlib's settings, jinja's own join
     try:
         want = jinja.from_string(source).render(**variables)
     except Exception as exc:  # the same failure, as gemlib words it

@@ -27,13 +27,15 @@ from gemlib.errors import FatalError, GemlibError
 
 __all__ = ["Prompt", "load_prompt"]
 
-_ENV = SandboxedEnvironment(
-    undefined=StrictUndefined,
-    autoescape=False,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_SETTINGS: dict[str, Any] = {
+    "undefined": StrictUndefined,
+    "autoescape": False,
+    "keep_trailing_newline": True,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
+"""How prompts are rendered (the tests compare gemlib's filters with jinja's under them)."""
+_ENV = SandboxedEnvironment(**_SETTINGS)
 
 
 @pass_eval_context
